@@ -1,0 +1,265 @@
+//! Blob files: `blobs/<first two hex digits>/<sha-256 hex>`, written durably before use.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use tern_store::{BlobStore, BlobWriter, StagedBlob, StoreError, StoreResult};
+use tern_types::BlobHash;
+
+use crate::convert::{io_err, sql_err};
+use crate::SqliteStore;
+
+/// Bytes gathered in memory before they are written to the temporary file in one call.
+const SPILL_CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub(crate) struct BlobDir {
+    root: PathBuf,
+}
+
+impl BlobDir {
+    /// Creates `root`, its 256 fan-out directories and `tmp/`, and syncs them once, so that
+    /// storing a blob later only has to sync the one directory it lands in.
+    pub(crate) fn open(root: &Path) -> StoreResult<Self> {
+        let create = |p: &Path| {
+            fs::create_dir_all(p).map_err(|e| io_err(&format!("cannot create {}", p.display()), e))
+        };
+        create(&root.join("tmp"))?;
+        for byte in 0..=255u8 {
+            let dir = root.join(format!("{byte:02x}"));
+            if !dir.exists() {
+                create(&dir)?;
+                sync_dir(&dir)?;
+            }
+        }
+        sync_dir(root)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn path_of(&self, hash: &BlobHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> StoreResult<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(&format!("cannot fsync directory {}", dir.display()), e))
+}
+
+/// Streams a blob: kept in memory while it is small enough to go inline, spilled to a
+/// temporary file once it is not.
+struct SqliteBlobWriter {
+    dir: Arc<BlobDir>,
+    inline_max: usize,
+    pending: Vec<u8>,
+    spill: Option<(File, PathBuf)>,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl std::fmt::Debug for SqliteBlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBlobWriter")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl SqliteBlobWriter {
+    async fn flush_pending(&mut self) -> StoreResult<()> {
+        let data = std::mem::take(&mut self.pending);
+        let spill = self.spill.take();
+        let dir = self.dir.clone();
+        let spill = blocking(move || {
+            let (mut file, path) = match spill {
+                Some(s) => s,
+                None => {
+                    let name = format!("{:016x}", rand::thread_rng().gen::<u64>());
+                    let path = dir.tmp_dir().join(name);
+                    let file =
+                        File::create(&path).map_err(|e| io_err("cannot create a blob file", e))?;
+                    (file, path)
+                }
+            };
+            file.write_all(&data)
+                .map_err(|e| io_err("cannot write a blob file", e))?;
+            Ok((file, path))
+        })
+        .await?;
+        self.spill = Some(spill);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobWriter for SqliteBlobWriter {
+    async fn write(&mut self, chunk: &[u8]) -> StoreResult<()> {
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        self.pending.extend_from_slice(chunk);
+        let must_spill = self.spill.is_some() || self.len > self.inline_max as u64;
+        if must_spill && self.pending.len() >= SPILL_CHUNK.min(self.inline_max.max(1)) {
+            self.flush_pending().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<StagedBlob> {
+        let hash = BlobHash(self.hasher.clone().finalize().into());
+        if self.spill.is_none() && self.len <= self.inline_max as u64 {
+            return Ok(StagedBlob {
+                hash,
+                size: self.len,
+                inline: Some(std::mem::take(&mut self.pending)),
+            });
+        }
+        self.flush_pending().await?;
+        let (file, tmp) = self
+            .spill
+            .take()
+            .ok_or_else(|| StoreError::Internal("blob spill file missing".into()))?;
+        let dir = self.dir.clone();
+        blocking(move || {
+            // The bytes, then the name: after this the blob survives a crash.
+            file.sync_all()
+                .map_err(|e| io_err("cannot fsync a blob file", e))?;
+            drop(file);
+            let target = dir.path_of(&hash);
+            fs::rename(&tmp, &target).map_err(|e| io_err("cannot rename a blob file", e))?;
+            sync_dir(target.parent().unwrap_or(dir.root()))
+        })
+        .await?;
+        Ok(StagedBlob {
+            hash,
+            size: self.len,
+            inline: None,
+        })
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl Drop for SqliteBlobWriter {
+    fn drop(&mut self) {
+        // An abandoned write (a dropped connection, an oversized message) leaves no file.
+        if let Some((_, path)) = self.spill.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+pub(crate) async fn blocking<T, F>(f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> StoreResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Internal(format!("blocking task failed: {e}")))?
+}
+
+/// Reads a blob: from its row when inline, from its file otherwise.
+pub(crate) fn read_blob(
+    conn: &rusqlite::Connection,
+    dir: &BlobDir,
+    hash: &BlobHash,
+) -> StoreResult<Vec<u8>> {
+    use rusqlite::OptionalExtension;
+    let row: Option<(i64, Option<Vec<u8>>)> = conn
+        .query_row(
+            "SELECT size, data FROM blobs WHERE hash = ?1",
+            [&hash.0[..]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(sql_err)?;
+    match row {
+        None => Err(StoreError::NotFound(format!("blob {hash}"))),
+        Some((_, Some(data))) => Ok(data),
+        Some((size, None)) => {
+            let path = dir.path_of(hash);
+            let data = fs::read(&path)
+                .map_err(|e| StoreError::Internal(format!("blob file {}: {e}", path.display())))?;
+            if data.len() as i64 != size {
+                return Err(StoreError::Internal(format!(
+                    "blob file {} has {} bytes, expected {size}",
+                    path.display(),
+                    data.len()
+                )));
+            }
+            Ok(data)
+        }
+    }
+}
+
+/// Records a staged blob in the same transaction as the metadata that references it.
+pub(crate) fn insert_blob(conn: &rusqlite::Connection, blob: &StagedBlob) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?1, ?2, ?3)",
+        rusqlite::params![&blob.hash.0[..], blob.size as i64, blob.inline.as_deref()],
+    )
+    .map_err(sql_err)?;
+    Ok(())
+}
+
+/// Deletes the rows of the given blobs that nothing references any more. Their files (if any)
+/// are removed by the garbage collector, after a grace period that protects a concurrent
+/// write of the same content.
+pub(crate) fn drop_unreferenced(
+    conn: &rusqlite::Connection,
+    hashes: &[BlobHash],
+) -> StoreResult<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "DELETE FROM blobs WHERE hash = ?1
+               AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_hash = ?1)
+               AND NOT EXISTS (SELECT 1 FROM queue_messages WHERE blob_hash = ?1)",
+        )
+        .map_err(sql_err)?;
+    for hash in hashes {
+        stmt.execute([&hash.0[..]]).map_err(sql_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl BlobStore for SqliteStore {
+    async fn writer(&self) -> StoreResult<Box<dyn BlobWriter>> {
+        Ok(Box::new(SqliteBlobWriter {
+            dir: Arc::new(self.inner.blobs.clone()),
+            inline_max: self.inner.inline_blob_max,
+            pending: Vec::new(),
+            spill: None,
+            hasher: Sha256::new(),
+            len: 0,
+        }))
+    }
+
+    async fn read(&self, hash: &BlobHash) -> StoreResult<Vec<u8>> {
+        let dir = self.inner.blobs.clone();
+        let hash = *hash;
+        self.inner
+            .readers
+            .read(move |conn| read_blob(conn, &dir, &hash))
+            .await
+    }
+}

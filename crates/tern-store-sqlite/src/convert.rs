@@ -1,0 +1,31 @@
+//! Mapping between SQLite values and errors and the store's types.
+
+use rusqlite::ErrorCode;
+use tern_store::StoreError;
+
+/// Busy, locked, I/O and full-disk errors are temporary: the operation did not happen and can
+/// be tried again. Everything else is a bug or a corrupt database.
+pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::OutOfMemory,
+        ) => StoreError::Temporary(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+pub(crate) fn io_err(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Temporary(format!("{what}: {e}"))
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,108 @@
+//! Garbage collection of blobs: rows nothing references, files with no row, leftover
+//! temporary files. This is what cleans up after a crash between writing a blob and
+//! committing the metadata that would have referenced it.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::OptionalExtension;
+use tern_store::StoreResult;
+use tern_types::BlobHash;
+
+use crate::blobs::blocking;
+use crate::convert::sql_err;
+use crate::SqliteStore;
+
+/// What one collection removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub rows_removed: u64,
+    pub files_removed: u64,
+    pub temp_files_removed: u64,
+}
+
+pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult<GcReport> {
+    let rows_removed = store
+        .inner
+        .writer
+        .write(|conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = blobs.hash)
+                       AND NOT EXISTS (SELECT 1 FROM queue_messages q WHERE q.blob_hash = blobs.hash)",
+                    [],
+                )
+                .map_err(sql_err)?;
+            Ok((n as u64, Vec::new()))
+        })
+        .await?;
+    let dir = store.inner.blobs.clone();
+    let readers = store.inner.readers.clone();
+    let (files_removed, temp_files_removed) = blocking(move || {
+        let cutoff = SystemTime::now()
+            .checked_sub(grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let temp = remove_old_files(&dir.tmp_dir(), cutoff, |_| Ok(true))?;
+        let mut files = 0;
+        let conn = crate::schema::open_reader(&readers_path(&readers))?;
+        let mut exists = conn
+            .prepare("SELECT 1 FROM blobs WHERE hash = ?1")
+            .map_err(sql_err)?;
+        for byte in 0..=255u8 {
+            files += remove_old_files(&dir.root().join(format!("{byte:02x}")), cutoff, |name| {
+                let Some(hash) = BlobHash::from_hex(name) else {
+                    return Ok(true);
+                };
+                let known: Option<i64> = exists
+                    .query_row([&hash.0[..]], |r| r.get(0))
+                    .optional()
+                    .map_err(sql_err)?;
+                Ok(known.is_none())
+            })?;
+        }
+        Ok((files, temp))
+    })
+    .await?;
+    let report = GcReport {
+        rows_removed,
+        files_removed,
+        temp_files_removed,
+    };
+    if report != GcReport::default() {
+        tracing::info!(
+            rows = report.rows_removed,
+            files = report.files_removed,
+            temp_files = report.temp_files_removed,
+            "removed unreferenced blobs"
+        );
+    }
+    Ok(report)
+}
+
+fn readers_path(pool: &crate::pool::ReadPool) -> std::path::PathBuf {
+    pool.path().to_path_buf()
+}
+
+/// Removes files in `dir` last modified before `cutoff` for which `doomed` says yes.
+fn remove_old_files(
+    dir: &Path,
+    cutoff: SystemTime,
+    mut doomed: impl FnMut(&str) -> StoreResult<bool>,
+) -> StoreResult<u64> {
+    let mut removed = 0;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() || meta.modified().map_or(true, |m| m > cutoff) {
+            continue;
+        }
+        let name = entry.file_name();
+        if doomed(&name.to_string_lossy())? && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,122 @@
+//! Tern's embedded store: SQLite for metadata, content-addressed blobs for message bodies.
+//!
+//! One writer thread owns the only writing connection and commits in groups: every operation
+//! that arrives while a commit is in flight joins the next transaction, each inside its own
+//! savepoint, and each caller is answered once that transaction is durable
+//! (`synchronous=FULL` in WAL mode). Reads use a small pool of read-only connections.
+//!
+//! Blobs up to `inline_blob_max` bytes are stored in the database, in the same commit as the
+//! metadata that references them (no extra fsync); larger ones are files under `blobs/`, written
+//! to a temporary file, fsynced, renamed to their hash and the directory fsynced before the
+//! metadata that references them is committed. `docs/ARCHITECTURE.md` has the measurements
+//! behind that split.
+//!
+//! # Standards
+//! See `tern-store`.
+//!
+//! # Security
+//! Everything stored comes through typed store calls; SQL is always parameterised. A blob's
+//! path is derived from its hash, never from input.
+
+mod blobs;
+mod convert;
+mod directory;
+mod gc;
+mod mailbox;
+mod pool;
+mod queue;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tern_store::{StoreError, StoreResult, Stores};
+
+pub use gc::GcReport;
+
+/// Default for [`SqliteOptions::inline_blob_max`]: most mail is smaller, and a blob this size
+/// costs little in the WAL; larger attachments are kept out of the database.
+pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Blobs up to this many bytes are stored in the database; larger ones as files.
+    pub inline_blob_max: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            inline_blob_max: DEFAULT_INLINE_BLOB_MAX,
+        }
+    }
+}
+
+/// The embedded store, opened on one data directory.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("data_dir", &self.inner.data_dir)
+            .finish()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) writer: writer::Writer,
+    pub(crate) readers: Arc<pool::ReadPool>,
+    pub(crate) blobs: blobs::BlobDir,
+    pub(crate) inline_blob_max: usize,
+    pub(crate) changes: tokio::sync::broadcast::Sender<tern_store::Change>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`: `tern.db` and `blobs/`.
+    pub fn open(data_dir: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Internal(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let db_path = data_dir.join("tern.db");
+        let conn = schema::open_writer(&db_path)?;
+        let blobs = blobs::BlobDir::open(&data_dir.join("blobs"))?;
+        let (changes, _) = tokio::sync::broadcast::channel(4096);
+        let inner = Inner {
+            data_dir: data_dir.to_path_buf(),
+            writer: writer::Writer::spawn(conn, changes.clone()),
+            readers: Arc::new(pool::ReadPool::new(db_path)),
+            blobs,
+            inline_blob_max: options.inline_blob_max,
+            changes,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The four store traits, all served by this one store.
+    pub fn stores(&self) -> Stores {
+        Stores {
+            directory: Arc::new(self.clone()),
+            mailboxes: Arc::new(self.clone()),
+            queue: Arc::new(self.clone()),
+            blobs: Arc::new(self.clone()),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Removes blob rows nothing references, blob files with no row that are older than
+    /// `grace`, and leftover temporary files older than `grace`. At start-up (no write in
+    /// flight) the grace can be zero; while serving it must outlast the slowest delivery.
+    pub async fn collect_garbage(&self, grace: std::time::Duration) -> StoreResult<GcReport> {
+        gc::collect(self, grace).await
+    }
+}

@@ -1,0 +1,510 @@
+//! Mailboxes and messages in SQLite: UIDs, MODSEQs, the expunge log and quota usage.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use tern_store::{
+    Appended, Change, ChangeKind, ChangesSince, FlagOp, MailboxInfo, MailboxStore, MessageRecord,
+    NewMessage, StoreError, StoreResult,
+};
+use tern_types::{AccountId, BlobHash, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
+use tokio::sync::broadcast;
+
+use crate::blobs::{drop_unreferenced, insert_blob, read_blob};
+use crate::convert::{now, sql_err};
+use crate::SqliteStore;
+
+const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, subscribed, uid_validity, \
+     uid_next, highest_modseq, message_count, total_size";
+const MESSAGE_COLUMNS: &str = "uid, modseq, flags, keywords, internal_date, size, blob_hash";
+
+fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
+    let special: Option<String> = r.get(3)?;
+    Ok(MailboxInfo {
+        id: MailboxId(r.get(0)?),
+        account: AccountId(r.get(1)?),
+        name: r.get(2)?,
+        special_use: special.as_deref().and_then(SpecialUse::parse),
+        subscribed: r.get(4)?,
+        uid_validity: UidValidity(r.get(5)?),
+        uid_next: Uid(r.get(6)?),
+        highest_modseq: ModSeq(r.get::<_, i64>(7)? as u64),
+        messages: r.get(8)?,
+        size: r.get::<_, i64>(9)? as u64,
+    })
+}
+
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
+    let keywords: String = r.get(3)?;
+    let hash: Vec<u8> = r.get(6)?;
+    Ok(MessageRecord {
+        uid: Uid(r.get(0)?),
+        modseq: ModSeq(r.get::<_, i64>(1)? as u64),
+        flags: Flags::from_stored(r.get(2)?, keywords.split(' ').map(String::from)),
+        internal_date: r.get(4)?,
+        size: r.get::<_, i64>(5)? as u64,
+        blob: BlobHash::from_slice(&hash).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                rusqlite::types::Type::Blob,
+                "bad blob hash".into(),
+            )
+        })?,
+    })
+}
+
+fn keywords_text(flags: &Flags) -> String {
+    flags.keywords().collect::<Vec<_>>().join(" ")
+}
+
+fn mailbox_by_id(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
+    conn.query_row(
+        &format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?1"),
+        [id.0],
+        mailbox_row,
+    )
+    .optional()
+    .map_err(sql_err)?
+    .ok_or_else(|| StoreError::NotFound(format!("mailbox #{id}")))
+}
+
+/// A UIDVALIDITY never handed out before in this store (RFC 9051 §2.3.1.1: a mailbox that is
+/// deleted and created again must not reuse one). Starts from the clock so that a store
+/// rebuilt from nothing does not repeat the values of an old one either.
+fn next_uid_validity(conn: &Connection) -> StoreResult<UidValidity> {
+    let stored: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'next_uid_validity'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql_err)?;
+    let value = stored
+        .unwrap_or_else(|| now().clamp(1, u32::MAX as i64))
+        .clamp(1, u32::MAX as i64);
+    let next = if value >= u32::MAX as i64 {
+        1
+    } else {
+        value + 1
+    };
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('next_uid_validity', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [next],
+    )
+    .map_err(sql_err)?;
+    Ok(UidValidity(value as u32))
+}
+
+pub(crate) fn create_mailbox_in(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+    special_use: Option<SpecialUse>,
+) -> StoreResult<MailboxInfo> {
+    if name.is_empty() {
+        return Err(StoreError::Invalid("a mailbox name cannot be empty".into()));
+    }
+    let uid_validity = next_uid_validity(conn)?;
+    conn.execute(
+        "INSERT INTO mailboxes (account_id, name, special_use, uid_validity) VALUES (?1, ?2, ?3, ?4)",
+        params![account.0, name, special_use.map(SpecialUse::as_str), uid_validity.0],
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::AlreadyExists(format!("mailbox {name:?}")),
+        _ => sql_err(e),
+    })?;
+    mailbox_by_id(conn, MailboxId(conn.last_insert_rowid()))
+}
+
+pub(crate) fn find_mailbox(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+) -> StoreResult<MailboxInfo> {
+    // RFC 9051 §5.1: INBOX is case-insensitive.
+    let name = if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX"
+    } else {
+        name
+    };
+    conn.query_row(
+        &format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"),
+        params![account.0, name],
+        mailbox_row,
+    )
+    .optional()
+    .map_err(sql_err)?
+    .ok_or_else(|| StoreError::NotFound(format!("mailbox {name:?}")))
+}
+
+pub(crate) fn blob_hashes_of_account(
+    conn: &Connection,
+    account: AccountId,
+) -> StoreResult<Vec<BlobHash>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT m.blob_hash FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+              WHERE b.account_id = ?1",
+        )
+        .map_err(sql_err)?;
+    let hashes = stmt
+        .query_map([account.0], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(sql_err)?
+        .filter_map(|r| r.ok().and_then(|h| BlobHash::from_slice(&h)))
+        .collect();
+    Ok(hashes)
+}
+
+/// Appends inside the caller's transaction: the blob row (if new), the message with the next
+/// UID and MODSEQ, the mailbox counters and the account's quota usage, all or nothing.
+pub(crate) fn append_in(
+    conn: &Connection,
+    mailbox: MailboxId,
+    message: &NewMessage,
+) -> StoreResult<(Appended, Change)> {
+    let info = mailbox_by_id(conn, mailbox)?;
+    let uid = info.uid_next;
+    if uid.0 == u32::MAX {
+        return Err(StoreError::Internal(format!(
+            "mailbox #{mailbox} has used every UID"
+        )));
+    }
+    let modseq = ModSeq(info.highest_modseq.0 + 1);
+    let size = message.prefix.len() as u64 + message.blob.size;
+    insert_blob(conn, &message.blob)?;
+    conn.execute(
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_hash, prefix)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            mailbox.0,
+            uid.0,
+            modseq.0 as i64,
+            message.flags.system_bits(),
+            keywords_text(&message.flags),
+            message.internal_date,
+            size as i64,
+            &message.blob.hash.0[..],
+            &message.prefix,
+        ],
+    )
+    .map_err(sql_err)?;
+    conn.execute(
+        "UPDATE mailboxes SET uid_next = ?2, highest_modseq = ?3, message_count = message_count + 1,
+                total_size = total_size + ?4 WHERE id = ?1",
+        params![mailbox.0, uid.0 + 1, modseq.0 as i64, size as i64],
+    )
+    .map_err(sql_err)?;
+    conn.execute(
+        "UPDATE accounts SET used_bytes = used_bytes + ?2 WHERE id = ?1",
+        params![info.account.0, size as i64],
+    )
+    .map_err(sql_err)?;
+    let appended = Appended {
+        mailbox,
+        uid_validity: info.uid_validity,
+        uid,
+        modseq,
+    };
+    let change = Change {
+        account: info.account,
+        mailbox,
+        modseq,
+        kind: ChangeKind::Added(uid),
+    };
+    Ok((appended, change))
+}
+
+fn message_by_uid(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uid: Uid,
+) -> StoreResult<Option<MessageRecord>> {
+    conn.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid = ?2"),
+        params![mailbox.0, uid.0],
+        message_row,
+    )
+    .optional()
+    .map_err(sql_err)
+}
+
+fn store_flags_in(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    op: FlagOp,
+    flags: &Flags,
+    unchanged_since: Option<ModSeq>,
+) -> StoreResult<(Vec<MessageRecord>, Vec<Change>)> {
+    let info = mailbox_by_id(conn, mailbox)?;
+    // One MODSEQ for the whole operation: every message it changes gets the same value.
+    let modseq = ModSeq(info.highest_modseq.0 + 1);
+    let mut changed = Vec::new();
+    for &uid in uids {
+        let Some(mut record) = message_by_uid(conn, mailbox, uid)? else {
+            continue;
+        };
+        if unchanged_since.is_some_and(|limit| record.modseq > limit) {
+            continue;
+        }
+        let updated = op.apply(&record.flags, flags);
+        if updated == record.flags {
+            continue;
+        }
+        conn.execute(
+            "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
+            params![mailbox.0, uid.0, updated.system_bits(), keywords_text(&updated), modseq.0 as i64],
+        )
+        .map_err(sql_err)?;
+        record.flags = updated;
+        record.modseq = modseq;
+        changed.push(record);
+    }
+    if changed.is_empty() {
+        return Ok((changed, Vec::new()));
+    }
+    conn.execute(
+        "UPDATE mailboxes SET highest_modseq = ?2 WHERE id = ?1",
+        params![mailbox.0, modseq.0 as i64],
+    )
+    .map_err(sql_err)?;
+    let events = changed
+        .iter()
+        .map(|r| Change {
+            account: info.account,
+            mailbox,
+            modseq,
+            kind: ChangeKind::FlagsChanged(r.uid),
+        })
+        .collect();
+    Ok((changed, events))
+}
+
+fn expunge_in(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+) -> StoreResult<(Vec<Uid>, Vec<Change>)> {
+    let info = mailbox_by_id(conn, mailbox)?;
+    let modseq = ModSeq(info.highest_modseq.0 + 1);
+    let mut removed = Vec::new();
+    let mut hashes = Vec::new();
+    let mut bytes: i64 = 0;
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for uid in sorted {
+        let Some(record) = message_by_uid(conn, mailbox, uid)? else {
+            continue;
+        };
+        conn.execute(
+            "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+            params![mailbox.0, uid.0],
+        )
+        .map_err(sql_err)?;
+        conn.execute(
+            "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+            params![mailbox.0, uid.0, modseq.0 as i64],
+        )
+        .map_err(sql_err)?;
+        bytes += record.size as i64;
+        hashes.push(record.blob);
+        removed.push(uid);
+    }
+    if removed.is_empty() {
+        return Ok((removed, Vec::new()));
+    }
+    conn.execute(
+        "UPDATE mailboxes SET highest_modseq = ?2, message_count = message_count - ?3,
+                total_size = total_size - ?4 WHERE id = ?1",
+        params![mailbox.0, modseq.0 as i64, removed.len() as i64, bytes],
+    )
+    .map_err(sql_err)?;
+    conn.execute(
+        "UPDATE accounts SET used_bytes = max(0, used_bytes - ?2) WHERE id = ?1",
+        params![info.account.0, bytes],
+    )
+    .map_err(sql_err)?;
+    hashes.sort_unstable();
+    hashes.dedup();
+    drop_unreferenced(conn, &hashes)?;
+    let events = removed
+        .iter()
+        .map(|&uid| Change {
+            account: info.account,
+            mailbox,
+            modseq,
+            kind: ChangeKind::Expunged(uid),
+        })
+        .collect();
+    Ok((removed, events))
+}
+
+fn changes_since_in(
+    conn: &Connection,
+    mailbox: MailboxId,
+    since: ModSeq,
+) -> StoreResult<ChangesSince> {
+    let info = mailbox_by_id(conn, mailbox)?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"
+        ))
+        .map_err(sql_err)?;
+    let changed = stmt
+        .query_map(params![mailbox.0, since.0 as i64], message_row)
+        .map_err(sql_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+        )
+        .map_err(sql_err)?;
+    let expunged = stmt
+        .query_map(params![mailbox.0, since.0 as i64], |r| Ok(Uid(r.get(0)?)))
+        .map_err(sql_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?;
+    Ok(ChangesSince {
+        highest_modseq: info.highest_modseq,
+        changed,
+        expunged,
+    })
+}
+
+#[async_trait]
+impl MailboxStore for SqliteStore {
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> StoreResult<MailboxInfo> {
+        let name = name.to_string();
+        self.inner
+            .writer
+            .write(move |conn| {
+                Ok((
+                    create_mailbox_in(conn, account, &name, special_use)?,
+                    Vec::new(),
+                ))
+            })
+            .await
+    }
+
+    async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 ORDER BY id"
+                    ))
+                    .map_err(sql_err)?;
+                let rows = stmt
+                    .query_map([account.0], mailbox_row)
+                    .map_err(sql_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_err)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo> {
+        let name = name.to_string();
+        self.inner
+            .readers
+            .read(move |conn| find_mailbox(conn, account, &name))
+            .await
+    }
+
+    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let (appended, change) = append_in(conn, mailbox, &message)?;
+                Ok((appended, vec![change]))
+            })
+            .await
+    }
+
+    async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid"
+                    ))
+                    .map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(params![mailbox.0, from.0], message_row)
+                    .map_err(sql_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_err)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
+        let dir = self.inner.blobs.clone();
+        self.inner
+            .readers
+            .read(move |conn| {
+                let row: Option<(Vec<u8>, Vec<u8>)> = conn
+                    .query_row(
+                        "SELECT prefix, blob_hash FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                        params![mailbox.0, uid.0],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(sql_err)?;
+                let (mut prefix, hash) =
+                    row.ok_or_else(|| StoreError::NotFound(format!("message UID {uid}")))?;
+                let hash = BlobHash::from_slice(&hash)
+                    .ok_or_else(|| StoreError::Internal("bad blob hash".into()))?;
+                prefix.extend_from_slice(&read_blob(conn, &dir, &hash)?);
+                Ok(prefix)
+            })
+            .await
+    }
+
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let uids = uids.to_vec();
+        let flags = flags.clone();
+        self.inner
+            .writer
+            .write(move |conn| store_flags_in(conn, mailbox, &uids, op, &flags, unchanged_since))
+            .await
+    }
+
+    async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
+        let uids = uids.to_vec();
+        self.inner
+            .writer
+            .write(move |conn| expunge_in(conn, mailbox, &uids))
+            .await
+    }
+
+    async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> StoreResult<ChangesSince> {
+        self.inner
+            .readers
+            .read(move |conn| changes_since_in(conn, mailbox, since))
+            .await
+    }
+
+    fn watch(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+}

@@ -1,0 +1,353 @@
+//! The queue in SQLite: messages, per-recipient state, leases, and local delivery.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use tern_store::{
+    Appended, NewMessage, NewQueueMessage, QueueEntry, QueueStore, QueuedRecipient, RecipientState,
+    Route, StagedBlob, StoreError, StoreResult,
+};
+use tern_types::{AccountId, BlobHash, Flags, QueueId, RecipientId};
+
+use crate::blobs::{drop_unreferenced, insert_blob, read_blob};
+use crate::convert::sql_err;
+use crate::mailbox::{append_in, find_mailbox};
+use crate::SqliteStore;
+
+const RECIPIENT_COLUMNS: &str =
+    "id, message_id, address, account_id, state, attempts, next_attempt, last_error";
+
+fn recipient_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRecipient> {
+    let account: Option<i64> = r.get(3)?;
+    let state: String = r.get(4)?;
+    Ok(QueuedRecipient {
+        id: RecipientId(r.get(0)?),
+        message: QueueId(r.get(1)?),
+        address: r.get(2)?,
+        route: account.map_or(Route::Remote, |a| Route::Local(AccountId(a))),
+        state: RecipientState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("bad state {state:?}").into(),
+            )
+        })?,
+        attempts: r.get(5)?,
+        next_attempt: r.get(6)?,
+        last_error: r.get(7)?,
+    })
+}
+
+fn recipient(conn: &Connection, id: RecipientId) -> StoreResult<QueuedRecipient> {
+    conn.query_row(
+        &format!("SELECT {RECIPIENT_COLUMNS} FROM queue_recipients WHERE id = ?1"),
+        [id.0],
+        recipient_row,
+    )
+    .optional()
+    .map_err(sql_err)?
+    .ok_or_else(|| StoreError::NotFound(format!("queue recipient #{id}")))
+}
+
+fn require_pending(conn: &Connection, id: RecipientId) -> StoreResult<QueuedRecipient> {
+    let rcpt = recipient(conn, id)?;
+    if !rcpt.state.is_pending() {
+        return Err(StoreError::Invalid(format!(
+            "queue recipient #{id} is already {}",
+            rcpt.state.as_str()
+        )));
+    }
+    Ok(rcpt)
+}
+
+fn set_state(
+    conn: &Connection,
+    id: RecipientId,
+    state: RecipientState,
+    error: Option<&str>,
+) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE queue_recipients SET state = ?2, attempts = attempts + 1, last_error = ?3, lease_until = 0
+          WHERE id = ?1",
+        params![id.0, state.as_str(), error],
+    )
+    .map_err(sql_err)?;
+    Ok(())
+}
+
+/// Removes a queued message once none of its recipients waits any more.
+fn retire_if_done(conn: &Connection, message: QueueId) -> StoreResult<()> {
+    let pending: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM queue_recipients WHERE message_id = ?1 AND state IN ('queued', 'held')",
+            [message.0],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+    if pending > 0 {
+        return Ok(());
+    }
+    let hash: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT blob_hash FROM queue_messages WHERE id = ?1",
+            [message.0],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql_err)?;
+    conn.execute("DELETE FROM queue_messages WHERE id = ?1", [message.0])
+        .map_err(sql_err)?;
+    if let Some(hash) = hash.as_deref().and_then(BlobHash::from_slice) {
+        drop_unreferenced(conn, &[hash])?;
+    }
+    Ok(())
+}
+
+fn deliver_local_in(conn: &Connection, id: RecipientId, now: i64) -> StoreResult<Appended> {
+    let rcpt = require_pending(conn, id)?;
+    let Route::Local(account) = rcpt.route else {
+        return Err(StoreError::Invalid(format!(
+            "queue recipient #{id} is not local"
+        )));
+    };
+    let (hash, size, prefix): (Vec<u8>, i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT q.blob_hash, b.size, q.trace_prefix FROM queue_messages q JOIN blobs b ON b.hash = q.blob_hash
+              WHERE q.id = ?1",
+            [rcpt.message.0],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(sql_err)?;
+    let hash =
+        BlobHash::from_slice(&hash).ok_or_else(|| StoreError::Internal("bad blob hash".into()))?;
+    let inbox = find_mailbox(conn, account, "INBOX")?;
+    let message = NewMessage {
+        // Already in the blobs table: the append only references it.
+        blob: StagedBlob {
+            hash,
+            size: size as u64,
+            inline: None,
+        },
+        prefix,
+        flags: Flags::new(),
+        internal_date: now,
+    };
+    let (appended, _change) = append_in(conn, inbox.id, &message)?;
+    set_state(conn, id, RecipientState::Delivered, None)?;
+    retire_if_done(conn, rcpt.message)?;
+    Ok(appended)
+}
+
+#[async_trait]
+impl QueueStore for SqliteStore {
+    async fn enqueue(&self, message: NewQueueMessage) -> StoreResult<QueueId> {
+        if message.recipients.is_empty() {
+            return Err(StoreError::Invalid(
+                "a queued message needs at least one recipient".into(),
+            ));
+        }
+        self.inner
+            .writer
+            .write(move |conn| {
+                insert_blob(conn, &message.blob)?;
+                conn.execute(
+                    "INSERT INTO queue_messages (blob_hash, trace_prefix, sender, envid, ret, body, smtputf8, size, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        &message.blob.hash.0[..],
+                        &message.trace_prefix,
+                        message.sender,
+                        message.params.envid,
+                        message.params.ret,
+                        message.params.body,
+                        message.params.smtputf8,
+                        (message.trace_prefix.len() as u64 + message.blob.size) as i64,
+                        message.received_at,
+                    ],
+                )
+                .map_err(sql_err)?;
+                let id = QueueId(conn.last_insert_rowid());
+                let mut stmt = conn
+                    .prepare_cached(
+                        "INSERT INTO queue_recipients (message_id, address, account_id, notify, orcpt, state, next_attempt)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)",
+                    )
+                    .map_err(sql_err)?;
+                for rcpt in &message.recipients {
+                    let account = match rcpt.route {
+                        Route::Local(a) => Some(a.0),
+                        Route::Remote => None,
+                    };
+                    stmt.execute(params![id.0, rcpt.address, account, rcpt.notify, rcpt.orcpt, message.received_at])
+                        .map_err(sql_err)?;
+                }
+                Ok((id, Vec::new()))
+            })
+            .await
+    }
+
+    async fn lease_due(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<QueuedRecipient>> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {RECIPIENT_COLUMNS} FROM queue_recipients
+                          WHERE state = 'queued' AND next_attempt <= ?1 AND lease_until <= ?1
+                          ORDER BY next_attempt, id LIMIT ?2"
+                    ))
+                    .map_err(sql_err)?;
+                let due = stmt
+                    .query_map(params![now, limit as i64], recipient_row)
+                    .map_err(sql_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_err)?;
+                let mut lease = conn
+                    .prepare_cached("UPDATE queue_recipients SET lease_until = ?2 WHERE id = ?1")
+                    .map_err(sql_err)?;
+                for rcpt in &due {
+                    lease
+                        .execute(params![rcpt.id.0, now + lease_secs])
+                        .map_err(sql_err)?;
+                }
+                Ok((due, Vec::new()))
+            })
+            .await
+    }
+
+    async fn deliver_local(&self, recipient: RecipientId, now: i64) -> StoreResult<Appended> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let appended = deliver_local_in(conn, recipient, now)?;
+                let account: i64 = conn
+                    .query_row(
+                        "SELECT account_id FROM mailboxes WHERE id = ?1",
+                        [appended.mailbox.0],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql_err)?;
+                let change = tern_store::Change {
+                    account: AccountId(account),
+                    mailbox: appended.mailbox,
+                    modseq: appended.modseq,
+                    kind: tern_store::ChangeKind::Added(appended.uid),
+                };
+                Ok((appended, vec![change]))
+            })
+            .await
+    }
+
+    async fn mark_delivered(&self, recipient: RecipientId) -> StoreResult<()> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let rcpt = require_pending(conn, recipient)?;
+                set_state(conn, recipient, RecipientState::Delivered, None)?;
+                retire_if_done(conn, rcpt.message)?;
+                Ok(((), Vec::new()))
+            })
+            .await
+    }
+
+    async fn defer(
+        &self,
+        recipient: RecipientId,
+        next_attempt: i64,
+        error: &str,
+    ) -> StoreResult<()> {
+        let error = error.to_string();
+        self.inner
+            .writer
+            .write(move |conn| {
+                require_pending(conn, recipient)?;
+                conn.execute(
+                    "UPDATE queue_recipients SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3,
+                            lease_until = 0 WHERE id = ?1",
+                    params![recipient.0, next_attempt, error],
+                )
+                .map_err(sql_err)?;
+                Ok(((), Vec::new()))
+            })
+            .await
+    }
+
+    async fn fail(&self, recipient: RecipientId, error: &str) -> StoreResult<()> {
+        let error = error.to_string();
+        self.inner
+            .writer
+            .write(move |conn| {
+                let rcpt = require_pending(conn, recipient)?;
+                set_state(conn, recipient, RecipientState::Failed, Some(&error))?;
+                retire_if_done(conn, rcpt.message)?;
+                Ok(((), Vec::new()))
+            })
+            .await
+    }
+
+    async fn list(&self) -> StoreResult<Vec<QueueEntry>> {
+        self.inner
+            .readers
+            .read(|conn| {
+                let mut stmt = conn
+                    .prepare("SELECT id, sender, size, received_at, blob_hash FROM queue_messages ORDER BY id")
+                    .map_err(sql_err)?;
+                let messages = stmt
+                    .query_map([], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, Vec<u8>>(4)?))
+                    })
+                    .map_err(sql_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_err)?;
+                let mut rcpts = conn
+                    .prepare(&format!(
+                        "SELECT {RECIPIENT_COLUMNS} FROM queue_recipients WHERE message_id = ?1 ORDER BY id"
+                    ))
+                    .map_err(sql_err)?;
+                let mut out = Vec::with_capacity(messages.len());
+                for (id, sender, size, received_at, hash) in messages {
+                    let recipients = rcpts
+                        .query_map([id], recipient_row)
+                        .map_err(sql_err)?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(sql_err)?;
+                    out.push(QueueEntry {
+                        id: QueueId(id),
+                        sender,
+                        size: size as u64,
+                        received_at,
+                        blob: BlobHash::from_slice(&hash).ok_or_else(|| StoreError::Internal("bad blob hash".into()))?,
+                        recipients,
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn read(&self, message: QueueId) -> StoreResult<Vec<u8>> {
+        let dir = self.inner.blobs.clone();
+        self.inner
+            .readers
+            .read(move |conn| {
+                let (mut prefix, hash): (Vec<u8>, Vec<u8>) = conn
+                    .query_row(
+                        "SELECT trace_prefix, blob_hash FROM queue_messages WHERE id = ?1",
+                        [message.0],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(sql_err)?
+                    .ok_or_else(|| StoreError::NotFound(format!("queued message #{message}")))?;
+                let hash = BlobHash::from_slice(&hash)
+                    .ok_or_else(|| StoreError::Internal("bad blob hash".into()))?;
+                prefix.extend_from_slice(&read_blob(conn, &dir, &hash)?);
+                Ok(prefix)
+            })
+            .await
+    }
+}

@@ -1,0 +1,162 @@
+//! Opening connections and creating or upgrading the schema.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tern_store::StoreResult;
+
+use crate::convert::sql_err;
+
+/// How long a connection waits for another process (the `tern` CLI while the server runs)
+/// to finish its write before giving up with a temporary failure.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Each entry upgrades the schema by one version (`PRAGMA user_version`).
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE domains (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL
+);
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY,
+    domain_id     INTEGER NOT NULL REFERENCES domains(id),
+    local         TEXT NOT NULL,
+    local_key     TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    quota_bytes   INTEGER NOT NULL DEFAULT 0,
+    used_bytes    INTEGER NOT NULL DEFAULT 0,
+    created       INTEGER NOT NULL,
+    UNIQUE (domain_id, local_key)
+);
+-- local_key '' is the domain's catch-all.
+CREATE TABLE aliases (
+    id        INTEGER PRIMARY KEY,
+    domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+    local     TEXT NOT NULL,
+    local_key TEXT NOT NULL,
+    UNIQUE (domain_id, local_key)
+);
+CREATE TABLE alias_targets (
+    alias_id   INTEGER NOT NULL REFERENCES aliases(id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    PRIMARY KEY (alias_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX alias_targets_account ON alias_targets(account_id);
+CREATE TABLE mailboxes (
+    id             INTEGER PRIMARY KEY,
+    account_id     INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name           TEXT NOT NULL,
+    special_use    TEXT,
+    subscribed     INTEGER NOT NULL DEFAULT 1,
+    uid_validity   INTEGER NOT NULL,
+    uid_next       INTEGER NOT NULL DEFAULT 1,
+    highest_modseq INTEGER NOT NULL DEFAULT 1,
+    message_count  INTEGER NOT NULL DEFAULT 0,
+    total_size     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, name)
+);
+-- data is NULL when the blob is a file under blobs/.
+CREATE TABLE blobs (
+    hash BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    data BLOB
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid           INTEGER NOT NULL,
+    modseq        INTEGER NOT NULL,
+    flags         INTEGER NOT NULL,
+    keywords      TEXT NOT NULL,
+    internal_date INTEGER NOT NULL,
+    size          INTEGER NOT NULL,
+    blob_hash     BLOB NOT NULL REFERENCES blobs(hash),
+    prefix        BLOB NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+CREATE INDEX messages_blob ON messages(blob_hash);
+-- The change log of expunged UIDs (RFC 7162 §3.2.5.1 VANISHED needs them).
+CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid        INTEGER NOT NULL,
+    modseq     INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+CREATE TABLE queue_messages (
+    id           INTEGER PRIMARY KEY,
+    blob_hash    BLOB NOT NULL REFERENCES blobs(hash),
+    trace_prefix BLOB NOT NULL,
+    sender       TEXT NOT NULL,
+    envid        TEXT,
+    ret          TEXT,
+    body         TEXT,
+    smtputf8     INTEGER NOT NULL,
+    size         INTEGER NOT NULL,
+    received_at  INTEGER NOT NULL
+);
+CREATE INDEX queue_messages_blob ON queue_messages(blob_hash);
+-- account_id is set for local delivery and deliberately not a foreign key: an account removed
+-- while mail waits turns the delivery into a failure, not a lost row.
+CREATE TABLE queue_recipients (
+    id           INTEGER PRIMARY KEY,
+    message_id   INTEGER NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,
+    address      TEXT NOT NULL,
+    account_id   INTEGER,
+    notify       TEXT,
+    orcpt        TEXT,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    lease_until  INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT
+);
+CREATE INDEX queue_recipients_due ON queue_recipients(state, next_attempt);
+CREATE INDEX queue_recipients_message ON queue_recipients(message_id);
+"#];
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
+    // WAL lets readers (and the CLI) work while the writer commits. synchronous=FULL syncs the
+    // WAL at every commit: an acknowledged write survives a crash or power loss.
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(sql_err)
+}
+
+/// Opens the writing connection and brings the schema up to date.
+pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(sql_err)?;
+    configure(&conn)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction().map_err(sql_err)?;
+        tx.execute_batch(sql).map_err(sql_err)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(sql_err)?;
+        tx.commit().map_err(sql_err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The single writer thread and its group commit.
+//!
+//! Each operation is a closure run inside its own savepoint. The thread takes every operation
+//! waiting in its queue, runs them all in one transaction and commits once: N concurrent
+//! appends cost one WAL fsync instead of N. A failed operation rolls back to its savepoint and
+//! leaves the others alone; a failed commit fails every operation of the group (the caller
+//! sees a temporary failure, never a success).
+
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tern_store::{Change, StoreError, StoreResult};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::convert::sql_err;
+
+/// Upper bound on operations per transaction, so one commit never grows without limit.
+const MAX_GROUP: usize = 512;
+
+/// Called after the group's commit with its outcome; answers the waiting caller.
+type Completion = Box<dyn FnOnce(&StoreResult<()>, &broadcast::Sender<Change>) + Send>;
+
+/// One queued operation: run it inside the group's transaction, or refuse it unrun.
+trait Job: Send {
+    fn run(self: Box<Self>, conn: &Connection) -> Completion;
+    fn refuse(self: Box<Self>, err: StoreError);
+}
+
+struct Operation<T, F> {
+    op: F,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Operation<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<(T, Vec<Change>)> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Completion {
+        run_in_savepoint(conn, self.op, self.reply)
+    }
+
+    fn refuse(self: Box<Self>, err: StoreError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(conn: Connection, changes: broadcast::Sender<Change>) -> Self {
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
+        if let Err(e) = std::thread::Builder::new()
+            .name("tern-sqlite-writer".into())
+            .spawn(move || run(conn, queue, changes))
+        {
+            // Every write will then fail with "the store writer has stopped".
+            tracing::error!("cannot start the store writer thread: {e}");
+        }
+        Self { jobs }
+    }
+
+    /// Runs `op` in the next group transaction and returns once that transaction is durable.
+    /// The change events `op` returns are broadcast after the commit.
+    pub(crate) async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<(T, Vec<Change>)> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<StoreResult<T>>();
+        self.jobs
+            .send(Box::new(Operation { op, reply }))
+            .map_err(|_| StoreError::Internal("the store writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("the store writer dropped an operation".into()))?
+    }
+}
+
+fn run_in_savepoint<T, F>(
+    conn: &Connection,
+    op: F,
+    reply: oneshot::Sender<StoreResult<T>>,
+) -> Completion
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<(T, Vec<Change>)>,
+{
+    if let Err(e) = conn.execute_batch("SAVEPOINT op") {
+        let err = sql_err(e);
+        return Box::new(move |_, _| {
+            let _ = reply.send(Err(err));
+        });
+    }
+    match op(conn) {
+        Ok((value, events)) => match conn.execute_batch("RELEASE op") {
+            Ok(()) => Box::new(move |commit, changes| match commit {
+                Ok(()) => {
+                    for event in events {
+                        // No receiver is not an error: nobody is watching.
+                        let _ = changes.send(event);
+                    }
+                    let _ = reply.send(Ok(value));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                let err = sql_err(e);
+                Box::new(move |_, _| {
+                    let _ = reply.send(Err(err));
+                })
+            }
+        },
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
+            Box::new(move |_, _| {
+                let _ = reply.send(Err(err));
+            })
+        }
+    }
+}
+
+fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, changes: broadcast::Sender<Change>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let (result, completions) = commit_group(&conn, group);
+        for complete in completions {
+            complete(&result, &changes);
+        }
+    }
+}
+
+/// Runs a group in one transaction. A failed COMMIT is reported to every member as a
+/// temporary failure: SQLite has rolled back, so nothing of the group is durable.
+fn commit_group(conn: &Connection, group: Vec<Box<dyn Job>>) -> (StoreResult<()>, Vec<Completion>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = StoreError::Temporary(format!("cannot begin a transaction: {e}"));
+        for job in group {
+            job.refuse(err.clone());
+        }
+        return (Err(err), Vec::new());
+    }
+    let completions: Vec<Completion> = group.into_iter().map(|job| job.run(conn)).collect();
+    let result = match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(
+                "store commit failed, {} operations refused: {e}",
+                completions.len()
+            );
+            Err(StoreError::Temporary(format!("commit failed: {e}")))
+        }
+    };
+    (result, completions)
+}

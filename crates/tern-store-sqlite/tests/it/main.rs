@@ -1,0 +1,4 @@
+//! The SQLite backend against the conformance suite, plus what is particular to it.
+
+mod conformance;
+mod sqlite_specific;

@@ -1,0 +1,174 @@
+use std::time::Duration;
+
+use tern_store::{NewMessage, StoreError};
+use tern_store_sqlite::{GcReport, SqliteOptions, SqliteStore};
+use tern_types::{Address, Domain, Flags, Uid};
+
+fn open(dir: &std::path::Path, inline_blob_max: usize) -> SqliteStore {
+    SqliteStore::open(dir, SqliteOptions { inline_blob_max }).expect("open")
+}
+
+fn blob_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir.join("blobs")).unwrap().flatten() {
+        if entry.file_name() == "tmp" {
+            continue;
+        }
+        for f in std::fs::read_dir(entry.path()).unwrap().flatten() {
+            out.push(f.path());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_blobs_stay_in_the_database_and_large_ones_become_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 100);
+    let stores = store.stores();
+    let small = stores.blobs.stage(vec![b'a'; 100]).await.unwrap();
+    assert!(small.inline.is_some());
+    let large = stores.blobs.stage(vec![b'b'; 101]).await.unwrap();
+    assert!(large.inline.is_none());
+    let files = blob_files(dir.path());
+    assert_eq!(files.len(), 1);
+    assert!(files[0].ends_with(large.hash.to_hex()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_blobs_and_temp_files_are_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 0);
+    let stores = store.stores();
+    stores
+        .directory
+        .add_domain(&Domain::parse("example.org").unwrap())
+        .await
+        .unwrap();
+    let alice = stores
+        .directory
+        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
+        .await
+        .unwrap();
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let kept = stores.blobs.stage(b"kept".to_vec()).await.unwrap();
+    stores
+        .mailboxes
+        .append(
+            inbox.id,
+            NewMessage {
+                blob: kept.clone(),
+                prefix: vec![],
+                flags: Flags::new(),
+                internal_date: 0,
+            },
+        )
+        .await
+        .unwrap();
+    // Staged but never committed: what a crash between blob write and commit leaves.
+    let orphan = stores.blobs.stage(b"orphan".to_vec()).await.unwrap();
+    std::fs::write(
+        dir.path().join("blobs/tmp/0123456789abcdef"),
+        b"half written",
+    )
+    .unwrap();
+    assert_eq!(blob_files(dir.path()).len(), 2);
+
+    // Within the grace period nothing is touched: a delivery may be about to commit.
+    let report = store
+        .collect_garbage(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(report, GcReport::default());
+
+    let report = store.collect_garbage(Duration::ZERO).await.unwrap();
+    assert_eq!(report.files_removed, 1);
+    assert_eq!(report.temp_files_removed, 1);
+    let files = blob_files(dir.path());
+    assert_eq!(files.len(), 1);
+    assert!(files[0].ends_with(kept.hash.to_hex()));
+    assert!(matches!(
+        stores.blobs.read(&orphan.hash).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        stores
+            .mailboxes
+            .read_message(inbox.id, Uid(1))
+            .await
+            .unwrap(),
+        b"kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_all_land_with_distinct_uids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 1024);
+    let stores = store.stores();
+    stores
+        .directory
+        .add_domain(&Domain::parse("example.org").unwrap())
+        .await
+        .unwrap();
+    let alice = stores
+        .directory
+        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
+        .await
+        .unwrap();
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let stores = stores.clone();
+        tasks.push(tokio::spawn(async move {
+            let blob = stores
+                .blobs
+                .stage(format!("message {i}").into_bytes())
+                .await
+                .unwrap();
+            let m = NewMessage {
+                blob,
+                prefix: vec![],
+                flags: Flags::new(),
+                internal_date: 0,
+            };
+            stores.mailboxes.append(inbox.id, m).await.unwrap().uid
+        }));
+    }
+    let mut uids = Vec::new();
+    for t in tasks {
+        uids.push(t.await.unwrap());
+    }
+    uids.sort();
+    assert_eq!(uids, (1..=200).map(Uid).collect::<Vec<_>>());
+    let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(info.messages, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_operation_does_not_spoil_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 1024);
+    let stores = store.stores();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let stores = stores.clone();
+        // Every name twice: one of each pair fails with AlreadyExists, the other lands.
+        tasks.push(tokio::spawn(async move {
+            stores
+                .directory
+                .add_domain(&Domain::parse(&format!("d{}.org", i / 2)).unwrap())
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 25);
+    assert_eq!(stores.directory.list_domains().await.unwrap().len(), 25);
+}

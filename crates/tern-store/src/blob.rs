@@ -1,0 +1,43 @@
+//! Message bodies: immutable, content-addressed blobs.
+
+use async_trait::async_trait;
+use tern_types::BlobHash;
+
+use crate::StoreResult;
+
+/// A blob that has been written durably (or is carried inline, to be written in the same
+/// transaction as the metadata that references it). Only an append or an enqueue makes it
+/// reachable; an unreferenced one is collected.
+#[derive(Debug, Clone)]
+pub struct StagedBlob {
+    pub hash: BlobHash,
+    pub size: u64,
+    /// Small blobs travel with the metadata and are stored in the same commit.
+    pub inline: Option<Vec<u8>>,
+}
+
+/// Receives a blob's bytes in pieces, so a large message is never held whole in memory.
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, chunk: &[u8]) -> StoreResult<()>;
+    /// Makes the blob durable (or ready to travel inline) and names it by its hash.
+    async fn finish(self: Box<Self>) -> StoreResult<StagedBlob>;
+    /// Bytes written so far.
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn writer(&self) -> StoreResult<Box<dyn BlobWriter>>;
+    /// Stages a blob already in memory.
+    async fn stage(&self, bytes: Vec<u8>) -> StoreResult<StagedBlob> {
+        let mut writer = self.writer().await?;
+        writer.write(&bytes).await?;
+        writer.finish().await
+    }
+    /// The whole blob. `NotFound` if no committed metadata references it.
+    async fn read(&self, hash: &BlobHash) -> StoreResult<Vec<u8>>;
+}

@@ -1,0 +1,22 @@
+//! The one error type of every store operation.
+
+/// What went wrong in a store operation. Protocol crates map these to their wire replies:
+/// `NotFound`/`AlreadyExists`/`Invalid` are the user's (5xx, NO), `Temporary` asks to retry
+/// (4xx, NO [UNAVAILABLE]), `Internal` is a bug or corruption (logged, no detail to the peer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// The operation did not happen and may succeed later: a failed fsync, a full disk, a
+    /// locked database. Never retried into a success behind the caller's back.
+    #[error("temporary store failure: {0}")]
+    Temporary(String),
+    #[error("internal store error: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,0 +1,154 @@
+//! Mailboxes and the messages in them, with the bookkeeping IMAP needs.
+
+use async_trait::async_trait;
+use tern_types::{
+    AccountId, BlobHash, Flag, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity,
+};
+use tokio::sync::broadcast;
+
+use crate::{StagedBlob, StoreResult};
+
+/// Mailboxes every new account gets (RFC 6154 §2 attributes on all but INBOX).
+pub const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
+    ("INBOX", None),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Junk", Some(SpecialUse::Junk)),
+    ("Archive", Some(SpecialUse::Archive)),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub id: MailboxId,
+    pub account: AccountId,
+    pub name: String,
+    pub special_use: Option<SpecialUse>,
+    pub subscribed: bool,
+    pub uid_validity: UidValidity,
+    /// The UID the next appended message will get; never goes down, never reused.
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    pub messages: u32,
+    pub size: u64,
+}
+
+/// One message as a mailbox lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub uid: Uid,
+    pub modseq: ModSeq,
+    pub flags: Flags,
+    /// RFC 9051 §2.3.3 internal date, seconds since the Unix epoch.
+    pub internal_date: i64,
+    /// Octets of the message as delivered: trace prefix plus blob.
+    pub size: u64,
+    pub blob: BlobHash,
+}
+
+/// A message to append. The trace headers of this delivery travel as a prefix so that one
+/// blob can serve every recipient.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub blob: StagedBlob,
+    pub prefix: Vec<u8>,
+    pub flags: Flags,
+    pub internal_date: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub mailbox: MailboxId,
+    pub uid_validity: UidValidity,
+    pub uid: Uid,
+    pub modseq: ModSeq,
+}
+
+/// How a flag update combines with what the message has (RFC 9051 §6.4.6 FLAGS, +FLAGS, -FLAGS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Replace,
+    Add,
+    Remove,
+}
+
+impl FlagOp {
+    pub fn apply(self, current: &Flags, given: &Flags) -> Flags {
+        match self {
+            FlagOp::Replace => given.clone(),
+            FlagOp::Add => {
+                let mut out = current.clone();
+                given.iter().for_each(|f| out.insert(f));
+                out
+            }
+            FlagOp::Remove => {
+                let mut out = current.clone();
+                given.iter().for_each(|f: Flag| out.remove(&f));
+                out
+            }
+        }
+    }
+}
+
+/// What changed in a mailbox after a MODSEQ (RFC 7162 §3.1.4, §3.2.5.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangesSince {
+    pub highest_modseq: ModSeq,
+    /// Messages added or whose flags changed, in UID order.
+    pub changed: Vec<MessageRecord>,
+    /// Expunged UIDs, in UID order.
+    pub expunged: Vec<Uid>,
+}
+
+/// A hint that a mailbox changed. Sessions treat it as "ask the store" (MODSEQ is the truth),
+/// so a lost or doubled event cannot desynchronise them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub account: AccountId,
+    pub mailbox: MailboxId,
+    pub modseq: ModSeq,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added(Uid),
+    FlagsChanged(Uid),
+    Expunged(Uid),
+}
+
+#[async_trait]
+pub trait MailboxStore: Send + Sync {
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> StoreResult<MailboxInfo>;
+    async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>>;
+    /// `INBOX` matches case-insensitively (RFC 9051 §5.1); other names exactly.
+    async fn mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo>;
+
+    /// Assigns the next UID and a new MODSEQ, counts the size against the account's quota,
+    /// and is durable before it returns.
+    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended>;
+    /// Messages with a UID at or above `from`, in UID order.
+    async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>>;
+    /// The message as delivered: its trace prefix followed by its blob.
+    async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>>;
+    /// Updates flags; with `unchanged_since` (RFC 7162 §3.1.3) messages changed after it are
+    /// left alone. Returns the messages whose flags changed, with their new MODSEQ.
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> StoreResult<Vec<MessageRecord>>;
+    /// Removes the messages, records their UIDs in the change log and returns what was removed.
+    async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>>;
+    async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> StoreResult<ChangesSince>;
+    /// Change events of every mailbox, sent after each commit.
+    fn watch(&self) -> broadcast::Receiver<Change>;
+}

@@ -1,0 +1,141 @@
+//! The queue every accepted message passes through, with a delivery state per recipient.
+
+use async_trait::async_trait;
+use tern_types::{AccountId, BlobHash, QueueId, RecipientId};
+
+use crate::{Appended, StagedBlob, StoreResult};
+
+/// Where a recipient's copy goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Into this account's INBOX.
+    Local(AccountId),
+    /// To the recipient domain's MX.
+    Remote,
+}
+
+/// Per-recipient state, Postfix's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientState {
+    Queued,
+    Held,
+    Delivered,
+    Failed,
+    Expired,
+}
+
+impl RecipientState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Queued => "queued",
+            RecipientState::Held => "held",
+            RecipientState::Delivered => "delivered",
+            RecipientState::Failed => "failed",
+            RecipientState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RecipientState::Queued,
+            RecipientState::Held,
+            RecipientState::Delivered,
+            RecipientState::Failed,
+            RecipientState::Expired,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// Still waiting for a delivery attempt.
+    pub fn is_pending(self) -> bool {
+        matches!(self, RecipientState::Queued | RecipientState::Held)
+    }
+}
+
+/// Envelope parameters kept for the sending path (RFC 3461 §4, RFC 6152, RFC 6531).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvelopeParams {
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+    pub body: Option<String>,
+    pub smtputf8: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecipient {
+    pub address: String,
+    pub route: Route,
+    /// RFC 3461 §4.1 NOTIFY, as given.
+    pub notify: Option<String>,
+    /// RFC 3461 §4.2 ORCPT, as given.
+    pub orcpt: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewQueueMessage {
+    pub blob: StagedBlob,
+    /// Trace headers (Return-Path, Received) to put before the blob on delivery.
+    pub trace_prefix: Vec<u8>,
+    /// The envelope sender; empty for the null sender `<>`.
+    pub sender: String,
+    pub params: EnvelopeParams,
+    pub recipients: Vec<NewRecipient>,
+    /// Seconds since the Unix epoch.
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecipient {
+    pub id: RecipientId,
+    pub message: QueueId,
+    pub address: String,
+    pub route: Route,
+    pub state: RecipientState,
+    pub attempts: u32,
+    pub next_attempt: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub id: QueueId,
+    pub sender: String,
+    pub size: u64,
+    pub received_at: i64,
+    pub blob: BlobHash,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// The durable hand-off: once this returns, the message is ours (SMTP may answer 250).
+    async fn enqueue(&self, message: NewQueueMessage) -> StoreResult<QueueId>;
+    /// Recipients due at `now`, leased for `lease_secs` so that no other worker takes them.
+    async fn lease_due(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<QueuedRecipient>>;
+    /// Appends the message to the recipient account's INBOX and marks the recipient delivered,
+    /// in one transaction: a crash can neither lose nor duplicate the delivery. A recipient
+    /// that is no longer queued is refused with `Invalid`.
+    async fn deliver_local(&self, recipient: RecipientId, now: i64) -> StoreResult<Appended>;
+    /// A remote server took the message for this recipient.
+    async fn mark_delivered(&self, recipient: RecipientId) -> StoreResult<()>;
+    /// A temporary failure: try again at `next_attempt`.
+    async fn defer(
+        &self,
+        recipient: RecipientId,
+        next_attempt: i64,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// A permanent failure.
+    async fn fail(&self, recipient: RecipientId, error: &str) -> StoreResult<()>;
+    /// Messages with at least one pending recipient. A message whose recipients are all
+    /// finished is removed from the queue.
+    async fn list(&self) -> StoreResult<Vec<QueueEntry>>;
+    /// The message as it will be delivered: trace prefix followed by the blob.
+    async fn read(&self, message: QueueId) -> StoreResult<Vec<u8>>;
+}

@@ -1,0 +1,728 @@
+//! The backend conformance suite: every backend runs these same tests.
+//!
+//! A backend's test file implements [`Backend`] and calls [`conformance_tests!`], which
+//! expands to one `#[tokio::test]` per check below.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use tern_types::{Address, Domain, Flag, Flags, ModSeq, Uid};
+
+use crate::{
+    AliasSource, ChangeKind, FlagOp, NewMessage, NewQueueMessage, NewRecipient, RecipientPolicy,
+    RecipientState, Resolution, Route, StoreError, Stores,
+};
+
+/// Opens a backend's stores on a directory. Opening the same directory again is a restart.
+#[async_trait]
+pub trait Backend: Sync {
+    async fn open(&self, dir: &Path) -> Stores;
+}
+
+/// Expands to one test per conformance check, for the backend built by `$make`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            directory_accounts_and_domains, recipient_resolution, case_sensitive_policy,
+            append_assigns_uids_and_modseqs, uids_survive_restart, flags_and_modseq,
+            expunge_keeps_change_log, quota_usage_follows_appends_and_expunges,
+            change_events_follow_commits, queue_local_delivery_is_exactly_once,
+            queue_defer_fail_and_lease, large_blobs_round_trip, removing_account_cleans_up);
+    };
+    (@each $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let backend = $make;
+                $crate::testkit::$name(&backend).await;
+            }
+        )*
+    };
+}
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).expect("test address")
+}
+
+async fn with_alice(backend: &dyn Backend, dir: &Path) -> (Stores, tern_types::AccountId) {
+    let stores = backend.open(dir).await;
+    stores
+        .directory
+        .add_domain(&Domain::parse("example.org").expect("domain"))
+        .await
+        .expect("add domain");
+    let id = stores
+        .directory
+        .add_account(&addr("alice@example.org"), "hash-a", 0)
+        .await
+        .expect("add alice");
+    (stores, id)
+}
+
+async fn message(stores: &Stores, body: &[u8]) -> NewMessage {
+    NewMessage {
+        blob: stores.blobs.stage(body.to_vec()).await.expect("stage"),
+        prefix: b"Return-Path: <a@b>\r\n".to_vec(),
+        flags: Flags::new(),
+        internal_date: 1_700_000_000,
+    }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+pub async fn directory_accounts_and_domains(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, _) = with_alice(backend, dir.path()).await;
+    let d = &stores.directory;
+    let example = Domain::parse("example.org").unwrap();
+    assert!(matches!(
+        d.add_domain(&example).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(d.is_local_domain(&example).await.unwrap());
+    assert!(!d
+        .is_local_domain(&Domain::parse("other.org").unwrap())
+        .await
+        .unwrap());
+    assert!(matches!(
+        d.add_account(&addr("ALICE@example.org"), "h", 0).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        d.add_account(&addr("bob@nowhere.org"), "h", 0).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let boxes = stores
+        .mailboxes
+        .list_mailboxes(d.list_accounts(None).await.unwrap()[0].id)
+        .await
+        .unwrap();
+    let names: Vec<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"]
+    );
+    assert_eq!(boxes[1].special_use, Some(tern_types::SpecialUse::Sent));
+    d.set_password(&addr("alice@example.org"), "hash-b")
+        .await
+        .unwrap();
+    let auth = d
+        .account_auth(&addr("Alice@EXAMPLE.org"), RecipientPolicy::default())
+        .await
+        .unwrap()
+        .expect("alice by another case");
+    assert_eq!(auth.password_hash, "hash-b");
+    assert!(matches!(
+        d.remove_domain(&example).await,
+        Err(StoreError::Invalid(_))
+    ));
+    d.remove_account(&addr("alice@example.org")).await.unwrap();
+    d.remove_domain(&example).await.unwrap();
+    assert!(d.list_domains().await.unwrap().is_empty());
+}
+
+pub async fn recipient_resolution(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let d = &stores.directory;
+    let bob = d
+        .add_account(&addr("bob@example.org"), "h", 0)
+        .await
+        .unwrap();
+    let policy = RecipientPolicy::default();
+    let ids = |r: Resolution| match r {
+        Resolution::Accounts(a) => a.into_iter().map(|a| a.id).collect::<Vec<_>>(),
+        other => panic!("expected accounts, got {other:?}"),
+    };
+    assert_eq!(
+        ids(d
+            .resolve_recipient(&addr("alice@example.org"), policy)
+            .await
+            .unwrap()),
+        [alice]
+    );
+    assert_eq!(
+        ids(d
+            .resolve_recipient(&addr("ALICE@Example.Org"), policy)
+            .await
+            .unwrap()),
+        [alice]
+    );
+    assert_eq!(
+        ids(d
+            .resolve_recipient(&addr("alice+news@example.org"), policy)
+            .await
+            .unwrap()),
+        [alice]
+    );
+    assert_eq!(
+        d.resolve_recipient(&addr("carol@example.org"), policy)
+            .await
+            .unwrap(),
+        Resolution::UnknownUser
+    );
+    assert_eq!(
+        d.resolve_recipient(&addr("alice@other.org"), policy)
+            .await
+            .unwrap(),
+        Resolution::NotLocal
+    );
+    let team: AliasSource = "team@example.org".parse().unwrap();
+    d.add_alias(&team, &[addr("alice@example.org"), addr("bob@example.org")])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(d
+            .resolve_recipient(&addr("team@example.org"), policy)
+            .await
+            .unwrap()),
+        [alice, bob]
+    );
+    assert_eq!(
+        ids(d
+            .resolve_recipient(&addr("team+x@example.org"), policy)
+            .await
+            .unwrap()),
+        [alice, bob]
+    );
+    assert!(matches!(
+        d.add_alias(
+            &"x@example.org".parse().unwrap(),
+            &[addr("nobody@example.org")]
+        )
+        .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        d.add_alias(
+            &"alice@example.org".parse().unwrap(),
+            &[addr("bob@example.org")]
+        )
+        .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let catch_all: AliasSource = "@example.org".parse().unwrap();
+    d.add_alias(&catch_all, &[addr("bob@example.org")])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(d
+            .resolve_recipient(&addr("carol@example.org"), policy)
+            .await
+            .unwrap()),
+        [bob]
+    );
+    let no_plus = RecipientPolicy {
+        detail_separator: None,
+        ..policy
+    };
+    assert_eq!(
+        ids(d
+            .resolve_recipient(&addr("alice+news@example.org"), no_plus)
+            .await
+            .unwrap()),
+        [bob]
+    );
+    let aliases = d.list_aliases(None).await.unwrap();
+    assert_eq!(aliases.len(), 2);
+    assert_eq!(aliases[0].source, catch_all);
+    d.remove_alias(&catch_all).await.unwrap();
+    assert!(matches!(
+        d.remove_alias(&catch_all).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        d.resolve_recipient(&addr("carol@example.org"), policy)
+            .await
+            .unwrap(),
+        Resolution::UnknownUser
+    );
+}
+
+pub async fn case_sensitive_policy(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let strict = RecipientPolicy {
+        case_sensitive: true,
+        detail_separator: Some('+'),
+    };
+    let d = &stores.directory;
+    assert_eq!(
+        d.resolve_recipient(&addr("Alice@example.org"), strict)
+            .await
+            .unwrap(),
+        Resolution::UnknownUser
+    );
+    match d
+        .resolve_recipient(&addr("alice@example.org"), strict)
+        .await
+        .unwrap()
+    {
+        Resolution::Accounts(a) => assert_eq!(a[0].id, alice),
+        other => panic!("{other:?}"),
+    }
+}
+
+pub async fn append_assigns_uids_and_modseqs(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "inbox").await.unwrap();
+    let mut last = ModSeq(0);
+    for i in 1..=5u32 {
+        let m = message(
+            &stores,
+            format!("Subject: {i}\r\n\r\nbody {i}\r\n").as_bytes(),
+        )
+        .await;
+        let a = stores.mailboxes.append(inbox.id, m).await.unwrap();
+        assert_eq!(a.uid, Uid(i));
+        assert_eq!(a.uid_validity, inbox.uid_validity);
+        assert!(a.modseq > last);
+        last = a.modseq;
+    }
+    let listed = stores.mailboxes.messages(inbox.id, Uid(1)).await.unwrap();
+    assert_eq!(listed.len(), 5);
+    let body = stores
+        .mailboxes
+        .read_message(inbox.id, Uid(3))
+        .await
+        .unwrap();
+    assert_eq!(body, b"Return-Path: <a@b>\r\nSubject: 3\r\n\r\nbody 3\r\n");
+    assert_eq!(listed[2].size, body.len() as u64);
+    let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(
+        (info.messages, info.uid_next, info.highest_modseq),
+        (5, Uid(6), last)
+    );
+    let sent = stores.mailboxes.mailbox(alice, "Sent").await.unwrap();
+    assert_ne!(sent.uid_validity, inbox.uid_validity);
+}
+
+pub async fn uids_survive_restart(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    for _ in 0..3 {
+        let m = message(&stores, b"x").await;
+        stores.mailboxes.append(inbox.id, m).await.unwrap();
+    }
+    stores.mailboxes.expunge(inbox.id, &[Uid(3)]).await.unwrap();
+    drop(stores);
+    let stores = backend.open(dir.path()).await;
+    let again = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(again.uid_validity, inbox.uid_validity);
+    let m = message(&stores, b"y").await;
+    // UID 3 was expunged before the restart and must not come back.
+    assert_eq!(
+        stores.mailboxes.append(inbox.id, m).await.unwrap().uid,
+        Uid(4)
+    );
+}
+
+pub async fn flags_and_modseq(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    for _ in 0..3 {
+        let m = message(&stores, b"x").await;
+        stores.mailboxes.append(inbox.id, m).await.unwrap();
+    }
+    let seen: Flags = [Flag::Seen, Flag::Keyword("$Label1".into())]
+        .into_iter()
+        .collect();
+    let changed = stores
+        .mailboxes
+        .store_flags(inbox.id, &[Uid(1), Uid(2)], FlagOp::Add, &seen, None)
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 2);
+    let after_add = changed[0].modseq;
+    // Setting what is already there changes nothing and takes no MODSEQ.
+    let none = stores
+        .mailboxes
+        .store_flags(inbox.id, &[Uid(1)], FlagOp::Add, &seen, None)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // UNCHANGEDSINCE older than the message's MODSEQ leaves it alone.
+    let refused = stores
+        .mailboxes
+        .store_flags(
+            inbox.id,
+            &[Uid(1)],
+            FlagOp::Remove,
+            &seen,
+            Some(ModSeq(after_add.0 - 1)),
+        )
+        .await
+        .unwrap();
+    assert!(refused.is_empty());
+    let removed = stores
+        .mailboxes
+        .store_flags(
+            inbox.id,
+            &[Uid(1)],
+            FlagOp::Remove,
+            &[Flag::Seen].into_iter().collect(),
+            Some(after_add),
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(!removed[0].flags.contains(&Flag::Seen));
+    assert!(removed[0].flags.contains(&Flag::Keyword("$Label1".into())));
+    let changes = stores
+        .mailboxes
+        .changes_since(inbox.id, after_add)
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.changed.iter().map(|r| r.uid).collect::<Vec<_>>(),
+        [Uid(1)]
+    );
+    let listed = stores.mailboxes.messages(inbox.id, Uid(2)).await.unwrap();
+    assert!(listed[0].flags.contains(&Flag::Seen));
+    assert!(!listed[1].flags.contains(&Flag::Seen));
+}
+
+pub async fn expunge_keeps_change_log(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    for i in 0..4 {
+        let m = message(&stores, format!("m{i}").as_bytes()).await;
+        stores.mailboxes.append(inbox.id, m).await.unwrap();
+    }
+    let before = stores
+        .mailboxes
+        .mailbox(alice, "INBOX")
+        .await
+        .unwrap()
+        .highest_modseq;
+    let gone = stores
+        .mailboxes
+        .expunge(inbox.id, &[Uid(2), Uid(4), Uid(9)])
+        .await
+        .unwrap();
+    assert_eq!(gone, [Uid(2), Uid(4)]);
+    let changes = stores
+        .mailboxes
+        .changes_since(inbox.id, before)
+        .await
+        .unwrap();
+    assert_eq!(changes.expunged, [Uid(2), Uid(4)]);
+    assert!(changes.changed.is_empty());
+    assert!(changes.highest_modseq > before);
+    let all = stores
+        .mailboxes
+        .changes_since(inbox.id, ModSeq(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.changed.iter().map(|r| r.uid).collect::<Vec<_>>(),
+        [Uid(1), Uid(3)]
+    );
+    assert!(matches!(
+        stores.mailboxes.read_message(inbox.id, Uid(2)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(info.messages, 2);
+}
+
+pub async fn quota_usage_follows_appends_and_expunges(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    stores
+        .directory
+        .set_quota(&addr("alice@example.org"), 100)
+        .await
+        .unwrap();
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let m = message(&stores, &[b'a'; 30]).await;
+    let size = m.prefix.len() as u64 + 30;
+    stores.mailboxes.append(inbox.id, m).await.unwrap();
+    let m = message(&stores, &[b'b'; 30]).await;
+    stores.mailboxes.append(inbox.id, m).await.unwrap();
+    let account = stores.directory.account(alice).await.unwrap();
+    assert_eq!(account.used_bytes, 2 * size);
+    assert_eq!(account.quota_bytes, 100);
+    assert!(account.would_exceed_quota(100 - 2 * size + 1));
+    assert!(!account.would_exceed_quota(100 - 2 * size));
+    stores.mailboxes.expunge(inbox.id, &[Uid(1)]).await.unwrap();
+    assert_eq!(
+        stores.directory.account(alice).await.unwrap().used_bytes,
+        size
+    );
+    let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(info.size, size);
+}
+
+pub async fn change_events_follow_commits(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let mut events = stores.mailboxes.watch();
+    let m = message(&stores, b"x").await;
+    let a = stores.mailboxes.append(inbox.id, m).await.unwrap();
+    stores
+        .mailboxes
+        .store_flags(
+            inbox.id,
+            &[a.uid],
+            FlagOp::Add,
+            &[Flag::Flagged].into_iter().collect(),
+            None,
+        )
+        .await
+        .unwrap();
+    stores.mailboxes.expunge(inbox.id, &[a.uid]).await.unwrap();
+    let kinds: Vec<ChangeKind> = (0..3)
+        .map(|_| events.try_recv().expect("event").kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ChangeKind::Added(a.uid),
+            ChangeKind::FlagsChanged(a.uid),
+            ChangeKind::Expunged(a.uid)
+        ]
+    );
+    assert!(events.try_recv().is_err());
+    // A failed operation sends nothing.
+    assert!(stores
+        .mailboxes
+        .expunge(tern_types::MailboxId(999_999), &[Uid(1)])
+        .await
+        .is_err());
+    assert!(events.try_recv().is_err());
+}
+
+fn queued(stores_blob: crate::StagedBlob, rcpts: Vec<NewRecipient>) -> NewQueueMessage {
+    NewQueueMessage {
+        blob: stores_blob,
+        trace_prefix: b"Received: from test\r\n".to_vec(),
+        sender: "sender@remote.example".into(),
+        params: Default::default(),
+        recipients: rcpts,
+        received_at: 1_700_000_000,
+    }
+}
+
+pub async fn queue_local_delivery_is_exactly_once(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let bob = stores
+        .directory
+        .add_account(&addr("bob@example.org"), "h", 0)
+        .await
+        .unwrap();
+    let blob = stores
+        .blobs
+        .stage(b"Subject: hi\r\n\r\nhello\r\n".to_vec())
+        .await
+        .unwrap();
+    let rcpt = |a: &str, id| NewRecipient {
+        address: a.into(),
+        route: Route::Local(id),
+        notify: None,
+        orcpt: None,
+    };
+    let id = stores
+        .queue
+        .enqueue(queued(
+            blob,
+            vec![
+                rcpt("alice@example.org", alice),
+                rcpt("bob@example.org", bob),
+            ],
+        ))
+        .await
+        .unwrap();
+    let due = stores.queue.lease_due(1_700_000_000, 60, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(due
+        .iter()
+        .all(|r| r.message == id && r.state == RecipientState::Queued));
+    // Leased recipients are not handed out twice.
+    assert!(stores
+        .queue
+        .lease_due(1_700_000_000, 60, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let first = stores
+        .queue
+        .deliver_local(due[0].id, 1_700_000_001)
+        .await
+        .unwrap();
+    assert!(matches!(
+        stores.queue.deliver_local(due[0].id, 1_700_000_001).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(inbox.messages, 1);
+    assert_eq!(first.mailbox, inbox.id);
+    let body = stores
+        .mailboxes
+        .read_message(inbox.id, first.uid)
+        .await
+        .unwrap();
+    assert_eq!(body, b"Received: from test\r\nSubject: hi\r\n\r\nhello\r\n");
+    assert_eq!(stores.queue.list().await.unwrap().len(), 1);
+    stores
+        .queue
+        .deliver_local(due[1].id, 1_700_000_001)
+        .await
+        .unwrap();
+    // Every recipient done: the message leaves the queue, the blob stays for the mailboxes.
+    assert!(stores.queue.list().await.unwrap().is_empty());
+    let bob_inbox = stores.mailboxes.mailbox(bob, "INBOX").await.unwrap();
+    assert_eq!(
+        stores
+            .mailboxes
+            .read_message(bob_inbox.id, Uid(1))
+            .await
+            .unwrap(),
+        body
+    );
+}
+
+pub async fn queue_defer_fail_and_lease(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, _) = with_alice(backend, dir.path()).await;
+    let blob = stores.blobs.stage(b"x".to_vec()).await.unwrap();
+    let remote = |a: &str| NewRecipient {
+        address: a.into(),
+        route: Route::Remote,
+        notify: Some("FAILURE".into()),
+        orcpt: None,
+    };
+    let id = stores
+        .queue
+        .enqueue(queued(
+            blob.clone(),
+            vec![remote("a@remote.example"), remote("b@remote.example")],
+        ))
+        .await
+        .unwrap();
+    let due = stores.queue.lease_due(1_700_000_000, 60, 10).await.unwrap();
+    stores
+        .queue
+        .defer(due[0].id, 1_700_000_300, "451 try later")
+        .await
+        .unwrap();
+    stores
+        .queue
+        .fail(due[1].id, "550 no such user")
+        .await
+        .unwrap();
+    assert!(matches!(
+        stores.queue.fail(due[1].id, "again").await,
+        Err(StoreError::Invalid(_))
+    ));
+    // The deferred one is not due before its time, even though its lease ended.
+    assert!(stores
+        .queue
+        .lease_due(1_700_000_100, 60, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = stores.queue.lease_due(1_700_000_300, 60, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("451 try later"));
+    let listed = stores.queue.list().await.unwrap();
+    assert_eq!(listed[0].id, id);
+    assert_eq!(listed[0].recipients[1].state, RecipientState::Failed);
+    assert_eq!(
+        stores.queue.read(id).await.unwrap(),
+        b"Received: from test\r\nx"
+    );
+    stores.queue.mark_delivered(again[0].id).await.unwrap();
+    assert!(stores.queue.list().await.unwrap().is_empty());
+    assert!(matches!(
+        stores.blobs.read(&blob.hash).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn large_blobs_round_trip(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut writer = stores.blobs.writer().await.unwrap();
+    for chunk in big.chunks(65_536) {
+        writer.write(chunk).await.unwrap();
+    }
+    assert_eq!(writer.len(), big.len() as u64);
+    let blob = writer.finish().await.unwrap();
+    let a = stores
+        .mailboxes
+        .append(
+            inbox.id,
+            NewMessage {
+                blob,
+                prefix: Vec::new(),
+                flags: Flags::new(),
+                internal_date: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .mailboxes
+            .read_message(inbox.id, a.uid)
+            .await
+            .unwrap(),
+        big
+    );
+}
+
+pub async fn removing_account_cleans_up(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let m = message(&stores, b"only alice has this").await;
+    let hash = m.blob.hash;
+    stores.mailboxes.append(inbox.id, m).await.unwrap();
+    stores
+        .directory
+        .add_alias(
+            &"team@example.org".parse().unwrap(),
+            &[addr("alice@example.org")],
+        )
+        .await
+        .unwrap();
+    stores
+        .directory
+        .remove_account(&addr("alice@example.org"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        stores.blobs.read(&hash).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        stores
+            .mailboxes
+            .list_mailboxes(alice)
+            .await
+            .map(|v| v.len()),
+        Ok(0)
+    ));
+    // The alias lost its only target, so it no longer routes anything.
+    assert_eq!(
+        stores
+            .directory
+            .resolve_recipient(&addr("team@example.org"), RecipientPolicy::default())
+            .await
+            .unwrap(),
+        Resolution::UnknownUser
+    );
+}

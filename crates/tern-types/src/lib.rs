@@ -1,0 +1,21 @@
+//! Tern's small shared types: domains, addresses, identifiers, flags.
+//!
+//! Every value here is checked when it is built, so code that holds one can trust it.
+//! No I/O lives here, and nothing that belongs to one protocol.
+//!
+//! # Standards
+//! - RFC 5321 §4.1.2 (Domain, Local-part), §4.5.3.1 (length limits)
+//! - RFC 6531 §3.3 (UTF-8 in addresses)
+//! - RFC 9051 §2.3.2 (system flags and keywords)
+//!
+//! # Security
+//! Parses addresses and domain names that come from the network and the command line.
+//! Lengths are capped at the RFC 5321 limits before anything else is looked at.
+
+mod address;
+mod flags;
+mod ids;
+
+pub use address::{Address, AddressError, Domain, LocalPart};
+pub use flags::{Flag, Flags, SpecialUse};
+pub use ids::{AccountId, BlobHash, MailboxId, ModSeq, QueueId, RecipientId, Uid, UidValidity};
