@@ -1,1 +1,196 @@
-//! placeholder
+//! Tern's configuration: one TOML file, read into typed structs and validated once.
+//!
+//! [`load`] reads a file; [`Config::embedded`] is what `tern serve` runs on without one. Every
+//! error names the file, the key and what would be valid.
+//!
+//! # Standards
+//! - TOML 1.0
+//!
+//! # Security
+//! Reads a file the administrator controls; unknown keys are refused rather than ignored, so a
+//! misspelt limit cannot silently fall back to its default.
+
+mod error;
+mod schema;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use error::ConfigError;
+pub use schema::ConfigFile;
+use tern_types::Domain;
+
+/// Where a configuration came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    /// `tern serve` without `--config`.
+    Embedded,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Embedded => f.write_str("the built-in default configuration"),
+        }
+    }
+}
+
+/// The protocols Tern serves, each on zero or more addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Smtp,
+    Submission,
+    Submissions,
+    Imap,
+    Imaps,
+    Pop3,
+    Pop3s,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 7] = [
+        Protocol::Smtp,
+        Protocol::Submission,
+        Protocol::Submissions,
+        Protocol::Imap,
+        Protocol::Imaps,
+        Protocol::Pop3,
+        Protocol::Pop3s,
+    ];
+
+    /// The key under `[listen]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "smtp",
+            Protocol::Submission => "submission",
+            Protocol::Submissions => "submissions",
+            Protocol::Imap => "imap",
+            Protocol::Imaps => "imaps",
+            Protocol::Pop3 => "pop3",
+            Protocol::Pop3s => "pop3s",
+        }
+    }
+
+    /// RFC 8314: these start with a TLS handshake instead of a greeting.
+    pub fn implicit_tls(self) -> bool {
+        matches!(
+            self,
+            Protocol::Submissions | Protocol::Imaps | Protocol::Pop3s
+        )
+    }
+
+    /// The port the standards assign (RFC 5321, 6409, 8314, 9051, 1939).
+    pub fn standard_port(self) -> u16 {
+        match self {
+            Protocol::Smtp => 25,
+            Protocol::Submission => 587,
+            Protocol::Submissions => 465,
+            Protocol::Imap => 143,
+            Protocol::Imaps => 993,
+            Protocol::Pop3 => 110,
+            Protocol::Pop3s => 995,
+        }
+    }
+
+    /// The port of the embedded default (the standard port, moved above 1024).
+    pub fn development_port(self) -> u16 {
+        match self {
+            Protocol::Smtp => 2525,
+            Protocol::Submission => 2587,
+            Protocol::Submissions => 2465,
+            Protocol::Imap => 2143,
+            Protocol::Imaps => 2993,
+            Protocol::Pop3 => 2110,
+            Protocol::Pop3s => 2995,
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub source: Source,
+    /// The name of this server: SMTP greeting, trace headers, the generated certificate.
+    pub hostname: Domain,
+    pub data_dir: PathBuf,
+    /// A tracing filter such as `info` or `tern_smtp=debug,info`; `RUST_LOG` overrides it.
+    pub log_level: String,
+    pub listen: Vec<(Protocol, SocketAddr)>,
+    pub tls: Option<TlsFiles>,
+    pub store: StoreConfig,
+    pub addresses: AddressConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub inline_blob_max: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressConfig {
+    pub case_sensitive_local_part: bool,
+    pub detail_separator: Option<char>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+impl Config {
+    /// The configuration of `tern serve` without `--config`: data in `./tern-data`, every
+    /// protocol on 127.0.0.1 at its development port, a generated certificate.
+    pub fn embedded() -> Self {
+        let file = ConfigFile::default();
+        let mut config = validate::validate(file, Source::Embedded, Path::new("."))
+            .unwrap_or_else(|e| unreachable!("the built-in configuration is valid: {e}"));
+        config.listen = Protocol::ALL
+            .into_iter()
+            .map(|p| (p, SocketAddr::from(([127, 0, 0, 1], p.development_port()))))
+            .collect();
+        config
+    }
+
+    /// The addresses configured for one protocol.
+    pub fn listeners(&self, protocol: Protocol) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.listen
+            .iter()
+            .filter(move |(p, _)| *p == protocol)
+            .map(|(_, a)| *a)
+    }
+}
+
+/// Reads and validates a configuration file. Relative paths in it (`data_dir`, `tls.cert`,
+/// `tls.key`) are taken relative to the file's directory.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    parse(&text, path)
+}
+
+/// Validates configuration text as if it had been read from `path`.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let file = schema::parse(text, path)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    validate::validate(file, Source::File(path.to_path_buf()), base)
+}

@@ -1,1 +1,30 @@
-//! placeholder
+//! Tern's network edge: binding listeners, TLS, the accept loop and connection bookkeeping.
+//!
+//! Protocol crates implement [`Service`]; this crate accepts connections, performs the
+//! implicit-TLS handshake where the protocol wants one (RFC 8314), gives each connection a
+//! session id and a tracing span, logs its opening and closing, and stops accepting on
+//! shutdown.
+//!
+//! # Standards
+//! - RFC 8314 (implicit TLS), RFC 8446 / 5246 via rustls
+//!
+//! # Security
+//! Handles raw connections from anyone. TLS handshakes have a time limit so that a silent
+//! peer cannot hold a task forever.
+
+mod accept;
+mod session;
+mod tls;
+
+pub use accept::{bind, describe_tls, serve, BindError, BoundListener, Service};
+pub use session::{ConnInfo, SessionId};
+pub use tls::{load_tls, TlsError, TlsSource};
+
+/// Anything a session can speak over: a TCP stream, a TLS stream, or an in-memory duplex in
+/// tests.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+pub use tokio_rustls::TlsAcceptor;
+pub use tokio_util::sync::CancellationToken;
+pub use tokio_util::task::TaskTracker;

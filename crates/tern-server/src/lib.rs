@@ -1,1 +1,18 @@
-//! placeholder
+//! The `tern` binary as a library: command line, configuration, stores, listeners, services.
+//!
+//! `main.rs` only parses arguments and calls [`cli::run`]; tests start servers in-process
+//! with [`serve::start`].
+//!
+//! # Standards
+//! None directly: this crate wires the protocol crates together.
+//!
+//! # Security
+//! Reads the configuration file and passwords (from a terminal prompt or standard input,
+//! never from the command line). Holds an exclusive lock on the data directory while serving,
+//! so two servers can never write the same store.
+
+pub mod admin;
+pub mod cli;
+pub mod logging;
+pub mod serve;
+mod unavailable;

@@ -1,1 +1,5 @@
-fn main() {}
+//! `tern`: a complete mail server in one binary. See `tern --help`.
+
+fn main() -> std::process::ExitCode {
+    tern_server::cli::main()
+}

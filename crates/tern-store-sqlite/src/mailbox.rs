@@ -422,13 +422,18 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended> {
-        self.inner
+        let size = message.prefix.len() as u64 + message.blob.size;
+        let appended = self
+            .inner
             .writer
             .write(move |conn| {
                 let (appended, change) = append_in(conn, mailbox, &message)?;
                 Ok((appended, vec![change]))
             })
-            .await
+            .await?;
+        // Logged in the caller's span, so the line carries its session id.
+        tracing::info!(mailbox = %mailbox, uid = %appended.uid, size, "message stored");
+        Ok(appended)
     }
 
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>> {

@@ -183,6 +183,7 @@ impl QueueStore for SqliteStore {
                 Ok((id, Vec::new()))
             })
             .await
+            .inspect(|id| tracing::info!(queue_id = %id, "message queued"))
     }
 
     async fn lease_due(
@@ -220,7 +221,8 @@ impl QueueStore for SqliteStore {
     }
 
     async fn deliver_local(&self, recipient: RecipientId, now: i64) -> StoreResult<Appended> {
-        self.inner
+        let appended = self
+            .inner
             .writer
             .write(move |conn| {
                 let appended = deliver_local_in(conn, recipient, now)?;
@@ -239,7 +241,9 @@ impl QueueStore for SqliteStore {
                 };
                 Ok((appended, vec![change]))
             })
-            .await
+            .await?;
+        tracing::info!(recipient = %recipient, mailbox = %appended.mailbox, uid = %appended.uid, "message stored");
+        Ok(appended)
     }
 
     async fn mark_delivered(&self, recipient: RecipientId) -> StoreResult<()> {

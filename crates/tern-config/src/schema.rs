@@ -1,0 +1,153 @@
+//! The configuration file as written: serde structs, one doc comment per key.
+//! `tern.example.toml` at the repository root documents the same keys for administrators.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ConfigError;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// This server's name: SMTP greeting, Received headers, the generated certificate.
+    /// Default `localhost`.
+    pub hostname: Option<String>,
+    /// Where the database, blobs and the generated certificate live. Default `./tern-data`
+    /// (relative paths are taken from the configuration file's directory).
+    pub data_dir: Option<PathBuf>,
+    /// `error`, `warn`, `info` (default), `debug` or `trace`; `RUST_LOG` overrides it.
+    pub log_level: Option<String>,
+    #[serde(default)]
+    pub listen: ListenFile,
+    pub tls: Option<TlsFile>,
+    #[serde(default)]
+    pub store: StoreFile,
+    #[serde(default)]
+    pub addresses: AddressesFile,
+    #[serde(default)]
+    pub auth: AuthFile,
+}
+
+/// Each protocol listens on the `host:port` addresses given; a protocol left out is off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenFile {
+    /// SMTP from other servers (MX role), standard port 25.
+    #[serde(default)]
+    pub smtp: Vec<String>,
+    /// Message submission with STARTTLS (RFC 6409), standard port 587.
+    #[serde(default)]
+    pub submission: Vec<String>,
+    /// Message submission over implicit TLS (RFC 8314), standard port 465.
+    #[serde(default)]
+    pub submissions: Vec<String>,
+    /// IMAP with STARTTLS, standard port 143.
+    #[serde(default)]
+    pub imap: Vec<String>,
+    /// IMAP over implicit TLS, standard port 993.
+    #[serde(default)]
+    pub imaps: Vec<String>,
+    /// POP3 with STLS, standard port 110.
+    #[serde(default)]
+    pub pop3: Vec<String>,
+    /// POP3 over implicit TLS, standard port 995.
+    #[serde(default)]
+    pub pop3s: Vec<String>,
+}
+
+/// A certificate chain and its private key, both PEM. Left out: a self-signed certificate for
+/// `hostname` is generated once into `data_dir`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// The certificate chain, leaf first (such as Let's Encrypt's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// `sqlite` (the embedded store, the default and for now the only one).
+    pub backend: Option<String>,
+    /// Message bodies up to this many bytes are kept inside the database, larger ones as
+    /// files. Default 131072 (128 KiB).
+    pub inline_blob_max: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressesFile {
+    /// Whether `Alice@` and `alice@` are different mailboxes. Default `false`.
+    pub case_sensitive_local_part: Option<bool>,
+    /// The character that starts a sub-address (`alice+news@` reaches `alice@`); `""` turns
+    /// sub-addressing off. Default `"+"`.
+    pub detail_separator: Option<String>,
+}
+
+/// The cost of new argon2id password hashes (existing hashes keep their own).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    /// Memory per hash in KiB. Default 19456 (OWASP's recommendation).
+    pub argon2_memory_kib: Option<u32>,
+    /// Passes over the memory. Default 2.
+    pub argon2_iterations: Option<u32>,
+    /// Lanes. Default 1.
+    pub argon2_parallelism: Option<u32>,
+}
+
+pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
+    let source_name = path.display().to_string();
+    let deserializer = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let location = inner.span().map(|span| {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}")
+        });
+        let message = inner.message().trim().to_string();
+        match unknown_field(&message) {
+            // serde_path_to_error's path already ends with the unknown key.
+            Some(field) => ConfigError::Key {
+                source_name,
+                key: if key.is_empty() || key == "." {
+                    field.to_string()
+                } else {
+                    key
+                },
+                message: format!(
+                    "unknown key{}",
+                    message
+                        .split_once(", expected")
+                        .map(|(_, rest)| format!("; valid keys here:{rest}"))
+                        .unwrap_or_default()
+                ),
+            },
+            None if key != "." && !key.is_empty() => ConfigError::Key {
+                source_name,
+                key,
+                message: match location {
+                    Some(l) => format!("{message} ({l})"),
+                    None => message,
+                },
+            },
+            None => ConfigError::Syntax {
+                source_name,
+                location,
+                message,
+            },
+        }
+    })
+}
+
+/// serde reports an unknown key as "unknown field `name`, expected ...".
+fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
+}

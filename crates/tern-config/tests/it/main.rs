@@ -1,0 +1,178 @@
+//! Configuration: the example file, defaults, and one error per kind of mistake, each naming
+//! the file and the key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use tern_config::{parse, Config, ConfigError, Protocol, Source};
+
+const EXAMPLE: &str = include_str!("../../../../tern.example.toml");
+
+fn err(text: &str) -> ConfigError {
+    parse(text, Path::new("/etc/tern/tern.toml")).expect_err("should be refused")
+}
+
+fn assert_names(e: &ConfigError, key: &str) {
+    let text = e.to_string();
+    assert!(
+        text.starts_with("/etc/tern/tern.toml"),
+        "no file in: {text}"
+    );
+    assert_eq!(e.key(), Some(key), "wrong key in: {text}");
+}
+
+#[test]
+fn example_file_is_valid_and_uses_standard_ports() {
+    let config = parse(EXAMPLE, Path::new("/etc/tern/tern.toml")).unwrap();
+    assert_eq!(config.hostname.as_str(), "mail.example.org");
+    assert_eq!(config.data_dir, Path::new("/var/lib/tern"));
+    for protocol in Protocol::ALL {
+        let ports: Vec<u16> = config.listeners(protocol).map(|a| a.port()).collect();
+        assert!(!ports.is_empty(), "{protocol} missing from the example");
+        assert!(
+            ports.iter().all(|p| *p == protocol.standard_port()),
+            "{protocol}: {ports:?}"
+        );
+    }
+    assert!(config.tls.is_some());
+}
+
+#[test]
+fn example_file_documents_every_key() {
+    let keys = [
+        "hostname",
+        "data_dir",
+        "log_level",
+        "[listen]",
+        "smtp",
+        "submission",
+        "submissions",
+        "imap",
+        "imaps",
+        "pop3",
+        "pop3s",
+        "[tls]",
+        "cert",
+        "key",
+        "[store]",
+        "backend",
+        "inline_blob_max",
+        "[addresses]",
+        "case_sensitive_local_part",
+        "detail_separator",
+        "[auth]",
+        "argon2_memory_kib",
+        "argon2_iterations",
+        "argon2_parallelism",
+    ];
+    for key in keys {
+        let line = EXAMPLE
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} =")) || l.trim() == key)
+            .unwrap_or_else(|| panic!("{key} is not set in tern.example.toml"));
+        assert!(!line.is_empty());
+    }
+}
+
+#[test]
+fn empty_file_means_defaults_and_no_listeners() {
+    let config = parse("", Path::new("/srv/tern/tern.toml")).unwrap();
+    assert_eq!(config.hostname.as_str(), "localhost");
+    assert_eq!(config.data_dir, Path::new("/srv/tern/tern-data"));
+    assert!(config.listen.is_empty(), "a protocol left out is off");
+    assert_eq!(config.store.inline_blob_max, 128 * 1024);
+    assert_eq!(config.addresses.detail_separator, Some('+'));
+}
+
+#[test]
+fn embedded_default_listens_on_loopback_development_ports() {
+    let config = Config::embedded();
+    assert_eq!(config.source, Source::Embedded);
+    let smtp: Vec<SocketAddr> = config.listeners(Protocol::Smtp).collect();
+    assert_eq!(smtp, ["127.0.0.1:2525".parse().unwrap()]);
+    let all: Vec<u16> = Protocol::ALL
+        .iter()
+        .flat_map(|p| config.listeners(*p).map(|a| a.port()))
+        .collect();
+    assert_eq!(all, [2525, 2587, 2465, 2143, 2993, 2110, 2995]);
+    assert_eq!(config.data_dir, Path::new("./tern-data"));
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let e = err("hostnme = \"x.org\"\n");
+    assert_names(&e, "hostnme");
+    assert!(e.to_string().contains("unknown key"), "{e}");
+    assert!(
+        e.to_string().contains("hostname"),
+        "should list valid keys: {e}"
+    );
+}
+
+#[test]
+fn unknown_nested_key() {
+    let e = err("[listen]\nsmpt = [\"0.0.0.0:25\"]\n");
+    assert_names(&e, "listen.smpt");
+}
+
+#[test]
+fn wrong_type() {
+    let e = err("[listen]\nsmtp = \"0.0.0.0:25\"\n");
+    assert_names(&e, "listen.smtp");
+}
+
+#[test]
+fn bad_listen_address() {
+    let e = err("[listen]\nimap = [\"0.0.0.0:143\", \"localhost\"]\n");
+    assert_names(&e, "listen.imap[1]");
+    assert!(
+        e.to_string().contains("0.0.0.0:143"),
+        "should show a valid form: {e}"
+    );
+}
+
+#[test]
+fn one_address_two_protocols() {
+    let e = err("[listen]\nimap = [\"127.0.0.1:1143\"]\npop3 = [\"127.0.0.1:1143\"]\n");
+    assert_names(&e, "listen.pop3[0]");
+}
+
+#[test]
+fn bad_hostname_and_log_level_and_backend() {
+    assert_names(&err("hostname = \"not a name\"\n"), "hostname");
+    assert_names(&err("log_level = \"loud\"\n"), "log_level");
+    assert_names(&err("[store]\nbackend = \"mysql\"\n"), "store.backend");
+    assert_names(
+        &err("[addresses]\ndetail_separator = \"++\"\n"),
+        "addresses.detail_separator",
+    );
+    assert_names(
+        &err("[auth]\nargon2_parallelism = 0\n"),
+        "auth.argon2_parallelism",
+    );
+}
+
+#[test]
+fn tls_needs_both_files() {
+    let e = err("[tls]\ncert = \"a.pem\"\n");
+    assert!(e.to_string().contains("/etc/tern/tern.toml"), "{e}");
+    assert!(e.to_string().contains("key"), "{e}");
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let e = err("hostname = \"a.org\"\n[listen\n");
+    let text = e.to_string();
+    assert!(text.starts_with("/etc/tern/tern.toml"), "{text}");
+    assert!(text.contains("line 2"), "{text}");
+}
+
+#[test]
+fn missing_file_says_how_to_fix() {
+    let e = tern_config::load(Path::new("/nonexistent/tern.toml")).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("/nonexistent/tern.toml") && text.contains("--config"),
+        "{text}"
+    );
+}

@@ -1,0 +1,152 @@
+//! Binding listeners and the accept loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::{ConnInfo, SessionId, Stream};
+
+/// How long an implicit-TLS client may take to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A protocol: serves one accepted connection until it ends or `shutdown` fires.
+#[async_trait]
+pub trait Service: Send + Sync {
+    /// The protocol name used in logs (`smtp`, `imaps`, ...).
+    fn name(&self) -> &'static str;
+    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken);
+}
+
+#[derive(Debug)]
+pub struct BoundListener {
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {message}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub message: String,
+}
+
+/// Binds one address, with a hint for the usual causes of failure.
+pub fn bind(addr: SocketAddr) -> Result<BoundListener, BindError> {
+    let fail = |e: std::io::Error| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            }
+            std::io::ErrorKind::AddrInUse => " (another program, or another listen entry, uses it)",
+            std::io::ErrorKind::AddrNotAvailable => " (this machine has no such address)",
+            _ => "",
+        };
+        BindError {
+            addr,
+            message: format!("{e}{hint}"),
+        }
+    };
+    let std_listener = std::net::TcpListener::bind(addr).map_err(fail)?;
+    std_listener.set_nonblocking(true).map_err(fail)?;
+    let listener = TcpListener::from_std(std_listener).map_err(fail)?;
+    let addr = listener.local_addr().map_err(fail)?;
+    Ok(BoundListener { listener, addr })
+}
+
+/// Accepts connections until `shutdown` fires, each served in its own task on `tracker`.
+/// `tls` is set for implicit-TLS protocols: the handshake comes before the service.
+pub async fn serve(
+    bound: BoundListener,
+    service: Arc<dyn Service>,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let local = bound.addr;
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = bound.listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%local, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let id = SessionId::next();
+        let span = tracing::info_span!("conn", session = %id, proto = %service.name(), %peer);
+        let service = service.clone();
+        let tls = tls.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(
+            async move {
+                let started = Instant::now();
+                tracing::info!(%local, "connection opened");
+                let mut info = ConnInfo {
+                    id,
+                    peer,
+                    local,
+                    tls: None,
+                };
+                let stream: Box<dyn Stream> = match tls {
+                    None => Box::new(tcp),
+                    Some(acceptor) => {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+                            .await
+                        {
+                            Ok(Ok(tls_stream)) => {
+                                info.tls = Some(describe_tls(tls_stream.get_ref().1));
+                                Box::new(tls_stream)
+                            }
+                            Ok(Err(e)) => {
+                                tracing::info!(
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "connection closed: TLS handshake failed: {e}"
+                                );
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!(
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "connection closed: TLS handshake timed out"
+                                );
+                                return;
+                            }
+                        }
+                    }
+                };
+                service.serve(stream, info, shutdown).await;
+                tracing::info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "connection closed"
+                );
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// "TLSv1_3 TLS13_AES_256_GCM_SHA384": the form the logs and Received headers show.
+pub fn describe_tls(conn: &rustls::ServerConnection) -> String {
+    let version = conn
+        .protocol_version()
+        .and_then(|v| v.as_str())
+        .unwrap_or("TLS");
+    let suite = conn
+        .negotiated_cipher_suite()
+        .and_then(|s| s.suite().as_str())
+        .unwrap_or("unknown-cipher");
+    format!("{version} {suite}")
+}

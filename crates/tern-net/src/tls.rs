@@ -1,0 +1,96 @@
+//! The rustls server configuration: from the configured PEM files, or a self-signed
+//! certificate generated once for the host name and kept in the data directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    /// PEM certificate chain and private key given by the administrator.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Generate `cert.pem` and `key.pem` in `dir` for `hostname` unless they exist already.
+    SelfSigned { dir: PathBuf, hostname: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read the TLS certificate {}: {message}", path.display())]
+    Cert { path: PathBuf, message: String },
+    #[error("cannot read the TLS private key {}: {message}", path.display())]
+    Key { path: PathBuf, message: String },
+    #[error("the TLS certificate and key do not fit together: {0}")]
+    Mismatch(String),
+    #[error("cannot generate a self-signed certificate in {}: {message}", dir.display())]
+    Generate { dir: PathBuf, message: String },
+}
+
+/// Builds the server TLS configuration.
+pub fn load_tls(source: &TlsSource) -> Result<Arc<ServerConfig>, TlsError> {
+    let (cert_path, key_path) = match source {
+        TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
+        TlsSource::SelfSigned { dir, hostname } => ensure_self_signed(dir, hostname)?,
+    };
+    let certs = CertificateDer::pem_file_iter(&cert_path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| TlsError::Cert {
+            path: cert_path.clone(),
+            message: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Cert {
+            path: cert_path,
+            message: "no CERTIFICATE block found (expected PEM)".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| TlsError::Key {
+        path: key_path.clone(),
+        message: e.to_string(),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Mismatch(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Mismatch(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    if cert_path.exists() && key_path.exists() {
+        return Ok((cert_path, key_path));
+    }
+    let fail = |message: String| TlsError::Generate {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let generated = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
+        .map_err(|e| fail(e.to_string()))?;
+    write_private(&key_path, generated.key_pair.serialize_pem().as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
+    fs::write(&cert_path, generated.cert.pem()).map_err(|e| fail(e.to_string()))?;
+    tracing::info!(cert = %cert_path.display(), %hostname, "generated a self-signed TLS certificate");
+    Ok((cert_path, key_path))
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}

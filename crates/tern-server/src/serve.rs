@@ -1,0 +1,205 @@
+//! `tern serve`: lock the data directory, open the store, bind every listener, serve until
+//! told to stop.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tern_config::{Config, Protocol, Source};
+use tern_net::{CancellationToken, TaskTracker, TlsAcceptor, TlsSource};
+use tern_store::{StoreError, Stores};
+use tern_store_sqlite::SqliteStore;
+use tern_types::Domain;
+
+use crate::admin::open_store;
+use crate::unavailable::Unavailable;
+
+/// How often unreferenced blobs are collected while serving, and how old an unreferenced
+/// blob file must be before it goes (a delivery may be about to commit a reference to it).
+const GC_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The file in the data directory that lists what the server listens on, one
+/// `protocol address` per line. Written after every listener is bound.
+pub const LISTENERS_FILE: &str = "listeners";
+
+/// A server that is running: its bound addresses and the means to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addrs: Vec<(Protocol, SocketAddr)>,
+    pub store: SqliteStore,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    _lock: File,
+}
+
+impl RunningServer {
+    pub fn stores(&self) -> Stores {
+        self.store.stores()
+    }
+
+    /// The first address a protocol is bound to.
+    pub fn addr(&self, protocol: Protocol) -> Option<SocketAddr> {
+        self.addrs
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map(|(_, a)| *a)
+    }
+
+    /// Stops accepting, tells every session to finish, and waits for them.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+/// Takes the data directory's lock: one server per store.
+fn lock_data_dir(config: &Config) -> anyhow::Result<File> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create data_dir {} ({})",
+            config.data_dir.display(),
+            config.source
+        )
+    })?;
+    let path = config.data_dir.join("tern.lock");
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `tern serve` is already running on {}; stop it first, or give this one \
+             another data_dir",
+            config.data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Starts a server: everything is bound and ready when this returns.
+pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<RunningServer> {
+    let lock = lock_data_dir(config)?;
+    let store = open_store(config)?;
+    store
+        .collect_garbage(Duration::ZERO)
+        .await
+        .context("cannot clean up the store at start")?;
+    let stores = store.stores();
+
+    let default_domain = match (&domain, &config.source) {
+        (Some(d), _) => Some(d.clone()),
+        (None, Source::Embedded) => Some(config.hostname.clone()),
+        (None, Source::File(_)) => None,
+    };
+    if let Some(domain) = default_domain {
+        match stores.directory.add_domain(&domain).await {
+            Ok(()) => tracing::info!(%domain, "added local domain"),
+            Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e).context("cannot add the local domain"),
+        }
+    }
+
+    let tls_source = match &config.tls {
+        Some(files) => TlsSource::Files {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        },
+        None => TlsSource::SelfSigned {
+            dir: config.data_dir.join("tls"),
+            hostname: config.hostname.to_string(),
+        },
+    };
+    let tls =
+        tern_net::load_tls(&tls_source).with_context(|| format!("{}: key `tls`", config.source))?;
+    let acceptor = TlsAcceptor::from(tls);
+
+    let mut bound = Vec::new();
+    for protocol in Protocol::ALL {
+        for (i, addr) in config.listeners(protocol).enumerate() {
+            let listener = tern_net::bind(addr).with_context(|| {
+                format!("{}: key `listen.{}[{i}]`", config.source, protocol.key())
+            })?;
+            bound.push((protocol, listener));
+        }
+    }
+    let addrs: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, l)| (*p, l.addr)).collect();
+    write_listeners_file(config.data_dir.join(LISTENERS_FILE), &addrs)?;
+
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    for (protocol, listener) in bound {
+        tracing::info!(proto = protocol.key(), addr = %listener.addr, "listening");
+        let service = Arc::new(Unavailable::new(protocol, config.hostname.to_string()));
+        let tls = protocol.implicit_tls().then(|| acceptor.clone());
+        tracker.spawn(tern_net::serve(
+            listener,
+            service,
+            tls,
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+    }
+    tracker.spawn(collect_garbage_periodically(
+        store.clone(),
+        shutdown.clone(),
+    ));
+
+    Ok(RunningServer {
+        addrs,
+        store,
+        shutdown,
+        tracker,
+        _lock: lock,
+    })
+}
+
+fn write_listeners_file(path: PathBuf, addrs: &[(Protocol, SocketAddr)]) -> anyhow::Result<()> {
+    let text: String = addrs
+        .iter()
+        .map(|(p, a)| format!("{} {a}\n", p.key()))
+        .collect();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn collect_garbage_periodically(store: SqliteStore, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(GC_INTERVAL) => {}
+        }
+        if let Err(e) = store.collect_garbage(GC_INTERVAL).await {
+            tracing::warn!("blob garbage collection failed: {e}");
+        }
+    }
+}
+
+/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config, domain: Option<Domain>) -> anyhow::Result<()> {
+    let server = start(&config, domain).await?;
+    tracing::info!(
+        config = %config.source,
+        data_dir = %config.data_dir.display(),
+        "tern {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

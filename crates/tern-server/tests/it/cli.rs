@@ -1,0 +1,278 @@
+//! The admin commands, run as the real binary against a real store.
+
+use std::process::{Command, Output, Stdio};
+
+use tern_store::{RecipientPolicy, Resolution};
+use tern_testkit::{write_test_config, TestServer};
+use tern_types::Address;
+
+fn tern(config: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tern");
+    // The command may exit before reading its input (a refused argument): not an error.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "tern failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "tern should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn domains_users_and_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_test_config(dir.path(), "");
+    let cfg = cfg.as_path();
+    ok(&tern(cfg, &["domain", "add", "Example.ORG"], ""));
+    assert_eq!(ok(&tern(cfg, &["domain", "list"], "")), "example.org\n");
+    let err = fails(&tern(cfg, &["domain", "add", "example.org"], ""));
+    assert!(err.contains("already exists"), "{err}");
+
+    let err = fails(&tern(cfg, &["user", "add", "bob@nowhere.org"], "pw\n"));
+    assert!(
+        err.contains("tern domain add nowhere.org"),
+        "should say how to fix: {err}"
+    );
+    ok(&tern(
+        cfg,
+        &["user", "add", "alice@example.org", "--quota", "10M"],
+        "s3cret\n",
+    ));
+    ok(&tern(cfg, &["user", "add", "bob@example.org"], "other\n"));
+    let err = fails(&tern(cfg, &["user", "add", "carol@example.org"], "\n"));
+    assert!(err.contains("empty"), "{err}");
+    let list = ok(&tern(cfg, &["user", "list"], ""));
+    assert!(
+        list.contains("alice@example.org\tused=0\tquota=10485760"),
+        "{list}"
+    );
+    assert!(
+        list.contains("bob@example.org\tused=0\tquota=unlimited"),
+        "{list}"
+    );
+    assert!(!list.contains("carol"), "{list}");
+
+    ok(&tern(
+        cfg,
+        &[
+            "alias",
+            "add",
+            "team@example.org",
+            "alice@example.org",
+            "bob@example.org",
+        ],
+        "",
+    ));
+    ok(&tern(
+        cfg,
+        &["alias", "add", "@example.org", "bob@example.org"],
+        "",
+    ));
+    let err = fails(&tern(
+        cfg,
+        &["alias", "add", "x@example.org", "nobody@example.org"],
+        "",
+    ));
+    assert!(err.contains("tern user add nobody@example.org"), "{err}");
+    let aliases = ok(&tern(cfg, &["alias", "list"], ""));
+    assert_eq!(
+        aliases,
+        "@example.org -> bob@example.org\nteam@example.org -> alice@example.org, bob@example.org\n"
+    );
+    ok(&tern(cfg, &["alias", "remove", "@example.org"], ""));
+    assert_eq!(
+        ok(&tern(cfg, &["alias", "list", "example.org"], ""))
+            .lines()
+            .count(),
+        1
+    );
+
+    let err = fails(&tern(cfg, &["domain", "remove", "example.org"], ""));
+    assert!(err.contains("account"), "{err}");
+    ok(&tern(cfg, &["user", "remove", "alice@example.org"], ""));
+    ok(&tern(cfg, &["user", "remove", "bob@example.org"], ""));
+    ok(&tern(cfg, &["domain", "remove", "example.org"], ""));
+    assert_eq!(ok(&tern(cfg, &["domain", "list"], "")), "");
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_test_config(dir.path(), "");
+    let err = fails(&tern(&cfg, &["user", "add", "not-an-address"], "pw\n"));
+    assert!(err.contains("'@'"), "{err}");
+    let err = fails(&tern(&cfg, &["user", "quota", "a@b.org", "lots"], ""));
+    assert!(err.contains("500M"), "{err}");
+    let err = fails(&tern(&cfg, &["domain", "add", "bad_domain.org"], ""));
+    assert!(err.contains("'_'"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_reach_a_running_server_without_restart() {
+    let server = TestServer::start().await;
+    let cfg = server.config_path.clone();
+    let policy = RecipientPolicy::default();
+    let dave = Address::parse("dave+lists@example.test").unwrap();
+    assert_eq!(
+        server
+            .stores()
+            .directory
+            .resolve_recipient(&dave, policy)
+            .await
+            .unwrap(),
+        Resolution::UnknownUser
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        tern(&cfg, &["user", "add", "dave@example.test"], "pw\n")
+    })
+    .await
+    .unwrap();
+    ok(&out);
+    match server
+        .stores()
+        .directory
+        .resolve_recipient(&dave, policy)
+        .await
+        .unwrap()
+    {
+        Resolution::Accounts(a) => assert_eq!(a[0].address.to_string(), "dave@example.test"),
+        other => panic!("the running server does not see the new user: {other:?}"),
+    }
+    let auth = server
+        .stores()
+        .directory
+        .account_auth(&Address::parse("dave@example.test").unwrap(), policy)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        auth.password_hash.starts_with("$argon2id$"),
+        "{}",
+        auth.password_hash
+    );
+    assert!(tern_auth::verify_password(
+        &tern_auth::Secret::new("pw"),
+        &auth.password_hash
+    ));
+
+    let cfg = server.config_path.clone();
+    ok(&tokio::task::spawn_blocking(move || {
+        tern(&cfg, &["user", "passwd", "dave@example.test"], "new pw\n")
+    })
+    .await
+    .unwrap());
+    let auth = server
+        .stores()
+        .directory
+        .account_auth(&Address::parse("dave@example.test").unwrap(), policy)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(tern_auth::verify_password(
+        &tern_auth::Secret::new("new pw"),
+        &auth.password_hash
+    ));
+    server.stop().await;
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["config"],
+        &["config", "check"],
+        &["domain"],
+        &["domain", "add"],
+        &["domain", "list"],
+        &["domain", "remove"],
+        &["user"],
+        &["user", "add"],
+        &["user", "list"],
+        &["user", "passwd"],
+        &["user", "quota"],
+        &["user", "remove"],
+        &["alias"],
+        &["alias", "add"],
+        &["alias", "list"],
+        &["alias", "remove"],
+    ];
+    for args in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_tern"))
+            .args(*args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("Usage:"),
+            "tern {args:?} --help: {text}"
+        );
+        assert!(
+            text.contains("--config"),
+            "tern {args:?} --help does not mention --config"
+        );
+    }
+}
+
+#[test]
+fn config_check_accepts_good_files_and_names_file_and_key_in_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_test_config(dir.path(), "");
+    let text = ok(&tern(&good, &["config", "check"], ""));
+    assert!(
+        text.contains("OK") && text.contains("smtp") && text.contains("127.0.0.1:0"),
+        "{text}"
+    );
+
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tern.example.toml");
+    let out = tern(std::path::Path::new(example), &["config", "check"], "");
+    // The example names certificate files that do not exist here: the check must say which.
+    let err = fails(&out);
+    assert!(
+        err.contains("tern.example.toml") && err.contains("tls") && err.contains("fullchain.pem"),
+        "{err}"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[listen]\nsmtp = [\"127.0.0.1:25\"]\nimap = [\"nowhere\"]\n",
+    )
+    .unwrap();
+    let err = fails(&tern(&bad, &["config", "check"], ""));
+    assert!(
+        err.contains("bad.toml") && err.contains("listen.imap[0]"),
+        "{err}"
+    );
+
+    let err = fails(&tern(
+        &dir.path().join("missing.toml"),
+        &["config", "check"],
+        "",
+    ));
+    assert!(err.contains("missing.toml"), "{err}");
+}

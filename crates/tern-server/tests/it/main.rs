@@ -1,0 +1,5 @@
+//! The `tern` binary and the in-process server: CLI, configuration errors, listeners, TLS,
+//! logs, the data-directory lock and recovery after SIGKILL.
+
+mod cli;
+mod serve;

@@ -1,0 +1,156 @@
+//! `tern serve`: listeners, TLS, logs, the data-directory lock, recovery after SIGKILL.
+
+use std::sync::Arc;
+
+use tern_config::Protocol;
+use tern_testkit::{ChildServer, TestServer};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+async fn read_all(mut stream: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A client that trusts exactly the certificate the server generated for itself.
+fn tls_client(cert_pem: &std::path::Path) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(cert_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protocol_listens_and_implicit_tls_uses_the_generated_certificate() {
+    let server = TestServer::start().await;
+    let greetings = [
+        (Protocol::Smtp, "421 4.3.2 mx.test smtp "),
+        (Protocol::Submission, "421 4.3.2 mx.test submission "),
+        (Protocol::Imap, "* BYE [UNAVAILABLE] imap "),
+        (Protocol::Pop3, "-ERR [SYS/TEMP] pop3 "),
+    ];
+    for (protocol, expected) in greetings {
+        let stream = TcpStream::connect(server.addr(protocol)).await.unwrap();
+        let text = read_all(stream).await;
+        assert!(
+            text.starts_with(expected) && text.ends_with("\r\n"),
+            "{protocol}: {text:?}"
+        );
+    }
+    let cert = server.config.data_dir.join("tls/cert.pem");
+    let connector = tls_client(&cert);
+    for (protocol, expected) in [
+        (Protocol::Submissions, "421 "),
+        (Protocol::Imaps, "* BYE "),
+        (Protocol::Pop3s, "-ERR "),
+    ] {
+        let tcp = TcpStream::connect(server.addr(protocol)).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("mx.test").unwrap();
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .expect("TLS handshake with the generated certificate");
+        let text = read_all(tls).await;
+        assert!(text.starts_with(expected), "{protocol} over TLS: {text:?}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_bind_address_names_its_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tern.toml");
+    std::fs::write(
+        &path,
+        format!("data_dir = \"d\"\n[listen]\nimap = [\"127.0.0.1:0\", \"127.0.0.1:{port}\"]\n"),
+    )
+    .unwrap();
+    let config = tern_config::load(&path).unwrap();
+    let err = tern_server::serve::start(&config, None).await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("tern.toml")
+            && text.contains("listen.imap[1]")
+            && text.contains(&port.to_string()),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_per_data_directory() {
+    let server = TestServer::start().await;
+    let err = tern_server::serve::start(&server.config, None)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("already running"), "{err:#}");
+    server.stop().await;
+}
+
+#[test]
+fn sigkill_leaves_no_lock_and_the_next_start_cleans_orphans() {
+    let mut server = ChildServer::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_tern")));
+    let data = server.data_dir();
+    // Leftovers of a crash between writing a blob and committing its metadata.
+    let orphan = data.join("blobs/ab").join("ab".repeat(32));
+    std::fs::write(&orphan, b"never committed").unwrap();
+    let temp = data.join("blobs/tmp/00000000deadbeef");
+    std::fs::write(&temp, b"half written").unwrap();
+    server.kill();
+    // A second start would fail if the killed process's lock outlived it.
+    server.restart();
+    assert!(!orphan.exists(), "orphaned blob survived the start");
+    assert!(!temp.exists(), "temporary file survived the start");
+    assert!(
+        server.log().contains("removed unreferenced blobs"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn logs_open_and_close_each_connection_with_a_session_id_and_sigterm_stops_cleanly() {
+    let mut server = ChildServer::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_tern")));
+    let mut stream = std::net::TcpStream::connect(server.addr(Protocol::Pop3)).unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    let status = server.terminate().expect("exit status");
+    assert!(status.success(), "tern serve exited with {status}");
+    let log = server.log();
+    let opened = log
+        .lines()
+        .find(|l| l.contains("connection opened"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let closed = log
+        .lines()
+        .find(|l| l.contains("connection closed"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let session = |line: &str| {
+        line.split("session=")
+            .nth(1)
+            .map(|s| {
+                s.chars()
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .collect::<String>()
+            })
+            .unwrap_or_default()
+    };
+    assert!(!session(opened).is_empty(), "{opened}");
+    assert_eq!(session(opened), session(closed));
+    assert!(
+        opened.contains("proto=pop3") && opened.contains("peer=127.0.0.1"),
+        "{opened}"
+    );
+    assert!(log.contains("shutting down"), "{log}");
+}

@@ -1,0 +1,76 @@
+//! An in-process server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tern_auth::{hash_password, HashCost, Secret};
+use tern_config::{Config, Protocol};
+use tern_server::serve::RunningServer;
+use tern_store::Stores;
+use tern_types::{AccountId, Address, Domain};
+
+use crate::write_test_config;
+
+/// The password [`TestServer::add_user`] gives every account.
+pub const TEST_PASSWORD: &str = "test password 1";
+
+/// A running in-process server with its own temporary directory, removed when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub config: Config,
+    pub server: RunningServer,
+}
+
+impl TestServer {
+    /// Starts a server with the local domain `example.test`.
+    pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// Starts a server whose configuration file has `extra` added at the top level.
+    pub async fn start_with(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = write_test_config(dir.path(), extra);
+        let config = tern_config::load(&config_path).expect("test config is valid");
+        let domain = Domain::parse("example.test").expect("domain");
+        let server = tern_server::serve::start(&config, Some(domain))
+            .await
+            .expect("server starts");
+        Self {
+            dir,
+            config_path,
+            config,
+            server,
+        }
+    }
+
+    pub fn addr(&self, protocol: Protocol) -> SocketAddr {
+        self.server.addr(protocol).expect("protocol is listening")
+    }
+
+    pub fn stores(&self) -> Stores {
+        self.server.stores()
+    }
+
+    /// Creates an account with [`TEST_PASSWORD`].
+    pub async fn add_user(&self, address: &str) -> AccountId {
+        let address = Address::parse(address).expect("address");
+        let cost = HashCost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let hash = hash_password(&Secret::new(TEST_PASSWORD), cost).expect("hash");
+        self.stores()
+            .directory
+            .add_account(&address, &hash, 0)
+            .await
+            .expect("add account")
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+    }
+}

@@ -1,0 +1,3 @@
+//! Durability under SIGKILL, with the real store in a child process.
+
+mod crash;
