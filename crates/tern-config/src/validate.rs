@@ -110,17 +110,18 @@ pub(crate) fn validate(
         .detail_separator
         .unwrap_or_else(|| "+".into());
     let mut chars = separator.chars();
-    let detail_separator =
-        match (chars.next(), chars.next()) {
-            (None, _) => None,
-            (Some(c), None) if "+-_.=".contains(c) => Some(c),
-            _ => return Err(check.err(
+    let detail_separator = match (chars.next(), chars.next()) {
+        (None, _) => None,
+        (Some(c), None) if "+-_.=".contains(c) => Some(c),
+        _ => {
+            return Err(check.err(
                 "addresses.detail_separator",
                 format!(
                     "{separator:?} is not one of \"+\", \"-\", \"_\", \".\", \"=\" or \"\" (off)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
 
     let a = &file.auth;
     let auth = AuthConfig {

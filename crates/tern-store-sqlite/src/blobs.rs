@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tern_store::{BlobStore, BlobWriter, StagedBlob, StoreError, StoreResult};
 use tern_types::BlobHash;
 
-use crate::convert::{io_err, sql_err};
+use crate::convert::{io_err, sql_err, Cached};
 use crate::SqliteStore;
 
 /// Bytes gathered in memory before they are written to the temporary file in one call.
@@ -177,26 +177,36 @@ where
         .map_err(|e| StoreError::Internal(format!("blocking task failed: {e}")))?
 }
 
+/// A blob row just inserted.
+pub(crate) struct BlobRow {
+    pub(crate) id: i64,
+    pub(crate) size: u64,
+}
+
 /// Reads a blob: from its row when inline, from its file otherwise.
 pub(crate) fn read_blob(
     conn: &rusqlite::Connection,
     dir: &BlobDir,
-    hash: &BlobHash,
+    id: i64,
 ) -> StoreResult<Vec<u8>> {
     use rusqlite::OptionalExtension;
-    let row: Option<(i64, Option<Vec<u8>>)> = conn
-        .query_row(
-            "SELECT size, data FROM blobs WHERE hash = ?1",
-            [&hash.0[..]],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+    let row: Option<(Vec<u8>, i64, Option<Vec<u8>>)> = conn
+        .row(
+            "SELECT hash, size, data FROM blobs WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()
         .map_err(sql_err)?;
     match row {
-        None => Err(StoreError::NotFound(format!("blob {hash}"))),
-        Some((_, Some(data))) => Ok(data),
-        Some((size, None)) => {
-            let path = dir.path_of(hash);
+        None => Err(StoreError::Internal(format!(
+            "blob #{id} is referenced but missing"
+        ))),
+        Some((_, _, Some(data))) => Ok(data),
+        Some((hash, size, None)) => {
+            let hash = BlobHash::from_slice(&hash)
+                .ok_or_else(|| StoreError::Internal(format!("blob #{id} has a bad hash")))?;
+            let path = dir.path_of(&hash);
             let data = fs::read(&path)
                 .map_err(|e| StoreError::Internal(format!("blob file {}: {e}", path.display())))?;
             if data.len() as i64 != size {
@@ -212,31 +222,31 @@ pub(crate) fn read_blob(
 }
 
 /// Records a staged blob in the same transaction as the metadata that references it.
-pub(crate) fn insert_blob(conn: &rusqlite::Connection, blob: &StagedBlob) -> StoreResult<()> {
-    conn.execute(
-        "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?1, ?2, ?3)",
+pub(crate) fn insert_blob(conn: &rusqlite::Connection, blob: &StagedBlob) -> StoreResult<BlobRow> {
+    conn.exec(
+        "INSERT INTO blobs (hash, size, data) VALUES (?1, ?2, ?3)",
         rusqlite::params![&blob.hash.0[..], blob.size as i64, blob.inline.as_deref()],
     )
     .map_err(sql_err)?;
-    Ok(())
+    Ok(BlobRow {
+        id: conn.last_insert_rowid(),
+        size: blob.size,
+    })
 }
 
 /// Deletes the rows of the given blobs that nothing references any more. Their files (if any)
 /// are removed by the garbage collector, after a grace period that protects a concurrent
 /// write of the same content.
-pub(crate) fn drop_unreferenced(
-    conn: &rusqlite::Connection,
-    hashes: &[BlobHash],
-) -> StoreResult<()> {
+pub(crate) fn drop_unreferenced(conn: &rusqlite::Connection, ids: &[i64]) -> StoreResult<()> {
     let mut stmt = conn
         .prepare_cached(
-            "DELETE FROM blobs WHERE hash = ?1
-               AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_hash = ?1)
-               AND NOT EXISTS (SELECT 1 FROM queue_messages WHERE blob_hash = ?1)",
+            "DELETE FROM blobs WHERE id = ?1
+               AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?1)
+               AND NOT EXISTS (SELECT 1 FROM queue_messages WHERE blob_id = ?1)",
         )
         .map_err(sql_err)?;
-    for hash in hashes {
-        stmt.execute([&hash.0[..]]).map_err(sql_err)?;
+    for id in ids {
+        stmt.execute([id]).map_err(sql_err)?;
     }
     Ok(())
 }
@@ -254,12 +264,14 @@ impl BlobStore for SqliteStore {
         }))
     }
 
-    async fn read(&self, hash: &BlobHash) -> StoreResult<Vec<u8>> {
-        let dir = self.inner.blobs.clone();
-        let hash = *hash;
+    async fn count(&self) -> StoreResult<u64> {
         self.inner
             .readers
-            .read(move |conn| read_blob(conn, &dir, &hash))
+            .read(|conn| {
+                conn.row("SELECT count(*) FROM blobs", [], |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                    .map_err(sql_err)
+            })
             .await
     }
 }

@@ -8,7 +8,7 @@ use tern_store::{
 };
 use tern_types::{AccountId, Address, Domain, LocalPart};
 
-use crate::convert::{now, sql_err};
+use crate::convert::{now, sql_err, Cached};
 use crate::mailbox::create_mailbox_in;
 use crate::SqliteStore;
 
@@ -39,7 +39,7 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRow> {
 }
 
 fn domain_id(conn: &Connection, domain: &Domain) -> StoreResult<Option<i64>> {
-    conn.query_row(
+    conn.row(
         "SELECT id FROM domains WHERE name = ?1",
         [domain.as_str()],
         |r| r.get(0),
@@ -185,7 +185,7 @@ impl Directory for SqliteStore {
         self.inner
             .writer
             .write(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT INTO domains (name, created) VALUES (?1, ?2)",
                     params![domain.as_str(), now()],
                 )
@@ -217,7 +217,7 @@ impl Directory for SqliteStore {
                          (`tern user list {domain}`, `tern user remove ADDRESS`)"
                     )));
                 }
-                conn.execute("DELETE FROM domains WHERE id = ?1", [id])
+                conn.exec("DELETE FROM domains WHERE id = ?1", [id])
                     .map_err(sql_err)?;
                 Ok(((), Vec::new()))
             })
@@ -281,7 +281,7 @@ impl Directory for SqliteStore {
                         "an alias {address} (remove it first with `tern alias remove {address}`)"
                     )));
                 }
-                conn.execute(
+                conn.exec(
                     "INSERT INTO accounts (domain_id, local, local_key, password_hash, quota_bytes, created)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![domain_id, local.as_str(), local.key(), hash, quota_bytes as i64, now()],
@@ -306,7 +306,7 @@ impl Directory for SqliteStore {
             .writer
             .write(move |conn| {
                 let row = require_account(conn, &address)?;
-                conn.execute(
+                conn.exec(
                     "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
                     params![hash, row.info.id.0],
                 )
@@ -322,7 +322,7 @@ impl Directory for SqliteStore {
             .writer
             .write(move |conn| {
                 let row = require_account(conn, &address)?;
-                conn.execute(
+                conn.exec(
                     "UPDATE accounts SET quota_bytes = ?1 WHERE id = ?2",
                     params![quota_bytes as i64, row.info.id.0],
                 )
@@ -340,10 +340,10 @@ impl Directory for SqliteStore {
                 let row = require_account(conn, &address)?;
                 // Mailboxes, messages and alias targets go by cascade; the blobs their messages
                 // used are dropped here if nothing else references them.
-                let hashes = crate::mailbox::blob_hashes_of_account(conn, row.info.id)?;
-                conn.execute("DELETE FROM accounts WHERE id = ?1", [row.info.id.0])
+                let blob_ids = crate::mailbox::blob_ids_of_account(conn, row.info.id)?;
+                conn.exec("DELETE FROM accounts WHERE id = ?1", [row.info.id.0])
                     .map_err(sql_err)?;
-                crate::blobs::drop_unreferenced(conn, &hashes)?;
+                crate::blobs::drop_unreferenced(conn, &blob_ids)?;
                 Ok(((), Vec::new()))
             })
             .await
@@ -378,7 +378,7 @@ impl Directory for SqliteStore {
                     "SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN domains d ON d.id = a.domain_id
                       WHERE a.id = ?1"
                 );
-                conn.query_row(&sql, [id.0], account_row)
+                conn.row(&sql, [id.0], account_row)
                     .optional()
                     .map_err(sql_err)?
                     .map(|r| r.info)
@@ -433,7 +433,7 @@ impl Directory for SqliteStore {
                         "an account {source}; an alias cannot shadow an account"
                     )));
                 }
-                conn.execute(
+                conn.exec(
                     "INSERT OR IGNORE INTO aliases (domain_id, local, local_key) VALUES (?1, ?2, ?3)",
                     params![domain_id, local, key],
                 )
@@ -452,7 +452,7 @@ impl Directory for SqliteStore {
                         )),
                         other => other,
                     })?;
-                    conn.execute(
+                    conn.exec(
                         "INSERT OR IGNORE INTO alias_targets (alias_id, account_id) VALUES (?1, ?2)",
                         params![alias_id, account.info.id.0],
                     )

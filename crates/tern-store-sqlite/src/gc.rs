@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::OptionalExtension;
+use std::collections::HashSet;
 use tern_store::StoreResult;
 use tern_types::BlobHash;
 
@@ -29,8 +29,8 @@ pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult
         .write(|conn| {
             let n = conn
                 .execute(
-                    "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = blobs.hash)
-                       AND NOT EXISTS (SELECT 1 FROM queue_messages q WHERE q.blob_hash = blobs.hash)",
+                    "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = blobs.id)
+                       AND NOT EXISTS (SELECT 1 FROM queue_messages q WHERE q.blob_id = blobs.id)",
                     [],
                 )
                 .map_err(sql_err)?;
@@ -45,20 +45,19 @@ pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let temp = remove_old_files(&dir.tmp_dir(), cutoff, |_| Ok(true))?;
         let mut files = 0;
-        let conn = crate::schema::open_reader(&readers_path(&readers))?;
-        let mut exists = conn
-            .prepare("SELECT 1 FROM blobs WHERE hash = ?1")
+        let conn = crate::schema::open_reader(readers.path())?;
+        // The hashes of blobs stored as files; a file whose hash is not here is an orphan.
+        let mut stmt = conn
+            .prepare("SELECT hash FROM blobs WHERE data IS NULL")
+            .map_err(sql_err)?;
+        let kept: HashSet<Vec<u8>> = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(sql_err)?
+            .collect::<Result<_, _>>()
             .map_err(sql_err)?;
         for byte in 0..=255u8 {
             files += remove_old_files(&dir.root().join(format!("{byte:02x}")), cutoff, |name| {
-                let Some(hash) = BlobHash::from_hex(name) else {
-                    return Ok(true);
-                };
-                let known: Option<i64> = exists
-                    .query_row([&hash.0[..]], |r| r.get(0))
-                    .optional()
-                    .map_err(sql_err)?;
-                Ok(known.is_none())
+                Ok(BlobHash::from_hex(name).is_none_or(|hash| !kept.contains(&hash.0[..])))
             })?;
         }
         Ok((files, temp))
@@ -78,10 +77,6 @@ pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult
         );
     }
     Ok(report)
-}
-
-fn readers_path(pool: &crate::pool::ReadPool) -> std::path::PathBuf {
-    pool.path().to_path_buf()
 }
 
 /// Removes files in `dir` last modified before `cutoff` for which `doomed` says yes.

@@ -19,6 +19,7 @@
 //! path is derived from its hash, never from input.
 
 mod blobs;
+mod checkpoint;
 mod convert;
 mod directory;
 mod gc;
@@ -74,6 +75,7 @@ pub(crate) struct Inner {
     pub(crate) blobs: blobs::BlobDir,
     pub(crate) inline_blob_max: usize,
     pub(crate) changes: tokio::sync::broadcast::Sender<tern_store::Change>,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 impl SqliteStore {
@@ -89,10 +91,11 @@ impl SqliteStore {
         let inner = Inner {
             data_dir: data_dir.to_path_buf(),
             writer: writer::Writer::spawn(conn, changes.clone()),
-            readers: Arc::new(pool::ReadPool::new(db_path)),
+            readers: Arc::new(pool::ReadPool::new(db_path.clone())),
             blobs,
             inline_blob_max: options.inline_blob_max,
             changes,
+            _checkpointer: checkpoint::Checkpointer::spawn(db_path),
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -10,12 +10,15 @@ use tern_types::{AccountId, BlobHash, Flags, MailboxId, ModSeq, SpecialUse, Uid,
 use tokio::sync::broadcast;
 
 use crate::blobs::{drop_unreferenced, insert_blob, read_blob};
-use crate::convert::{now, sql_err};
+use crate::convert::{now, sql_err, Cached};
 use crate::SqliteStore;
 
 const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, subscribed, uid_validity, \
      uid_next, highest_modseq, message_count, total_size";
-const MESSAGE_COLUMNS: &str = "uid, modseq, flags, keywords, internal_date, size, blob_hash";
+/// Message columns, from `messages m JOIN blobs b ON b.id = m.blob_id` (see [`FROM_MESSAGES`]).
+const MESSAGE_COLUMNS: &str =
+    "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size, b.hash, m.blob_id";
+const FROM_MESSAGES: &str = "messages m JOIN blobs b ON b.id = m.blob_id";
 
 fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
     let special: Option<String> = r.get(3)?;
@@ -34,9 +37,14 @@ fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
 }
 
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
+    Ok(message_row_with_blob(r)?.0)
+}
+
+/// A message and the id of its blob row.
+fn message_row_with_blob(r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageRecord, i64)> {
     let keywords: String = r.get(3)?;
     let hash: Vec<u8> = r.get(6)?;
-    Ok(MessageRecord {
+    let record = MessageRecord {
         uid: Uid(r.get(0)?),
         modseq: ModSeq(r.get::<_, i64>(1)? as u64),
         flags: Flags::from_stored(r.get(2)?, keywords.split(' ').map(String::from)),
@@ -49,7 +57,8 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
                 "bad blob hash".into(),
             )
         })?,
-    })
+    };
+    Ok((record, r.get(7)?))
 }
 
 fn keywords_text(flags: &Flags) -> String {
@@ -57,7 +66,7 @@ fn keywords_text(flags: &Flags) -> String {
 }
 
 fn mailbox_by_id(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
-    conn.query_row(
+    conn.row(
         &format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?1"),
         [id.0],
         mailbox_row,
@@ -87,7 +96,7 @@ fn next_uid_validity(conn: &Connection) -> StoreResult<UidValidity> {
     } else {
         value + 1
     };
-    conn.execute(
+    conn.exec(
         "INSERT INTO meta (key, value) VALUES ('next_uid_validity', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [next],
@@ -106,7 +115,7 @@ pub(crate) fn create_mailbox_in(
         return Err(StoreError::Invalid("a mailbox name cannot be empty".into()));
     }
     let uid_validity = next_uid_validity(conn)?;
-    conn.execute(
+    conn.exec(
         "INSERT INTO mailboxes (account_id, name, special_use, uid_validity) VALUES (?1, ?2, ?3, ?4)",
         params![account.0, name, special_use.map(SpecialUse::as_str), uid_validity.0],
     )
@@ -128,7 +137,7 @@ pub(crate) fn find_mailbox(
     } else {
         name
     };
-    conn.query_row(
+    conn.row(
         &format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"),
         params![account.0, name],
         mailbox_row,
@@ -138,30 +147,37 @@ pub(crate) fn find_mailbox(
     .ok_or_else(|| StoreError::NotFound(format!("mailbox {name:?}")))
 }
 
-pub(crate) fn blob_hashes_of_account(
-    conn: &Connection,
-    account: AccountId,
-) -> StoreResult<Vec<BlobHash>> {
+pub(crate) fn blob_ids_of_account(conn: &Connection, account: AccountId) -> StoreResult<Vec<i64>> {
     let mut stmt = conn
         .prepare(
-            "SELECT DISTINCT m.blob_hash FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+            "SELECT DISTINCT m.blob_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
               WHERE b.account_id = ?1",
         )
         .map_err(sql_err)?;
-    let hashes = stmt
-        .query_map([account.0], |r| r.get::<_, Vec<u8>>(0))
+    let ids = stmt
+        .query_map([account.0], |r| r.get::<_, i64>(0))
         .map_err(sql_err)?
-        .filter_map(|r| r.ok().and_then(|h| BlobHash::from_slice(&h)))
-        .collect();
-    Ok(hashes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?;
+    Ok(ids)
 }
 
-/// Appends inside the caller's transaction: the blob row (if new), the message with the next
-/// UID and MODSEQ, the mailbox counters and the account's quota usage, all or nothing.
+/// What an append stores: a blob row (new or shared with other deliveries) and the message
+/// details.
+pub(crate) struct AppendParts<'a> {
+    pub(crate) blob_id: i64,
+    pub(crate) blob_size: u64,
+    pub(crate) prefix: &'a [u8],
+    pub(crate) flags: &'a Flags,
+    pub(crate) internal_date: i64,
+}
+
+/// Appends inside the caller's transaction: the message with the next UID and MODSEQ, the
+/// mailbox counters and the account's quota usage, all or nothing.
 pub(crate) fn append_in(
     conn: &Connection,
     mailbox: MailboxId,
-    message: &NewMessage,
+    parts: AppendParts<'_>,
 ) -> StoreResult<(Appended, Change)> {
     let info = mailbox_by_id(conn, mailbox)?;
     let uid = info.uid_next;
@@ -171,31 +187,30 @@ pub(crate) fn append_in(
         )));
     }
     let modseq = ModSeq(info.highest_modseq.0 + 1);
-    let size = message.prefix.len() as u64 + message.blob.size;
-    insert_blob(conn, &message.blob)?;
-    conn.execute(
-        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_hash, prefix)
+    let size = parts.prefix.len() as u64 + parts.blob_size;
+    conn.exec(
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             mailbox.0,
             uid.0,
             modseq.0 as i64,
-            message.flags.system_bits(),
-            keywords_text(&message.flags),
-            message.internal_date,
+            parts.flags.system_bits(),
+            keywords_text(parts.flags),
+            parts.internal_date,
             size as i64,
-            &message.blob.hash.0[..],
-            &message.prefix,
+            parts.blob_id,
+            parts.prefix,
         ],
     )
     .map_err(sql_err)?;
-    conn.execute(
+    conn.exec(
         "UPDATE mailboxes SET uid_next = ?2, highest_modseq = ?3, message_count = message_count + 1,
                 total_size = total_size + ?4 WHERE id = ?1",
         params![mailbox.0, uid.0 + 1, modseq.0 as i64, size as i64],
     )
     .map_err(sql_err)?;
-    conn.execute(
+    conn.exec(
         "UPDATE accounts SET used_bytes = used_bytes + ?2 WHERE id = ?1",
         params![info.account.0, size as i64],
     )
@@ -219,11 +234,13 @@ fn message_by_uid(
     conn: &Connection,
     mailbox: MailboxId,
     uid: Uid,
-) -> StoreResult<Option<MessageRecord>> {
-    conn.query_row(
-        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid = ?2"),
+) -> StoreResult<Option<(MessageRecord, i64)>> {
+    conn.row(
+        &format!(
+            "SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+        ),
         params![mailbox.0, uid.0],
-        message_row,
+        message_row_with_blob,
     )
     .optional()
     .map_err(sql_err)
@@ -242,7 +259,7 @@ fn store_flags_in(
     let modseq = ModSeq(info.highest_modseq.0 + 1);
     let mut changed = Vec::new();
     for &uid in uids {
-        let Some(mut record) = message_by_uid(conn, mailbox, uid)? else {
+        let Some((mut record, _)) = message_by_uid(conn, mailbox, uid)? else {
             continue;
         };
         if unchanged_since.is_some_and(|limit| record.modseq > limit) {
@@ -252,7 +269,7 @@ fn store_flags_in(
         if updated == record.flags {
             continue;
         }
-        conn.execute(
+        conn.exec(
             "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
             params![mailbox.0, uid.0, updated.system_bits(), keywords_text(&updated), modseq.0 as i64],
         )
@@ -264,7 +281,7 @@ fn store_flags_in(
     if changed.is_empty() {
         return Ok((changed, Vec::new()));
     }
-    conn.execute(
+    conn.exec(
         "UPDATE mailboxes SET highest_modseq = ?2 WHERE id = ?1",
         params![mailbox.0, modseq.0 as i64],
     )
@@ -289,46 +306,46 @@ fn expunge_in(
     let info = mailbox_by_id(conn, mailbox)?;
     let modseq = ModSeq(info.highest_modseq.0 + 1);
     let mut removed = Vec::new();
-    let mut hashes = Vec::new();
+    let mut blob_ids = Vec::new();
     let mut bytes: i64 = 0;
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     for uid in sorted {
-        let Some(record) = message_by_uid(conn, mailbox, uid)? else {
+        let Some((record, blob_id)) = message_by_uid(conn, mailbox, uid)? else {
             continue;
         };
-        conn.execute(
+        conn.exec(
             "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
             params![mailbox.0, uid.0],
         )
         .map_err(sql_err)?;
-        conn.execute(
+        conn.exec(
             "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
             params![mailbox.0, uid.0, modseq.0 as i64],
         )
         .map_err(sql_err)?;
         bytes += record.size as i64;
-        hashes.push(record.blob);
+        blob_ids.push(blob_id);
         removed.push(uid);
     }
     if removed.is_empty() {
         return Ok((removed, Vec::new()));
     }
-    conn.execute(
+    conn.exec(
         "UPDATE mailboxes SET highest_modseq = ?2, message_count = message_count - ?3,
                 total_size = total_size - ?4 WHERE id = ?1",
         params![mailbox.0, modseq.0 as i64, removed.len() as i64, bytes],
     )
     .map_err(sql_err)?;
-    conn.execute(
+    conn.exec(
         "UPDATE accounts SET used_bytes = max(0, used_bytes - ?2) WHERE id = ?1",
         params![info.account.0, bytes],
     )
     .map_err(sql_err)?;
-    hashes.sort_unstable();
-    hashes.dedup();
-    drop_unreferenced(conn, &hashes)?;
+    blob_ids.sort_unstable();
+    blob_ids.dedup();
+    drop_unreferenced(conn, &blob_ids)?;
     let events = removed
         .iter()
         .map(|&uid| Change {
@@ -349,7 +366,7 @@ fn changes_since_in(
     let info = mailbox_by_id(conn, mailbox)?;
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"
+            "SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.mailbox_id = ?1 AND m.modseq > ?2 ORDER BY m.uid"
         ))
         .map_err(sql_err)?;
     let changed = stmt
@@ -427,7 +444,15 @@ impl MailboxStore for SqliteStore {
             .inner
             .writer
             .write(move |conn| {
-                let (appended, change) = append_in(conn, mailbox, &message)?;
+                let blob = insert_blob(conn, &message.blob)?;
+                let parts = AppendParts {
+                    blob_id: blob.id,
+                    blob_size: blob.size,
+                    prefix: &message.prefix,
+                    flags: &message.flags,
+                    internal_date: message.internal_date,
+                };
+                let (appended, change) = append_in(conn, mailbox, parts)?;
                 Ok((appended, vec![change]))
             })
             .await?;
@@ -442,7 +467,7 @@ impl MailboxStore for SqliteStore {
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid"
+                        "SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.mailbox_id = ?1 AND m.uid >= ?2 ORDER BY m.uid"
                     ))
                     .map_err(sql_err)?;
                 let rows = stmt
@@ -460,19 +485,17 @@ impl MailboxStore for SqliteStore {
         self.inner
             .readers
             .read(move |conn| {
-                let row: Option<(Vec<u8>, Vec<u8>)> = conn
-                    .query_row(
-                        "SELECT prefix, blob_hash FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                let row: Option<(Vec<u8>, i64)> = conn
+                    .row(
+                        "SELECT prefix, blob_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
                         params![mailbox.0, uid.0],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()
                     .map_err(sql_err)?;
-                let (mut prefix, hash) =
+                let (mut prefix, blob_id) =
                     row.ok_or_else(|| StoreError::NotFound(format!("message UID {uid}")))?;
-                let hash = BlobHash::from_slice(&hash)
-                    .ok_or_else(|| StoreError::Internal("bad blob hash".into()))?;
-                prefix.extend_from_slice(&read_blob(conn, &dir, &hash)?);
+                prefix.extend_from_slice(&read_blob(conn, &dir, blob_id)?);
                 Ok(prefix)
             })
             .await

@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_store::{
-    Appended, NewMessage, NewQueueMessage, QueueEntry, QueueStore, QueuedRecipient, RecipientState,
-    Route, StagedBlob, StoreError, StoreResult,
+    Appended, NewQueueMessage, QueueEntry, QueueStore, QueuedRecipient, RecipientState, Route,
+    StoreError, StoreResult,
 };
 use tern_types::{AccountId, BlobHash, Flags, QueueId, RecipientId};
 
 use crate::blobs::{drop_unreferenced, insert_blob, read_blob};
-use crate::convert::sql_err;
-use crate::mailbox::{append_in, find_mailbox};
+use crate::convert::{sql_err, Cached};
+use crate::mailbox::{append_in, find_mailbox, AppendParts};
 use crate::SqliteStore;
 
 const RECIPIENT_COLUMNS: &str =
@@ -38,7 +38,7 @@ fn recipient_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRecipient> {
 }
 
 fn recipient(conn: &Connection, id: RecipientId) -> StoreResult<QueuedRecipient> {
-    conn.query_row(
+    conn.row(
         &format!("SELECT {RECIPIENT_COLUMNS} FROM queue_recipients WHERE id = ?1"),
         [id.0],
         recipient_row,
@@ -65,7 +65,7 @@ fn set_state(
     state: RecipientState,
     error: Option<&str>,
 ) -> StoreResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE queue_recipients SET state = ?2, attempts = attempts + 1, last_error = ?3, lease_until = 0
           WHERE id = ?1",
         params![id.0, state.as_str(), error],
@@ -86,18 +86,18 @@ fn retire_if_done(conn: &Connection, message: QueueId) -> StoreResult<()> {
     if pending > 0 {
         return Ok(());
     }
-    let hash: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT blob_hash FROM queue_messages WHERE id = ?1",
+    let blob_id: Option<i64> = conn
+        .row(
+            "SELECT blob_id FROM queue_messages WHERE id = ?1",
             [message.0],
             |r| r.get(0),
         )
         .optional()
         .map_err(sql_err)?;
-    conn.execute("DELETE FROM queue_messages WHERE id = ?1", [message.0])
+    conn.exec("DELETE FROM queue_messages WHERE id = ?1", [message.0])
         .map_err(sql_err)?;
-    if let Some(hash) = hash.as_deref().and_then(BlobHash::from_slice) {
-        drop_unreferenced(conn, &[hash])?;
+    if let Some(id) = blob_id {
+        drop_unreferenced(conn, &[id])?;
     }
     Ok(())
 }
@@ -109,29 +109,24 @@ fn deliver_local_in(conn: &Connection, id: RecipientId, now: i64) -> StoreResult
             "queue recipient #{id} is not local"
         )));
     };
-    let (hash, size, prefix): (Vec<u8>, i64, Vec<u8>) = conn
-        .query_row(
-            "SELECT q.blob_hash, b.size, q.trace_prefix FROM queue_messages q JOIN blobs b ON b.hash = q.blob_hash
+    let (blob_id, size, prefix): (i64, i64, Vec<u8>) = conn
+        .row(
+            "SELECT q.blob_id, b.size, q.trace_prefix FROM queue_messages q JOIN blobs b ON b.id = q.blob_id
               WHERE q.id = ?1",
             [rcpt.message.0],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .map_err(sql_err)?;
-    let hash =
-        BlobHash::from_slice(&hash).ok_or_else(|| StoreError::Internal("bad blob hash".into()))?;
     let inbox = find_mailbox(conn, account, "INBOX")?;
-    let message = NewMessage {
-        // Already in the blobs table: the append only references it.
-        blob: StagedBlob {
-            hash,
-            size: size as u64,
-            inline: None,
-        },
-        prefix,
-        flags: Flags::new(),
+    // The queue's blob row is shared: every local recipient references the same one.
+    let parts = AppendParts {
+        blob_id,
+        blob_size: size as u64,
+        prefix: &prefix,
+        flags: &Flags::new(),
         internal_date: now,
     };
-    let (appended, _change) = append_in(conn, inbox.id, &message)?;
+    let (appended, _change) = append_in(conn, inbox.id, parts)?;
     set_state(conn, id, RecipientState::Delivered, None)?;
     retire_if_done(conn, rcpt.message)?;
     Ok(appended)
@@ -148,12 +143,12 @@ impl QueueStore for SqliteStore {
         self.inner
             .writer
             .write(move |conn| {
-                insert_blob(conn, &message.blob)?;
-                conn.execute(
-                    "INSERT INTO queue_messages (blob_hash, trace_prefix, sender, envid, ret, body, smtputf8, size, received_at)
+                let blob = insert_blob(conn, &message.blob)?;
+                conn.exec(
+                    "INSERT INTO queue_messages (blob_id, trace_prefix, sender, envid, ret, body, smtputf8, size, received_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
-                        &message.blob.hash.0[..],
+                        blob.id,
                         &message.trace_prefix,
                         message.sender,
                         message.params.envid,
@@ -269,7 +264,7 @@ impl QueueStore for SqliteStore {
             .writer
             .write(move |conn| {
                 require_pending(conn, recipient)?;
-                conn.execute(
+                conn.exec(
                     "UPDATE queue_recipients SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3,
                             lease_until = 0 WHERE id = ?1",
                     params![recipient.0, next_attempt, error],
@@ -298,7 +293,8 @@ impl QueueStore for SqliteStore {
             .readers
             .read(|conn| {
                 let mut stmt = conn
-                    .prepare("SELECT id, sender, size, received_at, blob_hash FROM queue_messages ORDER BY id")
+                    .prepare("SELECT q.id, q.sender, q.size, q.received_at, b.hash FROM queue_messages q
+                      JOIN blobs b ON b.id = q.blob_id ORDER BY q.id")
                     .map_err(sql_err)?;
                 let messages = stmt
                     .query_map([], |r| {
@@ -338,18 +334,16 @@ impl QueueStore for SqliteStore {
         self.inner
             .readers
             .read(move |conn| {
-                let (mut prefix, hash): (Vec<u8>, Vec<u8>) = conn
-                    .query_row(
-                        "SELECT trace_prefix, blob_hash FROM queue_messages WHERE id = ?1",
+                let (mut prefix, blob_id): (Vec<u8>, i64) = conn
+                    .row(
+                        "SELECT trace_prefix, blob_id FROM queue_messages WHERE id = ?1",
                         [message.0],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()
                     .map_err(sql_err)?
                     .ok_or_else(|| StoreError::NotFound(format!("queued message #{message}")))?;
-                let hash = BlobHash::from_slice(&hash)
-                    .ok_or_else(|| StoreError::Internal("bad blob hash".into()))?;
-                prefix.extend_from_slice(&read_blob(conn, &dir, &hash)?);
+                prefix.extend_from_slice(&read_blob(conn, &dir, blob_id)?);
                 Ok(prefix)
             })
             .await

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use tern_store::{Change, StoreError, StoreResult};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::convert::sql_err;
+use crate::convert::{sql_err, Cached};
 
 /// Upper bound on operations per transaction, so one commit never grows without limit.
 const MAX_GROUP: usize = 512;
@@ -88,15 +88,15 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> StoreResult<(T, Vec<Change>)>,
 {
-    if let Err(e) = conn.execute_batch("SAVEPOINT op") {
+    if let Err(e) = conn.exec("SAVEPOINT op", []) {
         let err = sql_err(e);
         return Box::new(move |_, _| {
             let _ = reply.send(Err(err));
         });
     }
     match op(conn) {
-        Ok((value, events)) => match conn.execute_batch("RELEASE op") {
-            Ok(()) => Box::new(move |commit, changes| match commit {
+        Ok((value, events)) => match conn.exec("RELEASE op", []) {
+            Ok(_) => Box::new(move |commit, changes| match commit {
                 Ok(()) => {
                     for event in events {
                         // No receiver is not an error: nobody is watching.
@@ -144,7 +144,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, changes: broadcast
 /// Runs a group in one transaction. A failed COMMIT is reported to every member as a
 /// temporary failure: SQLite has rolled back, so nothing of the group is durable.
 fn commit_group(conn: &Connection, group: Vec<Box<dyn Job>>) -> (StoreResult<()>, Vec<Completion>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = conn.exec("BEGIN IMMEDIATE", []) {
         let err = StoreError::Temporary(format!("cannot begin a transaction: {e}"));
         for job in group {
             job.refuse(err.clone());
@@ -152,8 +152,8 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Job>>) -> (StoreResult<()>
         return (Err(err), Vec::new());
     }
     let completions: Vec<Completion> = group.into_iter().map(|job| job.run(conn)).collect();
-    let result = match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok(()),
+    let result = match conn.exec("COMMIT", []) {
+        Ok(_) => Ok(()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             tracing::error!(

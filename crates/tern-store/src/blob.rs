@@ -38,6 +38,6 @@ pub trait BlobStore: Send + Sync {
         writer.write(&bytes).await?;
         writer.finish().await
     }
-    /// The whole blob. `NotFound` if no committed metadata references it.
-    async fn read(&self, hash: &BlobHash) -> StoreResult<Vec<u8>>;
+    /// Blobs stored: referenced by a message or a queue entry, or waiting for collection.
+    async fn count(&self) -> StoreResult<u64>;
 }
