@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
-pub use schema::ConfigFile;
+pub use schema::{ConfigFile, SmtpFile};
 use tern_types::Domain;
 
 /// Where a configuration came from, for messages.
@@ -129,6 +129,23 @@ pub struct Config {
     pub store: StoreConfig,
     pub addresses: AddressConfig,
     pub auth: AuthConfig,
+    pub smtp: SmtpConfig,
+}
+
+/// The SMTP listener's limits; see `SmtpFile` for what each means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub max_message_size: u64,
+    pub max_recipients: u32,
+    pub max_command_line: u32,
+    pub max_text_line: u32,
+    pub max_bad_commands: u32,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+    pub greeting_delay: std::time::Duration,
+    /// Whether a full mailbox is a permanent failure (552 5.2.2) rather than 452 4.2.2.
+    pub over_quota_permanent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,8 @@ pub struct ConfigFile {
     pub addresses: AddressesFile,
     #[serde(default)]
     pub auth: AuthFile,
+    #[serde(default)]
+    pub smtp: SmtpFile,
 }
 
 /// Each protocol listens on the `host:port` addresses given; a protocol left out is off.
@@ -97,6 +99,37 @@ pub struct AuthFile {
     pub argon2_iterations: Option<u32>,
     /// Lanes. Default 1.
     pub argon2_parallelism: Option<u32>,
+}
+
+/// Limits of the SMTP listener (MX role). Every limit is enforced and answered with the
+/// reply the RFCs give for it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpFile {
+    /// Largest message in bytes, advertised with SIZE (RFC 1870). Default 52428800 (50 MiB).
+    pub max_message_size: Option<u64>,
+    /// Recipients per message; more get 452 4.5.3 (RFC 5321 §4.5.3.1.8). Default 100.
+    pub max_recipients: Option<u32>,
+    /// Longest command line in bytes, CRLF included (RFC 5321 §4.5.3.1.4). Default 512.
+    pub max_command_line: Option<u32>,
+    /// Longest line of message text in bytes. RFC 5322 allows 998; longer lines are accepted
+    /// up to this hard limit, beyond it the message is refused. Default 65536.
+    pub max_text_line: Option<u32>,
+    /// Unknown or malformed commands a session may send before 421 and disconnect. Default 10.
+    pub max_bad_commands: Option<u32>,
+    /// Seconds of silence from the client before 421 and disconnect (RFC 5321 §4.5.3.2.7 asks
+    /// for at least 300). Default 300.
+    pub idle_timeout: Option<u64>,
+    /// Concurrent SMTP connections in all. Default 1000.
+    pub max_connections: Option<u32>,
+    /// Concurrent SMTP connections from one IP address. Default 20.
+    pub max_connections_per_ip: Option<u32>,
+    /// Milliseconds to wait before the greeting; a client that talks before it is refused with
+    /// 554. Default 0 (only input already waiting when the greeting is sent is caught).
+    pub greeting_delay_ms: Option<u64>,
+    /// `"temporary"` (452 4.2.2, the sender retries) or `"permanent"` (552 5.2.2) for mail to a
+    /// full mailbox. Default "temporary".
+    pub over_quota: Option<String>,
 }
 
 pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {

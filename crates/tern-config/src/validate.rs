@@ -7,7 +7,8 @@ use tern_types::Domain;
 
 use crate::schema::ConfigFile;
 use crate::{
-    AddressConfig, AuthConfig, Config, ConfigError, Protocol, Source, StoreConfig, TlsFiles,
+    AddressConfig, AuthConfig, Config, ConfigError, Protocol, SmtpConfig, Source, StoreConfig,
+    TlsFiles,
 };
 
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
@@ -145,6 +146,8 @@ pub(crate) fn validate(
         ));
     }
 
+    let smtp = smtp_config(&file.smtp, &check)?;
+
     Ok(Config {
         source,
         hostname,
@@ -160,5 +163,78 @@ pub(crate) fn validate(
             detail_separator,
         },
         auth,
+        smtp,
+    })
+}
+
+fn smtp_config(file: &crate::SmtpFile, check: &Checker) -> Result<SmtpConfig, ConfigError> {
+    let at_least = |key: &str, value: u64, min: u64| -> Result<u64, ConfigError> {
+        if value < min {
+            return Err(check.err(
+                format!("smtp.{key}"),
+                format!("{value} is too small; at least {min}"),
+            ));
+        }
+        Ok(value)
+    };
+    let max_message_size = at_least(
+        "max_message_size",
+        file.max_message_size.unwrap_or(50 * 1024 * 1024),
+        1024,
+    )?;
+    let max_recipients = at_least(
+        "max_recipients",
+        file.max_recipients.unwrap_or(100).into(),
+        1,
+    )? as u32;
+    // RFC 5321 §4.5.3.1.4: 512 octets is the minimum a server must accept.
+    let max_command_line = at_least(
+        "max_command_line",
+        file.max_command_line.unwrap_or(512).into(),
+        512,
+    )? as u32;
+    // RFC 5321 §4.5.3.1.6: 1000 octets including CRLF is the minimum for text lines.
+    let max_text_line = at_least(
+        "max_text_line",
+        file.max_text_line.unwrap_or(65536).into(),
+        998,
+    )? as u32;
+    let max_bad_commands = at_least(
+        "max_bad_commands",
+        file.max_bad_commands.unwrap_or(10).into(),
+        1,
+    )? as u32;
+    let idle_timeout = at_least("idle_timeout", file.idle_timeout.unwrap_or(300), 1)?;
+    let max_connections = at_least(
+        "max_connections",
+        file.max_connections.unwrap_or(1000).into(),
+        1,
+    )? as u32;
+    let max_connections_per_ip = at_least(
+        "max_connections_per_ip",
+        file.max_connections_per_ip.unwrap_or(20).into(),
+        1,
+    )? as u32;
+    let over_quota_permanent = match file.over_quota.as_deref().unwrap_or("temporary") {
+        "temporary" => false,
+        "permanent" => true,
+        other => {
+            return Err(check.err(
+                "smtp.over_quota",
+                format!("{other:?} is not \"temporary\" (452 4.2.2) or \"permanent\" (552 5.2.2)"),
+            ))
+        }
+    };
+    Ok(SmtpConfig {
+        max_message_size,
+        max_recipients,
+        max_command_line,
+        max_text_line,
+        max_bad_commands,
+        idle_timeout: std::time::Duration::from_secs(idle_timeout),
+        max_connections,
+        max_connections_per_ip,
+        greeting_delay: std::time::Duration::from_millis(file.greeting_delay_ms.unwrap_or(0)),
+        over_quota_permanent,
     })
 }

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tern_config::{Config, Protocol, Source};
-use tern_net::{CancellationToken, TaskTracker, TlsAcceptor, TlsSource};
-use tern_store::{StoreError, Stores};
+use tern_net::{CancellationToken, Service, TaskTracker, TlsAcceptor, TlsSource};
+use tern_queue::RetryPolicy;
+use tern_smtp::{ConnectionLimiter, SmtpService, SmtpSettings};
+use tern_store::{RecipientPolicy, StoreError, Stores};
 use tern_store_sqlite::SqliteStore;
 use tern_types::Domain;
 
@@ -131,9 +133,28 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let queue = tern_queue::spawn(
+        stores.clone(),
+        RetryPolicy::default(),
+        shutdown.clone(),
+        &tracker,
+    );
+    let smtp: Arc<dyn Service> = Arc::new(SmtpService::new(
+        smtp_settings(config),
+        stores.clone(),
+        queue,
+        Some(acceptor.clone()),
+        ConnectionLimiter::new(
+            config.smtp.max_connections as usize,
+            config.smtp.max_connections_per_ip as usize,
+        ),
+    ));
     for (protocol, listener) in bound {
         tracing::info!(proto = protocol.key(), addr = %listener.addr, "listening");
-        let service = Arc::new(Unavailable::new(protocol, config.hostname.to_string()));
+        let service: Arc<dyn Service> = match protocol {
+            Protocol::Smtp => smtp.clone(),
+            _ => Arc::new(Unavailable::new(protocol, config.hostname.to_string())),
+        };
         let tls = protocol.implicit_tls().then(|| acceptor.clone());
         tracker.spawn(tern_net::serve(
             listener,
@@ -155,6 +176,31 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         tracker,
         _lock: lock,
     })
+}
+
+/// The SMTP listener's settings from the configuration.
+pub fn smtp_settings(config: &Config) -> SmtpSettings {
+    let smtp = &config.smtp;
+    SmtpSettings {
+        hostname: config.hostname.clone(),
+        max_message_size: smtp.max_message_size,
+        max_recipients: smtp.max_recipients as usize,
+        max_command_line: smtp.max_command_line as usize,
+        max_text_line: smtp.max_text_line as usize,
+        max_bad_commands: smtp.max_bad_commands,
+        idle_timeout: smtp.idle_timeout,
+        greeting_delay: smtp.greeting_delay,
+        over_quota_permanent: smtp.over_quota_permanent,
+        recipients: recipient_policy(config),
+    }
+}
+
+/// How local parts are matched, from `[addresses]`.
+pub fn recipient_policy(config: &Config) -> RecipientPolicy {
+    RecipientPolicy {
+        case_sensitive: config.addresses.case_sensitive_local_part,
+        detail_separator: config.addresses.detail_separator,
+    }
 }
 
 fn write_listeners_file(path: PathBuf, addrs: &[(Protocol, SocketAddr)]) -> anyhow::Result<()> {

@@ -18,7 +18,7 @@ pub struct StagedBlob {
 
 /// Receives a blob's bytes in pieces, so a large message is never held whole in memory.
 #[async_trait]
-pub trait BlobWriter: Send {
+pub trait BlobWriter: Send + Sync {
     async fn write(&mut self, chunk: &[u8]) -> StoreResult<()>;
     /// Makes the blob durable (or ready to travel inline) and names it by its hash.
     async fn finish(self: Box<Self>) -> StoreResult<StagedBlob>;

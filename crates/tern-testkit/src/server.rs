@@ -70,6 +70,53 @@ impl TestServer {
             .expect("add account")
     }
 
+    /// The messages in an account's INBOX (trace headers included), in UID order, once there
+    /// are at least `n` of them. Local delivery runs right after the SMTP reply; this waits up
+    /// to 10 s for it.
+    pub async fn inbox(&self, address: &str, n: usize) -> Vec<Vec<u8>> {
+        let address = Address::parse(address).expect("address");
+        let stores = self.stores();
+        let account = stores
+            .directory
+            .account_auth(&address, Default::default())
+            .await
+            .expect("directory")
+            .expect("account exists")
+            .id;
+        let inbox = stores
+            .mailboxes
+            .mailbox(account, "INBOX")
+            .await
+            .expect("INBOX");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let records = stores
+                .mailboxes
+                .messages(inbox.id, tern_types::Uid(1))
+                .await
+                .expect("messages");
+            if records.len() >= n || std::time::Instant::now() > deadline {
+                let mut out = Vec::new();
+                for r in records {
+                    out.push(
+                        stores
+                            .mailboxes
+                            .read_message(inbox.id, r.uid)
+                            .await
+                            .expect("read"),
+                    );
+                }
+                return out;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// How many messages wait in the queue (none, once everything is delivered).
+    pub async fn queued(&self) -> usize {
+        self.stores().queue.list().await.expect("queue").len()
+    }
+
     pub async fn stop(self) {
         self.server.shutdown().await;
     }

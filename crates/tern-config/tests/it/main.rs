@@ -64,6 +64,17 @@ fn example_file_documents_every_key() {
         "argon2_memory_kib",
         "argon2_iterations",
         "argon2_parallelism",
+        "[smtp]",
+        "max_message_size",
+        "max_recipients",
+        "max_command_line",
+        "max_text_line",
+        "max_bad_commands",
+        "idle_timeout",
+        "max_connections",
+        "max_connections_per_ip",
+        "greeting_delay_ms",
+        "over_quota",
     ];
     for key in keys {
         let line = EXAMPLE
@@ -150,6 +161,12 @@ fn bad_hostname_and_log_level_and_backend() {
         &err("[auth]\nargon2_parallelism = 0\n"),
         "auth.argon2_parallelism",
     );
+    assert_names(
+        &err("[smtp]\nmax_command_line = 100\n"),
+        "smtp.max_command_line",
+    );
+    assert_names(&err("[smtp]\nover_quota = \"maybe\"\n"), "smtp.over_quota");
+    assert_names(&err("[smtp]\nmax_recipients = -1\n"), "smtp.max_recipients");
 }
 
 #[test]

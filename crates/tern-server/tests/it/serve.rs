@@ -33,8 +33,17 @@ fn tls_client(cert_pem: &std::path::Path) -> tokio_rustls::TlsConnector {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_protocol_listens_and_implicit_tls_uses_the_generated_certificate() {
     let server = TestServer::start().await;
+    let mut smtp = TcpStream::connect(server.addr(Protocol::Smtp))
+        .await
+        .unwrap();
+    let mut greeting = [0u8; 64];
+    let n = smtp.read(&mut greeting).await.unwrap();
+    assert!(
+        greeting[..n].starts_with(b"220 mx.test ESMTP"),
+        "{:?}",
+        String::from_utf8_lossy(&greeting[..n])
+    );
     let greetings = [
-        (Protocol::Smtp, "421 4.3.2 mx.test smtp "),
         (Protocol::Submission, "421 4.3.2 mx.test submission "),
         (Protocol::Imap, "* BYE [UNAVAILABLE] imap "),
         (Protocol::Pop3, "-ERR [SYS/TEMP] pop3 "),

@@ -1,0 +1,21 @@
+//! Message helpers: the trace headers Tern adds to each delivery and RFC 5322 dates.
+//!
+//! The MIME part tree for IMAP (BODYSTRUCTURE, sections) will live here too, parsed once at
+//! local delivery.
+//!
+//! # Standards
+//! - RFC 5321 §4.4 (trace information: Return-Path, Received)
+//! - RFC 5322 §3.3 (date-time), §3.6.7 (trace fields)
+//! - RFC 3848 (ESMTP and LMTP transmission types: ESMTPS, ESMTPA, ESMTPSA),
+//!   RFC 6531 §3.7.3 (UTF8SMTP, UTF8SMTPS)
+//!
+//! # Security
+//! Header values come partly from the peer (the HELO name, the envelope sender); they are
+//! stripped of CR, LF and other control characters before they are written, so a peer cannot
+//! inject header lines.
+
+mod date;
+mod trace;
+
+pub use date::rfc5322_date;
+pub use trace::{received, return_path, Received};

@@ -1,0 +1,127 @@
+//! The scheduler task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tern_store::{QueuedRecipient, Route, StoreError, Stores};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::RetryPolicy;
+
+/// How long a leased recipient is reserved for one delivery attempt.
+const LEASE_SECS: i64 = 300;
+/// Recipients taken per lease: enough that concurrent deliveries share group commits.
+const BATCH: usize = 256;
+/// How often the queue is looked at without a kick (deferred recipients coming due).
+const POLL: Duration = Duration::from_secs(30);
+
+/// Wakes the scheduler: call after every enqueue.
+#[derive(Debug, Clone)]
+pub struct QueueHandle {
+    wake: Arc<Notify>,
+}
+
+impl QueueHandle {
+    pub fn kick(&self) {
+        // notify_one keeps a permit when the scheduler is busy: no kick is lost.
+        self.wake.notify_one();
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Starts the scheduler on `tracker`; it stops when `shutdown` fires.
+pub fn spawn(
+    stores: Stores,
+    policy: RetryPolicy,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> QueueHandle {
+    let wake = Arc::new(Notify::new());
+    let handle = QueueHandle { wake: wake.clone() };
+    tracker.spawn(run(stores, policy, wake, shutdown));
+    handle
+}
+
+async fn run(stores: Stores, policy: RetryPolicy, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        drain(&stores, policy).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Delivers everything due, batch after batch, concurrently within a batch.
+async fn drain(stores: &Stores, policy: RetryPolicy) {
+    loop {
+        let due = match stores.queue.lease_due(now(), LEASE_SECS, BATCH).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!("cannot read the queue: {e}");
+                return;
+            }
+        };
+        if due.is_empty() {
+            return;
+        }
+        let mut deliveries = JoinSet::new();
+        for rcpt in due {
+            deliveries.spawn(deliver(stores.clone(), policy, rcpt));
+        }
+        while deliveries.join_next().await.is_some() {}
+    }
+}
+
+async fn deliver(stores: Stores, policy: RetryPolicy, rcpt: QueuedRecipient) {
+    let outcome = match rcpt.route {
+        Route::Local(_) => stores.queue.deliver_local(rcpt.id, now()).await.map(|_| ()),
+        // Relaying to other servers arrives with the submission service; the SMTP listener
+        // never queues a remote recipient.
+        Route::Remote => Err(StoreError::Invalid(
+            "remote delivery is not available in this version".into(),
+        )),
+    };
+    let result = match outcome {
+        Ok(()) => return,
+        Err(StoreError::Temporary(e)) => {
+            let received = stores.queue.list().await.ok().and_then(|entries| {
+                entries
+                    .into_iter()
+                    .find(|m| m.id == rcpt.message)
+                    .map(|m| m.received_at)
+            });
+            if received.is_some_and(|r| policy.expired(r, now())) {
+                tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "giving up: {e}");
+                stores
+                    .queue
+                    .fail(rcpt.id, &format!("gave up after retries: {e}"))
+                    .await
+            } else {
+                let delay = policy.delay(rcpt.attempts, &mut rand::thread_rng());
+                tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, retry_in = delay.as_secs(), "delivery deferred: {e}");
+                stores
+                    .queue
+                    .defer(rcpt.id, now() + delay.as_secs() as i64, &e)
+                    .await
+            }
+        }
+        Err(e) => {
+            tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "delivery failed: {e}");
+            stores.queue.fail(rcpt.id, &e.to_string()).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "cannot record the delivery outcome: {e}");
+    }
+}

@@ -1,0 +1,300 @@
+//! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030): receiving the message, and the durable
+//! hand-off to the queue that the final reply stands for.
+
+use tern_message::{received, return_path, Received};
+use tern_store::{EnvelopeParams, NewQueueMessage, NewRecipient, Route};
+
+use crate::data::Flaws;
+use crate::reply::Reply;
+use crate::session::{Body, Next, Outcome, Recipient, Session, Transaction};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Why the current transaction cannot take a message body, if it cannot.
+fn body_refusal(tx: Option<&Transaction>, chunked: bool) -> Option<Reply> {
+    let Some(tx) = tx else {
+        return Some(Reply::new(503, "5.5.1", "Send MAIL first"));
+    };
+    if tx.recipients.is_empty() {
+        // RFC 5321 §3.3: no valid recipient, no data.
+        return Some(Reply::new(554, "5.5.1", "No valid recipients"));
+    }
+    match &tx.body {
+        Some(body) if body.chunked != chunked => {
+            Some(Reply::new(503, "5.5.1", "DATA and BDAT cannot be mixed"))
+        }
+        Some(_) if !chunked => Some(Reply::new(503, "5.5.1", "DATA was already given")),
+        _ if tx.binary && !chunked => {
+            // RFC 3030 §3: BINARYMIME content cannot be dot-stuffed text.
+            Some(Reply::new(503, "5.5.1", "BODY=BINARYMIME requires BDAT"))
+        }
+        _ => None,
+    }
+}
+
+impl Session {
+    pub(crate) fn data(&mut self) -> Outcome {
+        if let Some(reply) = body_refusal(self.tx.as_ref(), false) {
+            return Outcome::reply(reply);
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            tx.body = Some(Body {
+                writer: None,
+                size: 0,
+                oversize: false,
+                failed: false,
+                chunked: false,
+                flaws: Flaws::default(),
+            });
+        }
+        Outcome::then(
+            Reply::plain(354, vec!["Start mail input; end with <CRLF>.<CRLF>".into()]),
+            Next::ReceiveData,
+        )
+    }
+
+    /// The chunk is always read (its length is known); the verdict is given after it.
+    pub(crate) async fn bdat(&mut self, size: usize, last: bool) -> Outcome {
+        match body_refusal(self.tx.as_ref(), true) {
+            Some(reply) => self.bdat_refusal = Some(reply),
+            None => {
+                if let Some(tx) = self.tx.as_mut() {
+                    if tx.body.is_none() {
+                        tx.body = Some(Body {
+                            writer: None,
+                            size: 0,
+                            oversize: false,
+                            failed: false,
+                            chunked: true,
+                            flaws: Flaws::default(),
+                        });
+                    }
+                }
+            }
+        }
+        Outcome {
+            reply: None,
+            next: Next::ReceiveBdat { size, last },
+        }
+    }
+
+    /// Adds received message bytes. Past the size limit the writer is dropped and the rest
+    /// is only counted: nothing beyond the limit is buffered or stored.
+    pub(crate) async fn push_body(&mut self, bytes: &[u8]) {
+        let max = self.settings.max_message_size;
+        let stores = self.stores.clone();
+        let Some(body) = self.tx.as_mut().and_then(|t| t.body.as_mut()) else {
+            return;
+        };
+        body.size += bytes.len() as u64;
+        if body.oversize || body.failed {
+            return;
+        }
+        if body.size > max {
+            body.oversize = true;
+            body.writer = None;
+            return;
+        }
+        if body.writer.is_none() {
+            match stores.blobs.writer().await {
+                Ok(w) => body.writer = Some(w),
+                Err(e) => {
+                    tracing::error!("cannot start a blob: {e}");
+                    body.failed = true;
+                    return;
+                }
+            }
+        }
+        if let Some(writer) = body.writer.as_mut() {
+            if let Err(e) = writer.write(bytes).await {
+                tracing::error!("cannot write a blob: {e}");
+                body.writer = None;
+                body.failed = true;
+            }
+        }
+    }
+
+    /// After `<CRLF>.<CRLF>`.
+    pub(crate) async fn end_data(&mut self, flaws: Flaws) -> Outcome {
+        if let Some(body) = self.tx.as_mut().and_then(|t| t.body.as_mut()) {
+            body.flaws = flaws;
+        }
+        Outcome::reply(self.finish_message().await)
+    }
+
+    /// After a BDAT chunk has been read in full.
+    pub(crate) async fn end_bdat(&mut self, last: bool) -> Outcome {
+        if let Some(reply) = self.bdat_refusal.take() {
+            return Outcome::reply(reply);
+        }
+        let oversize = self
+            .tx
+            .as_ref()
+            .and_then(|t| t.body.as_ref())
+            .is_some_and(|b| b.oversize);
+        if last || oversize {
+            // RFC 3030 §2: an error on a chunk ends the transaction.
+            return Outcome::reply(self.finish_message().await);
+        }
+        let size = self
+            .tx
+            .as_ref()
+            .and_then(|t| t.body.as_ref())
+            .map_or(0, |b| b.size);
+        Outcome::reply(Reply::new(250, "2.0.0", format!("{size} octets received")))
+    }
+
+    /// Ends the transaction: refuses a flawed message, or stores it durably in the queue and
+    /// answers 250 only then (DESIGN principle 2).
+    async fn finish_message(&mut self) -> Reply {
+        let Some(tx) = self.tx.take() else {
+            return Reply::new(503, "5.5.1", "No transaction");
+        };
+        let Transaction {
+            sender,
+            params,
+            accepted,
+            recipients,
+            body,
+            ..
+        } = tx;
+        let size = body.as_ref().map_or(0, |b| b.size);
+        let reply = match body.as_ref().and_then(|b| self.refusal(b)) {
+            Some(reply) => reply,
+            None => {
+                self.enqueue(&sender, params, &accepted, recipients, body)
+                    .await
+            }
+        };
+        let to = accepted.join(",");
+        if reply.is_positive() {
+            tracing::info!(from = %sender, %to, size, reply = %reply, "message accepted");
+        } else {
+            tracing::info!(from = %sender, %to, size, reply = %reply, "message refused");
+        }
+        reply
+    }
+
+    /// Why a fully received message is refused, if it is.
+    fn refusal(&self, body: &Body) -> Option<Reply> {
+        if body.failed {
+            return Some(Reply::new(
+                451,
+                "4.3.0",
+                "Temporary server failure, try again later",
+            ));
+        }
+        if body.oversize {
+            return Some(Reply::new(
+                552,
+                "5.3.4",
+                format!(
+                    "Message size exceeds the limit of {} bytes",
+                    self.settings.max_message_size
+                ),
+            ));
+        }
+        if body.flaws.bare_newline {
+            return Some(Reply::new(
+                550,
+                "5.5.2",
+                "Bare CR or LF in message text is not allowed (RFC 5321 §2.3.8); message refused",
+            ));
+        }
+        if body.flaws.line_too_long {
+            return Some(Reply::new(
+                550,
+                "5.6.0",
+                format!(
+                    "A line of the message is longer than {} octets",
+                    self.settings.max_text_line
+                ),
+            ));
+        }
+        None
+    }
+
+    /// The trace headers of this hop: Return-Path and Received (RFC 5321 §4.4).
+    fn trace_prefix(&self, sender: &str, smtputf8: bool, accepted: &[String], at: i64) -> Vec<u8> {
+        let (helo, extended) = self
+            .helo
+            .as_ref()
+            .map_or(("unknown", false), |h| (h.name.as_str(), h.extended));
+        // RFC 3848 and RFC 6531 §3.7.3 transmission types.
+        let with = match (extended, smtputf8, self.info.tls.is_some()) {
+            (false, _, false) => "SMTP",
+            (false, _, true) => "SMTPS",
+            (true, false, false) => "ESMTP",
+            (true, false, true) => "ESMTPS",
+            (true, true, false) => "UTF8SMTP",
+            (true, true, true) => "UTF8SMTPS",
+        };
+        let id = self.info.id.to_string();
+        let mut prefix = return_path(sender);
+        prefix.push_str(&received(&Received {
+            helo,
+            peer_ip: self.info.peer.ip(),
+            by: self.settings.hostname.as_str(),
+            with,
+            tls: self.info.tls.as_deref(),
+            id: &id,
+            for_rcpt: match accepted {
+                [only] => Some(only.as_str()),
+                _ => None,
+            },
+            at,
+        }));
+        prefix.into_bytes()
+    }
+
+    async fn enqueue(
+        &self,
+        sender: &str,
+        params: EnvelopeParams,
+        accepted: &[String],
+        recipients: Vec<Recipient>,
+        body: Option<Body>,
+    ) -> Reply {
+        let writer = match body.and_then(|b| b.writer) {
+            Some(w) => w,
+            // An empty message: nothing was written, so no writer was made.
+            None => match self.stores.blobs.writer().await {
+                Ok(w) => w,
+                Err(e) => return self.store_failure(&e),
+            },
+        };
+        let blob = match writer.finish().await {
+            Ok(blob) => blob,
+            Err(e) => return self.store_failure(&e),
+        };
+        let at = now();
+        let message = NewQueueMessage {
+            blob,
+            trace_prefix: self.trace_prefix(sender, params.smtputf8, accepted, at),
+            sender: sender.to_string(),
+            params,
+            recipients: recipients
+                .into_iter()
+                .map(|r| NewRecipient {
+                    address: r.address,
+                    route: Route::Local(r.account),
+                    notify: r.notify,
+                    orcpt: r.orcpt,
+                })
+                .collect(),
+            received_at: at,
+        };
+        match self.stores.queue.enqueue(message).await {
+            Ok(queue_id) => {
+                self.queue.kick();
+                Reply::new(250, "2.0.0", format!("OK, queued as {queue_id}"))
+            }
+            Err(e) => self.store_failure(&e),
+        }
+    }
+}

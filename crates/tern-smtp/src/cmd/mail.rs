@@ -1,0 +1,86 @@
+//! MAIL FROM (RFC 5321 §4.1.1.2) and its parameters: SIZE (RFC 1870), BODY (RFC 6152,
+//! RFC 3030), SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461).
+
+use smtp_proto::{
+    MailFrom, MAIL_BODY_8BITMIME, MAIL_BODY_BINARYMIME, MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8,
+};
+use tern_store::EnvelopeParams;
+
+use crate::address::{reverse_path, PathError};
+use crate::reply::Reply;
+use crate::session::{Outcome, Session, Transaction};
+
+impl Session {
+    pub(crate) fn mail(&mut self, from: MailFrom<String>) -> Outcome {
+        let Some(helo) = &self.helo else {
+            return Outcome::reply(Reply::new(503, "5.5.1", "Send EHLO or HELO first"));
+        };
+        if self.tx.is_some() {
+            return Outcome::reply(Reply::new(
+                503,
+                "5.5.1",
+                "A transaction is already in progress; RSET first",
+            ));
+        }
+        let has_params = from.flags != 0 || from.size != 0 || from.env_id.is_some();
+        if has_params && !helo.extended {
+            // RFC 5321 §4.1.1.11: parameters belong to extensions, which HELO did not open.
+            return Outcome::reply(Reply::new(555, "5.5.4", "MAIL parameters require EHLO"));
+        }
+        let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        match reverse_path(&from.address, smtputf8) {
+            Ok(()) => {}
+            Err(PathError::Syntax) => {
+                return Outcome::reply(Reply::new(501, "5.1.7", "Bad sender address syntax"))
+            }
+            Err(PathError::NeedsSmtpUtf8) => {
+                return Outcome::reply(Reply::new(
+                    553,
+                    "5.6.7",
+                    "Non-ASCII sender requires the SMTPUTF8 parameter",
+                ))
+            }
+        }
+        // RFC 1870 §6: refuse at once what is declared too big.
+        if from.size as u64 > self.settings.max_message_size {
+            return Outcome::reply(Reply::new(
+                552,
+                "5.3.4",
+                format!(
+                    "Message size exceeds the limit of {} bytes",
+                    self.settings.max_message_size
+                ),
+            ));
+        }
+        let binary = from.flags & MAIL_BODY_BINARYMIME != 0;
+        let body = if binary {
+            Some("BINARYMIME")
+        } else if from.flags & MAIL_BODY_8BITMIME != 0 {
+            Some("8BITMIME")
+        } else {
+            None
+        };
+        let ret = if from.flags & MAIL_RET_FULL != 0 {
+            Some("FULL")
+        } else if from.flags & MAIL_RET_HDRS != 0 {
+            Some("HDRS")
+        } else {
+            None
+        };
+        self.tx = Some(Transaction {
+            sender: from.address.clone(),
+            params: EnvelopeParams {
+                envid: from.env_id,
+                ret: ret.map(String::from),
+                body: body.map(String::from),
+                smtputf8,
+            },
+            binary,
+            declared_size: from.size as u64,
+            accepted: Vec::new(),
+            recipients: Vec::new(),
+            body: None,
+        });
+        Outcome::reply(Reply::new(250, "2.1.0", "Sender OK"))
+    }
+}

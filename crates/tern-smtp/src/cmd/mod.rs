@@ -1,0 +1,7 @@
+//! One file per command group; each adds methods to [`crate::session::Session`].
+
+mod body;
+mod ehlo;
+mod mail;
+mod rcpt;
+mod starttls;

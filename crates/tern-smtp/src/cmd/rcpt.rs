@@ -1,0 +1,127 @@
+//! RCPT TO (RFC 5321 §4.1.1.3): only local recipients, checked before DATA so that nothing
+//! accepted can bounce later (no backscatter), and never a relay.
+
+use smtp_proto::{
+    RcptTo, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS,
+};
+use tern_store::{AccountInfo, Resolution, StoreError};
+use tern_types::{Address, LocalPart};
+
+use crate::address::{forward_path, ForwardPath, PathError};
+use crate::reply::Reply;
+use crate::session::{Outcome, Recipient, Session};
+
+/// RFC 3461 §4.1 NOTIFY, back to its text form for the queue.
+fn notify_text(flags: u64) -> Option<String> {
+    if flags & RCPT_NOTIFY_NEVER != 0 {
+        return Some("NEVER".into());
+    }
+    let parts: Vec<&str> = [
+        (RCPT_NOTIFY_SUCCESS, "SUCCESS"),
+        (RCPT_NOTIFY_FAILURE, "FAILURE"),
+        (RCPT_NOTIFY_DELAY, "DELAY"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| flags & bit != 0)
+    .map(|(_, name)| name)
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+fn relay_denied() -> Reply {
+    Reply::new(
+        550,
+        "5.7.1",
+        "Relaying denied: this server only accepts mail for its own domains",
+    )
+}
+
+fn unknown_user() -> Reply {
+    Reply::new(550, "5.1.1", "No such user here")
+}
+
+impl Session {
+    pub(crate) async fn rcpt(&mut self, to: RcptTo<String>) -> Outcome {
+        let Some(tx) = &self.tx else {
+            return Outcome::reply(Reply::new(503, "5.5.1", "Send MAIL first"));
+        };
+        if tx.body.is_some() {
+            return Outcome::reply(Reply::new(503, "5.5.1", "RCPT is not allowed during BDAT"));
+        }
+        if tx.accepted.len() >= self.settings.max_recipients {
+            // RFC 5321 §4.5.3.1.10: 452 tells the client to send the rest in another transaction.
+            return Outcome::reply(Reply::new(452, "4.5.3", "Too many recipients"));
+        }
+        let address = match forward_path(&to.address, tx.params.smtputf8) {
+            Ok(ForwardPath::Mailbox(a)) => a,
+            Ok(ForwardPath::Postmaster) => match LocalPart::parse("postmaster") {
+                Ok(local) => Address::new(local, self.settings.hostname.clone()),
+                Err(_) => return Outcome::reply(unknown_user()),
+            },
+            Ok(ForwardPath::Unusable { domain }) => {
+                return match self.stores.directory.is_local_domain(&domain).await {
+                    Ok(true) => Outcome::reply(unknown_user()),
+                    Ok(false) => Outcome::reply(relay_denied()),
+                    Err(e) => Outcome::reply(self.store_failure(&e)),
+                };
+            }
+            Err(PathError::Syntax) => {
+                return Outcome::reply(Reply::new(501, "5.1.3", "Bad recipient address syntax"))
+            }
+            Err(PathError::NeedsSmtpUtf8) => {
+                return Outcome::reply(Reply::new(
+                    553,
+                    "5.6.7",
+                    "Non-ASCII recipient requires the SMTPUTF8 parameter",
+                ))
+            }
+        };
+        let accounts = match self
+            .stores
+            .directory
+            .resolve_recipient(&address, self.settings.recipients)
+            .await
+        {
+            Ok(Resolution::Accounts(accounts)) => accounts,
+            Ok(Resolution::UnknownUser) => return Outcome::reply(unknown_user()),
+            Ok(Resolution::NotLocal) => return Outcome::reply(relay_denied()),
+            Err(e) => return Outcome::reply(self.store_failure(&e)),
+        };
+        if let Some(full) = self.over_quota(&accounts) {
+            tracing::info!(rcpt = %address, account = %full.address, "mailbox full");
+            return Outcome::reply(if self.settings.over_quota_permanent {
+                Reply::new(552, "5.2.2", "Mailbox full")
+            } else {
+                Reply::new(452, "4.2.2", "Mailbox full, try again later")
+            });
+        }
+        let Some(tx) = self.tx.as_mut() else {
+            return Outcome::reply(Reply::new(503, "5.5.1", "Send MAIL first"));
+        };
+        tx.accepted.push(address.to_string());
+        for account in accounts {
+            if tx.recipients.iter().any(|r| r.account == account.id) {
+                continue;
+            }
+            tx.recipients.push(Recipient {
+                address: address.to_string(),
+                account: account.id,
+                notify: notify_text(to.flags),
+                orcpt: to.orcpt.clone(),
+            });
+        }
+        Outcome::reply(Reply::new(250, "2.1.5", "Recipient OK"))
+    }
+
+    /// The first account the declared message size (at least 1 byte) would put over quota.
+    fn over_quota<'a>(&self, accounts: &'a [AccountInfo]) -> Option<&'a AccountInfo> {
+        let size = self.tx.as_ref().map_or(0, |t| t.declared_size).max(1);
+        accounts.iter().find(|a| a.would_exceed_quota(size))
+    }
+
+    /// A store failure: temporary for the client, logged with detail for the administrator.
+    pub(crate) fn store_failure(&self, e: &StoreError) -> Reply {
+        tracing::error!("store failure: {e}");
+        Reply::new(451, "4.3.0", "Temporary server failure, try again later")
+    }
+}

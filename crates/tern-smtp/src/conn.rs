@@ -1,0 +1,276 @@
+//! The connection driver: greeting, reads with an idle timeout, command framing, message
+//! text, pipelining (replies are flushed before every read, RFC 2920 §3.1), STARTTLS.
+
+use std::time::Duration;
+
+use tern_net::{CancellationToken, Stream, TlsAcceptor};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::data::DotReceiver;
+use crate::limiter::Refusal;
+use crate::line::{frame, Framed, LineError};
+use crate::reply::Reply;
+use crate::session::{Next, Outcome, Session};
+use crate::SmtpSettings;
+
+/// Bytes asked for per read.
+const READ_CHUNK: usize = 64 * 1024;
+/// How long a STARTTLS handshake may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the driver is reading.
+enum Mode {
+    Command,
+    /// Skipping the rest of an overlong command line, then answering it.
+    SkipLine,
+    Data(DotReceiver),
+    Bdat {
+        remaining: usize,
+        last: bool,
+    },
+}
+
+/// Turns a connection away before any session starts (connection limits).
+pub(crate) async fn refuse(mut stream: Box<dyn Stream>, settings: &SmtpSettings, why: Refusal) {
+    let text = match why {
+        Refusal::TooManyConnections => "Too many connections, try again later",
+        Refusal::TooManyFromAddress => "Too many connections from your address, try again later",
+    };
+    tracing::info!("refused: {text}");
+    let mut out = Vec::new();
+    Reply::new(421, "4.7.0", format!("{} {text}", settings.hostname)).write_to(&mut out);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
+}
+
+struct Conn {
+    stream: Box<dyn Stream>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// Read target; copied into `input` only after a read completes, so a read cancelled by a
+    /// timeout leaves `input` untouched.
+    scratch: Vec<u8>,
+}
+
+impl Conn {
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.output.is_empty() {
+            self.stream.write_all(&self.output).await?;
+            self.output.clear();
+        }
+        self.stream.flush().await
+    }
+
+    /// Reads more input. `Ok(false)` on end of stream. Cancel-safe.
+    async fn fill(&mut self) -> std::io::Result<bool> {
+        let n = self.stream.read(&mut self.scratch).await?;
+        self.input.extend_from_slice(&self.scratch[..n]);
+        Ok(n > 0)
+    }
+}
+
+/// Waits out the greeting delay; true when the client spoke first (RFC 5321 §4.3.1 has the
+/// server speak first, and spam software that does not wait gives itself away).
+async fn talks_before_greeting(conn: &mut Conn, delay: Duration) -> bool {
+    // A zero timeout still polls the read once: input already waiting is caught.
+    matches!(tokio::time::timeout(delay, conn.fill()).await, Ok(Ok(true)))
+}
+
+pub(crate) async fn run(
+    stream: Box<dyn Stream>,
+    mut session: Session,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
+    let settings = session.settings.clone();
+    let mut conn = Conn {
+        stream,
+        input: Vec::with_capacity(READ_CHUNK),
+        output: Vec::new(),
+        scratch: vec![0; READ_CHUNK],
+    };
+    if talks_before_greeting(&mut conn, settings.greeting_delay).await {
+        tracing::info!("client talked before the greeting");
+        Reply::new(
+            554,
+            "5.5.0",
+            format!(
+                "{} No SMTP service: you talked before the greeting",
+                settings.hostname
+            ),
+        )
+        .write_to(&mut conn.output);
+        let _ = conn.flush().await;
+        return;
+    }
+    session.greeting().write_to(&mut conn.output);
+    let mut mode = Mode::Command;
+    loop {
+        let outcome = match step(&mut conn, &mut mode, &mut session, &settings).await {
+            Some(outcome) => outcome,
+            None => {
+                // Nothing more to do with what we have: answer everything, then read.
+                if conn.flush().await.is_err() {
+                    return;
+                }
+                let read = tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        Reply::new(421, "4.3.2", format!("{} Service shutting down", settings.hostname)).write_to(&mut conn.output);
+                        let _ = conn.flush().await;
+                        return;
+                    }
+                    read = tokio::time::timeout(settings.idle_timeout, conn.fill()) => read,
+                };
+                match read {
+                    Ok(Ok(true)) => continue,
+                    Ok(Ok(false)) | Ok(Err(_)) => return,
+                    Err(_) => {
+                        // RFC 5321 §4.5.3.2.7: the server may close after its timeout, with 421.
+                        tracing::info!("idle timeout");
+                        Reply::new(
+                            421,
+                            "4.4.2",
+                            format!("{} Idle timeout, closing connection", settings.hostname),
+                        )
+                        .write_to(&mut conn.output);
+                        let _ = conn.flush().await;
+                        return;
+                    }
+                }
+            }
+        };
+        if let Some(reply) = &outcome.reply {
+            reply.write_to(&mut conn.output);
+        }
+        match outcome.next {
+            Next::Continue => mode = Mode::Command,
+            Next::ReceiveData => mode = Mode::Data(DotReceiver::new(settings.max_text_line)),
+            Next::ReceiveBdat { size, last } => {
+                mode = Mode::Bdat {
+                    remaining: size,
+                    last,
+                }
+            }
+            Next::Close => {
+                let _ = conn.flush().await;
+                let _ = conn.stream.shutdown().await;
+                return;
+            }
+            Next::StartTls => {
+                if conn.flush().await.is_err() {
+                    return;
+                }
+                let Some(acceptor) = tls.clone() else { return };
+                if !conn.input.is_empty() {
+                    // RFC 3207 §6 / CVE-2011-0411: anything sent before the handshake is
+                    // not protected by it and must not be acted on.
+                    tracing::info!(
+                        bytes = conn.input.len(),
+                        "discarded input pipelined after STARTTLS"
+                    );
+                    conn.input.clear();
+                }
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(conn.stream))
+                    .await
+                {
+                    Ok(Ok(tls_stream)) => {
+                        let description = tern_net::describe_tls(tls_stream.get_ref().1);
+                        tracing::info!(tls = %description, "STARTTLS done");
+                        session.tls_started(description);
+                        conn.stream = Box::new(tls_stream);
+                        mode = Mode::Command;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::info!("STARTTLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!("STARTTLS handshake timed out");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Makes progress with the input at hand. `None` means more input is needed.
+async fn step(
+    conn: &mut Conn,
+    mode: &mut Mode,
+    session: &mut Session,
+    settings: &SmtpSettings,
+) -> Option<Outcome> {
+    match mode {
+        Mode::Command => match frame(&conn.input, settings.max_command_line) {
+            Framed::Line(n) => {
+                let line: Vec<u8> = conn.input.drain(..n).collect();
+                Some(session.command(&line).await)
+            }
+            Framed::Bad(n, error) => {
+                conn.input.drain(..n);
+                Some(session.bad_command(line_error_reply(error)))
+            }
+            Framed::Incomplete { too_long: true } => {
+                conn.input.clear();
+                *mode = Mode::SkipLine;
+                None
+            }
+            Framed::Incomplete { too_long: false } => None,
+        },
+        Mode::SkipLine => {
+            let lf = conn.input.iter().position(|&b| b == b'\n');
+            match lf {
+                Some(i) => {
+                    conn.input.drain(..=i);
+                    Some(session.bad_command(line_error_reply(LineError::TooLong)))
+                }
+                None => {
+                    conn.input.clear();
+                    None
+                }
+            }
+        }
+        Mode::Data(receiver) => {
+            if conn.input.is_empty() {
+                return None;
+            }
+            let mut text = Vec::with_capacity(conn.input.len());
+            let (used, done) = receiver.feed(&conn.input, &mut text);
+            conn.input.drain(..used);
+            session.push_body(&text).await;
+            if done {
+                let flaws = receiver.flaws();
+                return Some(session.end_data(flaws).await);
+            }
+            None
+        }
+        Mode::Bdat { remaining, last } => {
+            if *remaining > 0 {
+                if conn.input.is_empty() {
+                    return None;
+                }
+                let n = (*remaining).min(conn.input.len());
+                let chunk: Vec<u8> = conn.input.drain(..n).collect();
+                *remaining -= n;
+                session.push_body(&chunk).await;
+                if *remaining > 0 {
+                    return None;
+                }
+            }
+            Some(session.end_bdat(*last).await)
+        }
+    }
+}
+
+fn line_error_reply(error: LineError) -> Reply {
+    match error {
+        // RFC 5321 §4.5.3.1.4 and §4.2.2: 500 for a line too long.
+        LineError::TooLong => Reply::new(500, "5.5.2", "Line too long"),
+        LineError::BareNewline => Reply::new(
+            500,
+            "5.5.2",
+            "Bare CR or LF in a command is not allowed; end lines with CRLF (RFC 5321 §2.3.8)",
+        ),
+    }
+}

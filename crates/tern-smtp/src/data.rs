@@ -1,0 +1,192 @@
+//! Message text after DATA: dot-unstuffing and the end marker, with the checks smtp-proto's
+//! receiver does not make (it accepts a bare LF as a line end).
+//!
+//! Written by hand because the check is the point: RFC 5321 §2.3.8 allows CR and LF only
+//! together, and §4.1.1.4 ends the text only at `<CRLF>.<CRLF>`. A bare LF or CR anywhere is
+//! flagged, and never counts as a line end, so `<LF>.<CRLF>` or `<CR>.<CR>` cannot end the
+//! message here while a more lenient next hop would see an end there (SMTP smuggling).
+
+/// Where the receiver is within a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a line (after CRLF, or at the very beginning).
+    LineStart,
+    /// Inside a line.
+    Text,
+    /// After a CR inside a line.
+    Cr,
+    /// After a '.' at the start of a line.
+    Dot,
+    /// After ".\r" at the start of a line.
+    DotCr,
+}
+
+/// What went wrong in the text, reported once the end marker is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Flaws {
+    pub(crate) bare_newline: bool,
+    pub(crate) line_too_long: bool,
+}
+
+/// Feeds DATA text through, writing the unstuffed message to an output buffer.
+#[derive(Debug)]
+pub(crate) struct DotReceiver {
+    state: State,
+    line_len: usize,
+    max_line: usize,
+    flaws: Flaws,
+}
+
+impl DotReceiver {
+    /// `max_line` is the longest line accepted, CRLF excluded.
+    pub(crate) fn new(max_line: usize) -> Self {
+        Self {
+            state: State::LineStart,
+            line_len: 0,
+            max_line,
+            flaws: Flaws::default(),
+        }
+    }
+
+    pub(crate) fn flaws(&self) -> Flaws {
+        self.flaws
+    }
+
+    /// Consumes from `input`, appending message bytes to `out`. Returns how many input bytes
+    /// were used and whether the end marker was reached (then nothing after it is used).
+    pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, bool) {
+        for (i, &b) in input.iter().enumerate() {
+            match (self.state, b) {
+                (State::LineStart, b'.') => self.state = State::Dot,
+                (State::Dot, b'\r') => self.state = State::DotCr,
+                (State::DotCr, b'\n') => return (i + 1, true),
+                // RFC 5321 §4.5.2: the first '.' of a line is removed; what follows is text.
+                (State::Dot, _) => {
+                    self.state = State::Text;
+                    self.line_len = 0;
+                    self.text_byte(b, out);
+                }
+                (State::DotCr, _) => {
+                    // ".\r" then something other than LF: a bare CR.
+                    self.flaws.bare_newline = true;
+                    out.push(b'\r');
+                    self.state = State::Text;
+                    self.line_len = 1;
+                    self.text_byte(b, out);
+                }
+                (State::LineStart, _) => {
+                    self.state = State::Text;
+                    self.line_len = 0;
+                    self.text_byte(b, out);
+                }
+                (State::Text, _) => self.text_byte(b, out),
+                (State::Cr, b'\n') => {
+                    out.extend_from_slice(b"\r\n");
+                    self.state = State::LineStart;
+                }
+                (State::Cr, _) => {
+                    self.flaws.bare_newline = true;
+                    out.push(b'\r');
+                    self.line_len += 1;
+                    self.state = State::Text;
+                    self.text_byte(b, out);
+                }
+            }
+        }
+        (input.len(), false)
+    }
+
+    fn text_byte(&mut self, b: u8, out: &mut Vec<u8>) {
+        match b {
+            b'\r' => self.state = State::Cr,
+            b'\n' => {
+                // A bare LF is not a line end: the next '.' is not at a line start.
+                self.flaws.bare_newline = true;
+                out.push(b'\n');
+                self.line_len += 1;
+            }
+            _ => {
+                out.push(b);
+                self.line_len += 1;
+                if self.line_len > self.max_line {
+                    self.flaws.line_too_long = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &[u8]) -> (Vec<u8>, usize, bool, Flaws) {
+        let mut r = DotReceiver::new(998);
+        let mut out = Vec::new();
+        let (used, done) = r.feed(input, &mut out);
+        (out, used, done, r.flaws())
+    }
+
+    #[test]
+    fn ends_only_at_crlf_dot_crlf_and_unstuffs() {
+        let (out, used, done, flaws) = run(b"Subject: x\r\n\r\n..dot\r\n.x\r\nend\r\n.\r\nNEXT");
+        assert!(done);
+        assert_eq!(used, 33);
+        assert_eq!(out, b"Subject: x\r\n\r\n.dot\r\nx\r\nend\r\n");
+        assert_eq!(flaws, Flaws::default());
+    }
+
+    #[test]
+    fn the_end_marker_can_be_split_across_reads() {
+        let mut r = DotReceiver::new(998);
+        let mut out = Vec::new();
+        assert_eq!(r.feed(b"a\r\n", &mut out), (3, false));
+        assert_eq!(r.feed(b".", &mut out), (1, false));
+        assert_eq!(r.feed(b"\r", &mut out), (1, false));
+        assert_eq!(r.feed(b"\nQUIT\r\n", &mut out), (1, true));
+        assert_eq!(out, b"a\r\n");
+    }
+
+    #[test]
+    fn smuggling_markers_do_not_end_the_message() {
+        for marker in [
+            &b"a\n.\r\nMAIL"[..],
+            b"a\r\n.\nMAIL",
+            b"a\r.\r\nMAIL",
+            b"a\n.\nMAIL",
+            b"a\r\n.\rMAIL",
+        ] {
+            let (_, used, done, flaws) = run(marker);
+            assert!(
+                !done,
+                "{:?} ended the message",
+                String::from_utf8_lossy(marker)
+            );
+            assert_eq!(used, marker.len());
+            assert!(
+                flaws.bare_newline,
+                "{:?} not flagged",
+                String::from_utf8_lossy(marker)
+            );
+        }
+        let (_, _, done, flaws) = run(b"a\n.\r\nb\r\n.\r\n");
+        assert!(done && flaws.bare_newline);
+    }
+
+    #[test]
+    fn long_lines_are_flagged_past_the_limit() {
+        let mut r = DotReceiver::new(10);
+        let mut out = Vec::new();
+        r.feed(b"0123456789\r\n", &mut out);
+        assert!(!r.flaws().line_too_long);
+        r.feed(b"01234567890\r\n.\r\n", &mut out);
+        assert!(r.flaws().line_too_long);
+    }
+
+    #[test]
+    fn empty_message() {
+        let (out, used, done, _) = run(b".\r\n");
+        assert!(done);
+        assert_eq!((out.len(), used), (0, 3));
+    }
+}

@@ -1,0 +1,117 @@
+//! Tern's SMTP server. This is the MX role: other servers deliver mail for local recipients;
+//! nothing is relayed.
+//!
+//! Layers (see `docs/ARCHITECTURE.md`): `line.rs` and `data.rs` turn bytes into command lines
+//! and message text, with smtp-proto parsing each command; `conn.rs` drives the connection
+//! (reads, timeouts, pipelining, STARTTLS); `session.rs` and `cmd/` hold the state machine and
+//! the policy and make the store calls. Replies are built in `reply.rs`.
+//!
+//! # Standards
+//! - RFC 5321 (SMTP), RFC 1870 (SIZE), RFC 2920 (PIPELINING), RFC 3030 (CHUNKING,
+//!   BINARYMIME), RFC 6152 (8BITMIME), RFC 6531 (SMTPUTF8), RFC 2034 and RFC 3463
+//!   (ENHANCEDSTATUSCODES), RFC 3207 (STARTTLS), RFC 3461 (DSN parameters, kept for the
+//!   sending path)
+//!
+//! # Security
+//! Everything here comes from the network. Command lines are capped (`max_command_line`), and
+//! a bare CR or LF in a command or in message text is refused, so that no peer can make us see
+//! a message boundary its next hop would not see (SMTP smuggling, CVE-2023-51764 family).
+//! Input pipelined after STARTTLS is discarded (CVE-2011-0411). Message size, recipients, text
+//! line length, bad commands, idle time and connections are all limited; see [`SmtpSettings`].
+
+mod address;
+mod cmd;
+mod conn;
+mod data;
+mod limiter;
+mod line;
+mod reply;
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tern_net::{CancellationToken, ConnInfo, Service, Stream, TlsAcceptor};
+use tern_queue::QueueHandle;
+use tern_store::{RecipientPolicy, Stores};
+use tern_types::Domain;
+
+pub use limiter::ConnectionLimiter;
+
+/// What the SMTP listener needs to know; built from the `[smtp]` configuration section.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub hostname: Domain,
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    pub max_command_line: usize,
+    pub max_text_line: usize,
+    pub max_bad_commands: u32,
+    pub idle_timeout: Duration,
+    pub greeting_delay: Duration,
+    pub over_quota_permanent: bool,
+    pub recipients: RecipientPolicy,
+}
+
+/// The SMTP service for one listener.
+pub struct SmtpService {
+    settings: Arc<SmtpSettings>,
+    stores: Stores,
+    queue: QueueHandle,
+    tls: Option<TlsAcceptor>,
+    limiter: Arc<ConnectionLimiter>,
+}
+
+impl std::fmt::Debug for SmtpService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpService {
+    /// `tls` enables STARTTLS; `limiter` is shared by every SMTP listener of the server.
+    pub fn new(
+        settings: SmtpSettings,
+        stores: Stores,
+        queue: QueueHandle,
+        tls: Option<TlsAcceptor>,
+        limiter: Arc<ConnectionLimiter>,
+    ) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            stores,
+            queue,
+            tls,
+            limiter,
+        }
+    }
+}
+
+#[async_trait]
+impl Service for SmtpService {
+    fn name(&self) -> &'static str {
+        "smtp"
+    }
+
+    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken) {
+        let permit = match self.limiter.try_acquire(info.peer.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                conn::refuse(stream, &self.settings, why).await;
+                return;
+            }
+        };
+        let session = session::Session::new(
+            self.settings.clone(),
+            self.stores.clone(),
+            self.queue.clone(),
+            info,
+            self.tls.is_some(),
+        );
+        conn::run(stream, session, self.tls.clone(), shutdown).await;
+        drop(permit);
+    }
+}
