@@ -1,13 +1,23 @@
-//! Tern's passwords: argon2id hashing and verification, and a [`Secret`] that never prints.
+//! Tern's authentication: argon2id password hashing, SASL PLAIN, the failed-login throttle,
+//! and a [`Secret`] that never prints.
 //!
 //! # Standards
 //! - RFC 9106 (Argon2), stored as PHC strings (`$argon2id$v=19$m=...`)
+//! - RFC 4616 (SASL PLAIN), RFC 4648 (base64)
 //!
 //! # Security
 //! Verifies passwords that come from the network. Hashing cost is set by [`HashCost`]; the
 //! defaults follow OWASP's argon2id recommendation (19 MiB, 2 passes, 1 lane). Test
 //! configurations lower it to keep suites fast. A stored hash carries its own parameters, so
-//! raising the cost later does not lock anyone out.
+//! raising the cost later does not lock anyone out. SASL messages are capped in length and
+//! decoded strictly. Failed logins are counted per client address and per account, and past
+//! a threshold further attempts are refused without checking the password.
+
+mod sasl;
+mod throttle;
+
+pub use sasl::{decode_plain, PlainCredentials, SaslError};
+pub use throttle::{LoginThrottle, ThrottleConfig, Throttled};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
-pub use schema::{ConfigFile, SmtpFile};
+pub use schema::{ConfigFile, Pop3File, SmtpFile};
 use tern_types::Domain;
 
 /// Where a configuration came from, for messages.
@@ -130,6 +130,7 @@ pub struct Config {
     pub addresses: AddressConfig,
     pub auth: AuthConfig,
     pub smtp: SmtpConfig,
+    pub pop3: Pop3Config,
 }
 
 /// The SMTP listener's limits; see `SmtpFile` for what each means.
@@ -170,6 +171,39 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    pub plaintext_without_tls: PlaintextAuth,
+    pub max_failures_per_ip: u32,
+    pub max_failures_per_account: u32,
+    pub failure_window: std::time::Duration,
+    pub failure_delay: std::time::Duration,
+}
+
+/// When a password may cross an unencrypted connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaintextAuth {
+    Never,
+    Loopback,
+    Always,
+}
+
+impl PlaintextAuth {
+    /// Whether a password may be sent on a connection without TLS from this peer.
+    pub fn allows(self, peer_is_loopback: bool) -> bool {
+        match self {
+            PlaintextAuth::Never => false,
+            PlaintextAuth::Loopback => peer_is_loopback,
+            PlaintextAuth::Always => true,
+        }
+    }
+}
+
+/// The POP3 listeners' limits; see `Pop3File`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pop3Config {
+    pub idle_timeout: std::time::Duration,
+    pub max_command_line: u32,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
 }
 
 impl Config {

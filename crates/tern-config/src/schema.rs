@@ -29,6 +29,8 @@ pub struct ConfigFile {
     pub auth: AuthFile,
     #[serde(default)]
     pub smtp: SmtpFile,
+    #[serde(default)]
+    pub pop3: Pop3File,
 }
 
 /// Each protocol listens on the `host:port` addresses given; a protocol left out is off.
@@ -99,6 +101,34 @@ pub struct AuthFile {
     pub argon2_iterations: Option<u32>,
     /// Lanes. Default 1.
     pub argon2_parallelism: Option<u32>,
+    /// When a password may be sent without TLS: `"never"`, `"loopback"` (default: only from
+    /// 127.0.0.0/8 and ::1) or `"always"`.
+    pub plaintext_without_tls: Option<String>,
+    /// Failed logins from one client address within `failure_window` before further attempts
+    /// are refused. Default 10.
+    pub max_failures_per_ip: Option<u32>,
+    /// Failed logins to one account within `failure_window` before further attempts are
+    /// refused. Default 10.
+    pub max_failures_per_account: Option<u32>,
+    /// Seconds over which failed logins are counted. Default 900.
+    pub failure_window: Option<u64>,
+    /// Milliseconds each failed login waits before it is answered. Default 1000.
+    pub failure_delay_ms: Option<u64>,
+}
+
+/// Limits of the POP3 listeners.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pop3File {
+    /// Seconds of client silence before the session is closed (RFC 1939 §3 asks for at least
+    /// 600). Default 600.
+    pub idle_timeout: Option<u64>,
+    /// Longest command line in bytes, CRLF included (RFC 2449 §4: 255). Default 255.
+    pub max_command_line: Option<u32>,
+    /// Concurrent POP3 connections in all (both listeners). Default 1000.
+    pub max_connections: Option<u32>,
+    /// Concurrent POP3 connections from one IP address. Default 20.
+    pub max_connections_per_ip: Option<u32>,
 }
 
 /// Limits of the SMTP listener (MX role). Every limit is enforced and answered with the

@@ -7,8 +7,8 @@ use tern_types::Domain;
 
 use crate::schema::ConfigFile;
 use crate::{
-    AddressConfig, AuthConfig, Config, ConfigError, Protocol, SmtpConfig, Source, StoreConfig,
-    TlsFiles,
+    AddressConfig, AuthConfig, Config, ConfigError, PlaintextAuth, Pop3Config, Protocol,
+    SmtpConfig, Source, StoreConfig, TlsFiles,
 };
 
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
@@ -124,29 +124,9 @@ pub(crate) fn validate(
         }
     };
 
-    let a = &file.auth;
-    let auth = AuthConfig {
-        argon2_memory_kib: a.argon2_memory_kib.unwrap_or(19 * 1024),
-        argon2_iterations: a.argon2_iterations.unwrap_or(2),
-        argon2_parallelism: a.argon2_parallelism.unwrap_or(1),
-    };
-    if auth.argon2_parallelism == 0 || auth.argon2_parallelism > 16 {
-        return Err(check.err("auth.argon2_parallelism", "must be between 1 and 16"));
-    }
-    if auth.argon2_iterations == 0 {
-        return Err(check.err("auth.argon2_iterations", "must be at least 1"));
-    }
-    if auth.argon2_memory_kib < 8 * auth.argon2_parallelism {
-        return Err(check.err(
-            "auth.argon2_memory_kib",
-            format!(
-                "must be at least 8 × auth.argon2_parallelism = {}",
-                8 * auth.argon2_parallelism
-            ),
-        ));
-    }
-
+    let auth = auth_config(&file.auth, &check)?;
     let smtp = smtp_config(&file.smtp, &check)?;
+    let pop3 = pop3_config(&file.pop3, &check)?;
 
     Ok(Config {
         source,
@@ -164,6 +144,92 @@ pub(crate) fn validate(
         },
         auth,
         smtp,
+        pop3,
+    })
+}
+
+fn auth_config(a: &crate::schema::AuthFile, check: &Checker) -> Result<AuthConfig, ConfigError> {
+    let plaintext_without_tls = match a.plaintext_without_tls.as_deref().unwrap_or("loopback") {
+        "never" => PlaintextAuth::Never,
+        "loopback" => PlaintextAuth::Loopback,
+        "always" => PlaintextAuth::Always,
+        other => {
+            return Err(check.err(
+                "auth.plaintext_without_tls",
+                format!("{other:?} is not \"never\", \"loopback\" or \"always\""),
+            ))
+        }
+    };
+    let auth = AuthConfig {
+        argon2_memory_kib: a.argon2_memory_kib.unwrap_or(19 * 1024),
+        argon2_iterations: a.argon2_iterations.unwrap_or(2),
+        argon2_parallelism: a.argon2_parallelism.unwrap_or(1),
+        plaintext_without_tls,
+        max_failures_per_ip: a.max_failures_per_ip.unwrap_or(10),
+        max_failures_per_account: a.max_failures_per_account.unwrap_or(10),
+        failure_window: std::time::Duration::from_secs(a.failure_window.unwrap_or(900)),
+        failure_delay: std::time::Duration::from_millis(a.failure_delay_ms.unwrap_or(1000)),
+    };
+    if auth.argon2_parallelism == 0 || auth.argon2_parallelism > 16 {
+        return Err(check.err("auth.argon2_parallelism", "must be between 1 and 16"));
+    }
+    if auth.argon2_iterations == 0 {
+        return Err(check.err("auth.argon2_iterations", "must be at least 1"));
+    }
+    if auth.argon2_memory_kib < 8 * auth.argon2_parallelism {
+        return Err(check.err(
+            "auth.argon2_memory_kib",
+            format!(
+                "must be at least 8 × auth.argon2_parallelism = {}",
+                8 * auth.argon2_parallelism
+            ),
+        ));
+    }
+    for (key, value) in [
+        ("max_failures_per_ip", auth.max_failures_per_ip),
+        ("max_failures_per_account", auth.max_failures_per_account),
+    ] {
+        if value == 0 {
+            return Err(check.err(format!("auth.{key}"), "must be at least 1"));
+        }
+    }
+    if auth.failure_window.is_zero() {
+        return Err(check.err("auth.failure_window", "must be at least 1 second"));
+    }
+    Ok(auth)
+}
+
+fn pop3_config(file: &crate::Pop3File, check: &Checker) -> Result<Pop3Config, ConfigError> {
+    let idle_timeout = file.idle_timeout.unwrap_or(600);
+    // RFC 1939 §3: an autologout timer of at least 10 minutes.
+    if idle_timeout < 600 {
+        return Err(check.err(
+            "pop3.idle_timeout",
+            format!("{idle_timeout} is below the 600 seconds RFC 1939 §3 requires"),
+        ));
+    }
+    let max_command_line = file.max_command_line.unwrap_or(255);
+    if max_command_line < 255 {
+        return Err(check.err(
+            "pop3.max_command_line",
+            format!("{max_command_line} is below the 255 octets RFC 2449 §4 allows clients"),
+        ));
+    }
+    let max_connections = file.max_connections.unwrap_or(1000);
+    let max_connections_per_ip = file.max_connections_per_ip.unwrap_or(20);
+    for (key, value) in [
+        ("max_connections", max_connections),
+        ("max_connections_per_ip", max_connections_per_ip),
+    ] {
+        if value == 0 {
+            return Err(check.err(format!("pop3.{key}"), "must be at least 1"));
+        }
+    }
+    Ok(Pop3Config {
+        idle_timeout: std::time::Duration::from_secs(idle_timeout),
+        max_command_line,
+        max_connections,
+        max_connections_per_ip,
     })
 }
 

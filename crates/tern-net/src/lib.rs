@@ -13,10 +13,12 @@
 //! peer cannot hold a task forever.
 
 mod accept;
+mod limiter;
 mod session;
 mod tls;
 
 pub use accept::{bind, describe_tls, serve, BindError, BoundListener, Service};
+pub use limiter::{ConnectionLimiter, Permit, Refusal};
 pub use session::{ConnInfo, SessionId};
 pub use tls::{load_tls, TlsError, TlsSource};
 

@@ -72,11 +72,16 @@ fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), 
         message,
     };
     fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    let generated = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
+    let mut params = rcgen::CertificateParams::new(vec![hostname.to_string()])
         .map_err(|e| fail(e.to_string()))?;
-    write_private(&key_path, generated.key_pair.serialize_pem().as_bytes())
-        .map_err(|e| fail(e.to_string()))?;
-    fs::write(&cert_path, generated.cert.pem()).map_err(|e| fail(e.to_string()))?;
+    // Clients that still look at the subject (fetchmail, older mail clients) find the name there too.
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let key = rcgen::KeyPair::generate().map_err(|e| fail(e.to_string()))?;
+    let cert = params.self_signed(&key).map_err(|e| fail(e.to_string()))?;
+    write_private(&key_path, key.serialize_pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
+    fs::write(&cert_path, cert.pem()).map_err(|e| fail(e.to_string()))?;
     tracing::info!(cert = %cert_path.display(), %hostname, "generated a self-signed TLS certificate");
     Ok((cert_path, key_path))
 }

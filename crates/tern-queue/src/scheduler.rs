@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tern_store::{QueuedRecipient, Route, StoreError, Stores};
+use tern_types::RecipientId;
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -62,7 +62,7 @@ async fn run(stores: Stores, policy: RetryPolicy, wake: Arc<Notify>, shutdown: C
     }
 }
 
-/// Delivers everything due, batch after batch, concurrently within a batch.
+/// Delivers everything due, batch after batch.
 async fn drain(stores: &Stores, policy: RetryPolicy) {
     loop {
         let due = match stores.queue.lease_due(now(), LEASE_SECS, BATCH).await {
@@ -75,26 +75,45 @@ async fn drain(stores: &Stores, policy: RetryPolicy) {
         if due.is_empty() {
             return;
         }
-        let mut deliveries = JoinSet::new();
-        for rcpt in due {
-            deliveries.spawn(deliver(stores.clone(), policy, rcpt));
+        let (local, remote): (Vec<QueuedRecipient>, Vec<QueuedRecipient>) = due
+            .into_iter()
+            .partition(|r| matches!(r.route, Route::Local(_)));
+        if !local.is_empty() {
+            // One store operation for the batch: one commit, and UIDs in arrival order.
+            let ids: Vec<RecipientId> = local.iter().map(|r| r.id).collect();
+            match stores.queue.deliver_local_batch(&ids, now()).await {
+                Ok(results) => {
+                    for (rcpt, result) in local.into_iter().zip(results) {
+                        if let Err(e) = result {
+                            record_failure(stores, policy, &rcpt, e).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    for rcpt in &local {
+                        record_failure(stores, policy, rcpt, e.clone()).await;
+                    }
+                }
+            }
         }
-        while deliveries.join_next().await.is_some() {}
+        for rcpt in remote {
+            // Relaying to other servers arrives with the submission service; the SMTP
+            // listener never queues a remote recipient.
+            let e = StoreError::Invalid("remote delivery is not available in this version".into());
+            record_failure(stores, policy, &rcpt, e).await;
+        }
     }
 }
 
-async fn deliver(stores: Stores, policy: RetryPolicy, rcpt: QueuedRecipient) {
-    let outcome = match rcpt.route {
-        Route::Local(_) => stores.queue.deliver_local(rcpt.id, now()).await.map(|_| ()),
-        // Relaying to other servers arrives with the submission service; the SMTP listener
-        // never queues a remote recipient.
-        Route::Remote => Err(StoreError::Invalid(
-            "remote delivery is not available in this version".into(),
-        )),
-    };
-    let result = match outcome {
-        Ok(()) => return,
-        Err(StoreError::Temporary(e)) => {
+/// Defers a temporary failure (or gives up after the retry period), fails a permanent one.
+async fn record_failure(
+    stores: &Stores,
+    policy: RetryPolicy,
+    rcpt: &QueuedRecipient,
+    error: StoreError,
+) {
+    let result = match error {
+        StoreError::Temporary(e) => {
             let received = stores.queue.list().await.ok().and_then(|entries| {
                 entries
                     .into_iter()
@@ -116,7 +135,7 @@ async fn deliver(stores: Stores, policy: RetryPolicy, rcpt: QueuedRecipient) {
                     .await
             }
         }
-        Err(e) => {
+        e => {
             tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "delivery failed: {e}");
             stores.queue.fail(rcpt.id, &e.to_string()).await
         }

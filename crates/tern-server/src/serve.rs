@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tern_auth::{LoginThrottle, Secret, ThrottleConfig};
 use tern_config::{Config, Protocol, Source};
+use tern_net::ConnectionLimiter;
 use tern_net::{CancellationToken, Service, TaskTracker, TlsAcceptor, TlsSource};
+use tern_pop3::{MaildropLocks, Pop3Service, Pop3Settings, Pop3Shared};
 use tern_queue::RetryPolicy;
-use tern_smtp::{ConnectionLimiter, SmtpService, SmtpSettings};
+use tern_smtp::{SmtpService, SmtpSettings};
 use tern_store::{RecipientPolicy, StoreError, Stores};
 use tern_store_sqlite::SqliteStore;
 use tern_types::Domain;
@@ -149,10 +152,13 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
             config.smtp.max_connections_per_ip as usize,
         ),
     ));
+    let pop3 = Arc::new(pop3_shared(config, &stores, acceptor.clone())?);
     for (protocol, listener) in bound {
         tracing::info!(proto = protocol.key(), addr = %listener.addr, "listening");
         let service: Arc<dyn Service> = match protocol {
             Protocol::Smtp => smtp.clone(),
+            Protocol::Pop3 => Arc::new(Pop3Service::new(pop3.clone(), false)),
+            Protocol::Pop3s => Arc::new(Pop3Service::new(pop3.clone(), true)),
             _ => Arc::new(Unavailable::new(protocol, config.hostname.to_string())),
         };
         let tls = protocol.implicit_tls().then(|| acceptor.clone());
@@ -192,6 +198,44 @@ pub fn smtp_settings(config: &Config) -> SmtpSettings {
         greeting_delay: smtp.greeting_delay,
         over_quota_permanent: smtp.over_quota_permanent,
         recipients: recipient_policy(config),
+    }
+}
+
+/// What both POP3 listeners share: settings, the login throttle, the maildrop locks.
+fn pop3_shared(config: &Config, stores: &Stores, tls: TlsAcceptor) -> anyhow::Result<Pop3Shared> {
+    let random = Secret::new(format!(
+        "{:?}{:?}",
+        std::time::SystemTime::now(),
+        std::thread::current().id()
+    ));
+    let no_account_hash = tern_auth::hash_password(&random, crate::admin::hash_cost(config))?;
+    Ok(Pop3Shared {
+        settings: Pop3Settings {
+            hostname: config.hostname.to_string(),
+            idle_timeout: config.pop3.idle_timeout,
+            max_command_line: config.pop3.max_command_line as usize,
+            plaintext: config.auth.plaintext_without_tls,
+            recipients: recipient_policy(config),
+        },
+        stores: stores.clone(),
+        throttle: LoginThrottle::new(throttle_config(config)),
+        locks: MaildropLocks::new(),
+        limiter: ConnectionLimiter::new(
+            config.pop3.max_connections as usize,
+            config.pop3.max_connections_per_ip as usize,
+        ),
+        tls: Some(tls),
+        no_account_hash,
+    })
+}
+
+/// The failed-login throttle's thresholds, from `[auth]`.
+pub fn throttle_config(config: &Config) -> ThrottleConfig {
+    ThrottleConfig {
+        max_failures_per_ip: config.auth.max_failures_per_ip,
+        max_failures_per_account: config.auth.max_failures_per_account,
+        window: config.auth.failure_window,
+        failure_delay: config.auth.failure_delay,
     }
 }
 

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use tern_net::{CancellationToken, Stream, TlsAcceptor};
+use tern_net::{CancellationToken, Refusal, Stream, TlsAcceptor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::data::DotReceiver;
-use crate::limiter::Refusal;
 use crate::line::{frame, Framed, LineError};
 use crate::reply::Reply;
 use crate::session::{Next, Outcome, Session};

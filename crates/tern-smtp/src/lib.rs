@@ -23,7 +23,6 @@ mod address;
 mod cmd;
 mod conn;
 mod data;
-mod limiter;
 mod line;
 mod reply;
 mod session;
@@ -32,12 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tern_net::{CancellationToken, ConnInfo, Service, Stream, TlsAcceptor};
+use tern_net::{CancellationToken, ConnInfo, ConnectionLimiter, Service, Stream, TlsAcceptor};
 use tern_queue::QueueHandle;
 use tern_store::{RecipientPolicy, Stores};
 use tern_types::Domain;
-
-pub use limiter::ConnectionLimiter;
 
 /// What the SMTP listener needs to know; built from the `[smtp]` configuration section.
 #[derive(Debug, Clone)]

@@ -72,6 +72,32 @@ struct SqliteBlobWriter {
     spill: Option<(File, PathBuf)>,
     hasher: Sha256,
     len: u64,
+    line_ends: LineEnds,
+}
+
+/// Counts what CRLF normalisation adds, as the bytes stream past.
+#[derive(Debug, Default)]
+struct LineEnds {
+    bare_lf: u64,
+    last: Option<u8>,
+}
+
+impl LineEnds {
+    fn update(&mut self, chunk: &[u8]) {
+        let mut prev = self.last;
+        for &b in chunk {
+            if b == b'\n' && prev != Some(b'\r') {
+                self.bare_lf += 1;
+            }
+            prev = Some(b);
+        }
+        self.last = prev;
+    }
+
+    fn wire_size(&self, size: u64) -> u64 {
+        let unterminated = self.last.is_some_and(|b| b != b'\n');
+        size + self.bare_lf + if unterminated { 2 } else { 0 }
+    }
 }
 
 impl std::fmt::Debug for SqliteBlobWriter {
@@ -112,6 +138,7 @@ impl SqliteBlobWriter {
 impl BlobWriter for SqliteBlobWriter {
     async fn write(&mut self, chunk: &[u8]) -> StoreResult<()> {
         self.hasher.update(chunk);
+        self.line_ends.update(chunk);
         self.len += chunk.len() as u64;
         self.pending.extend_from_slice(chunk);
         let must_spill = self.spill.is_some() || self.len > self.inline_max as u64;
@@ -127,6 +154,7 @@ impl BlobWriter for SqliteBlobWriter {
             return Ok(StagedBlob {
                 hash,
                 size: self.len,
+                wire_size: self.line_ends.wire_size(self.len),
                 inline: Some(std::mem::take(&mut self.pending)),
             });
         }
@@ -149,6 +177,7 @@ impl BlobWriter for SqliteBlobWriter {
         Ok(StagedBlob {
             hash,
             size: self.len,
+            wire_size: self.line_ends.wire_size(self.len),
             inline: None,
         })
     }
@@ -224,8 +253,13 @@ pub(crate) fn read_blob(
 /// Records a staged blob in the same transaction as the metadata that references it.
 pub(crate) fn insert_blob(conn: &rusqlite::Connection, blob: &StagedBlob) -> StoreResult<BlobRow> {
     conn.exec(
-        "INSERT INTO blobs (hash, size, data) VALUES (?1, ?2, ?3)",
-        rusqlite::params![&blob.hash.0[..], blob.size as i64, blob.inline.as_deref()],
+        "INSERT INTO blobs (hash, size, wire_size, data) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            &blob.hash.0[..],
+            blob.size as i64,
+            blob.wire_size as i64,
+            blob.inline.as_deref()
+        ],
     )
     .map_err(sql_err)?;
     Ok(BlobRow {
@@ -261,6 +295,7 @@ impl BlobStore for SqliteStore {
             spill: None,
             hasher: Sha256::new(),
             len: 0,
+            line_ends: LineEnds::default(),
         }))
     }
 
@@ -273,5 +308,26 @@ impl BlobStore for SqliteStore {
                     .map_err(sql_err)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineEnds;
+
+    fn wire(chunks: &[&[u8]]) -> u64 {
+        let mut ends = LineEnds::default();
+        let size: usize = chunks.iter().map(|c| c.len()).sum();
+        chunks.iter().for_each(|c| ends.update(c));
+        ends.wire_size(size as u64)
+    }
+
+    #[test]
+    fn wire_size_counts_bare_lf_and_a_missing_final_line_end() {
+        assert_eq!(wire(&[b"a\r\nb\r\n"]), 6);
+        assert_eq!(wire(&[b"a\nb\n"]), 6);
+        assert_eq!(wire(&[b"a\r", b"\nb"]), 6);
+        assert_eq!(wire(&[b"a\n", b"\n"]), 5);
+        assert_eq!(wire(&[]), 0);
     }
 }

@@ -17,7 +17,8 @@ const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, subscribed, ui
      uid_next, highest_modseq, message_count, total_size";
 /// Message columns, from `messages m JOIN blobs b ON b.id = m.blob_id` (see [`FROM_MESSAGES`]).
 const MESSAGE_COLUMNS: &str =
-    "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size, b.hash, m.blob_id";
+    "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size, b.hash, m.blob_id, \
+     m.size - b.size + b.wire_size";
 const FROM_MESSAGES: &str = "messages m JOIN blobs b ON b.id = m.blob_id";
 
 fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
@@ -50,6 +51,7 @@ fn message_row_with_blob(r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageReco
         flags: Flags::from_stored(r.get(2)?, keywords.split(' ').map(String::from)),
         internal_date: r.get(4)?,
         size: r.get::<_, i64>(5)? as u64,
+        wire_size: r.get::<_, i64>(8)? as u64,
         blob: BlobHash::from_slice(&hash).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
                 6,

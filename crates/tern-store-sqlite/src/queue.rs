@@ -241,6 +241,55 @@ impl QueueStore for SqliteStore {
         Ok(appended)
     }
 
+    async fn deliver_local_batch(
+        &self,
+        recipients: &[RecipientId],
+        now: i64,
+    ) -> StoreResult<Vec<StoreResult<Appended>>> {
+        let recipients = recipients.to_vec();
+        let results = self
+            .inner
+            .writer
+            .write(move |conn| {
+                let mut results = Vec::with_capacity(recipients.len());
+                let mut events = Vec::new();
+                for id in recipients {
+                    // Each delivery in its own savepoint: one failure leaves the others.
+                    conn.exec("SAVEPOINT rcpt", []).map_err(sql_err)?;
+                    match deliver_local_in(conn, id, now) {
+                        Ok(appended) => {
+                            conn.exec("RELEASE rcpt", []).map_err(sql_err)?;
+                            let account: i64 = conn
+                                .row(
+                                    "SELECT account_id FROM mailboxes WHERE id = ?1",
+                                    [appended.mailbox.0],
+                                    |r| r.get(0),
+                                )
+                                .map_err(sql_err)?;
+                            events.push(tern_store::Change {
+                                account: AccountId(account),
+                                mailbox: appended.mailbox,
+                                modseq: appended.modseq,
+                                kind: tern_store::ChangeKind::Added(appended.uid),
+                            });
+                            results.push(Ok(appended));
+                        }
+                        Err(e) => {
+                            conn.execute_batch("ROLLBACK TO rcpt; RELEASE rcpt")
+                                .map_err(sql_err)?;
+                            results.push(Err(e));
+                        }
+                    }
+                }
+                Ok((results, events))
+            })
+            .await?;
+        for appended in results.iter().flatten() {
+            tracing::info!(mailbox = %appended.mailbox, uid = %appended.uid, "message stored");
+        }
+        Ok(results)
+    }
+
     async fn mark_delivered(&self, recipient: RecipientId) -> StoreResult<()> {
         self.inner
             .writer

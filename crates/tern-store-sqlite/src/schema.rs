@@ -68,9 +68,11 @@ CREATE TABLE mailboxes (
 -- rows (and share the file, if they are files).
 CREATE TABLE blobs (
     id   INTEGER PRIMARY KEY,
-    hash BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    data BLOB
+    hash      BLOB NOT NULL,
+    size      INTEGER NOT NULL,
+    -- size with CRLF line ends throughout (POP3 sizes)
+    wire_size INTEGER NOT NULL,
+    data      BLOB
 );
 CREATE TABLE messages (
     mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,

@@ -12,6 +12,10 @@ use crate::StoreResult;
 pub struct StagedBlob {
     pub hash: BlobHash,
     pub size: u64,
+    /// Octets when sent with every line ending in CRLF and a final CRLF, as POP3 RETR sends
+    /// it (RFC 1939 §11): `size`, plus one for each bare LF, plus two when the last line has
+    /// no line end.
+    pub wire_size: u64,
     /// Small blobs travel with the metadata and are stored in the same commit.
     pub inline: Option<Vec<u8>>,
 }

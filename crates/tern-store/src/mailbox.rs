@@ -43,6 +43,8 @@ pub struct MessageRecord {
     pub internal_date: i64,
     /// Octets of the message as delivered: trace prefix plus blob.
     pub size: u64,
+    /// Octets with CRLF line ends throughout (see [`crate::StagedBlob::wire_size`]).
+    pub wire_size: u64,
     pub blob: BlobHash,
 }
 

@@ -122,6 +122,19 @@ pub trait QueueStore: Send + Sync {
     /// in one transaction: a crash can neither lose nor duplicate the delivery. A recipient
     /// that is no longer queued is refused with `Invalid`.
     async fn deliver_local(&self, recipient: RecipientId, now: i64) -> StoreResult<Appended>;
+    /// [`QueueStore::deliver_local`] for several recipients, in the order given (so that
+    /// mailboxes keep arrival order), each succeeding or failing on its own.
+    async fn deliver_local_batch(
+        &self,
+        recipients: &[RecipientId],
+        now: i64,
+    ) -> StoreResult<Vec<StoreResult<Appended>>> {
+        let mut out = Vec::with_capacity(recipients.len());
+        for &r in recipients {
+            out.push(self.deliver_local(r, now).await);
+        }
+        Ok(out)
+    }
     /// A remote server took the message for this recipient.
     async fn mark_delivered(&self, recipient: RecipientId) -> StoreResult<()>;
     /// A temporary failure: try again at `next_attempt`.

@@ -292,6 +292,8 @@ pub async fn append_assigns_uids_and_modseqs(backend: &dyn Backend) {
         .unwrap();
     assert_eq!(body, b"Return-Path: <a@b>\r\nSubject: 3\r\n\r\nbody 3\r\n");
     assert_eq!(listed[2].size, body.len() as u64);
+    // CRLF throughout: what POP3 sends is what is stored.
+    assert_eq!(listed[2].wire_size, listed[2].size);
     let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
     assert_eq!(
         (info.messages, info.uid_next, info.highest_modseq),
@@ -299,6 +301,12 @@ pub async fn append_assigns_uids_and_modseqs(backend: &dyn Backend) {
     );
     let sent = stores.mailboxes.mailbox(alice, "Sent").await.unwrap();
     assert_ne!(sent.uid_validity, inbox.uid_validity);
+    // Bare LFs and a last line without a line end count as POP3 will send them.
+    let m = message(&stores, b"a\nb\nc").await;
+    let lf = stores.mailboxes.append(inbox.id, m).await.unwrap();
+    let record = &stores.mailboxes.messages(inbox.id, lf.uid).await.unwrap()[0];
+    assert_eq!(record.size, 20 + 5);
+    assert_eq!(record.wire_size, 20 + 5 + 2 + 2);
 }
 
 pub async fn uids_survive_restart(backend: &dyn Backend) {

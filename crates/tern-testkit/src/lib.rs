@@ -9,25 +9,43 @@
 //! Test code: binds only 127.0.0.1, port 0.
 
 mod child;
+mod corpus;
 mod server;
+pub mod smtp_client;
 
 pub use child::{tern_binary, ChildServer};
+pub use corpus::corpus;
 pub use server::{TestServer, TEST_PASSWORD};
 
 use std::path::{Path, PathBuf};
 
 /// A configuration for tests: every protocol on 127.0.0.1 port 0, cheap password hashing,
-/// data in `data/` next to the file. Returns the file's path.
+/// data in `data/` next to the file. `extra` is TOML merged over these defaults (tables are
+/// merged key by key). Returns the file's path.
 pub fn write_test_config(dir: &Path, extra: &str) -> PathBuf {
     let listen: String = tern_config::Protocol::ALL
         .iter()
         .map(|p| format!("{} = [\"127.0.0.1:0\"]\n", p.key()))
         .collect();
-    let text = format!(
-        "hostname = \"mx.test\"\ndata_dir = \"data\"\nlog_level = \"info\"\n{extra}\n[listen]\n{listen}\n\
-         [auth]\nargon2_memory_kib = 64\nargon2_iterations = 1\nargon2_parallelism = 1\n"
+    let defaults = format!(
+        "hostname = \"mx.test\"\ndata_dir = \"data\"\nlog_level = \"info\"\n[listen]\n{listen}\n\
+         [auth]\nargon2_memory_kib = 64\nargon2_iterations = 1\nargon2_parallelism = 1\nfailure_delay_ms = 50\n"
     );
+    let mut table: toml::Table = defaults.parse().expect("defaults parse");
+    let extra: toml::Table = extra.parse().expect("extra test configuration is TOML");
+    merge(&mut table, extra);
     let path = dir.join("tern.toml");
-    std::fs::write(&path, text).expect("write test config");
+    std::fs::write(&path, table.to_string()).expect("write test config");
     path
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
 }

@@ -75,6 +75,12 @@ fn example_file_documents_every_key() {
         "max_connections_per_ip",
         "greeting_delay_ms",
         "over_quota",
+        "plaintext_without_tls",
+        "max_failures_per_ip",
+        "max_failures_per_account",
+        "failure_window",
+        "failure_delay_ms",
+        "[pop3]",
     ];
     for key in keys {
         let line = EXAMPLE
@@ -167,6 +173,15 @@ fn bad_hostname_and_log_level_and_backend() {
     );
     assert_names(&err("[smtp]\nover_quota = \"maybe\"\n"), "smtp.over_quota");
     assert_names(&err("[smtp]\nmax_recipients = -1\n"), "smtp.max_recipients");
+    assert_names(
+        &err("[auth]\nplaintext_without_tls = \"sometimes\"\n"),
+        "auth.plaintext_without_tls",
+    );
+    assert_names(&err("[pop3]\nidle_timeout = 30\n"), "pop3.idle_timeout");
+    assert_names(
+        &err("[pop3]\nmax_command_line = 100\n"),
+        "pop3.max_command_line",
+    );
 }
 
 #[test]

@@ -19,7 +19,9 @@ pub enum Refusal {
     TooManyFromAddress,
 }
 
-pub(crate) struct Permit {
+/// A place among the open connections; given back when dropped.
+#[derive(Debug)]
+pub struct Permit {
     limiter: Arc<ConnectionLimiter>,
     ip: IpAddr,
 }
@@ -33,7 +35,7 @@ impl ConnectionLimiter {
         })
     }
 
-    pub(crate) fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
+    pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.0 >= self.max_total {
             return Err(Refusal::TooManyConnections);

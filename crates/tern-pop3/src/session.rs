@@ -1,0 +1,488 @@
+//! The POP3 session: AUTHORIZATION, TRANSACTION and UPDATE (RFC 1939 §3).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tern_auth::{decode_plain, verify_password, Secret};
+use tern_net::ConnInfo;
+use tern_types::{Address, MailboxId, Uid};
+
+use crate::maildrop::Maildrop;
+use crate::proto::{parse, Command, ParseError};
+use crate::Pop3Shared;
+
+/// What the connection driver does after sending a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    Continue,
+    /// The next line is a SASL response (after "+ ").
+    SaslResponse,
+    /// Discard buffered input, then the TLS handshake (RFC 2595 §4).
+    StartTls,
+    Close,
+}
+
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) next: Next,
+}
+
+impl Response {
+    fn ok(text: impl AsRef<str>) -> Self {
+        Self::line("+OK", text.as_ref(), Next::Continue)
+    }
+
+    fn err(text: impl AsRef<str>) -> Self {
+        Self::line("-ERR", text.as_ref(), Next::Continue)
+    }
+
+    fn line(status: &str, text: &str, next: Next) -> Self {
+        Self {
+            bytes: format!("{status} {text}\r\n").into_bytes(),
+            next,
+        }
+    }
+
+    /// "+OK text", then `body` lines, then the terminating ".".
+    fn multi(text: &str, body: Vec<u8>) -> Self {
+        let mut bytes = format!("+OK {text}\r\n").into_bytes();
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(b".\r\n");
+        Self {
+            bytes,
+            next: Next::Continue,
+        }
+    }
+}
+
+enum State {
+    Authorization { user: Option<String> },
+    Transaction(Box<Maildrop>),
+}
+
+pub(crate) struct Session {
+    shared: Arc<Pop3Shared>,
+    info: ConnInfo,
+    state: State,
+}
+
+/// RFC 1939 §3 and RFC 2449 §8: dot-stuffs and ends every line with CRLF. With `body_lines`,
+/// stops after the header, the blank line and that many body lines (TOP).
+fn write_message(out: &mut Vec<u8>, message: &[u8], body_lines: Option<u32>) {
+    let mut in_body = false;
+    let mut sent_body_lines = 0u32;
+    let mut lines = message.split(|&b| b == b'\n').peekable();
+    while let Some(raw) = lines.next() {
+        if lines.peek().is_none() && raw.is_empty() {
+            break; // the message ended with a line end
+        }
+        if in_body {
+            match body_lines {
+                Some(limit) if sent_body_lines >= limit => break,
+                _ => sent_body_lines += 1,
+            }
+        }
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+        if line.is_empty() && !in_body {
+            in_body = true;
+        }
+    }
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Pop3Shared>, info: ConnInfo) -> Self {
+        Self {
+            shared,
+            info,
+            state: State::Authorization { user: None },
+        }
+    }
+
+    pub(crate) fn greeting(&self) -> Response {
+        Response::ok(format!(
+            "{} Tern POP3 server ready",
+            self.shared.settings.hostname
+        ))
+    }
+
+    fn tls_active(&self) -> bool {
+        self.info.tls.is_some()
+    }
+
+    /// Whether a password may be sent now (RFC 2595 §2: not in the clear unless allowed).
+    fn login_allowed(&self) -> bool {
+        self.tls_active()
+            || self
+                .shared
+                .settings
+                .plaintext
+                .allows(self.info.is_loopback())
+    }
+
+    pub(crate) fn tls_started(&mut self, description: String) {
+        self.info.tls = Some(description);
+        // RFC 2595 §4: a USER given before the handshake is forgotten.
+        self.state = State::Authorization { user: None };
+    }
+
+    pub(crate) async fn command(&mut self, line: &str) -> Response {
+        let command = match parse(line) {
+            Ok(c) => c,
+            Err(ParseError::Unknown) => return Response::err("Unknown command"),
+            Err(ParseError::Syntax(usage)) => return Response::err(format!("Syntax: {usage}")),
+        };
+        let logged_in = matches!(self.state, State::Transaction(_));
+        match command {
+            Command::Capa => self.capa(),
+            Command::Noop if logged_in => Response::ok("OK"),
+            Command::Quit => self.quit().await,
+            Command::Apop => {
+                Response::err("APOP is not supported; use USER/PASS or AUTH PLAIN over TLS")
+            }
+            Command::User(_) | Command::Pass(_) | Command::Auth { .. } | Command::Stls
+                if logged_in =>
+            {
+                Response::err("Already logged in")
+            }
+            Command::Stls => self.stls(),
+            Command::User(name) => self.user(name),
+            Command::Pass(password) => self.pass(password).await,
+            Command::Auth { mechanism, initial } => self.auth(&mechanism, initial).await,
+            _ if !logged_in => Response::err("Not logged in; use USER/PASS or AUTH first"),
+            command => self.transaction(command).await,
+        }
+    }
+
+    fn capa(&self) -> Response {
+        let mut lines = vec!["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"];
+        if self.login_allowed() {
+            lines.push("USER");
+            lines.push("SASL PLAIN");
+        }
+        if self.shared.tls.is_some()
+            && !self.tls_active()
+            && matches!(self.state, State::Authorization { .. })
+        {
+            lines.push("STLS");
+        }
+        lines.push("IMPLEMENTATION Tern");
+        let body: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+        Response::multi("Capability list follows", body.into_bytes())
+    }
+
+    fn stls(&mut self) -> Response {
+        if self.tls_active() {
+            return Response::err("TLS is already active");
+        }
+        if self.shared.tls.is_none() {
+            return Response::err("STLS is not available");
+        }
+        Response::line("+OK", "Begin TLS negotiation", Next::StartTls)
+    }
+
+    fn refuse_plaintext() -> Response {
+        Response::err("[AUTH] Passwords are not accepted on an unencrypted connection; use STLS first or the POP3S port")
+    }
+
+    fn user(&mut self, name: String) -> Response {
+        if !self.login_allowed() {
+            return Self::refuse_plaintext();
+        }
+        self.state = State::Authorization { user: Some(name) };
+        Response::ok("Send PASS")
+    }
+
+    async fn pass(&mut self, password: Secret) -> Response {
+        if !self.login_allowed() {
+            return Self::refuse_plaintext();
+        }
+        let user = match &mut self.state {
+            State::Authorization { user } => user.take(),
+            State::Transaction(_) => None,
+        };
+        match user {
+            Some(user) => self.login(user, password).await,
+            None => Response::err("Send USER first"),
+        }
+    }
+
+    /// RFC 5034 AUTH; PLAIN only (RFC 4616).
+    async fn auth(&mut self, mechanism: &str, initial: Option<String>) -> Response {
+        if mechanism.is_empty() {
+            return Response::multi("Mechanisms follow", b"PLAIN\r\n".to_vec());
+        }
+        if mechanism != "PLAIN" {
+            return Response::err("Unsupported authentication mechanism; PLAIN is supported");
+        }
+        if !self.login_allowed() {
+            return Self::refuse_plaintext();
+        }
+        match initial {
+            // RFC 5034 §4: "=" is an empty initial response.
+            Some(response) if response != "=" => self.sasl_plain(&response).await,
+            _ => Response::line("+", "", Next::SaslResponse),
+        }
+    }
+
+    /// The client's answer to "+ ".
+    pub(crate) async fn sasl_response(&mut self, line: &str) -> Response {
+        if line == "*" {
+            return Response::err("Authentication cancelled");
+        }
+        self.sasl_plain(line).await
+    }
+
+    async fn sasl_plain(&mut self, response: &str) -> Response {
+        match decode_plain(response) {
+            Ok(credentials) => self.login(credentials.username, credentials.password).await,
+            Err(e) => Response::err(format!("[AUTH] {e}")),
+        }
+    }
+
+    async fn login(&mut self, username: String, password: Secret) -> Response {
+        let shared = self.shared.clone();
+        let ip = self.info.peer.ip();
+        if shared
+            .throttle
+            .check(ip, &username, Instant::now())
+            .is_err()
+        {
+            tracing::info!(user = %username, "login refused: too many failures");
+            return Response::err("[SYS/TEMP] Too many failed logins; try again later");
+        }
+        let account = match Address::parse(&username) {
+            Ok(address) => match shared
+                .stores
+                .directory
+                .account_auth(&address, shared.settings.recipients)
+                .await
+            {
+                Ok(account) => account,
+                Err(e) => {
+                    tracing::error!("store failure at login: {e}");
+                    return Response::err("[SYS/TEMP] Temporary server failure, try again later");
+                }
+            },
+            Err(_) => None,
+        };
+        // An unknown user is checked against a hash of the same cost, so that a wrong user
+        // name takes as long as a wrong password.
+        let hash = account.as_ref().map_or_else(
+            || shared.no_account_hash.clone(),
+            |a| a.password_hash.clone(),
+        );
+        let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+        let account = match account {
+            Some(account) if verified => account,
+            _ => {
+                shared
+                    .throttle
+                    .record_failure(ip, &username, Instant::now());
+                tracing::info!(user = %username, "login failed");
+                tokio::time::sleep(shared.throttle.failure_delay()).await;
+                return Response::err("[AUTH] Invalid user name or password");
+            }
+        };
+        shared.throttle.record_success(&username);
+        let Some(lock) = shared.locks.try_lock(account.id) else {
+            tracing::info!(user = %account.address, "maildrop in use");
+            return Response::err("[IN-USE] The maildrop is in use by another session");
+        };
+        match Maildrop::open(&shared.stores, account.id, lock).await {
+            Ok(maildrop) => {
+                let (count, size) = maildrop.totals();
+                tracing::info!(user = %account.address, messages = count, "logged in");
+                self.state = State::Transaction(Box::new(maildrop));
+                Response::ok(format!("Logged in, {count} messages ({size} octets)"))
+            }
+            Err(e) => {
+                tracing::error!("cannot open the maildrop: {e}");
+                Response::err("[SYS/TEMP] Temporary server failure, try again later")
+            }
+        }
+    }
+
+    async fn transaction(&mut self, command: Command) -> Response {
+        let shared = self.shared.clone();
+        let State::Transaction(drop) = &mut self.state else {
+            return Response::err("Not logged in");
+        };
+        let no_such = |n: u32| Response::err(format!("No message {n}"));
+        match command {
+            Command::Stat => {
+                let (count, size) = drop.totals();
+                Response::ok(format!("{count} {size}"))
+            }
+            Command::List(Some(n)) => match drop.get(n) {
+                Some(e) => Response::ok(format!("{n} {}", e.size)),
+                None => no_such(n),
+            },
+            Command::List(None) => {
+                let (count, size) = drop.totals();
+                let body: String = listing(drop, |_, e| e.size.to_string());
+                Response::multi(
+                    &format!("{count} messages ({size} octets)"),
+                    body.into_bytes(),
+                )
+            }
+            Command::Uidl(Some(n)) => match drop.get(n) {
+                Some(e) => Response::ok(format!("{n} {}", drop.unique_id(e))),
+                None => no_such(n),
+            },
+            Command::Uidl(None) => {
+                let body = listing(drop, |d, e| d.unique_id(e));
+                Response::multi("Unique ids follow", body.into_bytes())
+            }
+            Command::Retr(n) => match drop.get(n) {
+                Some(e) => send_message(&shared, drop.mailbox, n, e.uid, e.size, None).await,
+                None => no_such(n),
+            },
+            Command::Top { message, lines } => match drop.get(message) {
+                Some(e) => {
+                    send_message(&shared, drop.mailbox, message, e.uid, e.size, Some(lines)).await
+                }
+                None => no_such(message),
+            },
+            Command::Dele(n) => {
+                let index = (n as usize).wrapping_sub(1);
+                match drop.entries.get_mut(index) {
+                    Some(e) if !e.deleted => {
+                        e.deleted = true;
+                        Response::ok(format!("Message {n} deleted"))
+                    }
+                    Some(_) => Response::err(format!("Message {n} already deleted")),
+                    None => no_such(n),
+                }
+            }
+            Command::Rset => {
+                drop.entries.iter_mut().for_each(|e| e.deleted = false);
+                let (count, size) = drop.totals();
+                Response::ok(format!("{count} messages ({size} octets)"))
+            }
+            Command::Noop => Response::ok("OK"),
+            _ => Response::err("Not allowed now"),
+        }
+    }
+
+    /// QUIT: in TRANSACTION, the UPDATE state removes the messages marked deleted, in one
+    /// durable store operation (RFC 1939 §6).
+    async fn quit(&mut self) -> Response {
+        let hostname = self.shared.settings.hostname.clone();
+        let State::Transaction(drop) = &self.state else {
+            return Response::line("+OK", &format!("{hostname} signing off"), Next::Close);
+        };
+        let doomed: Vec<Uid> = drop
+            .entries
+            .iter()
+            .filter(|e| e.deleted)
+            .map(|e| e.uid)
+            .collect();
+        if doomed.is_empty() {
+            return Response::line("+OK", &format!("{hostname} signing off"), Next::Close);
+        }
+        match self
+            .shared
+            .stores
+            .mailboxes
+            .expunge(drop.mailbox, &doomed)
+            .await
+        {
+            Ok(removed) => {
+                tracing::info!(deleted = removed.len(), "maildrop updated");
+                Response::line(
+                    "+OK",
+                    &format!(
+                        "{hostname} signing off ({} messages deleted)",
+                        removed.len()
+                    ),
+                    Next::Close,
+                )
+            }
+            Err(e) => {
+                tracing::error!("cannot delete messages: {e}");
+                Response::line(
+                    "-ERR",
+                    "[SYS/TEMP] Some deleted messages were not removed",
+                    Next::Close,
+                )
+            }
+        }
+    }
+}
+
+/// RETR (whole message) or TOP (`body_lines` of the body).
+async fn send_message(
+    shared: &Pop3Shared,
+    mailbox: MailboxId,
+    n: u32,
+    uid: Uid,
+    size: u64,
+    body_lines: Option<u32>,
+) -> Response {
+    match shared.stores.mailboxes.read_message(mailbox, uid).await {
+        Ok(message) => {
+            let mut body = Vec::with_capacity(message.len() + message.len() / 32 + 8);
+            write_message(&mut body, &message, body_lines);
+            let text = match body_lines {
+                None => format!("{size} octets"),
+                Some(_) => format!("Top of message {n} follows"),
+            };
+            Response::multi(&text, body)
+        }
+        Err(e) => {
+            tracing::error!("cannot read message {n}: {e}");
+            Response::err("[SYS/TEMP] Cannot read the message now")
+        }
+    }
+}
+
+/// "n value" lines for every message not marked deleted.
+fn listing(
+    drop: &Maildrop,
+    value: impl Fn(&Maildrop, &crate::maildrop::Entry) -> String,
+) -> String {
+    drop.entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.deleted)
+        .map(|(i, e)| format!("{} {}\r\n", i + 1, value(drop, e)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_message;
+
+    fn written(message: &[u8], lines: Option<u32>) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_message(&mut out, message, lines);
+        out
+    }
+
+    #[test]
+    fn dot_stuffing_and_line_ends() {
+        assert_eq!(written(b"a\r\n.b\r\n..\r\n", None), b"a\r\n..b\r\n...\r\n");
+        assert_eq!(written(b"a\nb", None), b"a\r\nb\r\n");
+        assert_eq!(written(b"", None), b"");
+        assert_eq!(written(b"\r\n", None), b"\r\n");
+    }
+
+    #[test]
+    fn top_sends_the_header_and_n_body_lines() {
+        let m = b"Subject: x\r\nFrom: y\r\n\r\nl1\r\nl2\r\nl3\r\n";
+        assert_eq!(written(m, Some(0)), b"Subject: x\r\nFrom: y\r\n\r\n");
+        assert_eq!(
+            written(m, Some(2)),
+            b"Subject: x\r\nFrom: y\r\n\r\nl1\r\nl2\r\n"
+        );
+        assert_eq!(written(m, Some(10)), m);
+    }
+}
