@@ -57,11 +57,7 @@ async fn every_protocol_listens_and_implicit_tls_uses_the_generated_certificate(
     }
     let cert = server.config.data_dir.join("tls/cert.pem");
     let connector = tls_client(&cert);
-    for (protocol, expected) in [
-        (Protocol::Submissions, "421 "),
-        (Protocol::Imaps, "* BYE "),
-        (Protocol::Pop3s, "-ERR "),
-    ] {
+    for (protocol, expected) in [(Protocol::Submissions, "421 "), (Protocol::Imaps, "* BYE ")] {
         let tcp = TcpStream::connect(server.addr(protocol)).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from("mx.test").unwrap();
         let tls = connector
@@ -169,7 +165,7 @@ fn logs_open_and_close_each_connection_with_a_session_id_and_sigterm_stops_clean
     assert!(!session(opened).is_empty(), "{opened}");
     assert_eq!(session(opened), session(closed));
     assert!(
-        opened.contains("proto=pop3") && opened.contains("peer=127.0.0.1"),
+        opened.contains("proto=submission") && opened.contains("peer=127.0.0.1"),
         "{opened}"
     );
     assert!(log.contains("shutting down"), "{log}");
