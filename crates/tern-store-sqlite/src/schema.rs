@@ -131,11 +131,11 @@ CREATE INDEX queue_recipients_message ON queue_recipients(message_id);
 fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(64);
-    // 32 MiB of page cache: the hot index pages of a busy store stay in memory. Statement
+    // 16 MiB of page cache: the hot index pages of a busy store stay in memory. Statement
     // journals (one per savepoint, so one per operation in a group) stay in memory too.
     // page_size only takes effect on a new database (before WAL mode is set).
     conn.execute_batch(
-        "PRAGMA page_size=4096; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;",
+        "PRAGMA page_size=4096; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
     )
     .map_err(sql_err)?;
     // WAL lets readers (and the CLI) work while the writer commits. synchronous=FULL syncs the
@@ -163,6 +163,9 @@ pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
 pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(sql_err)?;
     configure(&conn)?;
+    // Checkpointing copies pages from the WAL; a page cache would only hold copies.
+    conn.execute_batch("PRAGMA cache_size=-256;")
+        .map_err(sql_err)?;
     Ok(conn)
 }
 
