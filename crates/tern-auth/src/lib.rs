@@ -15,9 +15,11 @@
 
 mod sasl;
 mod throttle;
+mod verifier;
 
 pub use sasl::{decode_plain, PlainCredentials, SaslError};
 pub use throttle::{LoginThrottle, ThrottleConfig, Throttled};
+pub use verifier::Verifier;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};

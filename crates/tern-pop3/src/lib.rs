@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tern_auth::LoginThrottle;
+use tern_auth::{LoginThrottle, Verifier};
 use tern_config::PlaintextAuth;
 use tern_net::{CancellationToken, ConnInfo, ConnectionLimiter, Service, Stream, TlsAcceptor};
 use tern_store::{RecipientPolicy, Stores};
@@ -57,6 +57,8 @@ pub struct Pop3Shared {
     /// An argon2id hash of a random password, at the configured cost: verified instead of a
     /// real one when the account does not exist.
     pub no_account_hash: String,
+    /// Checks passwords on its own thread (see `tern_auth::Verifier`).
+    pub verifier: Verifier,
 }
 
 impl std::fmt::Debug for Pop3Shared {

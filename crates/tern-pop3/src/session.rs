@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tern_auth::{decode_plain, verify_password, Secret};
+use tern_auth::{decode_plain, Secret};
 use tern_net::ConnInfo;
 use tern_types::{Address, MailboxId, Uid};
 
@@ -277,9 +277,7 @@ impl Session {
             || shared.no_account_hash.clone(),
             |a| a.password_hash.clone(),
         );
-        let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let verified = shared.verifier.verify(password, hash).await;
         let account = match account {
             Some(account) if verified => account,
             _ => {

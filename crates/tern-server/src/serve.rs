@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tern_auth::{LoginThrottle, Secret, ThrottleConfig};
+use tern_auth::{LoginThrottle, Secret, ThrottleConfig, Verifier};
 use tern_config::{Config, Protocol, Source};
 use tern_net::ConnectionLimiter;
 use tern_net::{CancellationToken, Service, TaskTracker, TlsAcceptor, TlsSource};
@@ -226,6 +226,7 @@ fn pop3_shared(config: &Config, stores: &Stores, tls: TlsAcceptor) -> anyhow::Re
         ),
         tls: Some(tls),
         no_account_hash,
+        verifier: Verifier::spawn().context("cannot start the password verifier thread")?,
     })
 }
 

@@ -49,3 +49,22 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
         }
     }
 }
+
+/// A TLS client that trusts exactly the certificates in `cert_pem`.
+pub fn tls_connector(cert_pem: &Path) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(cert_pem).expect("certificate file")
+    {
+        roots
+            .add(cert.expect("PEM certificate"))
+            .expect("usable certificate");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}

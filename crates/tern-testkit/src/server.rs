@@ -50,6 +50,12 @@ impl TestServer {
         self.server.addr(protocol).expect("protocol is listening")
     }
 
+    /// A TLS client that trusts exactly the certificate this server generated for itself
+    /// (for the name `mx.test`).
+    pub fn tls_connector(&self) -> tokio_rustls::TlsConnector {
+        crate::tls_connector(&self.config.data_dir.join("tls/cert.pem"))
+    }
+
     pub fn stores(&self) -> Stores {
         self.server.stores()
     }

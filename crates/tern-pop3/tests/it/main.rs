@@ -42,6 +42,14 @@ impl Pop {
         self.line_within(std::time::Duration::from_secs(20)).await
     }
 
+    /// A response line, waiting as long as it takes: for paused-clock tests, where any pending
+    /// timer would be jumped to while the server works on another thread.
+    pub async fn line_untimed(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await.expect("read");
+        line.trim_end_matches(['\r', '\n']).to_string()
+    }
+
     pub async fn line_within(&mut self, limit: std::time::Duration) -> String {
         let mut line = String::new();
         tokio::time::timeout(limit, self.reader.read_line(&mut line))

@@ -1,7 +1,5 @@
 //! `tern serve`: listeners, TLS, logs, the data-directory lock, recovery after SIGKILL.
 
-use std::sync::Arc;
-
 use tern_config::Protocol;
 use tern_testkit::{ChildServer, TestServer};
 use tokio::io::AsyncReadExt;
@@ -11,23 +9,6 @@ async fn read_all(mut stream: impl tokio::io::AsyncRead + Unpin) -> String {
     let mut buf = Vec::new();
     let _ = stream.read_to_end(&mut buf).await;
     String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// A client that trusts exactly the certificate the server generated for itself.
-fn tls_client(cert_pem: &std::path::Path) -> tokio_rustls::TlsConnector {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(cert_pem).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +37,7 @@ async fn every_protocol_listens_and_implicit_tls_uses_the_generated_certificate(
         );
     }
     let cert = server.config.data_dir.join("tls/cert.pem");
-    let connector = tls_client(&cert);
+    let connector = tern_testkit::tls_connector(&cert);
     for (protocol, expected) in [(Protocol::Submissions, "421 "), (Protocol::Imaps, "* BYE ")] {
         let tcp = TcpStream::connect(server.addr(protocol)).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from("mx.test").unwrap();

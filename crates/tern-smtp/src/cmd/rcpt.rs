@@ -41,7 +41,19 @@ fn unknown_user() -> Reply {
 }
 
 impl Session {
+    /// RCPT, with one log line for each refused recipient (accepted ones are logged with
+    /// their message).
     pub(crate) async fn rcpt(&mut self, to: RcptTo<String>) -> Outcome {
+        let address = to.address.clone();
+        let outcome = self.check_rcpt(to).await;
+        if let Some(reply) = outcome.reply.as_ref().filter(|r| !r.is_positive()) {
+            let from = self.tx.as_ref().map_or("", |t| t.sender.as_str());
+            tracing::info!(%from, to = %address, reply = %reply, "recipient refused");
+        }
+        outcome
+    }
+
+    async fn check_rcpt(&mut self, to: RcptTo<String>) -> Outcome {
         let Some(tx) = &self.tx else {
             return Outcome::reply(Reply::new(503, "5.5.1", "Send MAIL first"));
         };

@@ -1,8 +1,6 @@
 //! Raw-socket transcripts: the protocol itself, and one test per kind of bad input, each
 //! checking the reply code and that nothing was stored.
 
-use std::sync::Arc;
-
 use tern_config::Protocol;
 use tern_testkit::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -177,23 +175,6 @@ async fn bare_newlines_in_commands_are_refused() {
     nothing_stored(&server).await;
 }
 
-fn tls_connector(server: &TestServer) -> tokio_rustls::TlsConnector {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = server.config.data_dir.join("tls/cert.pem");
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(pem).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_pipelined_after_starttls_is_discarded() {
     let server = server().await;
@@ -204,7 +185,8 @@ async fn input_pipelined_after_starttls_is_discarded() {
         .await;
     assert!(c.reply().await.starts_with("220 2.0.0"));
     let name = rustls_pki_types::ServerName::try_from("mx.test").unwrap();
-    let mut tls = tls_connector(&server)
+    let mut tls = server
+        .tls_connector()
         .connect(name, c.stream)
         .await
         .expect("handshake");
