@@ -60,7 +60,7 @@ pub(crate) async fn run(
     let settings = shared.settings.clone();
     let mut session = Session::new(shared.clone(), info);
     let mut stream = stream;
-    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut input: Vec<u8> = Vec::with_capacity(512);
     let mut output: Vec<u8> = session.greeting().bytes;
     let mut scratch = vec![0u8; READ_CHUNK];
     let mut skipping = false;

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use tern_store::{MessageRecord, StoreResult, Stores};
+use tern_store::{StoreResult, Stores};
 use tern_types::{AccountId, MailboxId, Uid, UidValidity};
 
 /// Which maildrops are in use. The lock lives in the server's memory and each holder gives it
@@ -69,15 +69,15 @@ impl Maildrop {
         lock: MaildropLock,
     ) -> StoreResult<Self> {
         let inbox = stores.mailboxes.mailbox(account, "INBOX").await?;
-        let records: Vec<MessageRecord> = stores.mailboxes.messages(inbox.id, Uid(1)).await?;
+        let sizes = stores.mailboxes.wire_sizes(inbox.id).await?;
         Ok(Self {
             mailbox: inbox.id,
             uid_validity: inbox.uid_validity,
-            entries: records
+            entries: sizes
                 .into_iter()
-                .map(|r| Entry {
-                    uid: r.uid,
-                    size: r.wire_size,
+                .map(|(uid, size)| Entry {
+                    uid,
+                    size,
                     deleted: false,
                 })
                 .collect(),

@@ -13,7 +13,7 @@ use crate::session::{Next, Outcome, Session};
 use crate::SmtpSettings;
 
 /// Bytes asked for per read.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
 /// How long a STARTTLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -84,7 +84,7 @@ pub(crate) async fn run(
     let settings = session.settings.clone();
     let mut conn = Conn {
         stream,
-        input: Vec::with_capacity(READ_CHUNK),
+        input: Vec::with_capacity(1024),
         output: Vec::new(),
         scratch: vec![0; READ_CHUNK],
     };

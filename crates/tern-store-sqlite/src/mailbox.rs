@@ -482,6 +482,28 @@ impl MailboxStore for SqliteStore {
             .await
     }
 
+    async fn wire_sizes(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, u64)>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT m.uid, m.size - b.size + b.wire_size FROM {FROM_MESSAGES}
+                          WHERE m.mailbox_id = ?1 ORDER BY m.uid"
+                    ))
+                    .map_err(sql_err)?;
+                let rows = stmt
+                    .query_map([mailbox.0], |r| {
+                        Ok((Uid(r.get(0)?), r.get::<_, i64>(1)? as u64))
+                    })
+                    .map_err(sql_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_err)?;
+                Ok(rows)
+            })
+            .await
+    }
+
     async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
         let dir = self.inner.blobs.clone();
         self.inner

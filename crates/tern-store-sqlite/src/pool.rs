@@ -9,7 +9,7 @@ use tern_store::{StoreError, StoreResult};
 use crate::schema::open_reader;
 
 /// Idle connections kept for reuse; more are opened under load and dropped afterwards.
-const MAX_IDLE: usize = 8;
+const MAX_IDLE: usize = 4;
 
 pub(crate) struct ReadPool {
     path: PathBuf,

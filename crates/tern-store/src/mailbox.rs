@@ -136,6 +136,9 @@ pub trait MailboxStore: Send + Sync {
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended>;
     /// Messages with a UID at or above `from`, in UID order.
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>>;
+    /// UIDs and wire sizes (see [`crate::StagedBlob::wire_size`]) of every message, in UID
+    /// order: all a POP3 maildrop needs, at a fraction of the memory of [`MessageRecord`]s.
+    async fn wire_sizes(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, u64)>>;
     /// The message as delivered: its trace prefix followed by its blob.
     async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>>;
     /// Updates flags; with `unchanged_since` (RFC 7162 §3.1.3) messages changed after it are

@@ -294,6 +294,9 @@ pub async fn append_assigns_uids_and_modseqs(backend: &dyn Backend) {
     assert_eq!(listed[2].size, body.len() as u64);
     // CRLF throughout: what POP3 sends is what is stored.
     assert_eq!(listed[2].wire_size, listed[2].size);
+    let sizes = stores.mailboxes.wire_sizes(inbox.id).await.unwrap();
+    assert_eq!(sizes.len(), 5);
+    assert_eq!(sizes[2], (Uid(3), listed[2].wire_size));
     let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
     assert_eq!(
         (info.messages, info.uid_next, info.highest_modseq),
