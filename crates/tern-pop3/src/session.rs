@@ -374,7 +374,11 @@ impl Session {
     /// durable store operation (RFC 1939 §6).
     async fn quit(&mut self) -> Response {
         let hostname = self.shared.settings.hostname.clone();
-        let State::Transaction(drop) = &self.state else {
+        // The maildrop (and its lock) leaves the session here and is dropped before the
+        // answer is sent: a client that logs in again right after QUIT must not find it
+        // still locked.
+        let state = std::mem::replace(&mut self.state, State::Authorization { user: None });
+        let State::Transaction(drop) = state else {
             return Response::line("+OK", &format!("{hostname} signing off"), Next::Close);
         };
         let doomed: Vec<Uid> = drop
