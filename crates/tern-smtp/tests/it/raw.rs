@@ -369,33 +369,25 @@ async fn idle_clients_are_disconnected_after_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_mailboxes_get_452_or_552() {
-    let server = server().await;
     let alice = tern_types::Address::parse("alice@example.test").unwrap();
-    server
-        .stores()
-        .directory
-        .set_quota(&alice, 1000)
-        .await
-        .unwrap();
-    let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
-    c.expect("EHLO client.test", "250").await;
-    c.expect("MAIL FROM:<s@remote.example> SIZE=5000", "250")
-        .await;
-    c.expect("RCPT TO:<alice@example.test>", "452 4.2.2").await;
-
-    let server = server_with("[smtp]\nover_quota = \"permanent\"\n").await;
-    server
-        .stores()
-        .directory
-        .set_quota(&alice, 1000)
-        .await
-        .unwrap();
-    let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
-    c.expect("EHLO client.test", "250").await;
-    c.expect("MAIL FROM:<s@remote.example> SIZE=5000", "250")
-        .await;
-    c.expect("RCPT TO:<alice@example.test>", "552 5.2.2").await;
-    nothing_stored(&server).await;
+    for (extra, expected) in [
+        ("", "452 4.2.2"),
+        ("[smtp]\nover_quota = \"permanent\"\n", "552 5.2.2"),
+    ] {
+        let server = server_with(extra).await;
+        server
+            .stores()
+            .directory
+            .set_quota(&alice, 1000)
+            .await
+            .unwrap();
+        let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
+        c.expect("EHLO client.test", "250").await;
+        c.expect("MAIL FROM:<s@remote.example> SIZE=5000", "250")
+            .await;
+        c.expect("RCPT TO:<alice@example.test>", expected).await;
+        nothing_stored(&server).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
