@@ -94,6 +94,19 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         .await
         .context("cannot clean up the store at start")?;
     let stores = store.stores();
+    // We hold the data directory's lock: any lease in the queue belongs to a process that is
+    // gone.
+    let released = stores
+        .queue
+        .release_leases()
+        .await
+        .context("cannot release queue leases")?;
+    if released > 0 {
+        tracing::info!(
+            recipients = released,
+            "released the queue leases of a previous run"
+        );
+    }
 
     let default_domain = match (&domain, &config.source) {
         (Some(d), _) => Some(d.clone()),

@@ -215,6 +215,21 @@ impl QueueStore for SqliteStore {
             .await
     }
 
+    async fn release_leases(&self) -> StoreResult<u64> {
+        self.inner
+            .writer
+            .write(|conn| {
+                let n = conn
+                    .exec(
+                        "UPDATE queue_recipients SET lease_until = 0 WHERE lease_until != 0",
+                        [],
+                    )
+                    .map_err(sql_err)?;
+                Ok((n as u64, Vec::new()))
+            })
+            .await
+    }
+
     async fn deliver_local(&self, recipient: RecipientId, now: i64) -> StoreResult<Appended> {
         let appended = self
             .inner

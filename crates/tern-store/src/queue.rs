@@ -118,6 +118,10 @@ pub trait QueueStore: Send + Sync {
         lease_secs: i64,
         limit: usize,
     ) -> StoreResult<Vec<QueuedRecipient>>;
+    /// Forgets every lease. Called by a server at start, when the process that held them is
+    /// gone (a crash or SIGKILL): its recipients are due again at once, not when their
+    /// leases would have run out.
+    async fn release_leases(&self) -> StoreResult<u64>;
     /// Appends the message to the recipient account's INBOX and marks the recipient delivered,
     /// in one transaction: a crash can neither lose nor duplicate the delivery. A recipient
     /// that is no longer queued is refused with `Invalid`.

@@ -565,6 +565,10 @@ pub async fn queue_local_delivery_is_exactly_once(backend: &dyn Backend) {
         .await
         .unwrap()
         .is_empty());
+    // After a restart the dead process's leases are released: due again at once.
+    assert_eq!(stores.queue.release_leases().await.unwrap(), 2);
+    let again = stores.queue.lease_due(1_700_000_000, 60, 10).await.unwrap();
+    assert_eq!(again.len(), 2);
     let first = stores
         .queue
         .deliver_local(due[0].id, 1_700_000_001)

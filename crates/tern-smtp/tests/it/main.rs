@@ -1,6 +1,7 @@
 //! The SMTP listener against real clients (lettre, Python's smtplib, swaks) and raw sockets.
 
 mod clients;
+mod crash;
 mod raw;
 mod rust_client;
 
