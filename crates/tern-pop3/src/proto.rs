@@ -149,6 +149,26 @@ mod tests {
         assert_eq!(parse("capa"), Ok(Command::Capa));
     }
 
+    /// Whatever arrives, the parser answers; it never panics. Seeded, so a failure repeats.
+    #[test]
+    fn arbitrary_lines_never_panic() {
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        let alphabet: Vec<char> =
+            "RETRDELETOPUSERPASSAUTHLISTUIDL 0123456789+-.*=\t\u{0}\u{7f}éß€\u{10ffff}"
+                .chars()
+                .collect();
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let line: String = (0..len)
+                .map(|i| alphabet[((seed >> (i % 48)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            let _ = parse(&line);
+        }
+    }
+
     #[test]
     fn malformed() {
         assert_eq!(parse("RETR"), Err(ParseError::Syntax("RETR msg")));
