@@ -167,7 +167,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
     ));
     let pop3 = Arc::new(pop3_shared(config, &stores, acceptor.clone())?);
     for (protocol, listener) in bound {
-        tracing::info!(proto = protocol.key(), addr = %listener.addr, "listening");
+        tracing::info!(proto = %protocol.key(), addr = %listener.addr, "listening");
         let service: Arc<dyn Service> = match protocol {
             Protocol::Smtp => smtp.clone(),
             Protocol::Pop3 => Arc::new(Pop3Service::new(pop3.clone(), false)),
