@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use tern_types::Domain;
 
@@ -24,6 +25,44 @@ impl Checker {
             key: key.into(),
             message: message.into(),
         }
+    }
+
+    /// A number key: its value or `default`, refused below `min` (`why` says whose minimum).
+    fn at_least<T>(
+        &self,
+        key: &str,
+        value: Option<T>,
+        default: T,
+        min: T,
+        why: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: Copy + PartialOrd + std::fmt::Display,
+    {
+        let value = value.unwrap_or(default);
+        if value < min {
+            return Err(self.err(key, format!("{value} is too small; at least {min}{why}")));
+        }
+        Ok(value)
+    }
+
+    /// A key with a fixed set of words: the value the word stands for.
+    fn choice<V: Copy>(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: &str,
+        words: &[(&str, V)],
+    ) -> Result<V, ConfigError> {
+        let word = value.unwrap_or(default);
+        words
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let valid: Vec<String> = words.iter().map(|(w, _)| format!("{w:?}")).collect();
+                self.err(key, format!("{word:?} is not one of {}", valid.join(", ")))
+            })
     }
 }
 
@@ -149,158 +188,158 @@ pub(crate) fn validate(
 }
 
 fn auth_config(a: &crate::schema::AuthFile, check: &Checker) -> Result<AuthConfig, ConfigError> {
-    let plaintext_without_tls = match a.plaintext_without_tls.as_deref().unwrap_or("loopback") {
-        "never" => PlaintextAuth::Never,
-        "loopback" => PlaintextAuth::Loopback,
-        "always" => PlaintextAuth::Always,
-        other => {
-            return Err(check.err(
-                "auth.plaintext_without_tls",
-                format!("{other:?} is not \"never\", \"loopback\" or \"always\""),
-            ))
-        }
-    };
-    let auth = AuthConfig {
-        argon2_memory_kib: a.argon2_memory_kib.unwrap_or(19 * 1024),
-        argon2_iterations: a.argon2_iterations.unwrap_or(2),
-        argon2_parallelism: a.argon2_parallelism.unwrap_or(1),
-        plaintext_without_tls,
-        max_failures_per_ip: a.max_failures_per_ip.unwrap_or(10),
-        max_failures_per_account: a.max_failures_per_account.unwrap_or(10),
-        failure_window: std::time::Duration::from_secs(a.failure_window.unwrap_or(900)),
-        failure_delay: std::time::Duration::from_millis(a.failure_delay_ms.unwrap_or(1000)),
-    };
-    if auth.argon2_parallelism == 0 || auth.argon2_parallelism > 16 {
+    let plaintext_without_tls = check.choice(
+        "auth.plaintext_without_tls",
+        a.plaintext_without_tls.as_deref(),
+        "loopback",
+        &[
+            ("never", PlaintextAuth::Never),
+            ("loopback", PlaintextAuth::Loopback),
+            ("always", PlaintextAuth::Always),
+        ],
+    )?;
+    let argon2_parallelism =
+        check.at_least("auth.argon2_parallelism", a.argon2_parallelism, 1, 1, "")?;
+    if argon2_parallelism > 16 {
         return Err(check.err("auth.argon2_parallelism", "must be between 1 and 16"));
     }
-    if auth.argon2_iterations == 0 {
-        return Err(check.err("auth.argon2_iterations", "must be at least 1"));
-    }
-    if auth.argon2_memory_kib < 8 * auth.argon2_parallelism {
-        return Err(check.err(
+    let auth = AuthConfig {
+        argon2_memory_kib: check.at_least(
             "auth.argon2_memory_kib",
-            format!(
-                "must be at least 8 × auth.argon2_parallelism = {}",
-                8 * auth.argon2_parallelism
-            ),
-        ));
-    }
-    for (key, value) in [
-        ("max_failures_per_ip", auth.max_failures_per_ip),
-        ("max_failures_per_account", auth.max_failures_per_account),
-    ] {
-        if value == 0 {
-            return Err(check.err(format!("auth.{key}"), "must be at least 1"));
-        }
-    }
-    if auth.failure_window.is_zero() {
-        return Err(check.err("auth.failure_window", "must be at least 1 second"));
-    }
+            a.argon2_memory_kib,
+            19 * 1024,
+            8 * argon2_parallelism,
+            " (8 × auth.argon2_parallelism)",
+        )?,
+        argon2_iterations: check.at_least(
+            "auth.argon2_iterations",
+            a.argon2_iterations,
+            2,
+            1,
+            "",
+        )?,
+        argon2_parallelism,
+        plaintext_without_tls,
+        max_failures_per_ip: check.at_least(
+            "auth.max_failures_per_ip",
+            a.max_failures_per_ip,
+            10,
+            1,
+            "",
+        )?,
+        max_failures_per_account: check.at_least(
+            "auth.max_failures_per_account",
+            a.max_failures_per_account,
+            10,
+            1,
+            "",
+        )?,
+        failure_window: Duration::from_secs(check.at_least(
+            "auth.failure_window",
+            a.failure_window,
+            900,
+            1,
+            " second",
+        )?),
+        failure_delay: Duration::from_millis(a.failure_delay_ms.unwrap_or(1000)),
+    };
     Ok(auth)
 }
 
 fn pop3_config(file: &crate::Pop3File, check: &Checker) -> Result<Pop3Config, ConfigError> {
-    let idle_timeout = file.idle_timeout.unwrap_or(600);
-    // RFC 1939 §3: an autologout timer of at least 10 minutes.
-    if idle_timeout < 600 {
-        return Err(check.err(
-            "pop3.idle_timeout",
-            format!("{idle_timeout} is below the 600 seconds RFC 1939 §3 requires"),
-        ));
-    }
-    let max_command_line = file.max_command_line.unwrap_or(255);
-    if max_command_line < 255 {
-        return Err(check.err(
-            "pop3.max_command_line",
-            format!("{max_command_line} is below the 255 octets RFC 2449 §4 allows clients"),
-        ));
-    }
-    let max_connections = file.max_connections.unwrap_or(1000);
-    let max_connections_per_ip = file.max_connections_per_ip.unwrap_or(20);
-    for (key, value) in [
-        ("max_connections", max_connections),
-        ("max_connections_per_ip", max_connections_per_ip),
-    ] {
-        if value == 0 {
-            return Err(check.err(format!("pop3.{key}"), "must be at least 1"));
-        }
-    }
     Ok(Pop3Config {
-        idle_timeout: std::time::Duration::from_secs(idle_timeout),
-        max_command_line,
-        max_connections,
-        max_connections_per_ip,
+        // RFC 1939 §3: an autologout timer of at least 10 minutes.
+        idle_timeout: Duration::from_secs(check.at_least(
+            "pop3.idle_timeout",
+            file.idle_timeout,
+            600,
+            600,
+            " seconds (RFC 1939 §3)",
+        )?),
+        max_command_line: check.at_least(
+            "pop3.max_command_line",
+            file.max_command_line,
+            255,
+            255,
+            " octets (RFC 2449 §4)",
+        )?,
+        max_connections: check.at_least(
+            "pop3.max_connections",
+            file.max_connections,
+            1000,
+            1,
+            "",
+        )?,
+        max_connections_per_ip: check.at_least(
+            "pop3.max_connections_per_ip",
+            file.max_connections_per_ip,
+            20,
+            1,
+            "",
+        )?,
     })
 }
 
 fn smtp_config(file: &crate::SmtpFile, check: &Checker) -> Result<SmtpConfig, ConfigError> {
-    let at_least = |key: &str, value: u64, min: u64| -> Result<u64, ConfigError> {
-        if value < min {
-            return Err(check.err(
-                format!("smtp.{key}"),
-                format!("{value} is too small; at least {min}"),
-            ));
-        }
-        Ok(value)
-    };
-    let max_message_size = at_least(
-        "max_message_size",
-        file.max_message_size.unwrap_or(50 * 1024 * 1024),
-        1024,
-    )?;
-    let max_recipients = at_least(
-        "max_recipients",
-        file.max_recipients.unwrap_or(100).into(),
-        1,
-    )? as u32;
-    // RFC 5321 §4.5.3.1.4: 512 octets is the minimum a server must accept.
-    let max_command_line = at_least(
-        "max_command_line",
-        file.max_command_line.unwrap_or(512).into(),
-        512,
-    )? as u32;
-    // RFC 5321 §4.5.3.1.6: 1000 octets including CRLF is the minimum for text lines.
-    let max_text_line = at_least(
-        "max_text_line",
-        file.max_text_line.unwrap_or(65536).into(),
-        998,
-    )? as u32;
-    let max_bad_commands = at_least(
-        "max_bad_commands",
-        file.max_bad_commands.unwrap_or(10).into(),
-        1,
-    )? as u32;
-    let idle_timeout = at_least("idle_timeout", file.idle_timeout.unwrap_or(300), 1)?;
-    let max_connections = at_least(
-        "max_connections",
-        file.max_connections.unwrap_or(1000).into(),
-        1,
-    )? as u32;
-    let max_connections_per_ip = at_least(
-        "max_connections_per_ip",
-        file.max_connections_per_ip.unwrap_or(20).into(),
-        1,
-    )? as u32;
-    let over_quota_permanent = match file.over_quota.as_deref().unwrap_or("temporary") {
-        "temporary" => false,
-        "permanent" => true,
-        other => {
-            return Err(check.err(
-                "smtp.over_quota",
-                format!("{other:?} is not \"temporary\" (452 4.2.2) or \"permanent\" (552 5.2.2)"),
-            ))
-        }
-    };
     Ok(SmtpConfig {
-        max_message_size,
-        max_recipients,
-        max_command_line,
-        max_text_line,
-        max_bad_commands,
-        idle_timeout: std::time::Duration::from_secs(idle_timeout),
-        max_connections,
-        max_connections_per_ip,
-        greeting_delay: std::time::Duration::from_millis(file.greeting_delay_ms.unwrap_or(0)),
-        over_quota_permanent,
+        max_message_size: check.at_least(
+            "smtp.max_message_size",
+            file.max_message_size,
+            50 * 1024 * 1024,
+            1024,
+            "",
+        )?,
+        max_recipients: check.at_least("smtp.max_recipients", file.max_recipients, 100, 1, "")?,
+        // RFC 5321 §4.5.3.1.4: 512 octets is the minimum a server must accept.
+        max_command_line: check.at_least(
+            "smtp.max_command_line",
+            file.max_command_line,
+            512,
+            512,
+            " (RFC 5321 §4.5.3.1.4)",
+        )?,
+        // RFC 5321 §4.5.3.1.6: 1000 octets including CRLF is the minimum for text lines.
+        max_text_line: check.at_least(
+            "smtp.max_text_line",
+            file.max_text_line,
+            65536,
+            998,
+            " (RFC 5321 §4.5.3.1.6)",
+        )?,
+        max_bad_commands: check.at_least(
+            "smtp.max_bad_commands",
+            file.max_bad_commands,
+            10,
+            1,
+            "",
+        )?,
+        idle_timeout: Duration::from_secs(check.at_least(
+            "smtp.idle_timeout",
+            file.idle_timeout,
+            300,
+            1,
+            "",
+        )?),
+        max_connections: check.at_least(
+            "smtp.max_connections",
+            file.max_connections,
+            1000,
+            1,
+            "",
+        )?,
+        max_connections_per_ip: check.at_least(
+            "smtp.max_connections_per_ip",
+            file.max_connections_per_ip,
+            20,
+            1,
+            "",
+        )?,
+        greeting_delay: Duration::from_millis(file.greeting_delay_ms.unwrap_or(0)),
+        over_quota_permanent: check.choice(
+            "smtp.over_quota",
+            file.over_quota.as_deref(),
+            "temporary",
+            &[("temporary", false), ("permanent", true)],
+        )?,
     })
 }

@@ -68,3 +68,21 @@ pub fn tls_connector(cert_pem: &Path) -> tokio_rustls::TlsConnector {
         .with_no_client_auth();
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
+
+/// Runs an external client (Python, swaks, fetchmail) to completion off the async runtime.
+/// Panics, showing its output, unless it exits successfully: `what` names it in that message
+/// and says how to install it.
+pub async fn run_client(mut command: std::process::Command, what: &str) -> std::process::Output {
+    let what = what.to_string();
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("client task")
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}

@@ -33,18 +33,9 @@ async fn poplib(server: &TestServer, mode: &str, protocol: Protocol, user: &str,
             .to_string(),
         out.display().to_string(),
     ];
-    let result = tokio::task::spawn_blocking(move || {
-        Command::new("python3").arg(script).args(args).output()
-    })
-    .await
-    .unwrap()
-    .expect("python3 runs");
-    assert!(
-        result.status.success(),
-        "poplib {mode} failed:\n{}\n{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
+    let mut python = Command::new("python3");
+    python.arg(script).args(args);
+    tern_testkit::run_client(python, &format!("python3 poplib ({mode})")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,23 +123,13 @@ async fn fetchmail_downloads_a_thousand_messages_and_deletes_them() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
     let home = dir.path().to_path_buf();
-    let result = tokio::task::spawn_blocking(move || {
-        Command::new("fetchmail")
-            .args(["--nodetach", "--invisible", "-f"])
-            .arg(&rc)
-            .env("HOME", &home)
-            .env("FETCHMAILHOME", &home)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("fetchmail is installed (apt-get install fetchmail)");
-    assert!(
-        result.status.success(),
-        "fetchmail failed:\n{}\n{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
+    let mut fetchmail = Command::new("fetchmail");
+    fetchmail
+        .args(["--nodetach", "--invisible", "-f"])
+        .arg(&rc)
+        .env("HOME", &home)
+        .env("FETCHMAILHOME", &home);
+    tern_testkit::run_client(fetchmail, "fetchmail (apt-get install fetchmail)").await;
     // fetchmail passes messages to an MDA with LF line ends: compare with CRs removed.
     let strip_cr = |b: &[u8]| {
         b.iter()

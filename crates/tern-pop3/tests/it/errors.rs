@@ -85,22 +85,9 @@ p.stls(context=ctx)
 p.user("alice@example.test"); p.pass_("test password 1")
 print(p.stat()); p.quit()
 "#;
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(port)
-            .arg(cafile)
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut python = std::process::Command::new("python3");
+    python.arg("-c").arg(script).arg(port).arg(cafile);
+    tern_testkit::run_client(python, "python3 poplib over STLS").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,6 +130,21 @@ fn bad_arguments_are_refused_with_a_reason() {
     assert!(err.contains("'_'"), "{err}");
 }
 
+/// The password hash the running server has for an account.
+async fn stored_hash(server: &TestServer, address: &str) -> String {
+    server
+        .stores()
+        .directory
+        .account_auth(
+            &Address::parse(address).unwrap(),
+            RecipientPolicy::default(),
+        )
+        .await
+        .unwrap()
+        .expect("account exists")
+        .password_hash
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_reach_a_running_server_without_restart() {
     let server = TestServer::start().await;
@@ -161,21 +176,11 @@ async fn commands_reach_a_running_server_without_restart() {
         Resolution::Accounts(a) => assert_eq!(a[0].address.to_string(), "dave@example.test"),
         other => panic!("the running server does not see the new user: {other:?}"),
     }
-    let auth = server
-        .stores()
-        .directory
-        .account_auth(&Address::parse("dave@example.test").unwrap(), policy)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        auth.password_hash.starts_with("$argon2id$"),
-        "{}",
-        auth.password_hash
-    );
+    let hash = stored_hash(&server, "dave@example.test").await;
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(tern_auth::verify_password(
         &tern_auth::Secret::new("pw"),
-        &auth.password_hash
+        &hash
     ));
 
     let cfg = server.config_path.clone();
@@ -184,16 +189,10 @@ async fn commands_reach_a_running_server_without_restart() {
     })
     .await
     .unwrap());
-    let auth = server
-        .stores()
-        .directory
-        .account_auth(&Address::parse("dave@example.test").unwrap(), policy)
-        .await
-        .unwrap()
-        .unwrap();
+    let hash = stored_hash(&server, "dave@example.test").await;
     assert!(tern_auth::verify_password(
         &tern_auth::Secret::new("new pw"),
-        &auth.password_hash
+        &hash
     ));
     server.stop().await;
 }

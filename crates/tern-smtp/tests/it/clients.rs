@@ -33,22 +33,9 @@ async fn python_smtplib() {
     let port = server.addr(Protocol::Smtp).port().to_string();
     let cafile = server.config.data_dir.join("tls/cert.pem");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/smtplib_client.py");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(script)
-            .arg(port)
-            .arg(cafile)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "smtplib client failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut python = Command::new("python3");
+    python.arg(script).arg(port).arg(cafile);
+    tern_testkit::run_client(python, "python3 smtplib client").await;
     let alice = server.inbox("alice@example.test", 4).await;
     assert_eq!(subjects(&alice), ["py one", "py many", "py tls", "py plus"]);
     let bob = server.inbox("bob@example.test", 3).await;
@@ -70,13 +57,6 @@ async fn python_smtplib() {
         tls_copy.contains("with ESMTPS\r\n\t(using TLSv1_3 "),
         "{tls_copy}"
     );
-}
-
-fn swaks(args: &[String]) -> std::process::Output {
-    Command::new("swaks")
-        .args(args)
-        .output()
-        .expect("swaks is installed (apt-get install swaks)")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,15 +90,11 @@ async fn swaks_plain_pipelined_and_starttls() {
         args.push("--header".into());
         args.push(format!("Subject: {subject}"));
         args.extend(extra.iter().map(|s| s.to_string()));
-        let out = tokio::task::spawn_blocking(move || swaks(&args))
-            .await
-            .unwrap();
+        let mut swaks = Command::new("swaks");
+        swaks.args(args);
+        let out =
+            tern_testkit::run_client(swaks, &format!("{subject} (apt-get install swaks)")).await;
         let transcript = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{subject} failed:\n{transcript}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         assert!(
             transcript.contains("250 2.0.0 OK, queued as"),
             "{transcript}"
