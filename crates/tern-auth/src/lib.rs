@@ -22,7 +22,7 @@ pub use throttle::{LoginThrottle, ThrottleConfig, Throttled};
 pub use verifier::Verifier;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// A password or other credential. Its `Debug` prints nothing, so it cannot leak into logs.
@@ -84,13 +84,9 @@ pub fn hash_password(password: &Secret, cost: HashCost) -> Result<String, AuthEr
 }
 
 /// Whether `password` matches the stored PHC string. A malformed stored hash matches nothing.
+/// Servers use [`Verifier`], which keeps its work area between calls.
 pub fn verify_password(password: &Secret, stored: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(stored) else {
-        return false;
-    };
-    Argon2::default()
-        .verify_password(password.expose().as_bytes(), &parsed)
-        .is_ok()
+    verifier::verify_with(password, stored, &mut Vec::new())
 }
 
 #[cfg(test)]

@@ -43,17 +43,35 @@ enum Key {
     Account(String),
 }
 
+/// Counts per client: an IPv6 client usually holds a whole /64, so that is what is counted.
+fn client_key(ip: IpAddr) -> Key {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            Key::Ip(IpAddr::V6(bits.into()))
+        }
+        other => Key::Ip(other),
+    }
+}
+
 #[derive(Debug)]
 pub struct LoginThrottle {
     config: ThrottleConfig,
-    failures: Mutex<HashMap<Key, VecDeque<Instant>>>,
+    failures: Mutex<Failures>,
+}
+
+/// The failures, and the size of the map after its last pruning.
+#[derive(Debug, Default)]
+struct Failures {
+    by_key: HashMap<Key, VecDeque<Instant>>,
+    pruned_size: usize,
 }
 
 impl LoginThrottle {
     pub fn new(config: ThrottleConfig) -> Self {
         Self {
             config,
-            failures: Mutex::new(HashMap::new()),
+            failures: Mutex::new(Failures::default()),
         }
     }
 
@@ -63,11 +81,12 @@ impl LoginThrottle {
 
     /// Whether an attempt may go ahead. Account names are compared case-insensitively.
     pub fn check(&self, ip: IpAddr, account: &str, now: Instant) -> Result<(), Throttled> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if self.recent(&mut failures, Key::Ip(ip), now) >= self.config.max_failures_per_ip {
+        let mut guard = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let failures = &mut guard.by_key;
+        if self.recent(failures, client_key(ip), now) >= self.config.max_failures_per_ip {
             return Err(Throttled::Address);
         }
-        if self.recent(&mut failures, Key::Account(account.to_lowercase()), now)
+        if self.recent(failures, Key::Account(account.to_lowercase()), now)
             >= self.config.max_failures_per_account
         {
             return Err(Throttled::Account);
@@ -77,24 +96,28 @@ impl LoginThrottle {
 
     pub fn record_failure(&self, ip: IpAddr, account: &str, now: Instant) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Forget stale entries now and then, so that the map cannot grow without bound.
-        if failures.len() > 100_000 {
+        // Forget stale entries whenever the map has doubled since the last time: amortised
+        // constant work per failure, and the map holds at most about twice the live entries.
+        if failures.by_key.len() >= (2 * failures.pruned_size).max(1024) {
             let window = self.config.window;
-            failures.retain(|_, times| {
+            failures.by_key.retain(|_, times| {
                 times
                     .back()
                     .is_some_and(|t| now.duration_since(*t) < window)
             });
+            failures.pruned_size = failures.by_key.len();
         }
-        for key in [Key::Ip(ip), Key::Account(account.to_lowercase())] {
-            failures.entry(key).or_default().push_back(now);
+        for key in [client_key(ip), Key::Account(account.to_lowercase())] {
+            failures.by_key.entry(key).or_default().push_back(now);
         }
     }
 
     /// A successful login clears its account's failures (not the address's).
     pub fn record_success(&self, account: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&Key::Account(account.to_lowercase()));
+        failures
+            .by_key
+            .remove(&Key::Account(account.to_lowercase()));
     }
 
     fn recent(
@@ -156,6 +179,23 @@ mod tests {
         }
         assert_eq!(t.check(a, "u4", now), Err(Throttled::Address));
         assert_eq!(t.check("192.0.2.9".parse().unwrap(), "u4", now), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let t = throttle();
+        let now = Instant::now();
+        for (i, user) in ["u1", "u2", "u3"].into_iter().enumerate() {
+            t.record_failure(format!("2001:db8::{}", i + 1).parse().unwrap(), user, now);
+        }
+        assert_eq!(
+            t.check("2001:db8::ffff".parse().unwrap(), "u4", now),
+            Err(Throttled::Address)
+        );
+        assert_eq!(
+            t.check("2001:db8:0:1::1".parse().unwrap(), "u4", now),
+            Ok(())
+        );
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl Verifier {
 
 /// Recomputes the hash with the stored parameters and salt in `memory`, and compares it with
 /// the stored output in constant time.
-fn verify_with(password: &Secret, stored: &str, memory: &mut Vec<Block>) -> bool {
+pub(crate) fn verify_with(password: &Secret, stored: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };

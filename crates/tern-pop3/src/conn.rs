@@ -51,13 +51,35 @@ fn take_line(input: &mut Vec<u8>, max: usize, skipping: &mut bool) -> Option<Lin
     })
 }
 
+/// RFC 5034 §4: a SASL response may be longer than a command; PLAIN's largest (three fields
+/// of 255 octets) is 1024 base64 characters.
+const MAX_SASL_LINE: usize = 1024 + 2;
+/// Responses are gathered up to this size, then written, so that a client pipelining many
+/// RETRs cannot make the server hold all their answers at once.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+
+/// Writes `bytes`; false when the client is gone, does not read for the idle timeout, or the
+/// server is shutting down (a client that stops reading must not hold its maildrop forever).
+async fn send(
+    stream: &mut Box<dyn Stream>,
+    bytes: &[u8],
+    idle: Duration,
+    shutdown: &CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        written = tokio::time::timeout(idle, stream.write_all(bytes)) => matches!(written, Ok(Ok(()))),
+    }
+}
+
 pub(crate) async fn run(
     stream: Box<dyn Stream>,
     info: ConnInfo,
     shared: Arc<Pop3Shared>,
     shutdown: CancellationToken,
 ) {
-    let settings = shared.settings.clone();
+    let settings = &shared.settings;
+    let idle = settings.idle_timeout;
     let mut session = Session::new(shared.clone(), info);
     let mut stream = stream;
     let mut input: Vec<u8> = Vec::with_capacity(512);
@@ -67,7 +89,17 @@ pub(crate) async fn run(
     let mut awaiting_sasl = false;
     loop {
         // Answer every complete line already here (RFC 2449 §6.6 PIPELINING), then read.
-        while let Some(line) = take_line(&mut input, settings.max_command_line, &mut skipping) {
+        loop {
+            let limit = if awaiting_sasl {
+                settings.max_command_line.max(MAX_SASL_LINE)
+            } else {
+                settings.max_command_line
+            };
+            let Some(line) = take_line(&mut input, limit, &mut skipping) else {
+                break;
+            };
+            // Whatever the line is, it answers a pending SASL challenge.
+            let sasl = std::mem::take(&mut awaiting_sasl);
             let response = match line {
                 Line::TooLong => Response {
                     bytes: b"-ERR Line too long\r\n".to_vec(),
@@ -77,9 +109,7 @@ pub(crate) async fn run(
                     bytes: b"-ERR Unknown command\r\n".to_vec(),
                     next: Next::Continue,
                 },
-                Line::Text(text) if std::mem::take(&mut awaiting_sasl) => {
-                    session.sasl_response(&text).await
-                }
+                Line::Text(text) if sasl => session.sasl_response(&text).await,
                 Line::Text(text) => session.command(&text).await,
             };
             output.extend_from_slice(&response.bytes);
@@ -87,12 +117,12 @@ pub(crate) async fn run(
                 Next::Continue => {}
                 Next::SaslResponse => awaiting_sasl = true,
                 Next::Close => {
-                    let _ = stream.write_all(&output).await;
+                    let _ = send(&mut stream, &output, idle, &shutdown).await;
                     let _ = stream.shutdown().await;
                     return;
                 }
                 Next::StartTls => {
-                    if stream.write_all(&output).await.is_err() {
+                    if !send(&mut stream, &output, idle, &shutdown).await {
                         return;
                     }
                     output.clear();
@@ -101,10 +131,8 @@ pub(crate) async fn run(
                         tracing::info!(bytes = input.len(), "discarded input pipelined after STLS");
                         input.clear();
                     }
-                    let Some(acceptor) = shared.tls.clone() else {
-                        return;
-                    };
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream))
+                        .await
                     {
                         Ok(Ok(tls)) => {
                             let description = tern_net::describe_tls(tls.get_ref().1);
@@ -123,19 +151,25 @@ pub(crate) async fn run(
                     }
                 }
             }
+            if output.len() >= MAX_PENDING_OUTPUT {
+                if !send(&mut stream, &output, idle, &shutdown).await {
+                    return;
+                }
+                output.clear();
+            }
         }
         if !output.is_empty() {
-            if stream.write_all(&output).await.is_err() {
+            if !send(&mut stream, &output, idle, &shutdown).await {
                 return;
             }
             output.clear();
         }
         let read = tokio::select! {
             _ = shutdown.cancelled() => {
-                let _ = stream.write_all(b"-ERR [SYS/TEMP] Server shutting down\r\n").await;
+                let _ = send(&mut stream, b"-ERR [SYS/TEMP] Server shutting down\r\n", idle, &CancellationToken::new()).await;
                 return;
             }
-            read = tokio::time::timeout(settings.idle_timeout, stream.read(&mut scratch)) => read,
+            read = tokio::time::timeout(idle, stream.read(&mut scratch)) => read,
         };
         match read {
             Ok(Ok(0)) | Ok(Err(_)) => return,
@@ -143,9 +177,13 @@ pub(crate) async fn run(
             Err(_) => {
                 // RFC 1939 §3: the autologout timer closes without entering UPDATE.
                 tracing::info!("idle timeout");
-                let _ = stream
-                    .write_all(b"-ERR Idle timeout, closing connection\r\n")
-                    .await;
+                let _ = send(
+                    &mut stream,
+                    b"-ERR Idle timeout, closing connection\r\n",
+                    idle,
+                    &shutdown,
+                )
+                .await;
                 return;
             }
         }

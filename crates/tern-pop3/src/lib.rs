@@ -52,8 +52,8 @@ pub struct Pop3Shared {
     pub throttle: LoginThrottle,
     pub locks: Arc<MaildropLocks>,
     pub limiter: Arc<ConnectionLimiter>,
-    /// For STLS; `None` when no certificate is configured.
-    pub tls: Option<TlsAcceptor>,
+    /// For STLS.
+    pub tls: TlsAcceptor,
     /// An argon2id hash of a random password, at the configured cost: verified instead of a
     /// real one when the account does not exist.
     pub no_account_hash: String,

@@ -91,6 +91,12 @@ impl Maildrop {
         self.entries.get(index).filter(|e| !e.deleted)
     }
 
+    /// The message numbered `n`, to mark it deleted; `None` as for [`Maildrop::get`].
+    pub(crate) fn get_mut(&mut self, n: u32) -> Option<&mut Entry> {
+        let index = usize::try_from(n).ok()?.checked_sub(1)?;
+        self.entries.get_mut(index).filter(|e| !e.deleted)
+    }
+
     /// RFC 1939 §7 UIDL: unique within the account and stable across sessions. The INBOX's
     /// UIDVALIDITY and the message's UID never repeat together.
     pub(crate) fn unique_id(&self, entry: &Entry) -> String {

@@ -78,9 +78,11 @@ fn write_message(out: &mut Vec<u8>, message: &[u8], body_lines: Option<u32>) {
             break; // the message ended with a line end
         }
         if in_body {
-            match body_lines {
-                Some(limit) if sent_body_lines >= limit => break,
-                _ => sent_body_lines += 1,
+            if let Some(limit) = body_lines {
+                if sent_body_lines >= limit {
+                    break;
+                }
+                sent_body_lines += 1;
             }
         }
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -137,25 +139,27 @@ impl Session {
             Err(ParseError::Unknown) => return Response::err("Unknown command"),
             Err(ParseError::Syntax(usage)) => return Response::err(format!("Syntax: {usage}")),
         };
-        let logged_in = matches!(self.state, State::Transaction(_));
         match command {
-            Command::Capa => self.capa(),
-            Command::Noop if logged_in => Response::ok("OK"),
-            Command::Quit => self.quit().await,
+            Command::Capa => return self.capa(),
+            Command::Quit => return self.quit().await,
             Command::Apop => {
-                Response::err("APOP is not supported; use USER/PASS or AUTH PLAIN over TLS")
+                return Response::err("APOP is not supported; use USER/PASS or AUTH PLAIN over TLS")
             }
-            Command::User(_) | Command::Pass(_) | Command::Auth { .. } | Command::Stls
-                if logged_in =>
-            {
-                Response::err("Already logged in")
-            }
-            Command::Stls => self.stls(),
-            Command::User(name) => self.user(name),
-            Command::Pass(password) => self.pass(password).await,
-            Command::Auth { mechanism, initial } => self.auth(&mechanism, initial).await,
-            _ if !logged_in => Response::err("Not logged in; use USER/PASS or AUTH first"),
-            command => self.transaction(command).await,
+            _ => {}
+        }
+        let shared = self.shared.clone();
+        match &mut self.state {
+            State::Transaction(drop) => transaction(&shared, drop, command).await,
+            State::Authorization { user } => match command {
+                Command::Stls => self.stls(),
+                Command::User(name) => self.user(name),
+                Command::Pass(password) => match user.take() {
+                    Some(name) => self.pass(name, password).await,
+                    None => Response::err("Send USER first"),
+                },
+                Command::Auth { mechanism, initial } => self.auth(&mechanism, initial).await,
+                _ => Response::err("Not logged in; use USER/PASS or AUTH first"),
+            },
         }
     }
 
@@ -165,10 +169,7 @@ impl Session {
             lines.push("USER");
             lines.push("SASL PLAIN");
         }
-        if self.shared.tls.is_some()
-            && !self.tls_active()
-            && matches!(self.state, State::Authorization { .. })
-        {
+        if !self.tls_active() && matches!(self.state, State::Authorization { .. }) {
             lines.push("STLS");
         }
         lines.push("IMPLEMENTATION Tern");
@@ -179,9 +180,6 @@ impl Session {
     fn stls(&mut self) -> Response {
         if self.tls_active() {
             return Response::err("TLS is already active");
-        }
-        if self.shared.tls.is_none() {
-            return Response::err("STLS is not available");
         }
         Response::line("+OK", "Begin TLS negotiation", Next::StartTls)
     }
@@ -198,18 +196,11 @@ impl Session {
         Response::ok("Send PASS")
     }
 
-    async fn pass(&mut self, password: Secret) -> Response {
+    async fn pass(&mut self, user: String, password: Secret) -> Response {
         if !self.login_allowed() {
             return Self::refuse_plaintext();
         }
-        let user = match &mut self.state {
-            State::Authorization { user } => user.take(),
-            State::Transaction(_) => None,
-        };
-        match user {
-            Some(user) => self.login(user, password).await,
-            None => Response::err("Send USER first"),
-        }
+        self.login(user, password).await
     }
 
     /// RFC 5034 AUTH; PLAIN only (RFC 4616).
@@ -308,68 +299,6 @@ impl Session {
         }
     }
 
-    async fn transaction(&mut self, command: Command) -> Response {
-        let shared = self.shared.clone();
-        let State::Transaction(drop) = &mut self.state else {
-            return Response::err("Not logged in");
-        };
-        let no_such = |n: u32| Response::err(format!("No message {n}"));
-        match command {
-            Command::Stat => {
-                let (count, size) = drop.totals();
-                Response::ok(format!("{count} {size}"))
-            }
-            Command::List(Some(n)) => match drop.get(n) {
-                Some(e) => Response::ok(format!("{n} {}", e.size)),
-                None => no_such(n),
-            },
-            Command::List(None) => {
-                let (count, size) = drop.totals();
-                let body: String = listing(drop, |_, e| e.size.to_string());
-                Response::multi(
-                    &format!("{count} messages ({size} octets)"),
-                    body.into_bytes(),
-                )
-            }
-            Command::Uidl(Some(n)) => match drop.get(n) {
-                Some(e) => Response::ok(format!("{n} {}", drop.unique_id(e))),
-                None => no_such(n),
-            },
-            Command::Uidl(None) => {
-                let body = listing(drop, |d, e| d.unique_id(e));
-                Response::multi("Unique ids follow", body.into_bytes())
-            }
-            Command::Retr(n) => match drop.get(n) {
-                Some(e) => send_message(&shared, drop.mailbox, n, e.uid, e.size, None).await,
-                None => no_such(n),
-            },
-            Command::Top { message, lines } => match drop.get(message) {
-                Some(e) => {
-                    send_message(&shared, drop.mailbox, message, e.uid, e.size, Some(lines)).await
-                }
-                None => no_such(message),
-            },
-            Command::Dele(n) => {
-                let index = (n as usize).wrapping_sub(1);
-                match drop.entries.get_mut(index) {
-                    Some(e) if !e.deleted => {
-                        e.deleted = true;
-                        Response::ok(format!("Message {n} deleted"))
-                    }
-                    Some(_) => Response::err(format!("Message {n} already deleted")),
-                    None => no_such(n),
-                }
-            }
-            Command::Rset => {
-                drop.entries.iter_mut().for_each(|e| e.deleted = false);
-                let (count, size) = drop.totals();
-                Response::ok(format!("{count} messages ({size} octets)"))
-            }
-            Command::Noop => Response::ok("OK"),
-            _ => Response::err("Not allowed now"),
-        }
-    }
-
     /// QUIT: in TRANSACTION, the UPDATE state removes the messages marked deleted, in one
     /// durable store operation (RFC 1939 §6).
     async fn quit(&mut self) -> Response {
@@ -417,6 +346,64 @@ impl Session {
                 )
             }
         }
+    }
+}
+
+/// A command in the TRANSACTION state (RFC 1939 §5).
+async fn transaction(shared: &Pop3Shared, drop: &mut Maildrop, command: Command) -> Response {
+    let no_such = |n: u32| Response::err(format!("No message {n}"));
+    match command {
+        Command::Stat => {
+            let (count, size) = drop.totals();
+            Response::ok(format!("{count} {size}"))
+        }
+        Command::List(Some(n)) => match drop.get(n) {
+            Some(e) => Response::ok(format!("{n} {}", e.size)),
+            None => no_such(n),
+        },
+        Command::List(None) => {
+            let (count, size) = drop.totals();
+            let body: String = listing(drop, |_, e| e.size.to_string());
+            Response::multi(
+                &format!("{count} messages ({size} octets)"),
+                body.into_bytes(),
+            )
+        }
+        Command::Uidl(Some(n)) => match drop.get(n) {
+            Some(e) => Response::ok(format!("{n} {}", drop.unique_id(e))),
+            None => no_such(n),
+        },
+        Command::Uidl(None) => {
+            let body = listing(drop, |d, e| d.unique_id(e));
+            Response::multi("Unique ids follow", body.into_bytes())
+        }
+        Command::Retr(n) => match drop.get(n) {
+            Some(e) => send_message(shared, drop.mailbox, n, e.uid, e.size, None).await,
+            None => no_such(n),
+        },
+        Command::Top { message, lines } => match drop.get(message) {
+            Some(e) => {
+                send_message(shared, drop.mailbox, message, e.uid, e.size, Some(lines)).await
+            }
+            None => no_such(message),
+        },
+        Command::Dele(n) => match drop.get_mut(n) {
+            Some(e) => {
+                e.deleted = true;
+                Response::ok(format!("Message {n} deleted"))
+            }
+            None => Response::err(format!("No message {n}, or already deleted")),
+        },
+        Command::Rset => {
+            drop.entries.iter_mut().for_each(|e| e.deleted = false);
+            let (count, size) = drop.totals();
+            Response::ok(format!("{count} messages ({size} octets)"))
+        }
+        Command::Noop => Response::ok("OK"),
+        Command::User(_) | Command::Pass(_) | Command::Auth { .. } | Command::Stls => {
+            Response::err("Already logged in")
+        }
+        Command::Capa | Command::Quit | Command::Apop => Response::err("Not allowed now"),
     }
 }
 

@@ -165,13 +165,26 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
             config.smtp.max_connections_per_ip as usize,
         ),
     ));
-    let pop3 = Arc::new(pop3_shared(config, &stores, acceptor.clone())?);
+    let serves_pop3 = [Protocol::Pop3, Protocol::Pop3s]
+        .iter()
+        .any(|p| config.listeners(*p).next().is_some());
+    let pop3 = match serves_pop3 {
+        true => Some(Arc::new(
+            pop3_shared(config, &stores, acceptor.clone()).await?,
+        )),
+        false => None,
+    };
     for (protocol, listener) in bound {
         tracing::info!(proto = %protocol.key(), addr = %listener.addr, "listening");
         let service: Arc<dyn Service> = match protocol {
             Protocol::Smtp => smtp.clone(),
-            Protocol::Pop3 => Arc::new(Pop3Service::new(pop3.clone(), false)),
-            Protocol::Pop3s => Arc::new(Pop3Service::new(pop3.clone(), true)),
+            Protocol::Pop3 | Protocol::Pop3s => match &pop3 {
+                Some(shared) => Arc::new(Pop3Service::new(
+                    shared.clone(),
+                    protocol == Protocol::Pop3s,
+                )),
+                None => unreachable!("a POP3 listener is bound, so the POP3 state was built"),
+            },
             _ => Arc::new(Unavailable::new(protocol, config.hostname.to_string())),
         };
         let tls = protocol.implicit_tls().then(|| acceptor.clone());
@@ -215,13 +228,18 @@ pub fn smtp_settings(config: &Config) -> SmtpSettings {
 }
 
 /// What both POP3 listeners share: settings, the login throttle, the maildrop locks.
-fn pop3_shared(config: &Config, stores: &Stores, tls: TlsAcceptor) -> anyhow::Result<Pop3Shared> {
-    let random = Secret::new(format!(
-        "{:?}{:?}",
-        std::time::SystemTime::now(),
-        std::thread::current().id()
-    ));
-    let no_account_hash = tern_auth::hash_password(&random, crate::admin::hash_cost(config))?;
+async fn pop3_shared(
+    config: &Config,
+    stores: &Stores,
+    tls: TlsAcceptor,
+) -> anyhow::Result<Pop3Shared> {
+    // Any password will do: the hash stands in for an account that does not exist, and such
+    // a login fails whatever it verifies to. Hashed off the async workers (argon2 is slow).
+    let cost = crate::admin::hash_cost(config);
+    let no_account_hash = tokio::task::spawn_blocking(move || {
+        tern_auth::hash_password(&Secret::new("no such account"), cost)
+    })
+    .await??;
     Ok(Pop3Shared {
         settings: Pop3Settings {
             hostname: config.hostname.to_string(),
@@ -237,7 +255,7 @@ fn pop3_shared(config: &Config, stores: &Stores, tls: TlsAcceptor) -> anyhow::Re
             config.pop3.max_connections as usize,
             config.pop3.max_connections_per_ip as usize,
         ),
-        tls: Some(tls),
+        tls,
         no_account_hash,
         verifier: Verifier::spawn().context("cannot start the password verifier thread")?,
     })
