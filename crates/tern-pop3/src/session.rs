@@ -153,10 +153,10 @@ impl Session {
             State::Authorization { user } => match command {
                 Command::Stls => self.stls(),
                 Command::User(name) => self.user(name),
-                Command::Pass(password) => match user.take() {
-                    Some(name) => self.pass(name, password).await,
-                    None => Response::err("Send USER first"),
-                },
+                Command::Pass(password) => {
+                    let name = user.take();
+                    self.pass(name, password).await
+                }
                 Command::Auth { mechanism, initial } => self.auth(&mechanism, initial).await,
                 _ => Response::err("Not logged in; use USER/PASS or AUTH first"),
             },
@@ -196,11 +196,14 @@ impl Session {
         Response::ok("Send PASS")
     }
 
-    async fn pass(&mut self, user: String, password: Secret) -> Response {
+    async fn pass(&mut self, user: Option<String>, password: Secret) -> Response {
         if !self.login_allowed() {
             return Self::refuse_plaintext();
         }
-        self.login(user, password).await
+        match user {
+            Some(user) => self.login(user, password).await,
+            None => Response::err("Send USER first"),
+        }
     }
 
     /// RFC 5034 AUTH; PLAIN only (RFC 4616).
