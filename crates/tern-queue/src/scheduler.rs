@@ -114,13 +114,7 @@ async fn record_failure(
 ) {
     let result = match error {
         StoreError::Temporary(e) => {
-            let received = stores.queue.list().await.ok().and_then(|entries| {
-                entries
-                    .into_iter()
-                    .find(|m| m.id == rcpt.message)
-                    .map(|m| m.received_at)
-            });
-            if received.is_some_and(|r| policy.expired(r, now())) {
+            if policy.expired(rcpt.received_at, now()) {
                 tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "giving up: {e}");
                 stores
                     .queue

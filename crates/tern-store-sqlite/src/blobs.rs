@@ -20,6 +20,10 @@ const SPILL_CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct BlobDir {
     root: PathBuf,
+    /// Held while a blob file gets its name and while the collector decides on and removes
+    /// one: otherwise the collector could unlink a file that a writer had just renamed over
+    /// an old orphan with the same content, before its metadata commits.
+    names: Arc<std::sync::Mutex<()>>,
 }
 
 impl BlobDir {
@@ -40,6 +44,7 @@ impl BlobDir {
         sync_dir(root)?;
         Ok(Self {
             root: root.to_path_buf(),
+            names: Arc::new(std::sync::Mutex::new(())),
         })
     }
 
@@ -54,6 +59,11 @@ impl BlobDir {
 
     pub(crate) fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// See [`BlobDir::names`].
+    pub(crate) fn lock_names(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -170,6 +180,7 @@ impl BlobWriter for SqliteBlobWriter {
                 .map_err(|e| io_err("cannot fsync a blob file", e))?;
             drop(file);
             let target = dir.path_of(&hash);
+            let _names = dir.lock_names();
             fs::rename(&tmp, &target).map_err(|e| io_err("cannot rename a blob file", e))?;
             sync_dir(target.parent().unwrap_or(dir.root()))
         })

@@ -18,6 +18,17 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Whether `e` is a UNIQUE or PRIMARY KEY violation: the thing inserted exists already. Other
+/// constraint failures (foreign keys, NOT NULL) are not that and must not be reported so.
+pub(crate) fn is_duplicate(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
 pub(crate) fn io_err(what: &str, e: std::io::Error) -> StoreError {
     StoreError::Temporary(format!("{what}: {e}"))
 }

@@ -8,7 +8,7 @@ use tern_store::{
 };
 use tern_types::{AccountId, Address, Domain, LocalPart};
 
-use crate::convert::{now, sql_err, Cached};
+use crate::convert::{is_duplicate, now, sql_err, Cached};
 use crate::mailbox::create_mailbox_in;
 use crate::SqliteStore;
 
@@ -68,7 +68,7 @@ fn find_account(
           WHERE a.domain_id = ?1 AND a.local_key = ?2"
     );
     let row = conn
-        .query_row(&sql, params![domain_id, local.to_lowercase()], account_row)
+        .row(&sql, params![domain_id, local.to_lowercase()], account_row)
         .optional()
         .map_err(sql_err)?;
     Ok(row.filter(|r| !policy.case_sensitive || r.info.address.local().as_str() == local))
@@ -93,7 +93,7 @@ fn find_alias(
     policy: RecipientPolicy,
 ) -> StoreResult<Option<Vec<AccountInfo>>> {
     let alias: Option<(i64, String)> = conn
-        .query_row(
+        .row(
             "SELECT id, local FROM aliases WHERE domain_id = ?1 AND local_key = ?2",
             params![domain_id, local.to_lowercase()],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -171,13 +171,6 @@ fn resolve(
     }
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::ConstraintViolation)
-    )
-}
-
 #[async_trait]
 impl Directory for SqliteStore {
     async fn add_domain(&self, domain: &Domain) -> StoreResult<()> {
@@ -189,7 +182,7 @@ impl Directory for SqliteStore {
                     "INSERT INTO domains (name, created) VALUES (?1, ?2)",
                     params![domain.as_str(), now()],
                 )
-                .map_err(|e| match is_unique_violation(&e) {
+                .map_err(|e| match is_duplicate(&e) {
                     true => StoreError::AlreadyExists(format!("domain {domain}")),
                     false => sql_err(e),
                 })?;
@@ -205,7 +198,7 @@ impl Directory for SqliteStore {
             .write(move |conn| {
                 let id = require_domain(conn, &domain)?;
                 let accounts: i64 = conn
-                    .query_row(
+                    .row(
                         "SELECT count(*) FROM accounts WHERE domain_id = ?1",
                         [id],
                         |r| r.get(0),
@@ -269,7 +262,7 @@ impl Directory for SqliteStore {
                 let domain_id = require_domain(conn, address.domain())?;
                 let local = address.local();
                 let alias_clash: Option<i64> = conn
-                    .query_row(
+                    .row(
                         "SELECT id FROM aliases WHERE domain_id = ?1 AND local_key = ?2",
                         params![domain_id, local.key()],
                         |r| r.get(0),
@@ -286,7 +279,7 @@ impl Directory for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![domain_id, local.as_str(), local.key(), hash, quota_bytes as i64, now()],
                 )
-                .map_err(|e| match is_unique_violation(&e) {
+                .map_err(|e| match is_duplicate(&e) {
                     true => StoreError::AlreadyExists(format!("account {address}")),
                     false => sql_err(e),
                 })?;
@@ -439,7 +432,7 @@ impl Directory for SqliteStore {
                 )
                 .map_err(sql_err)?;
                 let alias_id: i64 = conn
-                    .query_row(
+                    .row(
                         "SELECT id FROM aliases WHERE domain_id = ?1 AND local_key = ?2",
                         params![domain_id, key],
                         |r| r.get(0),
@@ -474,7 +467,7 @@ impl Directory for SqliteStore {
                     AliasSource::CatchAll(_) => String::new(),
                 };
                 let n = conn
-                    .execute(
+                    .exec(
                         "DELETE FROM aliases WHERE domain_id = ?1 AND local_key = ?2",
                         params![domain_id, key],
                     )

@@ -23,7 +23,13 @@ pub struct GcReport {
 }
 
 pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult<GcReport> {
-    let rows_removed = store
+    // While serving, no row can lose its last reference without being dropped in the same
+    // transaction (`drop_unreferenced`), so the row pass (a scan inside the writer) only runs
+    // at start-up, to repair what an older or damaged store left.
+    let rows_removed = if !grace.is_zero() {
+        0
+    } else {
+        store
         .inner
         .writer
         .write(|conn| {
@@ -36,29 +42,38 @@ pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult
                 .map_err(sql_err)?;
             Ok((n as u64, Vec::new()))
         })
+        .await?
+    };
+    // The hashes of blobs stored as files; a file whose hash is not here is an orphan.
+    let kept: HashSet<Vec<u8>> = store
+        .inner
+        .readers
+        .read(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT hash FROM blobs WHERE data IS NULL")
+                .map_err(sql_err)?;
+            let kept = stmt
+                .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                .map_err(sql_err)?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err)?;
+            Ok(kept)
+        })
         .await?;
     let dir = store.inner.blobs.clone();
-    let readers = store.inner.readers.clone();
     let (files_removed, temp_files_removed) = blocking(move || {
         let cutoff = SystemTime::now()
             .checked_sub(grace)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let temp = remove_old_files(&dir.tmp_dir(), cutoff, |_| Ok(true))?;
+        let temp = remove_old_files(&dir, &dir.tmp_dir(), cutoff, |_| Ok(true))?;
         let mut files = 0;
-        let conn = crate::schema::open_reader(readers.path())?;
-        // The hashes of blobs stored as files; a file whose hash is not here is an orphan.
-        let mut stmt = conn
-            .prepare("SELECT hash FROM blobs WHERE data IS NULL")
-            .map_err(sql_err)?;
-        let kept: HashSet<Vec<u8>> = stmt
-            .query_map([], |r| r.get::<_, Vec<u8>>(0))
-            .map_err(sql_err)?
-            .collect::<Result<_, _>>()
-            .map_err(sql_err)?;
         for byte in 0..=255u8 {
-            files += remove_old_files(&dir.root().join(format!("{byte:02x}")), cutoff, |name| {
-                Ok(BlobHash::from_hex(name).is_none_or(|hash| !kept.contains(&hash.0[..])))
-            })?;
+            files += remove_old_files(
+                &dir,
+                &dir.root().join(format!("{byte:02x}")),
+                cutoff,
+                |name| Ok(BlobHash::from_hex(name).is_none_or(|hash| !kept.contains(&hash.0[..]))),
+            )?;
         }
         Ok((files, temp))
     })
@@ -79,8 +94,10 @@ pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult
     Ok(report)
 }
 
-/// Removes files in `dir` last modified before `cutoff` for which `doomed` says yes.
+/// Removes files in `dir` last modified before `cutoff` for which `doomed` says yes. The
+/// decision and the removal happen under the blob names lock (see `BlobDir::names`).
 fn remove_old_files(
+    blobs: &crate::blobs::BlobDir,
     dir: &Path,
     cutoff: SystemTime,
     mut doomed: impl FnMut(&str) -> StoreResult<bool>,
@@ -90,6 +107,7 @@ fn remove_old_files(
         return Ok(0);
     };
     for entry in entries.flatten() {
+        let _names = blobs.lock_names();
         let Ok(meta) = entry.metadata() else { continue };
         if !meta.is_file() || meta.modified().map_or(true, |m| m > cutoff) {
             continue;

@@ -90,7 +90,7 @@ impl SqliteStore {
         let (changes, _) = tokio::sync::broadcast::channel(4096);
         let inner = Inner {
             data_dir: data_dir.to_path_buf(),
-            writer: writer::Writer::spawn(conn, changes.clone()),
+            writer: writer::Writer::spawn(conn, changes.clone())?,
             readers: Arc::new(pool::ReadPool::new(db_path.clone())),
             blobs,
             inline_blob_max: options.inline_blob_max,

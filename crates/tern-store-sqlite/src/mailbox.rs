@@ -10,7 +10,7 @@ use tern_types::{AccountId, BlobHash, Flags, MailboxId, ModSeq, SpecialUse, Uid,
 use tokio::sync::broadcast;
 
 use crate::blobs::{drop_unreferenced, insert_blob, read_blob};
-use crate::convert::{now, sql_err, Cached};
+use crate::convert::{is_duplicate, now, sql_err, Cached};
 use crate::SqliteStore;
 
 const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, subscribed, uid_validity, \
@@ -83,7 +83,7 @@ fn mailbox_by_id(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
 /// rebuilt from nothing does not repeat the values of an old one either.
 fn next_uid_validity(conn: &Connection) -> StoreResult<UidValidity> {
     let stored: Option<i64> = conn
-        .query_row(
+        .row(
             "SELECT value FROM meta WHERE key = 'next_uid_validity'",
             [],
             |r| r.get(0),
@@ -116,16 +116,26 @@ pub(crate) fn create_mailbox_in(
     if name.is_empty() {
         return Err(StoreError::Invalid("a mailbox name cannot be empty".into()));
     }
+    let name = canonical_name(name);
     let uid_validity = next_uid_validity(conn)?;
     conn.exec(
         "INSERT INTO mailboxes (account_id, name, special_use, uid_validity) VALUES (?1, ?2, ?3, ?4)",
         params![account.0, name, special_use.map(SpecialUse::as_str), uid_validity.0],
     )
-    .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::AlreadyExists(format!("mailbox {name:?}")),
-        _ => sql_err(e),
+    .map_err(|e| match is_duplicate(&e) {
+        true => StoreError::AlreadyExists(format!("mailbox {name:?}")),
+        false => sql_err(e),
     })?;
     mailbox_by_id(conn, MailboxId(conn.last_insert_rowid()))
+}
+
+/// RFC 9051 §5.1: INBOX is case-insensitive; it is stored as "INBOX".
+fn canonical_name(name: &str) -> &str {
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX"
+    } else {
+        name
+    }
 }
 
 pub(crate) fn find_mailbox(
@@ -133,12 +143,7 @@ pub(crate) fn find_mailbox(
     account: AccountId,
     name: &str,
 ) -> StoreResult<MailboxInfo> {
-    // RFC 9051 §5.1: INBOX is case-insensitive.
-    let name = if name.eq_ignore_ascii_case("INBOX") {
-        "INBOX"
-    } else {
-        name
-    };
+    let name = canonical_name(name);
     conn.row(
         &format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"),
         params![account.0, name],

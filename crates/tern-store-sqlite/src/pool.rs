@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 use tern_store::{StoreError, StoreResult};
 
+use crate::convert::sql_err;
+
 use crate::schema::open_reader;
 
 /// Idle connections kept for reuse; more are opened under load and dropped afterwards.
@@ -33,7 +35,11 @@ impl ReadPool {
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
             let conn = pool.take()?;
+            // One read transaction: every statement of `f` sees the same snapshot, so a
+            // message and its blob cannot be read on either side of an expunge.
+            conn.execute_batch("BEGIN").map_err(sql_err)?;
             let out = f(&conn);
+            let _ = conn.execute_batch("COMMIT");
             pool.give_back(conn);
             out
         })
@@ -55,11 +61,5 @@ impl ReadPool {
                 idle.push(conn);
             }
         }
-    }
-}
-
-impl ReadPool {
-    pub(crate) fn path(&self) -> &std::path::Path {
-        &self.path
     }
 }

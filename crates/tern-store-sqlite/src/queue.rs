@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_store::{
-    Appended, NewQueueMessage, QueueEntry, QueueStore, QueuedRecipient, RecipientState, Route,
-    StoreError, StoreResult,
+    Appended, Change, NewQueueMessage, QueueEntry, QueueStore, QueuedRecipient, RecipientState,
+    Route, StoreError, StoreResult,
 };
 use tern_types::{AccountId, BlobHash, Flags, QueueId, RecipientId};
 
@@ -13,8 +13,11 @@ use crate::convert::{sql_err, Cached};
 use crate::mailbox::{append_in, find_mailbox, AppendParts};
 use crate::SqliteStore;
 
+/// Recipient columns, from `queue_recipients r JOIN queue_messages q` ([`FROM_RECIPIENTS`]).
 const RECIPIENT_COLUMNS: &str =
-    "id, message_id, address, account_id, state, attempts, next_attempt, last_error";
+    "r.id, r.message_id, r.address, r.account_id, r.state, r.attempts, \
+     r.next_attempt, r.last_error, q.received_at";
+const FROM_RECIPIENTS: &str = "queue_recipients r JOIN queue_messages q ON q.id = r.message_id";
 
 fn recipient_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRecipient> {
     let account: Option<i64> = r.get(3)?;
@@ -34,12 +37,13 @@ fn recipient_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRecipient> {
         attempts: r.get(5)?,
         next_attempt: r.get(6)?,
         last_error: r.get(7)?,
+        received_at: r.get(8)?,
     })
 }
 
 fn recipient(conn: &Connection, id: RecipientId) -> StoreResult<QueuedRecipient> {
     conn.row(
-        &format!("SELECT {RECIPIENT_COLUMNS} FROM queue_recipients WHERE id = ?1"),
+        &format!("SELECT {RECIPIENT_COLUMNS} FROM {FROM_RECIPIENTS} WHERE r.id = ?1"),
         [id.0],
         recipient_row,
     )
@@ -77,7 +81,7 @@ fn set_state(
 /// Removes a queued message once none of its recipients waits any more.
 fn retire_if_done(conn: &Connection, message: QueueId) -> StoreResult<()> {
     let pending: i64 = conn
-        .query_row(
+        .row(
             "SELECT count(*) FROM queue_recipients WHERE message_id = ?1 AND state IN ('queued', 'held')",
             [message.0],
             |r| r.get(0),
@@ -102,7 +106,11 @@ fn retire_if_done(conn: &Connection, message: QueueId) -> StoreResult<()> {
     Ok(())
 }
 
-fn deliver_local_in(conn: &Connection, id: RecipientId, now: i64) -> StoreResult<Appended> {
+fn deliver_local_in(
+    conn: &Connection,
+    id: RecipientId,
+    now: i64,
+) -> StoreResult<(Appended, Change)> {
     let rcpt = require_pending(conn, id)?;
     let Route::Local(account) = rcpt.route else {
         return Err(StoreError::Invalid(format!(
@@ -126,10 +134,10 @@ fn deliver_local_in(conn: &Connection, id: RecipientId, now: i64) -> StoreResult
         flags: &Flags::new(),
         internal_date: now,
     };
-    let (appended, _change) = append_in(conn, inbox.id, parts)?;
+    let delivered = append_in(conn, inbox.id, parts)?;
     set_state(conn, id, RecipientState::Delivered, None)?;
     retire_if_done(conn, rcpt.message)?;
-    Ok(appended)
+    Ok(delivered)
 }
 
 #[async_trait]
@@ -192,9 +200,9 @@ impl QueueStore for SqliteStore {
             .write(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
-                        "SELECT {RECIPIENT_COLUMNS} FROM queue_recipients
-                          WHERE state = 'queued' AND next_attempt <= ?1 AND lease_until <= ?1
-                          ORDER BY next_attempt, id LIMIT ?2"
+                        "SELECT {RECIPIENT_COLUMNS} FROM {FROM_RECIPIENTS}
+                          WHERE r.state = 'queued' AND r.next_attempt <= ?1 AND r.lease_until <= ?1
+                          ORDER BY r.next_attempt, r.id LIMIT ?2"
                     ))
                     .map_err(sql_err)?;
                 let due = stmt
@@ -231,29 +239,10 @@ impl QueueStore for SqliteStore {
     }
 
     async fn deliver_local(&self, recipient: RecipientId, now: i64) -> StoreResult<Appended> {
-        let appended = self
-            .inner
-            .writer
-            .write(move |conn| {
-                let appended = deliver_local_in(conn, recipient, now)?;
-                let account: i64 = conn
-                    .query_row(
-                        "SELECT account_id FROM mailboxes WHERE id = ?1",
-                        [appended.mailbox.0],
-                        |r| r.get(0),
-                    )
-                    .map_err(sql_err)?;
-                let change = tern_store::Change {
-                    account: AccountId(account),
-                    mailbox: appended.mailbox,
-                    modseq: appended.modseq,
-                    kind: tern_store::ChangeKind::Added(appended.uid),
-                };
-                Ok((appended, vec![change]))
-            })
-            .await?;
-        tracing::info!(recipient = %recipient, mailbox = %appended.mailbox, uid = %appended.uid, "message stored");
-        Ok(appended)
+        let mut results = self.deliver_local_batch(&[recipient], now).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Internal("no delivery result".into())))
     }
 
     async fn deliver_local_batch(
@@ -272,21 +261,9 @@ impl QueueStore for SqliteStore {
                     // Each delivery in its own savepoint: one failure leaves the others.
                     conn.exec("SAVEPOINT rcpt", []).map_err(sql_err)?;
                     match deliver_local_in(conn, id, now) {
-                        Ok(appended) => {
+                        Ok((appended, change)) => {
                             conn.exec("RELEASE rcpt", []).map_err(sql_err)?;
-                            let account: i64 = conn
-                                .row(
-                                    "SELECT account_id FROM mailboxes WHERE id = ?1",
-                                    [appended.mailbox.0],
-                                    |r| r.get(0),
-                                )
-                                .map_err(sql_err)?;
-                            events.push(tern_store::Change {
-                                account: AccountId(account),
-                                mailbox: appended.mailbox,
-                                modseq: appended.modseq,
-                                kind: tern_store::ChangeKind::Added(appended.uid),
-                            });
+                            events.push(change);
                             results.push(Ok(appended));
                         }
                         Err(e) => {
@@ -369,7 +346,7 @@ impl QueueStore for SqliteStore {
                     .map_err(sql_err)?;
                 let mut rcpts = conn
                     .prepare(&format!(
-                        "SELECT {RECIPIENT_COLUMNS} FROM queue_recipients WHERE message_id = ?1 ORDER BY id"
+                        "SELECT {RECIPIENT_COLUMNS} FROM {FROM_RECIPIENTS} WHERE r.message_id = ?1 ORDER BY r.id"
                     ))
                     .map_err(sql_err)?;
                 let mut out = Vec::with_capacity(messages.len());

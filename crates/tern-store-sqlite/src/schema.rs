@@ -23,8 +23,10 @@ CREATE TABLE domains (
     name    TEXT NOT NULL UNIQUE,
     created INTEGER NOT NULL
 );
+-- AUTOINCREMENT: an account's id is never given to another account, so nothing that still
+-- names a removed account (a queued recipient, a session) can reach a new one.
 CREATE TABLE accounts (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     domain_id     INTEGER NOT NULL REFERENCES domains(id),
     local         TEXT NOT NULL,
     local_key     TEXT NOT NULL,
@@ -49,7 +51,7 @@ CREATE TABLE alias_targets (
 ) WITHOUT ROWID;
 CREATE INDEX alias_targets_account ON alias_targets(account_id);
 CREATE TABLE mailboxes (
-    id             INTEGER PRIMARY KEY,
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id     INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     name           TEXT NOT NULL,
     special_use    TEXT,
@@ -181,16 +183,26 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// Brings the schema up to date in one write transaction, the version read inside it: a
+/// server and a `tern` command starting together on a new store cannot both migrate.
 fn migrate(conn: &Connection) -> StoreResult<()> {
-    let version: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(sql_err)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.unchecked_transaction().map_err(sql_err)?;
-        tx.execute_batch(sql).map_err(sql_err)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+    let result = (|| {
+        let version: usize = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sql_err)?;
-        tx.commit().map_err(sql_err)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            conn.execute_batch(sql).map_err(sql_err)?;
+            conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(sql_err)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(sql_err),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
-    Ok(())
 }

@@ -50,16 +50,15 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection, changes: broadcast::Sender<Change>) -> Self {
+    pub(crate) fn spawn(conn: Connection, changes: broadcast::Sender<Change>) -> StoreResult<Self> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
-        if let Err(e) = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("tern-sqlite-writer".into())
             .spawn(move || run(conn, queue, changes))
-        {
-            // Every write will then fail with "the store writer has stopped".
-            tracing::error!("cannot start the store writer thread: {e}");
-        }
-        Self { jobs }
+            .map_err(|e| {
+                StoreError::Internal(format!("cannot start the store writer thread: {e}"))
+            })?;
+        Ok(Self { jobs })
     }
 
     /// Runs `op` in the next group transaction and returns once that transaction is durable.
@@ -151,7 +150,25 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Job>>) -> (StoreResult<()>
         }
         return (Err(err), Vec::new());
     }
-    let completions: Vec<Completion> = group.into_iter().map(|job| job.run(conn)).collect();
+    let mut completions: Vec<Completion> = Vec::with_capacity(group.len());
+    let mut jobs = group.into_iter();
+    for job in jobs.by_ref() {
+        completions.push(job.run(conn));
+        if conn.is_autocommit() {
+            // An error (disk full, I/O) made SQLite roll the whole transaction back. Running
+            // the rest now would commit each on its own; refuse them, and report the group as
+            // failed: nothing of it is durable.
+            let err = StoreError::Temporary("the transaction was rolled back by an error".into());
+            tracing::error!(
+                "store transaction rolled back, {} operations refused",
+                completions.len() + jobs.len()
+            );
+            for job in jobs {
+                job.refuse(err.clone());
+            }
+            return (Err(err), completions);
+        }
+    }
     let result = match conn.exec("COMMIT", []) {
         Ok(_) => Ok(()),
         Err(e) => {

@@ -95,6 +95,8 @@ pub struct QueuedRecipient {
     pub attempts: u32,
     pub next_attempt: i64,
     pub last_error: Option<String>,
+    /// When its message was received (seconds since the Unix epoch): retries end 5 days on.
+    pub received_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
