@@ -145,7 +145,8 @@ pub struct SmtpFile {
     /// Longest line of message text in bytes. RFC 5322 allows 998; longer lines are accepted
     /// up to this hard limit, beyond it the message is refused. Default 65536.
     pub max_text_line: Option<u32>,
-    /// Unknown or malformed commands a session may send before 421 and disconnect. Default 10.
+    /// Unknown or malformed commands, and permanently refused recipients, a session may send
+    /// before 421 and disconnect. Default 10.
     pub max_bad_commands: Option<u32>,
     /// Seconds of silence from the client before 421 and disconnect (RFC 5321 §4.5.3.2.7 asks
     /// for at least 300). Default 300.

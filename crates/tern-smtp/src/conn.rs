@@ -49,15 +49,28 @@ struct Conn {
     /// Read target; copied into `input` only after a read completes, so a read cancelled by a
     /// timeout leaves `input` untouched.
     scratch: Vec<u8>,
+    /// How long a write may wait for the client to read.
+    idle: Duration,
+    shutdown: CancellationToken,
 }
 
 impl Conn {
+    /// Writes the pending replies. A client that stops reading gets the idle timeout here
+    /// too, and shutdown interrupts the write: neither can hold the session forever.
     async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.output.is_empty() {
-            self.stream.write_all(&self.output).await?;
-            self.output.clear();
+        let write = async {
+            if !self.output.is_empty() {
+                self.stream.write_all(&self.output).await?;
+                self.output.clear();
+            }
+            self.stream.flush().await
+        };
+        tokio::select! {
+            _ = self.shutdown.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
+            written = tokio::time::timeout(self.idle, write) => {
+                written.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+            }
         }
-        self.stream.flush().await
     }
 
     /// Reads more input. `Ok(false)` on end of stream. Cancel-safe.
@@ -87,6 +100,8 @@ pub(crate) async fn run(
         input: Vec::with_capacity(1024),
         output: Vec::new(),
         scratch: vec![0; READ_CHUNK],
+        idle: settings.idle_timeout,
+        shutdown: shutdown.clone(),
     };
     if talks_before_greeting(&mut conn, settings.greeting_delay).await {
         tracing::info!("client talked before the greeting");
@@ -114,8 +129,9 @@ pub(crate) async fn run(
                 }
                 let read = tokio::select! {
                     _ = shutdown.cancelled() => {
+                        // One short try at a goodbye: the shutdown must not wait on this client.
                         Reply::new(421, "4.3.2", format!("{} Service shutting down", settings.hostname)).write_to(&mut conn.output);
-                        let _ = conn.flush().await;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), conn.stream.write_all(&conn.output)).await;
                         return;
                     }
                     read = tokio::time::timeout(settings.idle_timeout, conn.fill()) => read,
@@ -203,8 +219,9 @@ async fn step(
     match mode {
         Mode::Command => match frame(&conn.input, settings.max_command_line) {
             Framed::Line(n) => {
-                let line: Vec<u8> = conn.input.drain(..n).collect();
-                Some(session.command(&line).await)
+                let outcome = session.command(&conn.input[..n]).await;
+                conn.input.drain(..n);
+                Some(outcome)
             }
             Framed::Bad(n, error) => {
                 conn.input.drain(..n);
@@ -250,9 +267,9 @@ async fn step(
                     return None;
                 }
                 let n = (*remaining).min(conn.input.len());
-                let chunk: Vec<u8> = conn.input.drain(..n).collect();
+                session.push_body(&conn.input[..n]).await;
+                conn.input.drain(..n);
                 *remaining -= n;
-                session.push_body(&chunk).await;
                 if *remaining > 0 {
                     return None;
                 }

@@ -14,10 +14,14 @@
 //!
 //! # Security
 //! Everything here comes from the network. Command lines are capped (`max_command_line`), and
-//! a bare CR or LF in a command or in message text is refused, so that no peer can make us see
-//! a message boundary its next hop would not see (SMTP smuggling, CVE-2023-51764 family).
-//! Input pipelined after STARTTLS is discarded (CVE-2011-0411). Message size, recipients, text
-//! line length, bad commands, idle time and connections are all limited; see [`SmtpSettings`].
+//! a bare CR or LF in a command or in DATA text is refused, so that no peer can make us see
+//! a message boundary its next hop would not see (SMTP smuggling, CVE-2023-51764 family). BDAT
+//! chunks are counted in octets, so they have no boundary to forge and are stored as sent
+//! (BINARYMIME needs exactly that); whatever relays such a message later must send it with
+//! CRLF line ends. Input pipelined after STARTTLS is discarded (CVE-2011-0411). Unadvertised
+//! MAIL and RCPT parameters get 555. Message size, recipients, text line length, bad commands
+//! (refused recipients included), idle time (for reads and writes) and connections are all
+//! limited; see [`SmtpSettings`].
 
 mod address;
 mod cmd;

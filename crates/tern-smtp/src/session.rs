@@ -136,7 +136,9 @@ impl Session {
         Reply::plain(220, vec![format!("{} ESMTP Tern", self.settings.hostname)])
     }
 
-    /// A command line was malformed or unknown. After too many the session ends.
+    /// A command line was malformed or unknown, or a recipient was refused. After
+    /// `max_bad_commands` of them the session ends (like Postfix's smtpd_hard_error_limit), so
+    /// that nobody can probe for addresses or garbage-feed the server without end.
     pub(crate) fn bad_command(&mut self, reply: Reply) -> Outcome {
         self.bad_commands += 1;
         if self.bad_commands >= self.settings.max_bad_commands {
@@ -169,8 +171,12 @@ impl Session {
                 Outcome::reply(Reply::new(502, "5.5.1", "LHLO is for LMTP; this is SMTP"))
             }
             Request::Mail { from } => self.mail(from),
+            // smtp-proto reads both `<>` and `<Postmaster>` as "": only the second is a recipient.
+            Request::Rcpt { to } if to.address.is_empty() && !names_postmaster(line) => {
+                self.bad_command(Reply::new(501, "5.1.3", "The null path is not a recipient"))
+            }
             Request::Rcpt { to } => self.rcpt(to).await,
-            Request::Data => self.data(),
+            Request::Data => self.data().await,
             Request::Bdat {
                 chunk_size,
                 is_last,
@@ -241,12 +247,19 @@ impl Session {
     /// referenced, so it is collected).
     pub(crate) fn reset(&mut self) {
         self.tx = None;
+        self.bdat_refusal = None;
     }
 
     /// After the TLS handshake the session starts over (RFC 3207 §4.2).
     pub(crate) fn tls_started(&mut self, description: String) {
         self.info.tls = Some(description);
         self.helo = None;
-        self.tx = None;
+        self.reset();
     }
+}
+
+/// Whether a RCPT line's path is `<Postmaster>` (RFC 5321 §4.1.1.3, any case).
+fn names_postmaster(line: &[u8]) -> bool {
+    line.windows(12)
+        .any(|w| w.eq_ignore_ascii_case(b"<postmaster>"))
 }

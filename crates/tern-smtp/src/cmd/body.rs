@@ -28,7 +28,6 @@ fn body_refusal(tx: Option<&Transaction>, chunked: bool) -> Option<Reply> {
         Some(body) if body.chunked != chunked => {
             Some(Reply::new(503, "5.5.1", "DATA and BDAT cannot be mixed"))
         }
-        Some(_) if !chunked => Some(Reply::new(503, "5.5.1", "DATA was already given")),
         _ if tx.binary && !chunked => {
             // RFC 3030 §3: BINARYMIME content cannot be dot-stuffed text.
             Some(Reply::new(503, "5.5.1", "BODY=BINARYMIME requires BDAT"))
@@ -38,19 +37,33 @@ fn body_refusal(tx: Option<&Transaction>, chunked: bool) -> Option<Reply> {
 }
 
 impl Session {
-    pub(crate) fn data(&mut self) -> Outcome {
-        if let Some(reply) = body_refusal(self.tx.as_ref(), false) {
-            return Outcome::reply(reply);
-        }
+    /// Starts the transaction's body, with the blob it is written to.
+    async fn start_body(&mut self, chunked: bool) -> Result<(), Reply> {
+        let writer = self
+            .stores
+            .blobs
+            .writer()
+            .await
+            .map_err(|e| self.store_failure(&e))?;
         if let Some(tx) = self.tx.as_mut() {
             tx.body = Some(Body {
-                writer: None,
+                writer: Some(writer),
                 size: 0,
                 oversize: false,
                 failed: false,
-                chunked: false,
+                chunked,
                 flaws: Flaws::default(),
             });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn data(&mut self) -> Outcome {
+        if let Some(reply) = body_refusal(self.tx.as_ref(), false) {
+            return Outcome::reply(reply);
+        }
+        if let Err(reply) = self.start_body(false).await {
+            return Outcome::reply(reply);
         }
         Outcome::then(
             Reply::plain(354, vec!["Start mail input; end with <CRLF>.<CRLF>".into()]),
@@ -60,23 +73,13 @@ impl Session {
 
     /// The chunk is always read (its length is known); the verdict is given after it.
     pub(crate) async fn bdat(&mut self, size: usize, last: bool) -> Outcome {
-        match body_refusal(self.tx.as_ref(), true) {
-            Some(reply) => self.bdat_refusal = Some(reply),
-            None => {
-                if let Some(tx) = self.tx.as_mut() {
-                    if tx.body.is_none() {
-                        tx.body = Some(Body {
-                            writer: None,
-                            size: 0,
-                            oversize: false,
-                            failed: false,
-                            chunked: true,
-                            flaws: Flaws::default(),
-                        });
-                    }
-                }
+        let refusal = match body_refusal(self.tx.as_ref(), true) {
+            None if self.tx.as_ref().is_some_and(|t| t.body.is_none()) => {
+                self.start_body(true).await.err()
             }
-        }
+            other => other,
+        };
+        self.bdat_refusal = refusal;
         Outcome {
             reply: None,
             next: Next::ReceiveBdat { size, last },
@@ -87,10 +90,12 @@ impl Session {
     /// is only counted: nothing beyond the limit is buffered or stored.
     pub(crate) async fn push_body(&mut self, bytes: &[u8]) {
         let max = self.settings.max_message_size;
-        let stores = self.stores.clone();
         let Some(body) = self.tx.as_mut().and_then(|t| t.body.as_mut()) else {
             return;
         };
+        if bytes.is_empty() {
+            return;
+        }
         body.size += bytes.len() as u64;
         if body.oversize || body.failed {
             return;
@@ -99,16 +104,6 @@ impl Session {
             body.oversize = true;
             body.writer = None;
             return;
-        }
-        if body.writer.is_none() {
-            match stores.blobs.writer().await {
-                Ok(w) => body.writer = Some(w),
-                Err(e) => {
-                    tracing::error!("cannot start a blob: {e}");
-                    body.failed = true;
-                    return;
-                }
-            }
         }
         if let Some(writer) = body.writer.as_mut() {
             if let Err(e) = writer.write(bytes).await {
@@ -132,12 +127,12 @@ impl Session {
         if let Some(reply) = self.bdat_refusal.take() {
             return Outcome::reply(reply);
         }
-        let oversize = self
+        let failed = self
             .tx
             .as_ref()
             .and_then(|t| t.body.as_ref())
-            .is_some_and(|b| b.oversize);
-        if last || oversize {
+            .is_some_and(|b| b.oversize || b.failed);
+        if last || failed {
             // RFC 3030 §2: an error on a chunk ends the transaction.
             return Outcome::reply(self.finish_message().await);
         }
@@ -260,13 +255,9 @@ impl Session {
         recipients: Vec<Recipient>,
         body: Option<Body>,
     ) -> Reply {
-        let writer = match body.and_then(|b| b.writer) {
-            Some(w) => w,
-            // An empty message: nothing was written, so no writer was made.
-            None => match self.stores.blobs.writer().await {
-                Ok(w) => w,
-                Err(e) => return self.store_failure(&e),
-            },
+        // `refusal` has turned away bodies whose writer was dropped (too big, failed).
+        let Some(writer) = body.and_then(|b| b.writer) else {
+            return Reply::new(503, "5.5.1", "No message was received");
         };
         let blob = match writer.finish().await {
             Ok(blob) => blob,

@@ -2,13 +2,35 @@
 //! RFC 3030), SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461).
 
 use smtp_proto::{
-    MailFrom, MAIL_BODY_8BITMIME, MAIL_BODY_BINARYMIME, MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8,
+    MailFrom, MAIL_BODY_7BIT, MAIL_BODY_8BITMIME, MAIL_BODY_BINARYMIME, MAIL_RET_FULL,
+    MAIL_RET_HDRS, MAIL_SMTPUTF8,
 };
 use tern_store::EnvelopeParams;
 
 use crate::address::{reverse_path, PathError};
 use crate::reply::Reply;
 use crate::session::{Outcome, Session, Transaction};
+
+/// MAIL parameters of the extensions this listener advertises: SIZE (a field), BODY,
+/// SMTPUTF8, and DSN's RET and ENVID (a field).
+const OFFERED_FLAGS: u64 = MAIL_BODY_7BIT
+    | MAIL_BODY_8BITMIME
+    | MAIL_BODY_BINARYMIME
+    | MAIL_RET_FULL
+    | MAIL_RET_HDRS
+    | MAIL_SMTPUTF8;
+
+fn has_unadvertised_parameters(from: &MailFrom<String>) -> bool {
+    from.flags & !OFFERED_FLAGS != 0
+        || from.trans_id.is_some()
+        || from.by != 0
+        || from.solicit.is_some()
+        || from.mtrk.is_some()
+        || from.auth.is_some()
+        || from.hold_for != 0
+        || from.hold_until != 0
+        || from.mt_priority != 0
+}
 
 impl Session {
     pub(crate) fn mail(&mut self, from: MailFrom<String>) -> Outcome {
@@ -26,6 +48,11 @@ impl Session {
         if has_params && !helo.extended {
             // RFC 5321 §4.1.1.11: parameters belong to extensions, which HELO did not open.
             return Outcome::reply(Reply::new(555, "5.5.4", "MAIL parameters require EHLO"));
+        }
+        if has_unadvertised_parameters(&from) {
+            // RFC 5321 §4.1.1.11: a parameter of an extension not offered is refused with 555;
+            // accepting it would silently drop what it asks for (REQUIRETLS, HOLDUNTIL, ...).
+            return Outcome::reply(Reply::new(555, "5.5.4", "Unsupported MAIL parameter"));
         }
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         match reverse_path(&from.address, smtputf8) {

@@ -11,6 +11,10 @@ use crate::address::{forward_path, ForwardPath, PathError};
 use crate::reply::Reply;
 use crate::session::{Outcome, Recipient, Session};
 
+/// The RCPT parameter flags of the extensions advertised (DSN's NOTIFY).
+const NOTIFY_FLAGS: u64 =
+    RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY | RCPT_NOTIFY_NEVER;
+
 /// RFC 3461 §4.1 NOTIFY, back to its text form for the queue.
 fn notify_text(flags: u64) -> Option<String> {
     if flags & RCPT_NOTIFY_NEVER != 0 {
@@ -46,11 +50,18 @@ impl Session {
     pub(crate) async fn rcpt(&mut self, to: RcptTo<String>) -> Outcome {
         let address = to.address.clone();
         let outcome = self.check_rcpt(to).await;
-        if let Some(reply) = outcome.reply.as_ref().filter(|r| !r.is_positive()) {
-            let from = self.tx.as_ref().map_or("", |t| t.sender.as_str());
-            tracing::info!(%from, to = %address, reply = %reply, "recipient refused");
+        match outcome.reply {
+            Some(reply) if !reply.is_positive() => {
+                let from = self.tx.as_ref().map_or("", |t| t.sender.as_str());
+                tracing::info!(%from, to = %address, reply = %reply, "recipient refused");
+                if reply.code >= 500 {
+                    // Permanent refusals count as errors: no endless address probing.
+                    return self.bad_command(reply);
+                }
+                Outcome::reply(reply)
+            }
+            _ => outcome,
         }
-        outcome
     }
 
     async fn check_rcpt(&mut self, to: RcptTo<String>) -> Outcome {
@@ -59,6 +70,19 @@ impl Session {
         };
         if tx.body.is_some() {
             return Outcome::reply(Reply::new(503, "5.5.1", "RCPT is not allowed during BDAT"));
+        }
+        let extended = self.helo.as_ref().is_some_and(|h| h.extended);
+        let has_params = to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0;
+        if has_params && !extended {
+            // RFC 5321 §4.1.1.11: parameters belong to extensions, which HELO did not open.
+            return Outcome::reply(Reply::new(555, "5.5.4", "RCPT parameters require EHLO"));
+        }
+        if to.flags & !NOTIFY_FLAGS != 0 || to.rrvs != 0 {
+            return Outcome::reply(Reply::new(
+                555,
+                "5.5.4",
+                "Unsupported RCPT parameter; this server offers DSN only",
+            ));
         }
         if tx.accepted.len() >= self.settings.max_recipients {
             // RFC 5321 §4.5.3.1.10: 452 tells the client to send the rest in another transaction.
