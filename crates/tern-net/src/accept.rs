@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{ConnInfo, SessionId, Stream};
+use crate::{ConnInfo, ConnectionLimiter, Refusal, SessionId, Stream};
 
 /// How long an implicit-TLS client may take to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,6 +23,11 @@ pub trait Service: Send + Sync {
     /// The protocol name used in logs (`smtp`, `imaps`, ...).
     fn name(&self) -> &'static str;
     async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken);
+    /// What a connection turned away by the connection limits is told (plaintext listeners
+    /// only: on an implicit-TLS listener it is closed without a word, before any handshake).
+    fn refusal(&self, _why: Refusal) -> String {
+        String::new()
+    }
 }
 
 #[derive(Debug)]
@@ -62,10 +68,13 @@ pub fn bind(addr: SocketAddr) -> Result<BoundListener, BindError> {
 
 /// Accepts connections until `shutdown` fires, each served in its own task on `tracker`.
 /// `tls` is set for implicit-TLS protocols: the handshake comes before the service.
+/// `limiter`, shared by the listeners of one protocol, is consulted before anything else is
+/// done for a connection (a task, a TLS handshake), so a flood costs next to nothing.
 pub async fn serve(
     bound: BoundListener,
     service: Arc<dyn Service>,
     tls: Option<TlsAcceptor>,
+    limiter: Option<Arc<ConnectionLimiter>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -83,6 +92,26 @@ pub async fn serve(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        let permit = match limiter.as_ref().map(|l| l.try_acquire(peer.ip())) {
+            Some(Err(why)) => {
+                tracing::info!(%peer, proto = %service.name(), "connection refused: {why}");
+                if tls.is_none() {
+                    let text = service.refusal(why);
+                    tracker.spawn(async move {
+                        let mut tcp = tcp;
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(5),
+                            tcp.write_all(text.as_bytes()),
+                        )
+                        .await;
+                        let _ = tcp.shutdown().await;
+                    });
+                }
+                continue;
+            }
+            Some(Ok(permit)) => Some(permit),
+            None => None,
         };
         let _ = tcp.set_nodelay(true);
         let id = SessionId::next();
@@ -128,6 +157,7 @@ pub async fn serve(
                     }
                 };
                 service.serve(stream, info, shutdown).await;
+                drop(permit);
                 tracing::info!(
                     ms = started.elapsed().as_millis() as u64,
                     "connection closed"

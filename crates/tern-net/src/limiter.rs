@@ -19,6 +19,15 @@ pub enum Refusal {
     TooManyFromAddress,
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::TooManyConnections => "too many connections",
+            Refusal::TooManyFromAddress => "too many connections from this address",
+        })
+    }
+}
+
 /// A place among the open connections; given back when dropped.
 #[derive(Debug)]
 pub struct Permit {

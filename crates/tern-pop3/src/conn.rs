@@ -12,15 +12,6 @@ use crate::Pop3Shared;
 const READ_CHUNK: usize = 16 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Turns a connection away (connection limits), RFC 3206 §4 SYS/TEMP.
-pub(crate) async fn refuse(mut stream: Box<dyn Stream>) {
-    tracing::info!("refused: too many connections");
-    let _ = stream
-        .write_all(b"-ERR [SYS/TEMP] Too many connections, try again later\r\n")
-        .await;
-    let _ = stream.shutdown().await;
-}
-
 /// A line taken from the input.
 enum Line {
     Text(String),

@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tern_auth::{LoginThrottle, Verifier};
 use tern_config::PlaintextAuth;
-use tern_net::{CancellationToken, ConnInfo, ConnectionLimiter, Service, Stream, TlsAcceptor};
+use tern_net::{CancellationToken, ConnInfo, Refusal, Service, Stream, TlsAcceptor};
 use tern_store::{RecipientPolicy, Stores};
 
 pub use maildrop::MaildropLocks;
@@ -51,7 +51,6 @@ pub struct Pop3Shared {
     pub stores: Stores,
     pub throttle: LoginThrottle,
     pub locks: Arc<MaildropLocks>,
-    pub limiter: Arc<ConnectionLimiter>,
     /// For STLS.
     pub tls: TlsAcceptor,
     /// An argon2id hash of a random password, at the configured cost: verified instead of a
@@ -93,12 +92,11 @@ impl Service for Pop3Service {
     }
 
     async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken) {
-        match self.shared.limiter.try_acquire(info.peer.ip()) {
-            Ok(permit) => {
-                conn::run(stream, info, self.shared.clone(), shutdown).await;
-                drop(permit);
-            }
-            Err(_) => conn::refuse(stream).await,
-        }
+        conn::run(stream, info, self.shared.clone(), shutdown).await;
+    }
+
+    /// RFC 3206 §4: SYS/TEMP, a temporary problem on the server's side.
+    fn refusal(&self, _why: Refusal) -> String {
+        "-ERR [SYS/TEMP] Too many connections, try again later\r\n".into()
     }
 }

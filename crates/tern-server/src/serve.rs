@@ -160,11 +160,16 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         stores.clone(),
         queue,
         Some(acceptor.clone()),
-        ConnectionLimiter::new(
-            config.smtp.max_connections as usize,
-            config.smtp.max_connections_per_ip as usize,
-        ),
     ));
+    // One limiter per protocol, shared by its listeners (SMTP; pop3 and pop3s together).
+    let smtp_limits = ConnectionLimiter::new(
+        config.smtp.max_connections as usize,
+        config.smtp.max_connections_per_ip as usize,
+    );
+    let pop3_limits = ConnectionLimiter::new(
+        config.pop3.max_connections as usize,
+        config.pop3.max_connections_per_ip as usize,
+    );
     let serves_pop3 = [Protocol::Pop3, Protocol::Pop3s]
         .iter()
         .any(|p| config.listeners(*p).next().is_some());
@@ -188,10 +193,16 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
             _ => Arc::new(Unavailable::new(protocol, config.hostname.to_string())),
         };
         let tls = protocol.implicit_tls().then(|| acceptor.clone());
+        let limits = match protocol {
+            Protocol::Smtp => Some(smtp_limits.clone()),
+            Protocol::Pop3 | Protocol::Pop3s => Some(pop3_limits.clone()),
+            _ => None,
+        };
         tracker.spawn(tern_net::serve(
             listener,
             service,
             tls,
+            limits,
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -251,10 +262,6 @@ async fn pop3_shared(
         stores: stores.clone(),
         throttle: LoginThrottle::new(throttle_config(config)),
         locks: MaildropLocks::new(),
-        limiter: ConnectionLimiter::new(
-            config.pop3.max_connections as usize,
-            config.pop3.max_connections_per_ip as usize,
-        ),
         tls,
         no_account_hash,
         verifier: Verifier::spawn().context("cannot start the password verifier thread")?,

@@ -29,17 +29,15 @@ enum Mode {
     },
 }
 
-/// Turns a connection away before any session starts (connection limits).
-pub(crate) async fn refuse(mut stream: Box<dyn Stream>, settings: &SmtpSettings, why: Refusal) {
+/// The reply for a connection turned away by the connection limits (RFC 5321 §3.8: 421).
+pub(crate) fn refusal_text(settings: &SmtpSettings, why: Refusal) -> String {
     let text = match why {
         Refusal::TooManyConnections => "Too many connections, try again later",
         Refusal::TooManyFromAddress => "Too many connections from your address, try again later",
     };
-    tracing::info!("refused: {text}");
     let mut out = Vec::new();
     Reply::new(421, "4.7.0", format!("{} {text}", settings.hostname)).write_to(&mut out);
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown().await;
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 struct Conn {

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tern_net::{CancellationToken, ConnInfo, ConnectionLimiter, Service, Stream, TlsAcceptor};
+use tern_net::{CancellationToken, ConnInfo, Refusal, Service, Stream, TlsAcceptor};
 use tern_queue::QueueHandle;
 use tern_store::{RecipientPolicy, Stores};
 use tern_types::Domain;
@@ -61,7 +61,6 @@ pub struct SmtpService {
     stores: Stores,
     queue: QueueHandle,
     tls: Option<TlsAcceptor>,
-    limiter: Arc<ConnectionLimiter>,
 }
 
 impl std::fmt::Debug for SmtpService {
@@ -73,20 +72,18 @@ impl std::fmt::Debug for SmtpService {
 }
 
 impl SmtpService {
-    /// `tls` enables STARTTLS; `limiter` is shared by every SMTP listener of the server.
+    /// `tls` enables STARTTLS.
     pub fn new(
         settings: SmtpSettings,
         stores: Stores,
         queue: QueueHandle,
         tls: Option<TlsAcceptor>,
-        limiter: Arc<ConnectionLimiter>,
     ) -> Self {
         Self {
             settings: Arc::new(settings),
             stores,
             queue,
             tls,
-            limiter,
         }
     }
 }
@@ -98,13 +95,6 @@ impl Service for SmtpService {
     }
 
     async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken) {
-        let permit = match self.limiter.try_acquire(info.peer.ip()) {
-            Ok(permit) => permit,
-            Err(why) => {
-                conn::refuse(stream, &self.settings, why).await;
-                return;
-            }
-        };
         let session = session::Session::new(
             self.settings.clone(),
             self.stores.clone(),
@@ -113,6 +103,9 @@ impl Service for SmtpService {
             self.tls.is_some(),
         );
         conn::run(stream, session, self.tls.clone(), shutdown).await;
-        drop(permit);
+    }
+
+    fn refusal(&self, why: Refusal) -> String {
+        conn::refusal_text(&self.settings, why)
     }
 }
