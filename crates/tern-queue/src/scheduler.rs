@@ -98,14 +98,24 @@ async fn drain(stores: &Stores, policy: RetryPolicy) {
         }
         for rcpt in remote {
             // Relaying to other servers arrives with the submission service; the SMTP
-            // listener never queues a remote recipient.
-            let e = StoreError::Invalid("remote delivery is not available in this version".into());
-            record_failure(stores, policy, &rcpt, e).await;
+            // listener never queues a remote recipient. Kept as failed, with the reason.
+            tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "remote delivery is not available in this version");
+            if let Err(e) = stores
+                .queue
+                .fail(
+                    rcpt.id,
+                    "5.4.4 remote delivery is not available in this version",
+                )
+                .await
+            {
+                tracing::warn!(queue_id = %rcpt.message, "cannot record the delivery outcome: {e}");
+            }
         }
     }
 }
 
-/// Defers a temporary failure (or gives up after the retry period), fails a permanent one.
+/// Records why a local delivery did not happen. Nothing here deletes a recipient: a failure
+/// stays in the queue with its error until it is reported or an operator removes it.
 async fn record_failure(
     stores: &Stores,
     policy: RetryPolicy,
@@ -113,25 +123,43 @@ async fn record_failure(
     error: StoreError,
 ) {
     let result = match error {
-        StoreError::Temporary(e) => {
+        // Not pending any more (delivered or failed meanwhile): nothing to record.
+        StoreError::Invalid(e) => {
+            tracing::debug!(queue_id = %rcpt.message, rcpt = %rcpt.address, "skipped: {e}");
+            return;
+        }
+        // The account or its INBOX is gone: a permanent failure for this recipient.
+        StoreError::NotFound(e) => {
+            tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "delivery failed: {e} does not exist");
+            stores
+                .queue
+                .fail(rcpt.id, &format!("5.1.1 {e} does not exist"))
+                .await
+        }
+        // A full mailbox may empty, a store failure may pass, a bug may be fixed: retry with
+        // backoff, and give up (kept as failed) only after the retry period (RFC 5321
+        // §4.5.4.1).
+        e @ (StoreError::Temporary(_)
+        | StoreError::OverQuota(_)
+        | StoreError::Internal(_)
+        | StoreError::AlreadyExists(_)) => {
+            if matches!(e, StoreError::Internal(_)) {
+                tracing::error!(queue_id = %rcpt.message, rcpt = %rcpt.address, "local delivery failed: {e}");
+            }
             if policy.expired(rcpt.received_at, now()) {
                 tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "giving up: {e}");
                 stores
                     .queue
-                    .fail(rcpt.id, &format!("gave up after retries: {e}"))
+                    .fail(rcpt.id, &format!("4.4.7 gave up after retries: {e}"))
                     .await
             } else {
                 let delay = policy.delay(rcpt.attempts, &mut rand::thread_rng());
                 tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, retry_in = delay.as_secs(), "delivery deferred: {e}");
                 stores
                     .queue
-                    .defer(rcpt.id, now() + delay.as_secs() as i64, &e)
+                    .defer(rcpt.id, now() + delay.as_secs() as i64, &e.to_string())
                     .await
             }
-        }
-        e => {
-            tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "delivery failed: {e}");
-            stores.queue.fail(rcpt.id, &e.to_string()).await
         }
     };
     if let Err(e) = result {

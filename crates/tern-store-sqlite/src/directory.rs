@@ -337,6 +337,14 @@ impl Directory for SqliteStore {
                 conn.exec("DELETE FROM accounts WHERE id = ?1", [row.info.id.0])
                     .map_err(sql_err)?;
                 crate::blobs::drop_unreferenced(conn, &blob_ids)?;
+                let failed = crate::queue::fail_pending_of_account(
+                    conn,
+                    row.info.id,
+                    "5.1.1 the recipient's account was removed before delivery",
+                )?;
+                if failed > 0 {
+                    tracing::warn!(account = %address, recipients = failed, "queued mail for a removed account kept as failed");
+                }
                 Ok(((), Vec::new()))
             })
             .await

@@ -180,7 +180,8 @@ pub(crate) struct AppendParts<'a> {
 }
 
 /// Appends inside the caller's transaction: the message with the next UID and MODSEQ, the
-/// mailbox counters and the account's quota usage, all or nothing.
+/// mailbox counters and the account's quota usage, all or nothing. Past the account's quota
+/// it fails with [`StoreError::OverQuota`]; the caller's savepoint undoes the partial work.
 pub(crate) fn append_in(
     conn: &Connection,
     mailbox: MailboxId,
@@ -217,11 +218,19 @@ pub(crate) fn append_in(
         params![mailbox.0, uid.0 + 1, modseq.0 as i64, size as i64],
     )
     .map_err(sql_err)?;
-    conn.exec(
-        "UPDATE accounts SET used_bytes = used_bytes + ?2 WHERE id = ?1",
-        params![info.account.0, size as i64],
-    )
-    .map_err(sql_err)?;
+    // The quota is checked in the same statement that counts the message: whoever appends
+    // (SMTP, the queue, IMAP APPEND), a message that does not fit is refused whole, whatever
+    // size its sender declared (RFC 1870 SIZE is only a promise).
+    let counted = conn
+        .exec(
+            "UPDATE accounts SET used_bytes = used_bytes + ?2
+              WHERE id = ?1 AND (quota_bytes = 0 OR used_bytes + ?2 <= quota_bytes)",
+            params![info.account.0, size as i64],
+        )
+        .map_err(sql_err)?;
+    if counted == 0 {
+        return Err(StoreError::OverQuota(format!("account #{}", info.account)));
+    }
     let appended = Appended {
         mailbox,
         uid_validity: info.uid_validity,

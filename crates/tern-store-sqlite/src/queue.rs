@@ -1,10 +1,11 @@
-//! The queue in SQLite: messages, per-recipient state, leases, and local delivery.
+//! Accepting messages, and the queue in SQLite: messages, per-recipient state, leases, and
+//! local delivery.
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_store::{
-    Appended, Change, NewQueueMessage, QueueEntry, QueueStore, QueuedRecipient, RecipientState,
-    Route, StoreError, StoreResult,
+    Accepted, Appended, Change, NewQueueMessage, NewRecipient, QueueEntry, QueueStore,
+    QueuedRecipient, RecipientState, Route, StoreError, StoreResult,
 };
 use tern_types::{AccountId, BlobHash, Flags, QueueId, RecipientId};
 
@@ -52,8 +53,13 @@ fn recipient(conn: &Connection, id: RecipientId) -> StoreResult<QueuedRecipient>
     .ok_or_else(|| StoreError::NotFound(format!("queue recipient #{id}")))
 }
 
+/// The recipient, if it still waits for delivery. One that is done, or whose message has left
+/// the queue, is `Invalid` (not `NotFound`, which callers read as "the account is gone").
 fn require_pending(conn: &Connection, id: RecipientId) -> StoreResult<QueuedRecipient> {
-    let rcpt = recipient(conn, id)?;
+    let rcpt = recipient(conn, id).map_err(|e| match e {
+        StoreError::NotFound(what) => StoreError::Invalid(format!("{what} is no longer queued")),
+        other => other,
+    })?;
     if !rcpt.state.is_pending() {
         return Err(StoreError::Invalid(format!(
             "queue recipient #{id} is already {}",
@@ -78,30 +84,219 @@ fn set_state(
     Ok(())
 }
 
-/// Removes a queued message once none of its recipients waits any more.
+/// Removes a queued message once every recipient has been delivered. A failed recipient keeps
+/// its message in the queue, with its error, until it is reported (a bounce) or an operator
+/// removes it: nothing accepted disappears without a record.
 fn retire_if_done(conn: &Connection, message: QueueId) -> StoreResult<()> {
-    let pending: i64 = conn
+    let undelivered: i64 = conn
         .row(
-            "SELECT count(*) FROM queue_recipients WHERE message_id = ?1 AND state IN ('queued', 'held')",
+            "SELECT count(*) FROM queue_recipients WHERE message_id = ?1 AND state != 'delivered'",
             [message.0],
             |r| r.get(0),
         )
         .map_err(sql_err)?;
-    if pending > 0 {
+    if undelivered > 0 {
         return Ok(());
     }
-    let blob_id: Option<i64> = conn
+    remove_message(conn, message)?;
+    Ok(())
+}
+
+/// Deletes a queued message and its recipients; its blob goes too unless a mailbox holds it.
+/// Returns how many recipients had not been delivered.
+fn remove_message(conn: &Connection, message: QueueId) -> StoreResult<usize> {
+    let blob_id: i64 = conn
         .row(
             "SELECT blob_id FROM queue_messages WHERE id = ?1",
             [message.0],
             |r| r.get(0),
         )
         .optional()
+        .map_err(sql_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("queued message {message}")))?;
+    let undelivered: i64 = conn
+        .row(
+            "SELECT count(*) FROM queue_recipients WHERE message_id = ?1 AND state != 'delivered'",
+            [message.0],
+            |r| r.get(0),
+        )
         .map_err(sql_err)?;
     conn.exec("DELETE FROM queue_messages WHERE id = ?1", [message.0])
         .map_err(sql_err)?;
-    if let Some(id) = blob_id {
-        drop_unreferenced(conn, &[id])?;
+    drop_unreferenced(conn, &[blob_id])?;
+    Ok(undelivered as usize)
+}
+
+/// Marks every recipient still waiting for `account` failed, with `error`: used when the
+/// account is removed, so that its queued mail is reported rather than lost.
+pub(crate) fn fail_pending_of_account(
+    conn: &Connection,
+    account: AccountId,
+    error: &str,
+) -> StoreResult<usize> {
+    conn.exec(
+        "UPDATE queue_recipients SET state = 'failed', last_error = ?2, lease_until = 0
+          WHERE account_id = ?1 AND state IN ('queued', 'held')",
+        params![account.0, error],
+    )
+    .map_err(sql_err)
+}
+
+/// The next message id: a store-wide counter, so an id names one message for the store's
+/// whole life (log lines and the sender's "queued as" can be matched), whether or not the
+/// message ever waits in the queue.
+fn next_message_id(conn: &Connection) -> StoreResult<QueueId> {
+    let id: i64 = conn
+        .row(
+            "UPDATE meta SET value = value + 1 WHERE key = 'next_message_id' RETURNING value - 1",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+    Ok(QueueId(id))
+}
+
+/// Appends a message to an account's INBOX inside the caller's transaction.
+fn deliver_to_inbox(
+    conn: &Connection,
+    account: AccountId,
+    blob_id: i64,
+    blob_size: u64,
+    prefix: &[u8],
+    now: i64,
+) -> StoreResult<(Appended, Change)> {
+    let inbox = find_mailbox(conn, account, "INBOX")?;
+    let parts = AppendParts {
+        blob_id,
+        blob_size,
+        prefix,
+        flags: &Flags::new(),
+        internal_date: now,
+    };
+    append_in(conn, inbox.id, parts)
+}
+
+/// Runs `op` inside a savepoint of the caller's transaction: on failure its work is undone and
+/// the rest of the transaction carries on. An error that made SQLite roll back the whole
+/// transaction is returned as the outer error, since nothing can carry on after it.
+fn in_savepoint<T>(
+    conn: &Connection,
+    op: impl FnOnce() -> StoreResult<T>,
+) -> StoreResult<StoreResult<T>> {
+    conn.exec("SAVEPOINT rcpt", []).map_err(sql_err)?;
+    match op() {
+        Ok(value) => {
+            conn.exec("RELEASE rcpt", []).map_err(sql_err)?;
+            Ok(Ok(value))
+        }
+        Err(e) if conn.is_autocommit() => Err(e),
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO rcpt; RELEASE rcpt")
+                .map_err(sql_err)?;
+            Ok(Err(e))
+        }
+    }
+}
+
+/// The accepting transaction (see [`QueueStore::accept`]).
+fn accept_in(conn: &Connection, message: &NewQueueMessage) -> StoreResult<(Accepted, Vec<Change>)> {
+    let id = next_message_id(conn)?;
+    let blob = insert_blob(conn, &message.blob)?;
+    let mut delivered = Vec::new();
+    let mut events = Vec::new();
+    let mut waiting: Vec<(&NewRecipient, Option<String>)> = Vec::new();
+    let mut over_quota = 0;
+    for rcpt in &message.recipients {
+        let Route::Local(account) = rcpt.route else {
+            waiting.push((rcpt, None));
+            continue;
+        };
+        let outcome = in_savepoint(conn, || {
+            deliver_to_inbox(
+                conn,
+                account,
+                blob.id,
+                blob.size,
+                &message.trace_prefix,
+                message.received_at,
+            )
+        })?;
+        match outcome {
+            Ok((appended, change)) => {
+                delivered.push(appended);
+                events.push(change);
+            }
+            Err(e) => {
+                over_quota += usize::from(matches!(e, StoreError::OverQuota(_)));
+                tracing::info!(rcpt = %rcpt.address, "not delivered at once, queued: {e}");
+                waiting.push((rcpt, Some(e.to_string())));
+            }
+        }
+    }
+    if over_quota == message.recipients.len() {
+        // Every recipient is local and full: refused whole, the sender keeps the message.
+        return Err(StoreError::OverQuota(format!(
+            "every recipient of message {id}"
+        )));
+    }
+    if !waiting.is_empty() {
+        queue_message(conn, id, blob.id, message, &waiting)?;
+    }
+    let accepted = Accepted {
+        id,
+        delivered,
+        queued: waiting.len(),
+    };
+    Ok((accepted, events))
+}
+
+/// Writes the queue entry of message `id` for the recipients that wait, each due at once
+/// (`last_error` says why a local one could not be delivered in the accepting commit).
+fn queue_message(
+    conn: &Connection,
+    id: QueueId,
+    blob_id: i64,
+    message: &NewQueueMessage,
+    waiting: &[(&NewRecipient, Option<String>)],
+) -> StoreResult<()> {
+    conn.exec(
+        "INSERT INTO queue_messages (id, blob_id, trace_prefix, sender, envid, ret, body, smtputf8, size, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            id.0,
+            blob_id,
+            &message.trace_prefix,
+            message.sender,
+            message.params.envid,
+            message.params.ret,
+            message.params.body,
+            message.params.smtputf8,
+            (message.trace_prefix.len() as u64 + message.blob.size) as i64,
+            message.received_at,
+        ],
+    )
+    .map_err(sql_err)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO queue_recipients (message_id, address, account_id, notify, orcpt, state, next_attempt, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
+        )
+        .map_err(sql_err)?;
+    for (rcpt, error) in waiting {
+        let account = match rcpt.route {
+            Route::Local(a) => Some(a.0),
+            Route::Remote => None,
+        };
+        stmt.execute(params![
+            id.0,
+            rcpt.address,
+            account,
+            rcpt.notify,
+            rcpt.orcpt,
+            message.received_at,
+            error
+        ])
+        .map_err(sql_err)?;
     }
     Ok(())
 }
@@ -125,16 +320,8 @@ fn deliver_local_in(
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .map_err(sql_err)?;
-    let inbox = find_mailbox(conn, account, "INBOX")?;
     // The queue's blob row is shared: every local recipient references the same one.
-    let parts = AppendParts {
-        blob_id,
-        blob_size: size as u64,
-        prefix: &prefix,
-        flags: &Flags::new(),
-        internal_date: now,
-    };
-    let delivered = append_in(conn, inbox.id, parts)?;
+    let delivered = deliver_to_inbox(conn, account, blob_id, size as u64, &prefix, now)?;
     set_state(conn, id, RecipientState::Delivered, None)?;
     retire_if_done(conn, rcpt.message)?;
     Ok(delivered)
@@ -142,51 +329,25 @@ fn deliver_local_in(
 
 #[async_trait]
 impl QueueStore for SqliteStore {
-    async fn enqueue(&self, message: NewQueueMessage) -> StoreResult<QueueId> {
+    async fn accept(&self, message: NewQueueMessage) -> StoreResult<Accepted> {
         if message.recipients.is_empty() {
             return Err(StoreError::Invalid(
-                "a queued message needs at least one recipient".into(),
+                "a message needs at least one recipient".into(),
             ));
         }
-        self.inner
+        let accepted = self
+            .inner
             .writer
-            .write(move |conn| {
-                let blob = insert_blob(conn, &message.blob)?;
-                conn.exec(
-                    "INSERT INTO queue_messages (blob_id, trace_prefix, sender, envid, ret, body, smtputf8, size, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        blob.id,
-                        &message.trace_prefix,
-                        message.sender,
-                        message.params.envid,
-                        message.params.ret,
-                        message.params.body,
-                        message.params.smtputf8,
-                        (message.trace_prefix.len() as u64 + message.blob.size) as i64,
-                        message.received_at,
-                    ],
-                )
-                .map_err(sql_err)?;
-                let id = QueueId(conn.last_insert_rowid());
-                let mut stmt = conn
-                    .prepare_cached(
-                        "INSERT INTO queue_recipients (message_id, address, account_id, notify, orcpt, state, next_attempt)
-                         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)",
-                    )
-                    .map_err(sql_err)?;
-                for rcpt in &message.recipients {
-                    let account = match rcpt.route {
-                        Route::Local(a) => Some(a.0),
-                        Route::Remote => None,
-                    };
-                    stmt.execute(params![id.0, rcpt.address, account, rcpt.notify, rcpt.orcpt, message.received_at])
-                        .map_err(sql_err)?;
-                }
-                Ok((id, Vec::new()))
-            })
-            .await
-            .inspect(|id| tracing::info!(queue_id = %id, "message queued"))
+            .write(move |conn| accept_in(conn, &message))
+            .await?;
+        // Logged in the caller's span, so the lines carry its session id.
+        for appended in &accepted.delivered {
+            tracing::info!(id = %accepted.id, mailbox = %appended.mailbox, uid = %appended.uid, "message stored");
+        }
+        if accepted.queued > 0 {
+            tracing::info!(id = %accepted.id, recipients = accepted.queued, "message queued");
+        }
+        Ok(accepted)
     }
 
     async fn lease_due(
@@ -259,18 +420,12 @@ impl QueueStore for SqliteStore {
                 let mut events = Vec::new();
                 for id in recipients {
                     // Each delivery in its own savepoint: one failure leaves the others.
-                    conn.exec("SAVEPOINT rcpt", []).map_err(sql_err)?;
-                    match deliver_local_in(conn, id, now) {
+                    match in_savepoint(conn, || deliver_local_in(conn, id, now))? {
                         Ok((appended, change)) => {
-                            conn.exec("RELEASE rcpt", []).map_err(sql_err)?;
                             events.push(change);
                             results.push(Ok(appended));
                         }
-                        Err(e) => {
-                            conn.execute_batch("ROLLBACK TO rcpt; RELEASE rcpt")
-                                .map_err(sql_err)?;
-                            results.push(Err(e));
-                        }
+                        Err(e) => results.push(Err(e)),
                     }
                 }
                 Ok((results, events))
@@ -367,6 +522,13 @@ impl QueueStore for SqliteStore {
                 }
                 Ok(out)
             })
+            .await
+    }
+
+    async fn remove(&self, message: QueueId) -> StoreResult<usize> {
+        self.inner
+            .writer
+            .write(move |conn| Ok((remove_message(conn, message)?, Vec::new())))
             .await
     }
 

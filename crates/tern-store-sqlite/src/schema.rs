@@ -13,7 +13,8 @@ use crate::convert::sql_err;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Each entry upgrades the schema by one version (`PRAGMA user_version`).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -128,7 +129,13 @@ CREATE TABLE queue_recipients (
 );
 CREATE INDEX queue_recipients_due ON queue_recipients(state, next_attempt);
 CREATE INDEX queue_recipients_message ON queue_recipients(message_id);
-"#];
+"#,
+    // Message ids from a store-wide counter: queue_messages.id used to be the next rowid, so an
+    // idle server called every message "1". Ids given before this migration may repeat once.
+    r#"
+INSERT INTO meta (key, value) SELECT 'next_message_id', coalesce(max(id), 0) + 1 FROM queue_messages;
+"#,
+];
 
 fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;

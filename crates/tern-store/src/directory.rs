@@ -129,7 +129,9 @@ pub trait Directory: Send + Sync {
     ) -> StoreResult<AccountId>;
     async fn set_password(&self, address: &Address, password_hash: &str) -> StoreResult<()>;
     async fn set_quota(&self, address: &Address, quota_bytes: u64) -> StoreResult<()>;
-    /// Removes the account, its mailboxes and messages, and its place in aliases.
+    /// Removes the account, its mailboxes and messages, and its place in aliases. Mail still
+    /// waiting in the queue for it becomes a failure ("account removed") in the same
+    /// transaction: kept in the queue and reported, never silently dropped.
     async fn remove_account(&self, address: &Address) -> StoreResult<()>;
     async fn list_accounts(&self, domain: Option<&Domain>) -> StoreResult<Vec<AccountInfo>>;
     async fn account(&self, id: AccountId) -> StoreResult<AccountInfo>;

@@ -31,8 +31,8 @@ pub use mailbox::{
     NewMessage, DEFAULT_MAILBOXES,
 };
 pub use queue::{
-    EnvelopeParams, NewQueueMessage, NewRecipient, QueueEntry, QueueStore, QueuedRecipient,
-    RecipientState, Route,
+    Accepted, EnvelopeParams, NewQueueMessage, NewRecipient, QueueEntry, QueueStore,
+    QueuedRecipient, RecipientState, Route,
 };
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! The queue every accepted message passes through, with a delivery state per recipient.
+//! Accepting a message, and the queue for what cannot be delivered at once, with a delivery
+//! state per recipient.
 
 use async_trait::async_trait;
 use tern_types::{AccountId, BlobHash, QueueId, RecipientId};
@@ -99,6 +100,19 @@ pub struct QueuedRecipient {
     pub received_at: i64,
 }
 
+/// What [`QueueStore::accept`] did with a message, all in one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Names the message in logs and replies; never reused in a store. Its queue entry, if it
+    /// has one, has this id.
+    pub id: QueueId,
+    /// Local recipients delivered in the accepting commit, in recipient order.
+    pub delivered: Vec<Appended>,
+    /// Recipients left in the queue: remote ones, and local ones that could not be delivered
+    /// at once (a full mailbox, a failure). The scheduler takes them from there.
+    pub queued: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueEntry {
     pub id: QueueId,
@@ -111,8 +125,14 @@ pub struct QueueEntry {
 
 #[async_trait]
 pub trait QueueStore: Send + Sync {
-    /// The durable hand-off: once this returns, the message is ours (SMTP may answer 250).
-    async fn enqueue(&self, message: NewQueueMessage) -> StoreResult<QueueId>;
+    /// The durable hand-off, one transaction: the message is delivered to every local
+    /// recipient that can take it now, and everything else (remote recipients, a full mailbox,
+    /// a failure) is queued. Once this returns the message is ours (SMTP may answer 250).
+    ///
+    /// When every recipient is local and every one is over quota, nothing is stored and the
+    /// answer is [`crate::StoreError::OverQuota`]: the sender is told at once (RFC 5321
+    /// §4.2.5 452 / 552) instead of the message waiting for space.
+    async fn accept(&self, message: NewQueueMessage) -> StoreResult<Accepted>;
     /// Recipients due at `now`, leased for `lease_secs` so that no other worker takes them.
     async fn lease_due(
         &self,
@@ -150,11 +170,16 @@ pub trait QueueStore: Send + Sync {
         next_attempt: i64,
         error: &str,
     ) -> StoreResult<()>;
-    /// A permanent failure.
+    /// A permanent failure. The recipient stays in the queue, failed, with its error: a
+    /// message leaves the queue only when every recipient has been delivered, so an accepted
+    /// message never disappears without a record (a bounce, or an operator's decision).
     async fn fail(&self, recipient: RecipientId, error: &str) -> StoreResult<()>;
-    /// Messages with at least one pending recipient. A message whose recipients are all
-    /// finished is removed from the queue.
+    /// Every message in the queue: those with a recipient still to deliver, and those with a
+    /// failed one. A message whose recipients are all delivered leaves the queue.
     async fn list(&self) -> StoreResult<Vec<QueueEntry>>;
+    /// Removes a message from the queue, whatever its recipients' state (an operator's
+    /// decision). Returns how many recipients had not been delivered.
+    async fn remove(&self, message: QueueId) -> StoreResult<usize>;
     /// The message as it will be delivered: trace prefix followed by the blob.
     async fn read(&self, message: QueueId) -> StoreResult<Vec<u8>>;
 }

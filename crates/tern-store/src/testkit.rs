@@ -27,8 +27,10 @@ macro_rules! conformance_tests {
             directory_accounts_and_domains, recipient_resolution, case_sensitive_policy,
             append_assigns_uids_and_modseqs, uids_survive_restart, flags_and_modseq,
             expunge_keeps_change_log, quota_usage_follows_appends_and_expunges,
-            change_events_follow_commits, queue_local_delivery_is_exactly_once,
-            queue_defer_fail_and_lease, large_blobs_round_trip, removing_account_cleans_up);
+            change_events_follow_commits, accept_delivers_local_recipients_in_one_commit,
+            accept_queues_a_full_mailbox_and_refuses_when_all_are_full,
+            queue_keeps_what_was_not_delivered, queue_defer_fail_and_lease,
+            large_blobs_round_trip, removing_account_cleans_up);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -523,7 +525,34 @@ fn queued(stores_blob: crate::StagedBlob, rcpts: Vec<NewRecipient>) -> NewQueueM
     }
 }
 
-pub async fn queue_local_delivery_is_exactly_once(backend: &dyn Backend) {
+fn local(address: &str, account: tern_types::AccountId) -> NewRecipient {
+    NewRecipient {
+        address: address.into(),
+        route: Route::Local(account),
+        notify: None,
+        orcpt: None,
+    }
+}
+
+/// alice (already there) with a quota her INBOX has filled, and bob without one.
+async fn full_alice_and_bob(
+    stores: &Stores,
+    alice: tern_types::AccountId,
+) -> tern_types::AccountId {
+    let bob = stores
+        .directory
+        .add_account(&addr("bob@example.org"), "h", 0)
+        .await
+        .unwrap();
+    stores
+        .directory
+        .set_quota(&addr("alice@example.org"), 10)
+        .await
+        .unwrap();
+    bob
+}
+
+pub async fn accept_delivers_local_recipients_in_one_commit(backend: &dyn Backend) {
     let dir = tempdir();
     let (stores, alice) = with_alice(backend, dir.path()).await;
     let bob = stores
@@ -531,79 +560,205 @@ pub async fn queue_local_delivery_is_exactly_once(backend: &dyn Backend) {
         .add_account(&addr("bob@example.org"), "h", 0)
         .await
         .unwrap();
+    let mut events = stores.mailboxes.watch();
     let blob = stores
         .blobs
         .stage(b"Subject: hi\r\n\r\nhello\r\n".to_vec())
         .await
         .unwrap();
-    let rcpt = |a: &str, id| NewRecipient {
-        address: a.into(),
-        route: Route::Local(id),
-        notify: None,
-        orcpt: None,
-    };
-    let id = stores
+    let first = stores
         .queue
-        .enqueue(queued(
+        .accept(queued(
             blob,
             vec![
-                rcpt("alice@example.org", alice),
-                rcpt("bob@example.org", bob),
+                local("alice@example.org", alice),
+                local("bob@example.org", bob),
             ],
         ))
         .await
         .unwrap();
+    assert_eq!((first.delivered.len(), first.queued), (2, 0));
+    // Nothing waits: the delivery was the accepting commit itself.
+    assert!(stores.queue.list().await.unwrap().is_empty());
+    for (account, appended) in [alice, bob].into_iter().zip(&first.delivered) {
+        let inbox = stores.mailboxes.mailbox(account, "INBOX").await.unwrap();
+        assert_eq!(appended.mailbox, inbox.id);
+        assert_eq!(
+            stores
+                .mailboxes
+                .read_message(inbox.id, appended.uid)
+                .await
+                .unwrap(),
+            b"Received: from test\r\nSubject: hi\r\n\r\nhello\r\n"
+        );
+        assert_eq!(
+            events.try_recv().unwrap().kind,
+            ChangeKind::Added(appended.uid)
+        );
+    }
+    // Ids never repeat, not even on an idle store or after a restart.
+    drop(stores);
+    let stores = backend.open(dir.path()).await;
+    let blob = stores.blobs.stage(b"again".to_vec()).await.unwrap();
+    let second = stores
+        .queue
+        .accept(queued(blob, vec![local("alice@example.org", alice)]))
+        .await
+        .unwrap();
+    assert!(second.id > first.id, "{} after {}", second.id, first.id);
+}
+
+pub async fn accept_queues_a_full_mailbox_and_refuses_when_all_are_full(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let bob = full_alice_and_bob(&stores, alice).await;
+    let body = b"Subject: big\r\n\r\nmore than ten bytes\r\n".to_vec();
+    // Only alice, and she is full: refused whole, nothing stored.
+    let blob = stores.blobs.stage(body.clone()).await.unwrap();
+    let refused = stores
+        .queue
+        .accept(queued(blob, vec![local("alice@example.org", alice)]))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::OverQuota(_))),
+        "{refused:?}"
+    );
+    assert_eq!(stores.blobs.count().await.unwrap(), 0);
+    // An append is refused past the quota too, whoever makes it.
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let m = message(&stores, &body).await;
+    assert!(matches!(
+        stores.mailboxes.append(inbox.id, m).await,
+        Err(StoreError::OverQuota(_))
+    ));
+    assert_eq!(
+        stores
+            .mailboxes
+            .mailbox(alice, "INBOX")
+            .await
+            .unwrap()
+            .messages,
+        0
+    );
+    // With bob: bob has it at once, alice's copy waits in the queue.
+    let blob = stores.blobs.stage(body).await.unwrap();
+    let accepted = stores
+        .queue
+        .accept(queued(
+            blob,
+            vec![
+                local("alice@example.org", alice),
+                local("bob@example.org", bob),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!((accepted.delivered.len(), accepted.queued), (1, 1));
     let due = stores.queue.lease_due(1_700_000_000, 60, 10).await.unwrap();
-    assert_eq!(due.len(), 2);
-    assert!(due
-        .iter()
-        .all(|r| r.message == id && r.state == RecipientState::Queued));
-    // Leased recipients are not handed out twice.
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].message, due[0].address.as_str()),
+        (accepted.id, "alice@example.org")
+    );
+    assert!(due[0].last_error.is_some());
+    // Leased recipients are not handed out twice; a restart's release makes them due again.
     assert!(stores
         .queue
         .lease_due(1_700_000_000, 60, 10)
         .await
         .unwrap()
         .is_empty());
-    // After a restart the dead process's leases are released: due again at once.
-    assert_eq!(stores.queue.release_leases().await.unwrap(), 2);
-    let again = stores.queue.lease_due(1_700_000_000, 60, 10).await.unwrap();
-    assert_eq!(again.len(), 2);
-    let first = stores
+    assert_eq!(stores.queue.release_leases().await.unwrap(), 1);
+    let due = stores.queue.lease_due(1_700_000_000, 60, 10).await.unwrap();
+    assert!(matches!(
+        stores.queue.deliver_local(due[0].id, 1_700_000_001).await,
+        Err(StoreError::OverQuota(_))
+    ));
+    stores
+        .directory
+        .set_quota(&addr("alice@example.org"), 0)
+        .await
+        .unwrap();
+    let delivered = stores
         .queue
         .deliver_local(due[0].id, 1_700_000_001)
         .await
         .unwrap();
+    // Exactly once: the recipient is done, a second delivery is refused.
     assert!(matches!(
         stores.queue.deliver_local(due[0].id, 1_700_000_001).await,
         Err(StoreError::Invalid(_))
     ));
-    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
-    assert_eq!(inbox.messages, 1);
-    assert_eq!(first.mailbox, inbox.id);
-    let body = stores
-        .mailboxes
-        .read_message(inbox.id, first.uid)
-        .await
-        .unwrap();
-    assert_eq!(body, b"Received: from test\r\nSubject: hi\r\n\r\nhello\r\n");
-    assert_eq!(stores.queue.list().await.unwrap().len(), 1);
-    stores
-        .queue
-        .deliver_local(due[1].id, 1_700_000_001)
-        .await
-        .unwrap();
-    // Every recipient done: the message leaves the queue, the blob stays for the mailboxes.
-    assert!(stores.queue.list().await.unwrap().is_empty());
-    let bob_inbox = stores.mailboxes.mailbox(bob, "INBOX").await.unwrap();
+    assert_eq!(delivered.mailbox, inbox.id);
     assert_eq!(
         stores
             .mailboxes
-            .read_message(bob_inbox.id, Uid(1))
+            .mailbox(alice, "INBOX")
             .await
-            .unwrap(),
-        body
+            .unwrap()
+            .messages,
+        1
     );
+    // Every recipient done: the message leaves the queue, the blob stays for the mailboxes.
+    assert!(stores.queue.list().await.unwrap().is_empty());
+    assert_eq!(stores.blobs.count().await.unwrap(), 1);
+}
+
+pub async fn queue_keeps_what_was_not_delivered(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let bob = full_alice_and_bob(&stores, alice).await;
+    let blob = stores
+        .blobs
+        .stage(b"Subject: x\r\n\r\nfor a full mailbox\r\n".to_vec())
+        .await
+        .unwrap();
+    let accepted = stores
+        .queue
+        .accept(queued(
+            blob,
+            vec![
+                local("alice@example.org", alice),
+                local("bob@example.org", bob),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(accepted.queued, 1);
+    // Removing the account while its mail waits turns that mail into a kept failure.
+    stores
+        .directory
+        .remove_account(&addr("alice@example.org"))
+        .await
+        .unwrap();
+    let listed = stores.queue.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, accepted.id);
+    let failed = &listed[0].recipients[0];
+    assert_eq!(failed.state, RecipientState::Failed);
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("removed")),
+        "{:?}",
+        failed.last_error
+    );
+    assert!(stores
+        .queue
+        .lease_due(i64::MAX / 2, 60, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Only an operator's decision removes it.
+    assert_eq!(stores.queue.remove(accepted.id).await.unwrap(), 1);
+    assert!(stores.queue.list().await.unwrap().is_empty());
+    // bob's copy keeps the blob.
+    assert_eq!(stores.blobs.count().await.unwrap(), 1);
+    assert!(matches!(
+        stores.queue.remove(accepted.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 pub async fn queue_defer_fail_and_lease(backend: &dyn Backend) {
@@ -618,12 +773,13 @@ pub async fn queue_defer_fail_and_lease(backend: &dyn Backend) {
     };
     let id = stores
         .queue
-        .enqueue(queued(
+        .accept(queued(
             blob.clone(),
             vec![remote("a@remote.example"), remote("b@remote.example")],
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let due = stores.queue.lease_due(1_700_000_000, 60, 10).await.unwrap();
     stores
         .queue
@@ -658,7 +814,14 @@ pub async fn queue_defer_fail_and_lease(backend: &dyn Backend) {
         b"Received: from test\r\nx"
     );
     stores.queue.mark_delivered(again[0].id).await.unwrap();
-    assert!(stores.queue.list().await.unwrap().is_empty());
+    // One recipient failed: the message stays, with the failure, until it is dealt with.
+    let listed = stores.queue.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].recipients[1].last_error.as_deref(),
+        Some("550 no such user")
+    );
+    assert_eq!(stores.queue.remove(id).await.unwrap(), 1);
     // The message left the queue and nothing else referenced its blob.
     assert_eq!(stores.blobs.count().await.unwrap(), 0);
 }

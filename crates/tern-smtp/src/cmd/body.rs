@@ -1,8 +1,9 @@
 //! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030): receiving the message, and the durable
-//! hand-off to the queue that the final reply stands for.
+//! hand-off that the final reply stands for: one commit delivers it to the local mailboxes
+//! that can take it and queues the rest.
 
 use tern_message::{received, return_path, Received};
-use tern_store::{EnvelopeParams, NewQueueMessage, NewRecipient, Route};
+use tern_store::{EnvelopeParams, NewQueueMessage, NewRecipient, Route, StoreError};
 
 use crate::data::Flaws;
 use crate::reply::Reply;
@@ -144,8 +145,8 @@ impl Session {
         Outcome::reply(Reply::new(250, "2.0.0", format!("{size} octets received")))
     }
 
-    /// Ends the transaction: refuses a flawed message, or stores it durably in the queue and
-    /// answers 250 only then (DESIGN principle 2).
+    /// Ends the transaction: refuses a flawed message, or stores it durably (delivered, or
+    /// queued) and answers 250 only then (DESIGN principle 2).
     async fn finish_message(&mut self) -> Reply {
         let Some(tx) = self.tx.take() else {
             return Reply::new(503, "5.5.1", "No transaction");
@@ -162,7 +163,7 @@ impl Session {
         let reply = match body.as_ref().and_then(|b| self.refusal(b)) {
             Some(reply) => reply,
             None => {
-                self.enqueue(&sender, params, &accepted, recipients, body)
+                self.accept(&sender, params, &accepted, recipients, body)
                     .await
             }
         };
@@ -247,7 +248,9 @@ impl Session {
         prefix.into_bytes()
     }
 
-    async fn enqueue(
+    /// Hands the message to the store in one commit ([`tern_store::QueueStore::accept`]) and
+    /// gives the reply that stands for it.
+    async fn accept(
         &self,
         sender: &str,
         params: EnvelopeParams,
@@ -280,11 +283,16 @@ impl Session {
                 .collect(),
             received_at: at,
         };
-        match self.stores.queue.enqueue(message).await {
-            Ok(queue_id) => {
-                self.queue.kick();
-                Reply::new(250, "2.0.0", format!("OK, queued as {queue_id}"))
+        match self.stores.queue.accept(message).await {
+            Ok(accepted) => {
+                if accepted.queued > 0 {
+                    self.queue.kick();
+                }
+                Reply::new(250, "2.0.0", format!("OK, queued as {}", accepted.id))
             }
+            // RFC 5321 §4.2.5 and RFC 3463 4.2.2 / 5.2.2: the mailbox has no room for what
+            // was actually sent, whatever SIZE promised.
+            Err(StoreError::OverQuota(_)) => self.mailbox_full(),
             Err(e) => self.store_failure(&e),
         }
     }

@@ -125,11 +125,7 @@ impl Session {
         };
         if let Some(full) = self.over_quota(&accounts) {
             tracing::info!(rcpt = %address, account = %full.address, "mailbox full");
-            return Outcome::reply(if self.settings.over_quota_permanent {
-                Reply::new(552, "5.2.2", "Mailbox full")
-            } else {
-                Reply::new(452, "4.2.2", "Mailbox full, try again later")
-            });
+            return Outcome::reply(self.mailbox_full());
         }
         let Some(tx) = self.tx.as_mut() else {
             return Outcome::reply(Reply::new(503, "5.5.1", "Send MAIL first"));
@@ -153,6 +149,15 @@ impl Session {
     fn over_quota<'a>(&self, accounts: &'a [AccountInfo]) -> Option<&'a AccountInfo> {
         let size = self.tx.as_ref().map_or(0, |t| t.declared_size).max(1);
         accounts.iter().find(|a| a.would_exceed_quota(size))
+    }
+
+    /// A full mailbox: temporary or permanent as `smtp.over_quota` says.
+    pub(crate) fn mailbox_full(&self) -> Reply {
+        if self.settings.over_quota_permanent {
+            Reply::new(552, "5.2.2", "Mailbox full")
+        } else {
+            Reply::new(452, "4.2.2", "Mailbox full, try again later")
+        }
     }
 
     /// A store failure: temporary for the client, logged with detail for the administrator.

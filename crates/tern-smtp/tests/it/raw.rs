@@ -390,6 +390,82 @@ async fn full_mailboxes_get_452_or_552() {
     }
 }
 
+/// Issue 11 item 3: the quota is checked on what was sent, not on what SIZE promised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_holds_against_a_missing_or_lying_size() {
+    let alice = tern_types::Address::parse("alice@example.test").unwrap();
+    let body = format!("Subject: big\r\n\r\n{}\r\n.\r\n", "x".repeat(5000));
+    for (extra, mail, expected) in [
+        ("", "MAIL FROM:<s@remote.example>", "452 4.2.2"),
+        ("", "MAIL FROM:<s@remote.example> SIZE=10", "452 4.2.2"),
+        (
+            "[smtp]\nover_quota = \"permanent\"\n",
+            "MAIL FROM:<s@remote.example> SIZE=10",
+            "552 5.2.2",
+        ),
+    ] {
+        let server = server_with(extra).await;
+        server
+            .stores()
+            .directory
+            .set_quota(&alice, 1000)
+            .await
+            .unwrap();
+        let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
+        c.expect("EHLO client.test", "250").await;
+        c.expect(mail, "250").await;
+        c.expect("RCPT TO:<alice@example.test>", "250").await;
+        c.expect("DATA", "354").await;
+        c.send(body.as_bytes()).await;
+        let reply = c.reply().await;
+        assert!(reply.starts_with(expected), "{mail}: {reply}");
+        nothing_stored(&server).await;
+        // The session goes on: a message that fits is taken.
+        c.envelope("s@remote.example", &["alice@example.test"])
+            .await;
+        c.expect("DATA", "354").await;
+        c.send(b"Subject: small\r\n\r\nfits\r\n.\r\n").await;
+        assert!(c.reply().await.starts_with("250 2.0.0"));
+        assert_eq!(server.inbox("alice@example.test", 1).await.len(), 1);
+    }
+}
+
+/// Issue 10 item 2: mail accepted with 250 never vanishes. A copy that could not be delivered
+/// (a full mailbox) waits in the queue; when its account is removed it stays there as a
+/// failure, with the reason, instead of being deleted by the scheduler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeliverable_mail_is_kept_in_the_queue() {
+    let server = server().await;
+    let alice = tern_types::Address::parse("alice@example.test").unwrap();
+    let stores = server.stores();
+    stores.directory.set_quota(&alice, 100).await.unwrap();
+    let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
+    c.envelope(
+        "s@remote.example",
+        &["alice@example.test", "bob@example.test"],
+    )
+    .await;
+    c.expect("DATA", "354").await;
+    c.send(format!("Subject: x\r\n\r\n{}\r\n.\r\n", "y".repeat(500)).as_bytes())
+        .await;
+    let reply = c.reply().await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    assert_eq!(server.inbox("bob@example.test", 1).await.len(), 1);
+    assert_eq!(server.queued().await, 1);
+    stores.directory.remove_account(&alice).await.unwrap();
+    // Give the scheduler every chance to act on it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let listed = stores.queue.list().await.unwrap();
+    assert_eq!(listed.len(), 1, "the message left the queue");
+    let rcpt = &listed[0].recipients[0];
+    assert_eq!(rcpt.address, "alice@example.test");
+    assert_eq!(rcpt.state, tern_store::RecipientState::Failed);
+    assert!(rcpt
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("removed")));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn utf8_addresses_need_smtputf8() {
     let server = server().await;
