@@ -611,7 +611,7 @@ pub async fn accept_delivers_local_recipients_in_one_commit(backend: &dyn Backen
 pub async fn accept_queues_a_full_mailbox_and_refuses_when_all_are_full(backend: &dyn Backend) {
     let dir = tempdir();
     let (stores, alice) = with_alice(backend, dir.path()).await;
-    let bob = full_alice_and_bob(&stores, alice).await;
+    let bob = full_alice_and_bob(&stores).await;
     let body = b"Subject: big\r\n\r\nmore than ten bytes\r\n".to_vec();
     // Only alice, and she is full: refused whole, nothing stored.
     let blob = stores.blobs.stage(body.clone()).await.unwrap();
@@ -707,7 +707,7 @@ pub async fn accept_queues_a_full_mailbox_and_refuses_when_all_are_full(backend:
 pub async fn queue_keeps_what_was_not_delivered(backend: &dyn Backend) {
     let dir = tempdir();
     let (stores, alice) = with_alice(backend, dir.path()).await;
-    let bob = full_alice_and_bob(&stores, alice).await;
+    let bob = full_alice_and_bob(&stores).await;
     let blob = stores
         .blobs
         .stage(b"Subject: x\r\n\r\nfor a full mailbox\r\n".to_vec())
