@@ -534,11 +534,8 @@ fn local(address: &str, account: tern_types::AccountId) -> NewRecipient {
     }
 }
 
-/// alice (already there) with a quota her INBOX has filled, and bob without one.
-async fn full_alice_and_bob(
-    stores: &Stores,
-    alice: tern_types::AccountId,
-) -> tern_types::AccountId {
+/// Makes alice's quota too small for any message, and adds bob without one.
+async fn full_alice_and_bob(stores: &Stores) -> tern_types::AccountId {
     let bob = stores
         .directory
         .add_account(&addr("bob@example.org"), "h", 0)
