@@ -11,7 +11,7 @@ use tern_config::{Config, Protocol};
 use tern_store::{StoreError, Stores};
 use tern_store_sqlite::{SqliteOptions, SqliteStore};
 
-use crate::cli::{AliasCommand, Command, DomainCommand, UserCommand};
+use crate::cli::{AliasCommand, Command, DomainCommand, QueueCommand, UserCommand};
 
 /// Opens the store the configuration names.
 pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
@@ -45,6 +45,7 @@ pub async fn run(config: &Config, command: Command) -> anyhow::Result<()> {
         Command::Domain(c) => domain(&stores, c).await,
         Command::User(c) => user(config, &stores, c).await,
         Command::Alias(c) => alias(&stores, c).await,
+        Command::Queue(c) => queue(&stores, c).await,
         Command::Serve(_) | Command::Config(_) => bail!("not an admin command"),
     }
 }
@@ -145,6 +146,45 @@ async fn alias(stores: &Stores, command: AliasCommand) -> anyhow::Result<()> {
         AliasCommand::Remove { source } => {
             d.remove_alias(&source).await?;
             println!("removed alias {source}");
+        }
+    }
+    Ok(())
+}
+
+async fn queue(stores: &Stores, command: QueueCommand) -> anyhow::Result<()> {
+    match command {
+        QueueCommand::List => {
+            let entries = stores.queue.list().await?;
+            for entry in &entries {
+                let sender = if entry.sender.is_empty() {
+                    "<>"
+                } else {
+                    entry.sender.as_str()
+                };
+                println!(
+                    "{}\tfrom={sender}\tsize={}\treceived={}",
+                    entry.id,
+                    entry.size,
+                    tern_message::rfc5322_date(entry.received_at)
+                );
+                for r in &entry.recipients {
+                    println!(
+                        "  {}\t{}\tattempts={}\tnext={}\terror={}",
+                        r.address,
+                        r.state.as_str(),
+                        r.attempts,
+                        tern_message::rfc5322_date(r.next_attempt),
+                        r.last_error.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            println!("{} message(s) in the queue", entries.len());
+        }
+        QueueCommand::Remove { id } => {
+            let undelivered = stores.queue.remove(tern_types::QueueId(id)).await?;
+            println!(
+                "removed message {id} from the queue ({undelivered} recipient(s) not delivered)"
+            );
         }
     }
     Ok(())

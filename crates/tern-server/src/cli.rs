@@ -50,6 +50,9 @@ pub enum Command {
     /// Manage aliases: an address (or a whole domain, `@example.org`) delivered to accounts.
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Look at and act on mail waiting in the queue (or kept there after a failure).
+    #[command(subcommand)]
+    Queue(QueueCommand),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +116,18 @@ pub enum AliasCommand {
     List { domain: Option<Domain> },
     /// Remove an alias (or a catch-all, `@example.org`).
     Remove { source: AliasSource },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages with their sender, size and each recipient's state, attempts,
+    /// next attempt and last error.
+    List,
+    /// Remove a message from the queue (its recipients not yet delivered never get it).
+    Remove {
+        /// The id `tern queue list` shows (also the "queued as" id of the SMTP reply).
+        id: i64,
+    },
 }
 
 /// "500M" -> 524288000. Plain numbers are bytes.

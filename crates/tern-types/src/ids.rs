@@ -43,7 +43,8 @@ id_type!(
     ModSeq(u64)
 );
 id_type!(
-    /// A message in the queue.
+    /// A message the store accepted: its name in logs, in the SMTP reply and in the queue if
+    /// it waits there. Never reused within a store.
     QueueId(i64)
 );
 id_type!(

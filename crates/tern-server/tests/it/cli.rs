@@ -197,6 +197,77 @@ async fn commands_reach_a_running_server_without_restart() {
     server.stop().await;
 }
 
+/// What waits in the queue (here a copy for a full mailbox) is listed with its reason, and
+/// an operator can remove it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_list_and_remove() {
+    let server = TestServer::start().await;
+    let stores = server.stores();
+    let alice = server.add_user("alice@example.test").await;
+    let bob = server.add_user("bob@example.test").await;
+    stores
+        .directory
+        .set_quota(&Address::parse("alice@example.test").unwrap(), 10)
+        .await
+        .unwrap();
+    let rcpt = |address: &str, account| tern_store::NewRecipient {
+        address: address.into(),
+        route: tern_store::Route::Local(account),
+        notify: None,
+        orcpt: None,
+    };
+    let accepted = stores
+        .queue
+        .accept(tern_store::NewQueueMessage {
+            blob: stores
+                .blobs
+                .stage(b"Subject: q\r\n\r\ntoo big for alice\r\n".to_vec())
+                .await
+                .unwrap(),
+            trace_prefix: Vec::new(),
+            sender: "s@remote.example".into(),
+            params: Default::default(),
+            recipients: vec![
+                rcpt("alice@example.test", alice),
+                rcpt("bob@example.test", bob),
+            ],
+            received_at: 1_700_000_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(accepted.queued, 1);
+    let cfg = server.config_path.clone();
+    let listed = ok(
+        &tokio::task::spawn_blocking(move || tern(&cfg, &["queue", "list"], ""))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        listed.starts_with(&format!("{}\tfrom=s@remote.example", accepted.id)),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("  alice@example.test\tqueued\t"),
+        "{listed}"
+    );
+    assert!(listed.contains("over its storage quota"), "{listed}");
+    assert!(!listed.contains("bob@"), "{listed}");
+    let cfg = server.config_path.clone();
+    let id = accepted.id.to_string();
+    let removed =
+        ok(
+            &tokio::task::spawn_blocking(move || tern(&cfg, &["queue", "remove", &id], ""))
+                .await
+                .unwrap(),
+        );
+    assert!(
+        removed.contains("1 recipient(s) not delivered"),
+        "{removed}"
+    );
+    assert!(stores.queue.list().await.unwrap().is_empty());
+    server.stop().await;
+}
+
 #[test]
 fn every_subcommand_has_help() {
     let commands: &[&[&str]] = &[
@@ -218,6 +289,9 @@ fn every_subcommand_has_help() {
         &["alias", "add"],
         &["alias", "list"],
         &["alias", "remove"],
+        &["queue"],
+        &["queue", "list"],
+        &["queue", "remove"],
     ];
     for args in commands {
         let out = Command::new(env!("CARGO_BIN_EXE_tern"))
