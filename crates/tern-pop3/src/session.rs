@@ -242,13 +242,14 @@ impl Session {
     async fn login(&mut self, username: String, password: Secret) -> Response {
         let shared = self.shared.clone();
         let ip = self.info.peer.ip();
-        if shared
-            .throttle
-            .check(ip, &username, Instant::now())
-            .is_err()
-        {
-            tracing::info!(user = %username, "login refused: too many failures");
-            return Response::err("[SYS/TEMP] Too many failed logins; try again later");
+        match shared.throttle.admit(ip, &username, Instant::now()) {
+            // The wait for an account under attack, for clients that have not logged in to it.
+            Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Ok(_) => {}
+            Err(why) => {
+                tracing::info!(user = %username, "login refused: {why}");
+                return Response::err("[SYS/TEMP] Too many failed logins; try again later");
+            }
         }
         let account = match Address::parse(&username) {
             Ok(address) => match shared
@@ -275,15 +276,17 @@ impl Session {
         let account = match account {
             Some(account) if verified => account,
             _ => {
-                shared
+                let wait = shared
                     .throttle
                     .record_failure(ip, &username, Instant::now());
                 tracing::info!(user = %username, "login failed");
-                tokio::time::sleep(shared.throttle.failure_delay()).await;
+                tokio::time::sleep(wait).await;
                 return Response::err("[AUTH] Invalid user name or password");
             }
         };
-        shared.throttle.record_success(&username);
+        shared
+            .throttle
+            .record_success(ip, &username, Instant::now());
         let Some(lock) = shared.locks.try_lock(account.id) else {
             tracing::info!(user = %account.address, "maildrop in use");
             return Response::err("[IN-USE] The maildrop is in use by another session");
