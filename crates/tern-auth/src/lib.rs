@@ -20,7 +20,7 @@ mod throttle;
 mod verifier;
 
 pub use sasl::{decode_plain, PlainCredentials, SaslError};
-pub use throttle::{LoginThrottle, ThrottleConfig, Throttled};
+pub use throttle::{Attempt, LoginThrottle, ThrottleConfig, Throttled};
 pub use verifier::Verifier;
 
 use argon2::password_hash::rand_core::OsRng;

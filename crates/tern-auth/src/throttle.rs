@@ -83,6 +83,28 @@ enum Key {
     Account(String),
 }
 
+/// A login attempt let through by [`LoginThrottle::admit`], to be ended with
+/// [`LoginThrottle::failed`], [`LoginThrottle::succeeded`] or [`LoginThrottle::withdrawn`].
+#[derive(Debug)]
+#[must_use = "an attempt is ended with failed(), succeeded() or withdrawn()"]
+pub struct Attempt {
+    client: IpAddr,
+    network: IpAddr,
+    /// Lower-cased.
+    account: String,
+    /// When it was admitted, which is the failure counted against its client and network.
+    at: Instant,
+    wait: Duration,
+}
+
+impl Attempt {
+    /// How long to wait before checking the password: non-zero for an account under attack,
+    /// when this client has not logged in to it recently.
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+}
+
 #[derive(Debug)]
 pub struct LoginThrottle {
     config: ThrottleConfig,
@@ -107,62 +129,77 @@ impl LoginThrottle {
         }
     }
 
-    /// Before the password is checked: refused, or how long to wait before checking it.
-    /// Login names are compared case-insensitively.
-    pub fn admit(&self, ip: IpAddr, account: &str, now: Instant) -> Result<Duration, Throttled> {
+    /// Before the password is checked: refused, or let through as an [`Attempt`] that counts
+    /// as a failure of its client and its network until [`LoginThrottle::succeeded`] takes
+    /// that back. Counting before the check means parallel connections cannot slip extra
+    /// guesses past a threshold while their passwords are being verified; an attempt whose
+    /// session ends before it is answered stays counted. Login names are compared
+    /// case-insensitively.
+    pub fn admit(&self, ip: IpAddr, account: &str, now: Instant) -> Result<Attempt, Throttled> {
         let c = &self.config;
         let client = c.client.network_of(ip);
+        let network = c.network.network_of(ip);
         let account = account.to_lowercase();
         let mut state = self.lock();
+        state.prune(c.window, now);
         if state.recent(Key::Client(client), c.window, now) >= c.max_failures_per_client {
             return Err(Throttled::Client);
         }
         let trusted = state.succeeded_recently(client, &account, c.window, now);
-        let network = Key::Network(c.network.network_of(ip));
-        if !trusted && state.recent(network, c.window, now) >= c.max_failures_per_network {
+        if !trusted
+            && state.recent(Key::Network(network), c.window, now) >= c.max_failures_per_network
+        {
             return Err(Throttled::Network);
         }
-        let under_attack =
-            state.recent(Key::Account(account), c.window, now) >= c.max_failures_per_account;
-        Ok(match under_attack && !trusted {
-            true => c.account_delay,
-            false => Duration::ZERO,
+        let under_attack = state.recent(Key::Account(account.clone()), c.window, now)
+            >= c.max_failures_per_account;
+        state.push(Key::Client(client), c.max_failures_per_client, now);
+        state.push(Key::Network(network), c.max_failures_per_network, now);
+        Ok(Attempt {
+            client,
+            network,
+            account,
+            at: now,
+            wait: match under_attack && !trusted {
+                true => c.account_delay,
+                false => Duration::ZERO,
+            },
         })
     }
 
-    /// Counts a failed login; returns how long to wait before answering it.
-    pub fn record_failure(&self, ip: IpAddr, account: &str, now: Instant) -> Duration {
+    /// The attempt's password was wrong (or its account unknown); returns how long to wait
+    /// before answering it.
+    pub fn failed(&self, attempt: Attempt, now: Instant) -> Duration {
         let c = &self.config;
-        let client = c.client.network_of(ip);
         let mut state = self.lock();
-        state.prune(c.window, now);
-        let client_failures = state.push(Key::Client(client), c.max_failures_per_client, now);
         state.push(
-            Key::Network(c.network.network_of(ip)),
-            c.max_failures_per_network,
-            now,
-        );
-        state.push(
-            Key::Account(account.to_lowercase()),
+            Key::Account(attempt.account),
             c.max_failures_per_account,
             now,
         );
+        let client_failures = state.recent(Key::Client(attempt.client), c.window, now);
         let doublings = client_failures.saturating_sub(1).min(31);
         c.failure_delay
             .saturating_mul(1u32 << doublings)
             .min(c.max_failure_delay)
     }
 
-    /// Remembers that this client logged in to this account: for a window it skips the
-    /// account's delay and its network's refusal. The client's own failures stay counted, or
-    /// a guesser with an account of its own could wipe them by logging in to it.
-    pub fn record_success(&self, ip: IpAddr, account: &str, now: Instant) {
-        let client = self.config.client.network_of(ip);
+    /// The attempt logged in: its failure is taken back, and its client is remembered as
+    /// one that logged in to this account, which for a window spares it the account's delay
+    /// and its network's refusal. The client's earlier failures stay counted, or a guesser
+    /// with an account of its own could wipe them by logging in to it.
+    pub fn succeeded(&self, attempt: Attempt, now: Instant) {
         let mut state = self.lock();
-        state.prune(self.config.window, now);
+        state.take_back_attempt(&attempt);
         state
             .successes
-            .insert((client, account.to_lowercase()), now);
+            .insert((attempt.client, attempt.account), now);
+    }
+
+    /// The attempt ended without a verdict on its password (a server failure): its failure
+    /// is taken back, and nothing is remembered.
+    pub fn withdrawn(&self, attempt: Attempt) {
+        self.lock().take_back_attempt(&attempt);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -189,16 +226,29 @@ impl State {
         n
     }
 
-    /// Adds a failure to `key`, keeping at most `cap` of them (a count past its threshold
-    /// changes nothing, and memory stays bounded); returns the count within the window.
-    fn push(&mut self, key: Key, cap: u32, now: Instant) -> u32 {
+    /// Adds a failure to `key`, keeping at most `cap` of them: a count past its threshold
+    /// changes nothing, and memory stays bounded.
+    fn push(&mut self, key: Key, cap: u32, now: Instant) {
         let times = self.failures.entry(key).or_default();
         times.push_back(now);
         let cap = usize::try_from(cap).unwrap_or(usize::MAX).max(1);
         while times.len() > cap {
             times.pop_front();
         }
-        u32::try_from(times.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Removes the failure `admit` counted for this attempt, where it is still there.
+    fn take_back_attempt(&mut self, attempt: &Attempt) {
+        for key in [Key::Client(attempt.client), Key::Network(attempt.network)] {
+            if let Some(times) = self.failures.get_mut(&key) {
+                if let Some(i) = times.iter().rposition(|t| *t == attempt.at) {
+                    times.remove(i);
+                }
+                if times.is_empty() {
+                    self.failures.remove(&key);
+                }
+            }
+        }
     }
 
     fn succeeded_recently(
@@ -249,17 +299,66 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// One wrong password; the wait before its answer.
+    fn fail(t: &LoginThrottle, from: &str, user: &str, now: Instant) -> Duration {
+        let attempt = t.admit(ip(from), user, now).expect("admitted");
+        t.failed(attempt, now)
+    }
+
+    fn log_in(t: &LoginThrottle, from: &str, user: &str, now: Instant) {
+        let attempt = t.admit(ip(from), user, now).expect("admitted");
+        t.succeeded(attempt, now);
+    }
+
+    fn wait(
+        t: &LoginThrottle,
+        from: &str,
+        user: &str,
+        now: Instant,
+    ) -> Result<Duration, Throttled> {
+        t.admit(ip(from), user, now).map(|a| a.wait())
+    }
+
     #[test]
     fn a_client_is_refused_past_its_threshold_until_the_window_passes() {
         let t = throttle();
         let now = Instant::now();
         for user in ["u1", "u2", "u3"] {
-            t.record_failure(ip("192.0.2.1"), user, now);
+            fail(&t, "192.0.2.1", user, now);
         }
-        assert_eq!(t.admit(ip("192.0.2.1"), "u4", now), Err(Throttled::Client));
-        assert!(t.admit(ip("192.0.2.9"), "u4", now).is_ok());
+        assert_eq!(wait(&t, "192.0.2.1", "u4", now), Err(Throttled::Client));
+        assert!(wait(&t, "192.0.2.9", "u4", now).is_ok());
         let later = now + Duration::from_secs(61);
-        assert!(t.admit(ip("192.0.2.1"), "u4", later).is_ok());
+        assert!(wait(&t, "192.0.2.1", "u4", later).is_ok());
+    }
+
+    #[test]
+    fn parallel_attempts_count_before_their_passwords_are_checked() {
+        let t = throttle();
+        let now = Instant::now();
+        let pending: Vec<Attempt> = (0..3)
+            .map(|_| t.admit(ip("192.0.2.1"), "u", now).unwrap())
+            .collect();
+        assert_eq!(wait(&t, "192.0.2.1", "u", now), Err(Throttled::Client));
+        // Successes give their places back.
+        for attempt in pending {
+            t.succeeded(attempt, now);
+        }
+        for _ in 0..10 {
+            log_in(&t, "192.0.2.1", "u", now);
+        }
+        assert!(wait(&t, "192.0.2.1", "u", now).is_ok());
+    }
+
+    #[test]
+    fn a_withdrawn_attempt_is_not_a_failure() {
+        let t = throttle();
+        let now = Instant::now();
+        for _ in 0..5 {
+            let attempt = t.admit(ip("192.0.2.1"), "u", now).unwrap();
+            t.withdrawn(attempt);
+        }
+        assert_eq!(wait(&t, "192.0.2.1", "u", now), Ok(Duration::ZERO));
     }
 
     #[test]
@@ -267,13 +366,10 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for i in 1..=3 {
-            t.record_failure(ip(&format!("2001:db8::{i}")), "u", now);
+            fail(&t, &format!("2001:db8::{i}"), "u", now);
         }
-        assert_eq!(
-            t.admit(ip("2001:db8::ffff"), "v", now),
-            Err(Throttled::Client)
-        );
-        assert!(t.admit(ip("2001:db8:0:1::1"), "v", now).is_ok());
+        assert_eq!(wait(&t, "2001:db8::ffff", "v", now), Err(Throttled::Client));
+        assert!(wait(&t, "2001:db8:0:1::1", "v", now).is_ok());
     }
 
     #[test]
@@ -281,75 +377,57 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for i in 1..=5 {
-            t.record_failure(ip(&format!("192.0.2.{i}")), "x", now);
+            fail(&t, &format!("192.0.2.{i}"), "x", now);
         }
-        assert_eq!(
-            t.admit(ip("192.0.2.200"), "y", now),
-            Err(Throttled::Network)
-        );
-        assert!(t.admit(ip("192.0.3.1"), "y", now).is_ok());
+        assert_eq!(wait(&t, "192.0.2.200", "y", now), Err(Throttled::Network));
+        assert!(wait(&t, "192.0.3.1", "y", now).is_ok());
     }
 
     #[test]
     fn a_recent_success_exempts_its_client_from_the_network_refusal_for_that_account() {
         let t = throttle();
         let now = Instant::now();
-        t.record_success(ip("192.0.2.100"), "alice", now);
+        log_in(&t, "192.0.2.100", "alice", now);
         for i in 1..=5 {
-            t.record_failure(ip(&format!("192.0.2.{i}")), "alice", now);
+            fail(&t, &format!("192.0.2.{i}"), "alice", now);
         }
-        assert_eq!(t.admit(ip("192.0.2.100"), "Alice", now), Ok(Duration::ZERO));
-        assert_eq!(
-            t.admit(ip("192.0.2.100"), "bob", now),
-            Err(Throttled::Network)
-        );
+        assert_eq!(wait(&t, "192.0.2.100", "Alice", now), Ok(Duration::ZERO));
+        assert_eq!(wait(&t, "192.0.2.100", "bob", now), Err(Throttled::Network));
     }
 
     #[test]
     fn an_account_is_never_refused_only_delayed_for_strangers() {
         let t = throttle();
         let now = Instant::now();
-        t.record_success(ip("198.51.100.7"), "alice", now);
+        log_in(&t, "198.51.100.7", "alice", now);
         for i in 0..20 {
-            t.record_failure(ip(&format!("10.{i}.0.1")), "ALICE", now);
+            fail(&t, &format!("10.{i}.0.1"), "ALICE", now);
         }
-        assert_eq!(
-            t.admit(ip("203.0.113.1"), "alice", now),
-            Ok(Duration::from_millis(50))
-        );
-        assert_eq!(
-            t.admit(ip("198.51.100.7"), "alice", now),
-            Ok(Duration::ZERO)
-        );
-        assert_eq!(t.admit(ip("203.0.113.1"), "bob", now), Ok(Duration::ZERO));
+        let stranger = Duration::from_millis(50);
+        assert_eq!(wait(&t, "203.0.113.1", "alice", now), Ok(stranger));
+        assert_eq!(wait(&t, "198.51.100.7", "alice", now), Ok(Duration::ZERO));
+        assert_eq!(wait(&t, "203.0.113.2", "bob", now), Ok(Duration::ZERO));
     }
 
     #[test]
     fn the_failure_delay_doubles_per_client_up_to_its_cap() {
         let t = throttle();
         let now = Instant::now();
-        let delays: Vec<u64> = (0..3)
-            .map(|_| t.record_failure(ip("192.0.2.1"), "u", now).as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [100, 200, 350]);
+        let delays: Vec<Duration> = (0..3).map(|_| fail(&t, "192.0.2.1", "u", now)).collect();
+        let ms = Duration::from_millis;
+        assert_eq!(delays, [ms(100), ms(200), ms(350)]);
         // Another client starts from the bottom.
-        assert_eq!(
-            t.record_failure(ip("192.0.2.2"), "u", now),
-            Duration::from_millis(100)
-        );
+        assert_eq!(fail(&t, "192.0.2.2", "u", now), ms(100));
     }
 
     #[test]
     fn a_success_does_not_clear_the_clients_failures() {
         let t = throttle();
         let now = Instant::now();
-        for _ in 0..3 {
-            t.record_failure(ip("192.0.2.1"), "victim", now);
-        }
-        t.record_success(ip("192.0.2.1"), "own-account", now);
-        assert_eq!(
-            t.admit(ip("192.0.2.1"), "victim", now),
-            Err(Throttled::Client)
-        );
+        fail(&t, "192.0.2.1", "victim", now);
+        fail(&t, "192.0.2.1", "victim", now);
+        log_in(&t, "192.0.2.1", "own-account", now);
+        fail(&t, "192.0.2.1", "victim", now);
+        assert_eq!(wait(&t, "192.0.2.1", "victim", now), Err(Throttled::Client));
     }
 }

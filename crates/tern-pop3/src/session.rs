@@ -242,14 +242,16 @@ impl Session {
     async fn login(&mut self, username: String, password: Secret) -> Response {
         let shared = self.shared.clone();
         let ip = self.info.peer.ip();
-        match shared.throttle.admit(ip, &username, Instant::now()) {
-            // The wait for an account under attack, for clients that have not logged in to it.
-            Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
-            Ok(_) => {}
+        let attempt = match shared.throttle.admit(ip, &username, Instant::now()) {
+            Ok(attempt) => attempt,
             Err(why) => {
                 tracing::info!(user = %username, "login refused: {why}");
                 return Response::err("[SYS/TEMP] Too many failed logins; try again later");
             }
+        };
+        // Non-zero for an account under attack, when this client has not logged in to it.
+        if !attempt.wait().is_zero() {
+            tokio::time::sleep(attempt.wait()).await;
         }
         let account = match Address::parse(&username) {
             Ok(address) => match shared
@@ -261,6 +263,7 @@ impl Session {
                 Ok(account) => account,
                 Err(e) => {
                     tracing::error!("store failure at login: {e}");
+                    shared.throttle.withdrawn(attempt);
                     return Response::err("[SYS/TEMP] Temporary server failure, try again later");
                 }
             },
@@ -276,17 +279,13 @@ impl Session {
         let account = match account {
             Some(account) if verified => account,
             _ => {
-                let wait = shared
-                    .throttle
-                    .record_failure(ip, &username, Instant::now());
+                let wait = shared.throttle.failed(attempt, Instant::now());
                 tracing::info!(user = %username, "login failed");
                 tokio::time::sleep(wait).await;
                 return Response::err("[AUTH] Invalid user name or password");
             }
         };
-        shared
-            .throttle
-            .record_success(ip, &username, Instant::now());
+        shared.throttle.succeeded(attempt, Instant::now());
         let Some(lock) = shared.locks.try_lock(account.id) else {
             tracing::info!(user = %account.address, "maildrop in use");
             return Response::err("[IN-USE] The maildrop is in use by another session");

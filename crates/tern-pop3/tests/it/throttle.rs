@@ -127,3 +127,25 @@ async fn connection_limits_count_a_configured_ipv4_network_as_one_client() {
     // Another /24 is another client.
     Pop::greeted_from("127.0.1.4", addr).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_cannot_slip_past_the_client_threshold() {
+    let server = server_with(FAST_FAILURES).await;
+    let mut guessers = Vec::new();
+    for _ in 0..20 {
+        let mut p = Pop::greeted_from("127.0.0.2", server.addr(Protocol::Pop3)).await;
+        p.ok("USER alice@example.test").await;
+        guessers.push(p);
+    }
+    // Every password is sent before any answer is read: all twenty are in flight at once.
+    for p in &mut guessers {
+        p.send("PASS wrong guess\r\n").await;
+    }
+    let mut checked = 0;
+    for p in &mut guessers {
+        let answer = p.line().await;
+        assert!(answer.starts_with("-ERR "), "{answer}");
+        checked += usize::from(answer.starts_with("-ERR [AUTH]"));
+    }
+    assert_eq!(checked, 10, "max_failures_per_ip guesses are checked, however parallel");
+}
