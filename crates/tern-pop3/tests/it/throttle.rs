@@ -147,5 +147,8 @@ async fn parallel_guesses_cannot_slip_past_the_client_threshold() {
         assert!(answer.starts_with("-ERR "), "{answer}");
         checked += usize::from(answer.starts_with("-ERR [AUTH]"));
     }
-    assert_eq!(checked, 10, "max_failures_per_ip guesses are checked, however parallel");
+    assert_eq!(
+        checked, 10,
+        "max_failures_per_ip guesses are checked, however parallel"
+    );
 }
