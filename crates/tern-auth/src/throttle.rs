@@ -89,7 +89,9 @@ enum Key {
 #[must_use = "an attempt is ended with failed(), succeeded() or withdrawn()"]
 pub struct Attempt {
     client: IpAddr,
-    network: IpAddr,
+    /// The network its failure is counted against; none for a client that logged in to this
+    /// account recently.
+    network: Option<IpAddr>,
     /// Lower-cased.
     account: String,
     /// When it was admitted, which is the failure counted against its client and network.
@@ -154,7 +156,12 @@ impl LoginThrottle {
         let under_attack = state.recent(Key::Account(account.clone()), c.window, now)
             >= c.max_failures_per_account;
         state.push(Key::Client(client), c.max_failures_per_client, now);
-        state.push(Key::Network(network), c.max_failures_per_network, now);
+        // A client with a recent success for this account is not refused with its network,
+        // so its attempts are not counted against the network either.
+        let network = (!trusted).then_some(network);
+        if let Some(network) = network {
+            state.push(Key::Network(network), c.max_failures_per_network, now);
+        }
         Ok(Attempt {
             client,
             network,
@@ -239,7 +246,8 @@ impl State {
 
     /// Removes the failure `admit` counted for this attempt, where it is still there.
     fn take_back_attempt(&mut self, attempt: &Attempt) {
-        for key in [Key::Client(attempt.client), Key::Network(attempt.network)] {
+        let network = attempt.network.map(Key::Network);
+        for key in std::iter::once(Key::Client(attempt.client)).chain(network) {
             if let Some(times) = self.failures.get_mut(&key) {
                 if let Some(i) = times.iter().rposition(|t| *t == attempt.at) {
                     times.remove(i);
@@ -267,7 +275,7 @@ impl State {
     /// constant work per login, and the maps hold at most about twice the live entries.
     fn prune(&mut self, window: Duration, now: Instant) {
         let size = self.failures.len() + self.successes.len();
-        if size < (2 * self.pruned_size).max(1024) {
+        if size < self.pruned_size.saturating_mul(2).max(1024) {
             return;
         }
         let fresh = |t: &Instant| now.saturating_duration_since(*t) < window;
@@ -393,6 +401,9 @@ mod tests {
         }
         assert_eq!(wait(&t, "192.0.2.100", "Alice", now), Ok(Duration::ZERO));
         assert_eq!(wait(&t, "192.0.2.100", "bob", now), Err(Throttled::Network));
+        // Its own logins do not count against the network, nor take failures off it.
+        log_in(&t, "192.0.2.100", "alice", now);
+        assert_eq!(wait(&t, "192.0.2.101", "bob", now), Err(Throttled::Network));
     }
 
     #[test]
