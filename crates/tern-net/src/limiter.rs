@@ -31,7 +31,7 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Refusal::TooManyConnections => "too many connections",
-            Refusal::TooManyFromAddress => "too many connections from this address",
+            Refusal::TooManyFromAddress => "too many connections from this client",
         })
     }
 }
