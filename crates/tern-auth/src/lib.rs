@@ -10,15 +10,17 @@
 //! defaults follow OWASP's argon2id recommendation (19 MiB, 2 passes, 1 lane). Test
 //! configurations lower it to keep suites fast. A stored hash carries its own parameters, so
 //! raising the cost later does not lock anyone out. SASL messages are capped in length and
-//! decoded strictly. Failed logins are counted per client address and per account, and past
-//! a threshold further attempts are refused without checking the password.
+//! decoded strictly. Failed logins are counted per client, per network and per account: past
+//! a threshold a client or a network is refused without checking the password, and an
+//! account is never refused, only slightly delayed for clients that have not logged in to it
+//! (see `docs/login-throttle.md`).
 
 mod sasl;
 mod throttle;
 mod verifier;
 
 pub use sasl::{decode_plain, PlainCredentials, SaslError};
-pub use throttle::{LoginThrottle, ThrottleConfig, Throttled};
+pub use throttle::{Attempt, LoginThrottle, ThrottleConfig, Throttled};
 pub use verifier::Verifier;
 
 use argon2::password_hash::rand_core::OsRng;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
 pub use schema::{ConfigFile, Pop3File, SmtpFile};
-use tern_types::Domain;
+use tern_types::{Domain, PrefixLengths};
 
 /// Where a configuration came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +129,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub addresses: AddressConfig,
     pub auth: AuthConfig,
+    /// Which addresses are one client (connection limits, failed logins).
+    pub clients: PrefixLengths,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
 }
@@ -173,9 +175,13 @@ pub struct AuthConfig {
     pub argon2_parallelism: u32,
     pub plaintext_without_tls: PlaintextAuth,
     pub max_failures_per_ip: u32,
+    pub max_failures_per_network: u32,
+    pub network: PrefixLengths,
     pub max_failures_per_account: u32,
+    pub account_delay: std::time::Duration,
     pub failure_window: std::time::Duration,
     pub failure_delay: std::time::Duration,
+    pub failure_delay_max: std::time::Duration,
 }
 
 /// When a password may cross an unencrypted connection.

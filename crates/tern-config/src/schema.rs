@@ -28,6 +28,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub auth: AuthFile,
     #[serde(default)]
+    pub clients: ClientsFile,
+    #[serde(default)]
     pub smtp: SmtpFile,
     #[serde(default)]
     pub pop3: Pop3File,
@@ -104,16 +106,45 @@ pub struct AuthFile {
     /// When a password may be sent without TLS: `"never"`, `"loopback"` (default: only from
     /// 127.0.0.0/8 and ::1) or `"always"`.
     pub plaintext_without_tls: Option<String>,
-    /// Failed logins from one client address within `failure_window` before further attempts
-    /// are refused. Default 10.
+    /// Failed logins from one client (an address cut to the `[clients]` prefixes) within
+    /// `failure_window` past which that client is refused without its password being checked.
+    /// Default 10.
     pub max_failures_per_ip: Option<u32>,
-    /// Failed logins to one account within `failure_window` before further attempts are
-    /// refused. Default 10.
+    /// Failed logins from one network (`network_ipv4_prefix`, `network_ipv6_prefix`) within
+    /// `failure_window` past which that network is refused, except a client logging in to an
+    /// account it logged in to within the window. Default 30.
+    pub max_failures_per_network: Option<u32>,
+    /// Prefix length of an IPv4 network for `max_failures_per_network`. Default 24.
+    pub network_ipv4_prefix: Option<u8>,
+    /// Prefix length of an IPv6 network for `max_failures_per_network`. Default 48.
+    pub network_ipv6_prefix: Option<u8>,
+    /// Failed logins to one account within `failure_window` past which an attempt for it
+    /// waits `account_delay_ms`, unless its client logged in to it within the window. An
+    /// account is never refused: strangers must not be able to lock its owner out. Default 10.
     pub max_failures_per_account: Option<u32>,
-    /// Seconds over which failed logins are counted. Default 900.
+    /// Milliseconds an attempt for an account past `max_failures_per_account` waits; at most
+    /// 1000. Default 250.
+    pub account_delay_ms: Option<u64>,
+    /// Seconds over which failed logins are counted, and for which a successful login exempts
+    /// its client as above. Default 900.
     pub failure_window: Option<u64>,
-    /// Milliseconds each failed login waits before it is answered. Default 1000.
+    /// Milliseconds a client's first failed login waits before it is answered; each further
+    /// failure within the window waits twice as long. Default 1000.
     pub failure_delay_ms: Option<u64>,
+    /// The longest such wait, in milliseconds. Default 15000.
+    pub failure_delay_max_ms: Option<u64>,
+}
+
+/// Which addresses are one client, for connection limits (`max_connections_per_ip`) and for
+/// failed logins (`auth.max_failures_per_ip`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsFile {
+    /// Leading bits of an IPv4 address that name one client. Default 32 (each address).
+    pub ipv4_prefix: Option<u8>,
+    /// Leading bits of an IPv6 address that name one client. Default 64 (one host usually
+    /// holds a whole /64).
+    pub ipv6_prefix: Option<u8>,
 }
 
 /// Limits of the POP3 listeners.
@@ -127,7 +158,7 @@ pub struct Pop3File {
     pub max_command_line: Option<u32>,
     /// Concurrent POP3 connections in all (both listeners). Default 1000.
     pub max_connections: Option<u32>,
-    /// Concurrent POP3 connections from one IP address. Default 20.
+    /// Concurrent POP3 connections from one client (see `[clients]`). Default 20.
     pub max_connections_per_ip: Option<u32>,
 }
 
@@ -153,7 +184,7 @@ pub struct SmtpFile {
     pub idle_timeout: Option<u64>,
     /// Concurrent SMTP connections in all. Default 1000.
     pub max_connections: Option<u32>,
-    /// Concurrent SMTP connections from one IP address. Default 20.
+    /// Concurrent SMTP connections from one client (see `[clients]`). Default 20.
     pub max_connections_per_ip: Option<u32>,
     /// Milliseconds to wait before the greeting; a client that talks before it is refused with
     /// 554. Default 0 (only input already waiting when the greeting is sent is caught).

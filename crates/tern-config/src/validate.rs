@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use tern_types::Domain;
+use tern_types::{Domain, PrefixLengths};
 
 use crate::schema::ConfigFile;
 use crate::{
@@ -163,7 +163,8 @@ pub(crate) fn validate(
         }
     };
 
-    let auth = auth_config(&file.auth, &check)?;
+    let clients = client_prefixes(&file.clients, &check)?;
+    let auth = auth_config(&file.auth, clients, &check)?;
     let smtp = smtp_config(&file.smtp, &check)?;
     let pop3 = pop3_config(&file.pop3, &check)?;
 
@@ -182,12 +183,17 @@ pub(crate) fn validate(
             detail_separator,
         },
         auth,
+        clients,
         smtp,
         pop3,
     })
 }
 
-fn auth_config(a: &crate::schema::AuthFile, check: &Checker) -> Result<AuthConfig, ConfigError> {
+fn auth_config(
+    a: &crate::schema::AuthFile,
+    clients: PrefixLengths,
+    check: &Checker,
+) -> Result<AuthConfig, ConfigError> {
     let plaintext_without_tls = check.choice(
         "auth.plaintext_without_tls",
         a.plaintext_without_tls.as_deref(),
@@ -203,6 +209,18 @@ fn auth_config(a: &crate::schema::AuthFile, check: &Checker) -> Result<AuthConfi
     if argon2_parallelism > 16 {
         return Err(check.err("auth.argon2_parallelism", "must be between 1 and 16"));
     }
+    let account_delay_ms = a.account_delay_ms.unwrap_or(250);
+    // The owner of an attacked account waits this long too, whatever strangers do.
+    if account_delay_ms > 1000 {
+        return Err(check.err(
+            "auth.account_delay_ms",
+            format!(
+                "{account_delay_ms} is too large; at most 1000, so that strangers cannot \
+                 delay an account's owner by more than a moment"
+            ),
+        ));
+    }
+    let failure_delay_ms = a.failure_delay_ms.unwrap_or(1000);
     let auth = AuthConfig {
         argon2_memory_kib: check.at_least(
             "auth.argon2_memory_kib",
@@ -227,6 +245,14 @@ fn auth_config(a: &crate::schema::AuthFile, check: &Checker) -> Result<AuthConfi
             1,
             "",
         )?,
+        max_failures_per_network: check.at_least(
+            "auth.max_failures_per_network",
+            a.max_failures_per_network,
+            30,
+            1,
+            "",
+        )?,
+        network: network_prefixes(a, clients, check)?,
         max_failures_per_account: check.at_least(
             "auth.max_failures_per_account",
             a.max_failures_per_account,
@@ -234,6 +260,7 @@ fn auth_config(a: &crate::schema::AuthFile, check: &Checker) -> Result<AuthConfi
             1,
             "",
         )?,
+        account_delay: Duration::from_millis(account_delay_ms),
         failure_window: Duration::from_secs(check.at_least(
             "auth.failure_window",
             a.failure_window,
@@ -241,9 +268,66 @@ fn auth_config(a: &crate::schema::AuthFile, check: &Checker) -> Result<AuthConfi
             1,
             " second",
         )?),
-        failure_delay: Duration::from_millis(a.failure_delay_ms.unwrap_or(1000)),
+        failure_delay: Duration::from_millis(failure_delay_ms),
+        failure_delay_max: Duration::from_millis(check.at_least(
+            "auth.failure_delay_max_ms",
+            a.failure_delay_max_ms,
+            15_000.max(failure_delay_ms),
+            failure_delay_ms,
+            " (auth.failure_delay_ms)",
+        )?),
     };
     Ok(auth)
+}
+
+/// `[clients]`: which addresses are one client.
+fn client_prefixes(
+    file: &crate::schema::ClientsFile,
+    check: &Checker,
+) -> Result<PrefixLengths, ConfigError> {
+    let (v4, v6) = (
+        file.ipv4_prefix.unwrap_or(32),
+        file.ipv6_prefix.unwrap_or(64),
+    );
+    PrefixLengths::new(v4, v6).map_err(|e| match e {
+        tern_types::PrefixError::Ipv4(_) => check.err("clients.ipv4_prefix", e.to_string()),
+        tern_types::PrefixError::Ipv6(_) => check.err("clients.ipv6_prefix", e.to_string()),
+    })
+}
+
+/// `auth.network_ipv4_prefix` and `auth.network_ipv6_prefix`: a network holds whole clients,
+/// so its prefix is no longer than the client's.
+fn network_prefixes(
+    a: &crate::schema::AuthFile,
+    clients: PrefixLengths,
+    check: &Checker,
+) -> Result<PrefixLengths, ConfigError> {
+    let v4 = a.network_ipv4_prefix.unwrap_or(24).min(clients.ipv4());
+    let v6 = a.network_ipv6_prefix.unwrap_or(48).min(clients.ipv6());
+    for (key, set, client, client_key) in [
+        (
+            "auth.network_ipv4_prefix",
+            a.network_ipv4_prefix,
+            clients.ipv4(),
+            "clients.ipv4_prefix",
+        ),
+        (
+            "auth.network_ipv6_prefix",
+            a.network_ipv6_prefix,
+            clients.ipv6(),
+            "clients.ipv6_prefix",
+        ),
+    ] {
+        if let Some(n) = set.filter(|n| *n > client) {
+            return Err(check.err(
+                key,
+                format!(
+                    "{n} is longer than {client_key} ({client}); a network holds whole clients"
+                ),
+            ));
+        }
+    }
+    PrefixLengths::new(v4, v6).map_err(|e| check.err("auth.network_ipv4_prefix", e.to_string()))
 }
 
 fn pop3_config(file: &crate::Pop3File, check: &Checker) -> Result<Pop3Config, ConfigError> {

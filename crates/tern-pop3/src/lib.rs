@@ -14,7 +14,8 @@
 //! Everything here comes from the network. Command lines are capped (`max_command_line`),
 //! unknown or malformed commands get `-ERR` and change nothing, passwords are refused on
 //! unencrypted connections except as `auth.plaintext_without_tls` allows, failed logins are
-//! delayed and throttled per address and per account, and deletions happen only at QUIT.
+//! delayed and throttled per client and per network (never refused per account: see
+//! docs/login-throttle.md), and deletions happen only at QUIT.
 
 mod conn;
 mod maildrop;

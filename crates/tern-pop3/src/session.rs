@@ -242,13 +242,16 @@ impl Session {
     async fn login(&mut self, username: String, password: Secret) -> Response {
         let shared = self.shared.clone();
         let ip = self.info.peer.ip();
-        if shared
-            .throttle
-            .check(ip, &username, Instant::now())
-            .is_err()
-        {
-            tracing::info!(user = %username, "login refused: too many failures");
-            return Response::err("[SYS/TEMP] Too many failed logins; try again later");
+        let attempt = match shared.throttle.admit(ip, &username, Instant::now()) {
+            Ok(attempt) => attempt,
+            Err(why) => {
+                tracing::info!(user = %username, "login refused: {why}");
+                return Response::err("[SYS/TEMP] Too many failed logins; try again later");
+            }
+        };
+        // Non-zero for an account under attack, when this client has not logged in to it.
+        if !attempt.wait().is_zero() {
+            tokio::time::sleep(attempt.wait()).await;
         }
         let account = match Address::parse(&username) {
             Ok(address) => match shared
@@ -260,6 +263,7 @@ impl Session {
                 Ok(account) => account,
                 Err(e) => {
                     tracing::error!("store failure at login: {e}");
+                    shared.throttle.withdrawn(attempt);
                     return Response::err("[SYS/TEMP] Temporary server failure, try again later");
                 }
             },
@@ -275,15 +279,13 @@ impl Session {
         let account = match account {
             Some(account) if verified => account,
             _ => {
-                shared
-                    .throttle
-                    .record_failure(ip, &username, Instant::now());
+                let wait = shared.throttle.failed(attempt, Instant::now());
                 tracing::info!(user = %username, "login failed");
-                tokio::time::sleep(shared.throttle.failure_delay()).await;
+                tokio::time::sleep(wait).await;
                 return Response::err("[AUTH] Invalid user name or password");
             }
         };
-        shared.throttle.record_success(&username);
+        shared.throttle.succeeded(attempt, Instant::now());
         let Some(lock) = shared.locks.try_lock(account.id) else {
             tracing::info!(user = %account.address, "maildrop in use");
             return Response::err("[IN-USE] The maildrop is in use by another session");

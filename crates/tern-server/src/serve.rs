@@ -165,10 +165,12 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
     let smtp_limits = ConnectionLimiter::new(
         config.smtp.max_connections as usize,
         config.smtp.max_connections_per_ip as usize,
+        config.clients,
     );
     let pop3_limits = ConnectionLimiter::new(
         config.pop3.max_connections as usize,
         config.pop3.max_connections_per_ip as usize,
+        config.clients,
     );
     let serves_pop3 = [Protocol::Pop3, Protocol::Pop3s]
         .iter()
@@ -270,11 +272,17 @@ async fn pop3_shared(
 
 /// The failed-login throttle's thresholds, from `[auth]`.
 pub fn throttle_config(config: &Config) -> ThrottleConfig {
+    let auth = &config.auth;
     ThrottleConfig {
-        max_failures_per_ip: config.auth.max_failures_per_ip,
-        max_failures_per_account: config.auth.max_failures_per_account,
-        window: config.auth.failure_window,
-        failure_delay: config.auth.failure_delay,
+        window: auth.failure_window,
+        client: config.clients,
+        max_failures_per_client: auth.max_failures_per_ip,
+        network: auth.network,
+        max_failures_per_network: auth.max_failures_per_network,
+        failure_delay: auth.failure_delay,
+        max_failure_delay: auth.failure_delay_max,
+        max_failures_per_account: auth.max_failures_per_account,
+        account_delay: auth.account_delay,
     }
 }
 

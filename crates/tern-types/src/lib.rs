@@ -1,4 +1,4 @@
-//! Tern's small shared types: domains, addresses, identifiers, flags.
+//! Tern's small shared types: domains, addresses, identifiers, flags, network prefixes.
 //!
 //! Every value here is checked when it is built, so code that holds one can trust it.
 //! No I/O lives here, and nothing that belongs to one protocol.
@@ -15,7 +15,9 @@
 mod address;
 mod flags;
 mod ids;
+mod prefix;
 
 pub use address::{Address, AddressError, Domain, LocalPart};
 pub use flags::{Flag, Flags, SpecialUse};
 pub use ids::{AccountId, BlobHash, MailboxId, ModSeq, QueueId, RecipientId, Uid, UidValidity};
+pub use prefix::{PrefixError, PrefixLengths};

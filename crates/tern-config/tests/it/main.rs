@@ -80,6 +80,14 @@ fn example_file_documents_every_key() {
         "max_failures_per_account",
         "failure_window",
         "failure_delay_ms",
+        "failure_delay_max_ms",
+        "max_failures_per_network",
+        "network_ipv4_prefix",
+        "network_ipv6_prefix",
+        "account_delay_ms",
+        "[clients]",
+        "ipv4_prefix",
+        "ipv6_prefix",
         "[pop3]",
     ];
     for key in keys {
@@ -206,5 +214,47 @@ fn missing_file_says_how_to_fix() {
     assert!(
         text.contains("/nonexistent/tern.toml") && text.contains("--config"),
         "{text}"
+    );
+}
+
+#[test]
+fn client_and_network_prefixes_default_and_are_checked() {
+    let config = parse("", Path::new("/etc/tern/tern.toml")).unwrap();
+    assert_eq!((config.clients.ipv4(), config.clients.ipv6()), (32, 64));
+    let network = config.auth.network;
+    assert_eq!((network.ipv4(), network.ipv6()), (24, 48));
+    assert_names(&err("[clients]\nipv4_prefix = 33\n"), "clients.ipv4_prefix");
+    assert_names(
+        &err("[clients]\nipv6_prefix = 129\n"),
+        "clients.ipv6_prefix",
+    );
+    let e = err("[clients]\nipv6_prefix = 56\n[auth]\nnetwork_ipv6_prefix = 60\n");
+    assert_names(&e, "auth.network_ipv6_prefix");
+    assert!(e.to_string().contains("clients.ipv6_prefix"), "{e}");
+    // A wider client narrows the default network with it.
+    let config = parse(
+        "[clients]\nipv4_prefix = 16\n",
+        Path::new("/etc/tern/tern.toml"),
+    )
+    .unwrap();
+    assert_eq!(config.auth.network.ipv4(), 16);
+}
+
+#[test]
+fn an_old_per_account_limit_still_loads_and_the_account_delay_is_capped() {
+    // Files written when max_failures_per_account refused the account stay valid: the key
+    // now sets when the account delay starts.
+    let config = parse(
+        "[auth]\nmax_failures_per_account = 5\n",
+        Path::new("/etc/tern/tern.toml"),
+    )
+    .unwrap();
+    assert_eq!(config.auth.max_failures_per_account, 5);
+    assert_eq!(config.auth.account_delay.as_millis(), 250);
+    let e = err("[auth]\naccount_delay_ms = 5000\n");
+    assert_names(&e, "auth.account_delay_ms");
+    assert_names(
+        &err("[auth]\nfailure_delay_ms = 2000\nfailure_delay_max_ms = 1000\n"),
+        "auth.failure_delay_max_ms",
     );
 }

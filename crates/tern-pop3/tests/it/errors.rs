@@ -1,5 +1,5 @@
 //! Every POP3 error path: IN-USE, dropped connections, passwords before TLS, bad commands,
-//! throttled logins, limits, and the lock after SIGKILL.
+//! delayed logins, limits, and the lock after SIGKILL (the login throttle is in throttle.rs).
 
 use std::time::Duration;
 
@@ -139,36 +139,6 @@ async fn overlong_lines_are_refused() {
     let r = p.err(&format!("USER {}", "a".repeat(300))).await;
     assert!(r.contains("too long"), "{r}");
     p.ok("USER alice@example.test").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_logins_are_throttled_per_account_and_per_address() {
-    let server =
-        server_with("[auth]\nmax_failures_per_account = 2\nmax_failures_per_ip = 4\n").await;
-    let mut p = Pop::greeted(server.addr(Protocol::Pop3)).await;
-    for _ in 0..2 {
-        p.ok("USER alice@example.test").await;
-        assert!(p.err("PASS wrong").await.starts_with("-ERR [AUTH]"));
-    }
-    // The right password no longer helps: the account is throttled.
-    p.ok("USER alice@example.test").await;
-    assert!(p
-        .err(&format!("PASS {}", tern_testkit::TEST_PASSWORD))
-        .await
-        .starts_with("-ERR [SYS/TEMP]"));
-    // Other accounts still work from here, until the address itself is throttled.
-    p.login("bob@example.test").await;
-    p.ok("QUIT").await;
-    let mut p = Pop::greeted(server.addr(Protocol::Pop3)).await;
-    for user in ["x@example.test", "y@example.test"] {
-        p.ok(&format!("USER {user}")).await;
-        p.err("PASS wrong").await;
-    }
-    p.ok("USER fm@example.test").await;
-    assert!(p
-        .err(&format!("PASS {}", tern_testkit::TEST_PASSWORD))
-        .await
-        .starts_with("-ERR [SYS/TEMP]"));
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

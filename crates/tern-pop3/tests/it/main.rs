@@ -3,6 +3,7 @@
 mod clients;
 mod errors;
 mod raw;
+mod throttle;
 
 use std::net::SocketAddr;
 
@@ -19,10 +20,26 @@ pub struct Pop {
 
 impl Pop {
     pub async fn connect(addr: SocketAddr) -> (Self, String) {
-        let (read, writer) = TcpStream::connect(addr)
-            .await
-            .expect("connect")
-            .into_split();
+        Self::from_stream(TcpStream::connect(addr).await.expect("connect")).await
+    }
+
+    /// Connects from another loopback source address (all of 127.0.0.0/8 is loopback on
+    /// Linux), to look like another client or network.
+    pub async fn connect_from(source: &str, addr: SocketAddr) -> (Self, String) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        let source: std::net::IpAddr = source.parse().expect("a source address");
+        socket.bind(SocketAddr::new(source, 0)).expect("bind");
+        Self::from_stream(socket.connect(addr).await.expect("connect")).await
+    }
+
+    pub async fn greeted_from(source: &str, addr: SocketAddr) -> Self {
+        let (pop, greeting) = Self::connect_from(source, addr).await;
+        assert!(greeting.starts_with("+OK "), "{greeting}");
+        pop
+    }
+
+    async fn from_stream(stream: TcpStream) -> (Self, String) {
+        let (read, writer) = stream.into_split();
         let mut pop = Self {
             reader: BufReader::new(read),
             writer,
