@@ -132,6 +132,8 @@ impl SqliteBlobWriter {
         let data = std::mem::take(&mut self.pending);
         let spill = self.spill.take();
         let dir = self.dir.clone();
+        // Until the write has landed: should this future be dropped half-way, the spill file
+        // (and the bytes in it) went with it.
         self.failed = true;
         let spill = blocking(move || {
             let mut spill = match spill {
@@ -148,12 +150,12 @@ impl SqliteBlobWriter {
     }
 
     fn refuse_if_failed(&self) -> StoreResult<()> {
-        match self.failed {
-            true => Err(StoreError::Temporary(
+        if self.failed {
+            return Err(StoreError::Temporary(
                 "an earlier write of this blob failed".into(),
-            )),
-            false => Ok(()),
+            ));
         }
+        Ok(())
     }
 }
 
