@@ -71,7 +71,7 @@ fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), 
         dir: dir.to_path_buf(),
         message,
     };
-    fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    private_dir(dir).map_err(|e| fail(e.to_string()))?;
     let mut params = rcgen::CertificateParams::new(vec![hostname.to_string()])
         .map_err(|e| fail(e.to_string()))?;
     // Clients that still look at the subject (fetchmail, older mail clients) find the name there too.
@@ -81,12 +81,23 @@ fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), 
     let key = rcgen::KeyPair::generate().map_err(|e| fail(e.to_string()))?;
     let cert = params.self_signed(&key).map_err(|e| fail(e.to_string()))?;
     write_private(&key_path, key.serialize_pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
-    fs::write(&cert_path, cert.pem()).map_err(|e| fail(e.to_string()))?;
+    write_private(&cert_path, cert.pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
     tracing::info!(cert = %cert_path.display(), %hostname, "generated a self-signed TLS certificate");
     Ok((cert_path, key_path))
 }
 
-/// Writes a file only its owner can read.
+/// Creates a directory (and missing parents) only its owner can open: it is in the data
+/// directory, where everything is private.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Writes a file only its owner can read: the key must be, and the certificate (public as it
+/// is) follows the data directory's one rule, every file 0600.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -9,10 +9,12 @@
 //! # Security
 //! Reads the configuration file and passwords (from a terminal prompt or standard input,
 //! never from the command line). Holds an exclusive lock on the data directory while serving,
-//! so two servers can never write the same store.
+//! so two servers can never write the same store. The data directory holds password hashes and
+//! mail: `tern serve` creates it 0700 and refuses one that other users can open.
 
 pub mod admin;
 pub mod cli;
+mod data_dir;
 pub mod logging;
 pub mod serve;
 mod unavailable;

@@ -20,6 +20,7 @@ use tern_store_sqlite::SqliteStore;
 use tern_types::Domain;
 
 use crate::admin::open_store;
+use crate::data_dir::create_private_file;
 use crate::unavailable::Unavailable;
 
 /// How often unreferenced blobs are collected while serving, and how old an unreferenced
@@ -61,17 +62,13 @@ impl RunningServer {
     }
 }
 
-/// Takes the data directory's lock: one server per store.
+/// Takes the data directory's lock: one server per store. The directory is created private,
+/// or refused when others can open it (see `data_dir.rs`).
 fn lock_data_dir(config: &Config) -> anyhow::Result<File> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create data_dir {} ({})",
-            config.data_dir.display(),
-            config.source
-        )
-    })?;
+    crate::data_dir::make_private(config)?;
     let path = config.data_dir.join("tern.lock");
-    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file =
+        create_private_file(&path).with_context(|| format!("cannot create {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
@@ -300,7 +297,9 @@ fn write_listeners_file(path: PathBuf, addrs: &[(Protocol, SocketAddr)]) -> anyh
         .map(|(p, a)| format!("{} {a}\n", p.key()))
         .collect();
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    create_private_file(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -1,18 +1,17 @@
 //! Blob files: `blobs/<first two hex digits>/<sha-256 hex>`, written durably before use.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rand::Rng;
 use sha2::{Digest, Sha256};
 use tern_store::{BlobStore, BlobWriter, StagedBlob, StoreError, StoreResult};
 use tern_types::BlobHash;
 
 use crate::convert::{io_err, sql_err, Cached};
-use crate::SqliteStore;
+use crate::temp_blob::{LiveTemps, TempBlob};
+use crate::{private, SqliteStore};
 
 /// Bytes gathered in memory before they are written to the temporary file in one call.
 const SPILL_CHUNK: usize = 256 * 1024;
@@ -22,16 +21,18 @@ pub(crate) struct BlobDir {
     root: PathBuf,
     /// Held while a blob file gets its name and while the collector decides on and removes
     /// one: otherwise the collector could unlink a file that a writer had just renamed over
-    /// an old orphan with the same content, before its metadata commits.
-    names: Arc<std::sync::Mutex<()>>,
+    /// an old orphan with the same content, before its metadata commits. It guards the set of
+    /// temporary files live writers own, which the collector must leave alone.
+    names: Arc<std::sync::Mutex<LiveTemps>>,
 }
 
 impl BlobDir {
-    /// Creates `root`, its 256 fan-out directories and `tmp/`, and syncs them once, so that
-    /// storing a blob later only has to sync the one directory it lands in.
+    /// Creates `root`, its 256 fan-out directories and `tmp/` (each 0700), and syncs them
+    /// once, so that storing a blob later only has to sync the one directory it lands in.
     pub(crate) fn open(root: &Path) -> StoreResult<Self> {
         let create = |p: &Path| {
-            fs::create_dir_all(p).map_err(|e| io_err(&format!("cannot create {}", p.display()), e))
+            private::create_dir_all(p)
+                .map_err(|e| io_err(&format!("cannot create {}", p.display()), e))
         };
         create(&root.join("tmp"))?;
         for byte in 0..=255u8 {
@@ -44,7 +45,7 @@ impl BlobDir {
         sync_dir(root)?;
         Ok(Self {
             root: root.to_path_buf(),
-            names: Arc::new(std::sync::Mutex::new(())),
+            names: Arc::new(std::sync::Mutex::new(LiveTemps::default())),
         })
     }
 
@@ -62,7 +63,7 @@ impl BlobDir {
     }
 
     /// See [`BlobDir::names`].
-    pub(crate) fn lock_names(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn lock_names(&self) -> std::sync::MutexGuard<'_, LiveTemps> {
         self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -79,7 +80,12 @@ struct SqliteBlobWriter {
     dir: Arc<BlobDir>,
     inline_max: usize,
     pending: Vec<u8>,
-    spill: Option<(File, PathBuf)>,
+    /// Dropped with the writer: an abandoned write (a dropped connection, an oversized
+    /// message) leaves no file.
+    spill: Option<TempBlob>,
+    /// Set when writing the spill file failed: the bytes on disk are incomplete, so this
+    /// writer refuses to go on (a new spill file would hold only the rest of the body).
+    failed: bool,
     hasher: Sha256,
     len: u64,
     line_ends: LineEnds,
@@ -119,27 +125,36 @@ impl std::fmt::Debug for SqliteBlobWriter {
 }
 
 impl SqliteBlobWriter {
+    /// Appends the pending bytes to the spill file, creating it first if needed. On an error
+    /// the file is gone (see `TempBlob`) and the writer is spent.
     async fn flush_pending(&mut self) -> StoreResult<()> {
+        self.refuse_if_failed()?;
         let data = std::mem::take(&mut self.pending);
         let spill = self.spill.take();
         let dir = self.dir.clone();
+        // Until the write has landed: should this future be dropped half-way, the spill file
+        // (and the bytes in it) went with it.
+        self.failed = true;
         let spill = blocking(move || {
-            let (mut file, path) = match spill {
+            let mut spill = match spill {
                 Some(s) => s,
-                None => {
-                    let name = format!("{:016x}", rand::thread_rng().gen::<u64>());
-                    let path = dir.tmp_dir().join(name);
-                    let file =
-                        File::create(&path).map_err(|e| io_err("cannot create a blob file", e))?;
-                    (file, path)
-                }
+                None => TempBlob::create(&dir)?,
             };
-            file.write_all(&data)
-                .map_err(|e| io_err("cannot write a blob file", e))?;
-            Ok((file, path))
+            spill.write_all(&data)?;
+            Ok(spill)
         })
         .await?;
+        self.failed = false;
         self.spill = Some(spill);
+        Ok(())
+    }
+
+    fn refuse_if_failed(&self) -> StoreResult<()> {
+        if self.failed {
+            return Err(StoreError::Temporary(
+                "an earlier write of this blob failed".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -147,6 +162,7 @@ impl SqliteBlobWriter {
 #[async_trait]
 impl BlobWriter for SqliteBlobWriter {
     async fn write(&mut self, chunk: &[u8]) -> StoreResult<()> {
+        self.refuse_if_failed()?;
         self.hasher.update(chunk);
         self.line_ends.update(chunk);
         self.len += chunk.len() as u64;
@@ -159,6 +175,7 @@ impl BlobWriter for SqliteBlobWriter {
     }
 
     async fn finish(mut self: Box<Self>) -> StoreResult<StagedBlob> {
+        self.refuse_if_failed()?;
         let hash = BlobHash(self.hasher.clone().finalize().into());
         if self.spill.is_none() && self.len <= self.inline_max as u64 {
             return Ok(StagedBlob {
@@ -169,19 +186,17 @@ impl BlobWriter for SqliteBlobWriter {
             });
         }
         self.flush_pending().await?;
-        let (file, tmp) = self
+        let spill = self
             .spill
             .take()
             .ok_or_else(|| StoreError::Internal("blob spill file missing".into()))?;
         let dir = self.dir.clone();
         blocking(move || {
-            // The bytes, then the name: after this the blob survives a crash.
-            file.sync_all()
-                .map_err(|e| io_err("cannot fsync a blob file", e))?;
-            drop(file);
+            // The bytes, then the name: after this the blob survives a crash. A file renamed
+            // into place whose directory then fails to sync is left to the collector: another
+            // writer of the same content may be about to commit a reference to it.
             let target = dir.path_of(&hash);
-            let _names = dir.lock_names();
-            fs::rename(&tmp, &target).map_err(|e| io_err("cannot rename a blob file", e))?;
+            spill.persist(&target)?;
             sync_dir(target.parent().unwrap_or(dir.root()))
         })
         .await?;
@@ -195,15 +210,6 @@ impl BlobWriter for SqliteBlobWriter {
 
     fn len(&self) -> u64 {
         self.len
-    }
-}
-
-impl Drop for SqliteBlobWriter {
-    fn drop(&mut self) {
-        // An abandoned write (a dropped connection, an oversized message) leaves no file.
-        if let Some((_, path)) = self.spill.take() {
-            let _ = fs::remove_file(path);
-        }
     }
 }
 
@@ -304,6 +310,7 @@ impl BlobStore for SqliteStore {
             inline_max: self.inner.inline_blob_max,
             pending: Vec::new(),
             spill: None,
+            failed: false,
             hasher: Sha256::new(),
             len: 0,
             line_ends: LineEnds::default(),

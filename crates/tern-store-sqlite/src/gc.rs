@@ -12,6 +12,7 @@ use tern_types::BlobHash;
 
 use crate::blobs::blocking;
 use crate::convert::sql_err;
+use crate::temp_blob::LiveTemps;
 use crate::SqliteStore;
 
 /// What one collection removed.
@@ -65,14 +66,19 @@ pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult
         let cutoff = SystemTime::now()
             .checked_sub(grace)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let temp = remove_old_files(&dir, &dir.tmp_dir(), cutoff, |_| Ok(true))?;
+        // A temporary file a live writer owns is kept however old: its sender may be slow.
+        let temp = remove_old_files(&dir, &dir.tmp_dir(), cutoff, |live, name| {
+            Ok(!live.contains(name))
+        })?;
         let mut files = 0;
         for byte in 0..=255u8 {
             files += remove_old_files(
                 &dir,
                 &dir.root().join(format!("{byte:02x}")),
                 cutoff,
-                |name| Ok(BlobHash::from_hex(name).is_none_or(|hash| !kept.contains(&hash.0[..]))),
+                |_, name| {
+                    Ok(BlobHash::from_hex(name).is_none_or(|hash| !kept.contains(&hash.0[..])))
+                },
             )?;
         }
         Ok((files, temp))
@@ -94,26 +100,27 @@ pub(crate) async fn collect(store: &SqliteStore, grace: Duration) -> StoreResult
     Ok(report)
 }
 
-/// Removes files in `dir` last modified before `cutoff` for which `doomed` says yes. The
-/// decision and the removal happen under the blob names lock (see `BlobDir::names`).
+/// Removes files in `dir` last modified before `cutoff` for which `doomed` says yes, given
+/// the live writers' temporary files and the file's name. The decision and the removal happen
+/// under the blob names lock (see `BlobDir::names`).
 fn remove_old_files(
     blobs: &crate::blobs::BlobDir,
     dir: &Path,
     cutoff: SystemTime,
-    mut doomed: impl FnMut(&str) -> StoreResult<bool>,
+    mut doomed: impl FnMut(&LiveTemps, &str) -> StoreResult<bool>,
 ) -> StoreResult<u64> {
     let mut removed = 0;
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(0);
     };
     for entry in entries.flatten() {
-        let _names = blobs.lock_names();
+        let live = blobs.lock_names();
         let Ok(meta) = entry.metadata() else { continue };
         if !meta.is_file() || meta.modified().map_or(true, |m| m > cutoff) {
             continue;
         }
         let name = entry.file_name();
-        if doomed(&name.to_string_lossy())? && fs::remove_file(entry.path()).is_ok() {
+        if doomed(&live, &name.to_string_lossy())? && fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }

@@ -16,7 +16,9 @@
 //!
 //! # Security
 //! Everything stored comes through typed store calls; SQL is always parameterised. A blob's
-//! path is derived from its hash, never from input.
+//! path is derived from its hash, never from input. The data directory holds password hashes
+//! and mail: every directory the store creates is 0700 and every file 0600, whatever the
+//! umask (`private.rs`).
 
 mod blobs;
 mod checkpoint;
@@ -25,8 +27,10 @@ mod directory;
 mod gc;
 mod mailbox;
 mod pool;
+mod private;
 mod queue;
 mod schema;
+mod temp_blob;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -79,12 +83,16 @@ pub(crate) struct Inner {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store in `data_dir`: `tern.db` and `blobs/`.
+    /// Opens (creating if needed) the store in `data_dir`: `tern.db` and `blobs/`. What it
+    /// creates only the owner can read (directories 0700, files 0600).
     pub fn open(data_dir: &Path, options: SqliteOptions) -> StoreResult<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
+        private::create_dir_all(data_dir).map_err(|e| {
             StoreError::Internal(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let db_path = data_dir.join("tern.db");
+        private::ensure_file(&db_path).map_err(|e| {
+            StoreError::Internal(format!("cannot create {}: {e}", db_path.display()))
+        })?;
         let conn = schema::open_writer(&db_path)?;
         let blobs = blobs::BlobDir::open(&data_dir.join("blobs"))?;
         let (changes, _) = tokio::sync::broadcast::channel(4096);
@@ -117,8 +125,9 @@ impl SqliteStore {
     }
 
     /// Removes blob rows nothing references, blob files with no row that are older than
-    /// `grace`, and leftover temporary files older than `grace`. At start-up (no write in
-    /// flight) the grace can be zero; while serving it must outlast the slowest delivery.
+    /// `grace`, and temporary files older than `grace` that no live writer owns. At start-up
+    /// (no write in flight) the grace can be zero; while serving it must outlast the time
+    /// between a blob's rename and the commit that references it.
     pub async fn collect_garbage(&self, grace: std::time::Duration) -> StoreResult<GcReport> {
         gc::collect(self, grace).await
     }

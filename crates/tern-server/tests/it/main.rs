@@ -2,4 +2,5 @@
 //! logs, the data-directory lock and recovery after SIGKILL.
 
 mod cli;
+mod private;
 mod serve;

@@ -2,3 +2,4 @@
 
 mod conformance;
 mod sqlite_specific;
+mod temp_blobs;
