@@ -390,6 +390,34 @@ async fn full_mailboxes_get_452_or_552() {
     }
 }
 
+/// Issue 10 item 10: the id in "queued as" names one message for the store's whole life, so
+/// log lines can be matched with the sender's; an idle server used to call every message 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_ids_never_repeat() {
+    let server = server().await;
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
+        c.envelope("s@remote.example", &["alice@example.test"])
+            .await;
+        c.expect("DATA", "354").await;
+        c.send(format!("Subject: {n}\r\n\r\nbody\r\n.\r\n").as_bytes())
+            .await;
+        let reply = c.reply().await;
+        let id = reply
+            .trim_end()
+            .strip_prefix("250 2.0.0 OK, queued as ")
+            .unwrap_or_else(|| panic!("{reply}"))
+            .to_string();
+        // Each message is delivered (and out of any queue) before the next one comes.
+        assert_eq!(server.inbox("alice@example.test", n).await.len(), n);
+        assert_eq!(server.queued().await, 0);
+        ids.push(id);
+    }
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "an id was given twice: {ids:?}");
+}
+
 /// Issue 11 item 3: the quota is checked on what was sent, not on what SIZE promised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_holds_against_a_missing_or_lying_size() {
