@@ -52,6 +52,12 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 
 /// A TLS client that trusts exactly the certificates in `cert_pem`.
 pub fn tls_connector(cert_pem: &Path) -> tokio_rustls::TlsConnector {
+    tls_connector_offering(cert_pem, &[])
+}
+
+/// A TLS client that trusts exactly the certificates in `cert_pem` and offers the ALPN
+/// identifiers `alpn` (none: no ALPN extension at all).
+pub fn tls_connector_offering(cert_pem: &Path, alpn: &[&str]) -> tokio_rustls::TlsConnector {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(cert_pem).expect("certificate file")
@@ -61,11 +67,12 @@ pub fn tls_connector(cert_pem: &Path) -> tokio_rustls::TlsConnector {
             .expect("usable certificate");
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|id| id.as_bytes().to_vec()).collect();
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
 

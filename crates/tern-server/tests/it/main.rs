@@ -1,5 +1,6 @@
 //! The `tern` binary and the in-process server: CLI, configuration errors, listeners, TLS,
 //! logs, the data-directory lock and recovery after SIGKILL.
 
+mod alpn;
 mod cli;
 mod serve;
