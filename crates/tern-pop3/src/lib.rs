@@ -17,6 +17,8 @@
 //! delayed and throttled per address and per account, and deletions happen only at QUIT.
 
 mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
 mod maildrop;
 mod proto;
 mod session;

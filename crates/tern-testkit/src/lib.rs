@@ -77,14 +77,23 @@ pub fn tls_connector_offering(cert_pem: &Path, alpn: &[&str]) -> tokio_rustls::T
 }
 
 /// Runs an external client (Python, swaks, fetchmail) to completion off the async runtime.
-/// Panics, showing its output, unless it exits successfully: `what` names it in that message
-/// and says how to install it.
+/// Panics, showing its output, unless it exits successfully: `what` names it in that message.
+/// A client that is not installed fails the test with the line that installs it: a test
+/// that skipped would pass on a machine where it proved nothing.
 pub async fn run_client(mut command: std::process::Command, what: &str) -> std::process::Output {
     let what = what.to_string();
+    let program = command.get_program().to_string_lossy().into_owned();
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .expect("client task")
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+        .unwrap_or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => panic!(
+                "cannot run {what}: `{program}` is not installed. `./scripts/test` installs \
+                 every program the tests need; on Debian: apt-get install {}",
+                debian_packages(&program)
+            ),
+            _ => panic!("cannot run {what}: {e}"),
+        });
     assert!(
         output.status.success(),
         "{what} failed:\n{}\n{}",
@@ -92,4 +101,14 @@ pub async fn run_client(mut command: std::process::Command, what: &str) -> std::
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The Debian packages that bring an external test client (the list `scripts/test` installs).
+fn debian_packages(program: &str) -> &'static str {
+    match program {
+        "swaks" => "swaks libnet-ssleay-perl libio-socket-ssl-perl ca-certificates",
+        "fetchmail" => "fetchmail ca-certificates",
+        "python3" => "python3",
+        _ => "swaks libnet-ssleay-perl libio-socket-ssl-perl python3 fetchmail ca-certificates",
+    }
 }

@@ -2,6 +2,7 @@
 
 mod clients;
 mod errors;
+mod fuzz_seeds;
 mod raw;
 
 use std::net::SocketAddr;
