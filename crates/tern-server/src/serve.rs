@@ -63,6 +63,25 @@ impl RunningServer {
     }
 }
 
+/// The file in the data directory a running server holds locked.
+const LOCK_FILE: &str = "tern.lock";
+
+/// Whether another server holds the data directory's lock. Creates nothing: it is asked
+/// before this server may touch the directory.
+fn held_by_another_server(config: &Config) -> bool {
+    File::open(config.data_dir.join(LOCK_FILE))
+        .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
+/// The message for a second `tern serve` on the same data directory.
+fn already_running(config: &Config) -> anyhow::Error {
+    anyhow::anyhow!(
+        "another `tern serve` is already running on {}; stop it first, or give this one \
+         another data_dir",
+        config.data_dir.display()
+    )
+}
+
 /// Takes the data directory's lock: one server per store.
 fn lock_data_dir(config: &Config) -> anyhow::Result<File> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -72,15 +91,11 @@ fn lock_data_dir(config: &Config) -> anyhow::Result<File> {
             config.source
         )
     })?;
-    let path = config.data_dir.join("tern.lock");
+    let path = config.data_dir.join(LOCK_FILE);
     let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another `tern serve` is already running on {}; stop it first, or give this one \
-             another data_dir",
-            config.data_dir.display()
-        ),
+        Err(std::fs::TryLockError::WouldBlock) => Err(already_running(config)),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("cannot lock {}", path.display()))
         }
@@ -91,7 +106,12 @@ fn lock_data_dir(config: &Config) -> anyhow::Result<File> {
 pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<RunningServer> {
     // Every listener first: a server that cannot listen must not create or lock a data
     // directory (a mistyped address would otherwise leave an empty store behind).
-    let bound = bind_listeners(config)?;
+    // A second `tern serve` on the same store usually fails here, on the first server's
+    // ports: say that rather than "address in use".
+    let bound = bind_listeners(config).map_err(|e| match held_by_another_server(config) {
+        true => already_running(config),
+        false => e,
+    })?;
     let lock = lock_data_dir(config)?;
     let store = open_store(config)?;
     store

@@ -121,6 +121,19 @@ async fn one_server_per_data_directory() {
     server.stop().await;
 }
 
+/// Listeners are bound before the data directory is locked, so a second server on the same
+/// configuration fails on the first one's ports: it must still say what is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_ports_says_one_is_running() {
+    let server = TestServer::start().await;
+    let mut config = server.config.clone();
+    let smtp = server.addr(Protocol::Smtp);
+    config.listen = vec![(Protocol::Smtp, smtp)];
+    let err = tern_server::serve::start(&config, None).await.unwrap_err();
+    assert!(format!("{err:#}").contains("already running"), "{err:#}");
+    server.stop().await;
+}
+
 #[test]
 fn sigkill_leaves_no_lock_and_the_next_start_cleans_orphans() {
     let mut server = ChildServer::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_tern")));
