@@ -88,10 +88,6 @@ impl TlsAcceptor {
         }
     }
 
-    pub fn protocol(&self) -> AppProtocol {
-        self.protocol
-    }
-
     /// Runs the server side of a handshake on `io`. A client that offers only foreign ALPN
     /// identifiers is sent the `no_application_protocol` alert and this fails. The caller
     /// bounds the time it may take.
@@ -100,20 +96,23 @@ impl TlsAcceptor {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
-        let offered: Option<Vec<Vec<u8>>> = start
-            .client_hello()
-            .alpn()
-            .map(|ids| ids.map(<[u8]>::to_vec).collect());
+        // With an identifier configured, rustls refuses a list without it by itself.
+        let offered: Option<Vec<Vec<u8>>> = match self.protocol.alpn_id() {
+            Some(_) => None,
+            None => start
+                .client_hello()
+                .alpn()
+                .map(|ids| ids.map(<[u8]>::to_vec).collect()),
+        };
         let config = match offered {
-            Some(offered) if self.protocol.alpn_id().is_none() => {
+            Some(offered) => {
                 tracing::info!(
                     offered = %describe(&offered),
                     "refusing TLS: the client asks for another application protocol (ALPN)"
                 );
                 self.refusing(&offered)
             }
-            // With an identifier configured, rustls refuses a list without it by itself.
-            _ => self.config.clone(),
+            None => self.config.clone(),
         };
         start.into_stream(config).await
     }
@@ -121,7 +120,8 @@ impl TlsAcceptor {
     /// A configuration that makes rustls refuse a client offering `offered`: its only
     /// identifier is one that is not in the list.
     fn refusing(&self, offered: &[Vec<u8>]) -> Arc<ServerConfig> {
-        // At most `offered.len() + 1` candidates are needed before one is free.
+        // Of `offered.len() + 1` distinct candidates one is not offered; the empty fallback
+        // is never reached (and no client can offer an empty identifier, RFC 7301 §3.1).
         let unused = (0..=offered.len())
             .map(|n| format!("tern-refuses-alpn-{n}").into_bytes())
             .find(|candidate| !offered.contains(candidate))
