@@ -10,7 +10,7 @@ TERN=$CARGO_TARGET_DIR/release/tern
 start_tern() {
     cargo build --release -q -p tern-server --manifest-path "$ROOT/Cargo.toml"
     rm -rf /tmp/tern-bench
-    "$TERN" --config "$CONFIG" domain add bench.test >/dev/null
+    "$TERN" --config "$CONFIG" domain add bench.test --create >/dev/null
     for i in $(seq 1 100); do echo pass | "$TERN" --config "$CONFIG" user add "u$i@bench.test" >/dev/null; done
     "$TERN" --config "$CONFIG" serve 2>/tmp/tern-bench.log &
     TERN_PID=$!

@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{ConnInfo, ConnectionLimiter, Refusal, SessionId, Stream};
+use crate::{ConnInfo, ConnectionLimiter, Refusal, SessionId, Stream, TlsAcceptor};
 
 /// How long an implicit-TLS client may take to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -7,17 +7,20 @@
 //!
 //! # Standards
 //! - RFC 8314 (implicit TLS), RFC 8446 / 5246 via rustls
+//! - RFC 7301 (ALPN): strict, against cross-protocol attacks (ALPACA), see [`TlsAcceptor`]
 //!
 //! # Security
 //! Handles raw connections from anyone. TLS handshakes have a time limit so that a silent
 //! peer cannot hold a task forever.
 
 mod accept;
+mod alpn;
 mod limiter;
 mod session;
 mod tls;
 
 pub use accept::{bind, describe_tls, serve, BindError, BoundListener, Service};
+pub use alpn::{AppProtocol, TlsAcceptor};
 pub use limiter::{ConnectionLimiter, Permit, Refusal};
 pub use session::{ConnInfo, SessionId};
 pub use tls::{load_tls, TlsError, TlsSource};
@@ -27,6 +30,5 @@ pub use tls::{load_tls, TlsError, TlsSource};
 pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
-pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken;
 pub use tokio_util::task::TaskTracker;

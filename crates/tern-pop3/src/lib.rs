@@ -18,6 +18,8 @@
 //! docs/login-throttle.md), and deletions happen only at QUIT.
 
 mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
 mod maildrop;
 mod proto;
 mod session;

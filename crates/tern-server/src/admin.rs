@@ -3,17 +3,18 @@
 //! They open the store directly, so they work with or without a running server; the server
 //! reads the directory from the store on every lookup and sees their effect at once.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, ErrorKind, IsTerminal};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use tern_auth::{hash_password, HashCost, Secret};
 use tern_config::{Config, Protocol};
 use tern_store::{StoreError, Stores};
-use tern_store_sqlite::{SqliteOptions, SqliteStore};
+use tern_store_sqlite::{SqliteOptions, SqliteStore, DB_FILE};
 
 use crate::cli::{AliasCommand, Command, DomainCommand, QueueCommand, UserCommand};
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names, creating it if there is none (`tern serve`).
 pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(
         &config.data_dir,
@@ -30,6 +31,60 @@ pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     })
 }
 
+/// Opens the store for an admin command: it must exist already and be writable by this
+/// user. An admin command run in the wrong directory, or with the wrong `--config`, must not
+/// create an empty store there and then report it empty: the store comes from `tern serve`
+/// (or `tern domain add --create` on a new installation).
+pub fn open_existing_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    let dir = &config.data_dir;
+    let db = dir.join(DB_FILE);
+    match std::fs::metadata(&db) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => bail!(
+            "there is no Tern store in {} (data_dir from {}): {} does not exist. Run the \
+             command where the store is, or give the server's configuration with --config \
+             FILE; on a new installation start `tern serve` once, or use `tern domain add \
+             --create DOMAIN`",
+            dir.display(),
+            config.source,
+            db.display()
+        ),
+        Err(e) => return Err(access_error(&db, e)),
+    }
+    // SQLite needs to write the database and to create its `-wal` and `-shm` files beside
+    // it; without this check the failure would be "unable to open database file".
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&db)
+        .map_err(|e| access_error(&db, e))?;
+    probe_directory(dir).map_err(|e| access_error(dir, e))?;
+    open_store(config)
+}
+
+/// Creates and removes a file in `dir`: the one sure test that this user may write there.
+fn probe_directory(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".tern-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// An error reaching the store that names the path and, for a permission problem, the fix.
+fn access_error(path: &Path, e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "cannot write the store: {}: permission denied. Run the command as the user the \
+             server runs as (the owner of the data directory), or give this user write \
+             access to the directory and its files",
+            path.display()
+        ),
+        _ => anyhow::anyhow!("cannot open the store: {}: {e}", path.display()),
+    }
+}
+
 pub fn hash_cost(config: &Config) -> HashCost {
     HashCost {
         memory_kib: config.auth.argon2_memory_kib,
@@ -39,7 +94,10 @@ pub fn hash_cost(config: &Config) -> HashCost {
 }
 
 pub async fn run(config: &Config, command: Command) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    let store = match &command {
+        Command::Domain(DomainCommand::Add { create: true, .. }) => open_store(config)?,
+        _ => open_existing_store(config)?,
+    };
     let stores = store.stores();
     match command {
         Command::Domain(c) => domain(&stores, c).await,
@@ -53,7 +111,7 @@ pub async fn run(config: &Config, command: Command) -> anyhow::Result<()> {
 async fn domain(stores: &Stores, command: DomainCommand) -> anyhow::Result<()> {
     let d = &stores.directory;
     match command {
-        DomainCommand::Add { domain } => {
+        DomainCommand::Add { domain, .. } => {
             d.add_domain(&domain).await?;
             println!("added domain {domain}");
         }

@@ -72,7 +72,13 @@ pub enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
     /// Start receiving mail for a domain.
-    Add { domain: Domain },
+    Add {
+        domain: Domain,
+        /// Create the store in data_dir if there is none yet (a new installation, before
+        /// the first `tern serve`). Without it every admin command needs an existing store.
+        #[arg(long)]
+        create: bool,
+    },
     /// List the local domains.
     List,
     /// Stop receiving mail for a domain (it must have no accounts left; its aliases go too).

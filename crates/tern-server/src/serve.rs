@@ -1,4 +1,4 @@
-//! `tern serve`: lock the data directory, open the store, bind every listener, serve until
+//! `tern serve`: bind every listener, lock the data directory, open the store, serve until
 //! told to stop.
 
 use std::fs::File;
@@ -11,7 +11,9 @@ use anyhow::Context;
 use tern_auth::{LoginThrottle, Secret, ThrottleConfig, Verifier};
 use tern_config::{Config, Protocol, Source};
 use tern_net::ConnectionLimiter;
-use tern_net::{CancellationToken, Service, TaskTracker, TlsAcceptor, TlsSource};
+use tern_net::{
+    AppProtocol, BoundListener, CancellationToken, Service, TaskTracker, TlsAcceptor, TlsSource,
+};
 use tern_pop3::{MaildropLocks, Pop3Service, Pop3Settings, Pop3Shared};
 use tern_queue::RetryPolicy;
 use tern_smtp::{SmtpService, SmtpSettings};
@@ -62,20 +64,35 @@ impl RunningServer {
     }
 }
 
+/// The file in the data directory a running server holds locked.
+const LOCK_FILE: &str = "tern.lock";
+
+/// Whether another server holds the data directory's lock. Creates nothing: it is asked
+/// before this server may touch the directory.
+fn held_by_another_server(config: &Config) -> bool {
+    File::open(config.data_dir.join(LOCK_FILE))
+        .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
+/// The message for a second `tern serve` on the same data directory.
+fn already_running(config: &Config) -> anyhow::Error {
+    anyhow::anyhow!(
+        "another `tern serve` is already running on {}; stop it first, or give this one \
+         another data_dir",
+        config.data_dir.display()
+    )
+}
+
 /// Takes the data directory's lock: one server per store. The directory is created private,
 /// or refused when others can open it (see `data_dir.rs`).
 fn lock_data_dir(config: &Config) -> anyhow::Result<File> {
     crate::data_dir::make_private(config)?;
-    let path = config.data_dir.join("tern.lock");
+    let path = config.data_dir.join(LOCK_FILE);
     let file =
         create_private_file(&path).with_context(|| format!("cannot create {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another `tern serve` is already running on {}; stop it first, or give this one \
-             another data_dir",
-            config.data_dir.display()
-        ),
+        Err(std::fs::TryLockError::WouldBlock) => Err(already_running(config)),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("cannot lock {}", path.display()))
         }
@@ -84,6 +101,14 @@ fn lock_data_dir(config: &Config) -> anyhow::Result<File> {
 
 /// Starts a server: everything is bound and ready when this returns.
 pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<RunningServer> {
+    // Every listener first: a server that cannot listen must not create or lock a data
+    // directory (a mistyped address would otherwise leave an empty store behind).
+    // A second `tern serve` on the same store usually fails here, on the first server's
+    // ports: say that rather than "address in use".
+    let bound = bind_listeners(config).map_err(|e| match held_by_another_server(config) {
+        true => already_running(config),
+        false => e,
+    })?;
     let lock = lock_data_dir(config)?;
     let store = open_store(config)?;
     store
@@ -130,17 +155,8 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
     };
     let tls =
         tern_net::load_tls(&tls_source).with_context(|| format!("{}: key `tls`", config.source))?;
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = |protocol: Protocol| TlsAcceptor::new(&tls, app_protocol(protocol));
 
-    let mut bound = Vec::new();
-    for protocol in Protocol::ALL {
-        for (i, addr) in config.listeners(protocol).enumerate() {
-            let listener = tern_net::bind(addr).with_context(|| {
-                format!("{}: key `listen.{}[{i}]`", config.source, protocol.key())
-            })?;
-            bound.push((protocol, listener));
-        }
-    }
     let addrs: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, l)| (*p, l.addr)).collect();
     write_listeners_file(config.data_dir.join(LISTENERS_FILE), &addrs)?;
 
@@ -156,7 +172,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         smtp_settings(config),
         stores.clone(),
         queue,
-        Some(acceptor.clone()),
+        Some(acceptor(Protocol::Smtp)),
     ));
     // One limiter per protocol, shared by its listeners (SMTP; pop3 and pop3s together).
     let smtp_limits = ConnectionLimiter::new(
@@ -174,7 +190,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         .any(|p| config.listeners(*p).next().is_some());
     let pop3 = match serves_pop3 {
         true => Some(Arc::new(
-            pop3_shared(config, &stores, acceptor.clone()).await?,
+            pop3_shared(config, &stores, acceptor(Protocol::Pop3)).await?,
         )),
         false => None,
     };
@@ -191,7 +207,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
             },
             _ => Arc::new(Unavailable::new(protocol, config.hostname.to_string())),
         };
-        let tls = protocol.implicit_tls().then(|| acceptor.clone());
+        let tls = protocol.implicit_tls().then(|| acceptor(protocol));
         let limits = match protocol {
             Protocol::Smtp => Some(smtp_limits.clone()),
             Protocol::Pop3 | Protocol::Pop3s => Some(pop3_limits.clone()),
@@ -218,6 +234,30 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         tracker,
         _lock: lock,
     })
+}
+
+/// Binds every configured listener; an error names the `listen.*` key.
+fn bind_listeners(config: &Config) -> anyhow::Result<Vec<(Protocol, BoundListener)>> {
+    let mut bound = Vec::new();
+    for protocol in Protocol::ALL {
+        for (i, addr) in config.listeners(protocol).enumerate() {
+            let listener = tern_net::bind(addr).with_context(|| {
+                format!("{}: key `listen.{}[{i}]`", config.source, protocol.key())
+            })?;
+            bound.push((protocol, listener));
+        }
+    }
+    Ok(bound)
+}
+
+/// Which protocol a listener's TLS handshakes are for, as strict ALPN sees it.
+fn app_protocol(protocol: Protocol) -> AppProtocol {
+    match protocol {
+        Protocol::Smtp => AppProtocol::Smtp,
+        Protocol::Submission | Protocol::Submissions => AppProtocol::Submission,
+        Protocol::Imap | Protocol::Imaps => AppProtocol::Imap,
+        Protocol::Pop3 | Protocol::Pop3s => AppProtocol::Pop3,
+    }
 }
 
 /// The SMTP listener's settings from the configuration.

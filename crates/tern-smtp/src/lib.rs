@@ -27,6 +27,8 @@ mod address;
 mod cmd;
 mod conn;
 mod data;
+#[doc(hidden)]
+pub mod fuzzing;
 mod line;
 mod reply;
 mod session;

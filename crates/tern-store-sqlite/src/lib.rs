@@ -40,6 +40,9 @@ use tern_store::{StoreError, StoreResult, Stores};
 
 pub use gc::GcReport;
 
+/// The database file in the data directory; its presence is what makes a directory a store.
+pub const DB_FILE: &str = "tern.db";
+
 /// Default for [`SqliteOptions::inline_blob_max`]: most mail is smaller, and a blob this size
 /// costs little in the WAL; larger attachments are kept out of the database.
 pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
@@ -89,7 +92,7 @@ impl SqliteStore {
         private::create_dir_all(data_dir).map_err(|e| {
             StoreError::Internal(format!("cannot create {}: {e}", data_dir.display()))
         })?;
-        let db_path = data_dir.join("tern.db");
+        let db_path = data_dir.join(DB_FILE);
         private::ensure_file(&db_path).map_err(|e| {
             StoreError::Internal(format!("cannot create {}: {e}", db_path.display()))
         })?;

@@ -52,6 +52,12 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 
 /// A TLS client that trusts exactly the certificates in `cert_pem`.
 pub fn tls_connector(cert_pem: &Path) -> tokio_rustls::TlsConnector {
+    tls_connector_offering(cert_pem, &[])
+}
+
+/// A TLS client that trusts exactly the certificates in `cert_pem` and offers the ALPN
+/// identifiers `alpn` (none: no ALPN extension at all).
+pub fn tls_connector_offering(cert_pem: &Path, alpn: &[&str]) -> tokio_rustls::TlsConnector {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(cert_pem).expect("certificate file")
@@ -61,23 +67,33 @@ pub fn tls_connector(cert_pem: &Path) -> tokio_rustls::TlsConnector {
             .expect("usable certificate");
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|id| id.as_bytes().to_vec()).collect();
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
 
 /// Runs an external client (Python, swaks, fetchmail) to completion off the async runtime.
-/// Panics, showing its output, unless it exits successfully: `what` names it in that message
-/// and says how to install it.
+/// Panics, showing its output, unless it exits successfully: `what` names it in that message.
+/// A client that is not installed fails the test with the line that installs it: a test
+/// that skipped would pass on a machine where it proved nothing.
 pub async fn run_client(mut command: std::process::Command, what: &str) -> std::process::Output {
     let what = what.to_string();
+    let program = command.get_program().to_string_lossy().into_owned();
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .expect("client task")
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+        .unwrap_or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => panic!(
+                "cannot run {what}: `{program}` is not installed. `./scripts/test` installs \
+                 every program the tests need; on Debian: apt-get install {}",
+                debian_packages(&program)
+            ),
+            _ => panic!("cannot run {what}: {e}"),
+        });
     assert!(
         output.status.success(),
         "{what} failed:\n{}\n{}",
@@ -85,4 +101,14 @@ pub async fn run_client(mut command: std::process::Command, what: &str) -> std::
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The Debian packages that bring an external test client (the list `scripts/test` installs).
+fn debian_packages(program: &str) -> &'static str {
+    match program {
+        "swaks" => "swaks libnet-ssleay-perl libio-socket-ssl-perl ca-certificates",
+        "fetchmail" => "fetchmail ca-certificates",
+        "python3" => "python3",
+        _ => "swaks libnet-ssleay-perl libio-socket-ssl-perl python3 fetchmail ca-certificates",
+    }
 }

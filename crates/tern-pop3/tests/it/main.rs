@@ -2,6 +2,7 @@
 
 mod clients;
 mod errors;
+mod fuzz_seeds;
 mod raw;
 mod throttle;
 

@@ -46,7 +46,11 @@ fn domains_users_and_aliases() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_test_config(dir.path(), "");
     let cfg = cfg.as_path();
-    ok(&tern(cfg, &["domain", "add", "Example.ORG"], ""));
+    ok(&tern(
+        cfg,
+        &["domain", "add", "Example.ORG", "--create"],
+        "",
+    ));
     assert_eq!(ok(&tern(cfg, &["domain", "list"], "")), "example.org\n");
     let err = fails(&tern(cfg, &["domain", "add", "example.org"], ""));
     assert!(err.contains("already exists"), "{err}");
@@ -348,4 +352,90 @@ fn config_check_accepts_good_files_and_names_file_and_key_in_bad_ones() {
         "",
     ));
     assert!(err.contains("missing.toml"), "{err}");
+}
+
+#[test]
+fn admin_commands_without_a_store_say_so_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_test_config(dir.path(), "");
+    let data = dir.path().join("data");
+    for args in [
+        &["user", "list"][..],
+        &["domain", "list"],
+        &["domain", "add", "example.org"],
+        &["alias", "list"],
+    ] {
+        let err = fails(&tern(&cfg, args, ""));
+        assert!(
+            err.contains("there is no Tern store in")
+                && err.contains(&data.display().to_string())
+                && err.contains("tern serve"),
+            "tern {args:?}: {err}"
+        );
+        assert!(!data.exists(), "tern {args:?} created {}", data.display());
+    }
+
+    // The built-in default, run in a directory that holds no store.
+    let out = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["user", "list"])
+        .env_remove("TERN_CONFIG")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = fails(&out);
+    assert!(err.contains("tern-data"), "{err}");
+    assert!(!dir.path().join("tern-data").exists());
+
+    // A new installation may create the store on purpose.
+    ok(&tern(
+        &cfg,
+        &["domain", "add", "example.org", "--create"],
+        "",
+    ));
+    assert_eq!(ok(&tern(&cfg, &["domain", "list"], "")), "example.org\n");
+}
+
+/// The effective user id of this process, from /proc (root ignores file permissions).
+fn running_as_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+#[test]
+fn an_unwritable_store_names_the_path_and_the_permission_problem() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_test_config(dir.path(), "");
+    ok(&tern(
+        &cfg,
+        &["domain", "add", "example.org", "--create"],
+        "",
+    ));
+    let db = dir.path().join("data/tern.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = if running_as_root() {
+        // Root may write anything: run the command as `nobody`, from a copy of the binary it
+        // can reach (the build directory may be under /root).
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let binary = dir.path().join("tern");
+        std::fs::copy(env!("CARGO_BIN_EXE_tern"), &binary).unwrap();
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&binary)
+            .args(["user", "list", "--config"])
+            .arg(&cfg)
+            .output()
+            .expect("setpriv (util-linux) runs the command as nobody")
+    } else {
+        tern(&cfg, &["user", "list"], "")
+    };
+    let err = fails(&out);
+    assert!(
+        err.contains(&db.display().to_string()) && err.contains("permission denied"),
+        "{err}"
+    );
 }

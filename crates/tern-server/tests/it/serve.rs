@@ -86,11 +86,50 @@ async fn an_unusable_bind_address_names_its_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bind_creates_nothing_in_data_dir() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tern.toml");
+    // The taken address comes last, after listeners that did bind.
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"d\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\npop3s = [\"127.0.0.1:{port}\"]\n"
+        ),
+    )
+    .unwrap();
+    let config = tern_config::load(&path).unwrap();
+    let err = tern_server::serve::start(&config, None).await.unwrap_err();
+    assert!(format!("{err:#}").contains("listen.pop3s[0]"), "{err:#}");
+    let data_dir = dir.path().join("d");
+    assert!(
+        !data_dir.exists(),
+        "{} was created: {:?}",
+        data_dir.display(),
+        std::fs::read_dir(&data_dir).map(|d| d.count())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_server_per_data_directory() {
     let server = TestServer::start().await;
     let err = tern_server::serve::start(&server.config, None)
         .await
         .unwrap_err();
+    assert!(format!("{err:#}").contains("already running"), "{err:#}");
+    server.stop().await;
+}
+
+/// Listeners are bound before the data directory is locked, so a second server on the same
+/// configuration fails on the first one's ports: it must still say what is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_ports_says_one_is_running() {
+    let server = TestServer::start().await;
+    let mut config = server.config.clone();
+    let smtp = server.addr(Protocol::Smtp);
+    config.listen = vec![(Protocol::Smtp, smtp)];
+    let err = tern_server::serve::start(&config, None).await.unwrap_err();
     assert!(format!("{err:#}").contains("already running"), "{err:#}");
     server.stop().await;
 }

@@ -2,6 +2,7 @@
 
 mod clients;
 mod crash;
+mod fuzz_seeds;
 mod raw;
 mod rust_client;
 

@@ -1,3 +1,5 @@
-//! Durability under SIGKILL, with the real store in a child process.
+//! Durability under SIGKILL, with the real store in a child process; the external-client
+//! runner.
 
+mod clients;
 mod crash;
