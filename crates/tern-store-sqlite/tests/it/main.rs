@@ -1,4 +1,5 @@
 //! The SQLite backend against the conformance suite, plus what is particular to it.
 
 mod conformance;
+mod idn;
 mod sqlite_specific;
