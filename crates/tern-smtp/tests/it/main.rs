@@ -2,6 +2,7 @@
 
 mod clients;
 mod crash;
+mod idn;
 mod raw;
 mod rust_client;
 
