@@ -164,6 +164,59 @@ fn is_atext(c: char) -> bool {
         || (!c.is_ascii() && !c.is_control())
 }
 
+/// RFC 5321 §4.1.3: whether `text` is an address literal, `[192.0.2.1]` or
+/// `[IPv6:2001:db8::1]`. (No General-address-literal tag is registered with IANA, so there is
+/// nothing else to accept.)
+pub fn is_address_literal(text: &str) -> bool {
+    let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else {
+        return false;
+    };
+    if inner.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    // RFC 5234 §2.3: the "IPv6:" tag is case-insensitive.
+    match inner.split_at_checked(5) {
+        Some((tag, address)) => {
+            tag.eq_ignore_ascii_case("IPv6:") && address.parse::<std::net::Ipv6Addr>().is_ok()
+        }
+        None => false,
+    }
+}
+
+/// RFC 5321 §4.1.2: whether `local` can be written as a Dot-string (atoms joined by single
+/// dots; RFC 6531 §3.3 allows UTF-8 in atoms), so it needs no quotes.
+pub fn is_dot_string(local: &str) -> bool {
+    !local.is_empty()
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+}
+
+/// A local part (as smtp-proto gives it, quotes and backslashes removed) in its RFC 5321
+/// form: as is when it is a Dot-string, otherwise a Quoted-string with `"` and `\` escaped
+/// (RFC 5321 §4.1.2: qtextSMTP is any printable ASCII but those two, which need a
+/// quoted-pairSMTP; RFC 6531 §3.3 adds UTF-8). `None` when it holds a character no
+/// Quoted-string can carry (a control character).
+pub fn quote_local_part(local: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if is_dot_string(local) {
+        return Some(std::borrow::Cow::Borrowed(local));
+    }
+    let mut quoted = String::with_capacity(local.len() + 2);
+    quoted.push('"');
+    for c in local.chars() {
+        match c {
+            '"' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            c if c.is_control() => return None,
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    Some(std::borrow::Cow::Owned(quoted))
+}
+
 /// A mailbox address `local@domain`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address {
@@ -281,6 +334,21 @@ mod tests {
         assert_eq!(a.to_string(), "Alice.Smith+news@example.org");
         assert_eq!(a.local().key(), "alice.smith+news");
         assert!(Address::parse("élodie@exemple.fr").is_ok());
+    }
+
+    #[test]
+    fn address_literals_and_quoting() {
+        assert!(is_address_literal("[192.0.2.1]"));
+        assert!(is_address_literal("[ipv6:2001:db8::1]"));
+        assert!(!is_address_literal("[2001:db8::1]"));
+        assert!(!is_address_literal("[evil;by x]"));
+        assert!(!is_address_literal("192.0.2.1"));
+        assert_eq!(quote_local_part("a.b+c").unwrap(), "a.b+c");
+        assert_eq!(quote_local_part("élodie").unwrap(), "élodie");
+        assert_eq!(quote_local_part("a> b;c").unwrap(), "\"a> b;c\"");
+        assert_eq!(quote_local_part("a..b").unwrap(), "\"a..b\"");
+        assert_eq!(quote_local_part(r#"x"y\z"#).unwrap(), r#""x\"y\\z""#);
+        assert_eq!(quote_local_part("a\tb"), None);
     }
 
     #[test]

@@ -16,6 +16,8 @@ mod address;
 mod flags;
 mod ids;
 
-pub use address::{Address, AddressError, Domain, LocalPart};
+pub use address::{
+    is_address_literal, is_dot_string, quote_local_part, Address, AddressError, Domain, LocalPart,
+};
 pub use flags::{Flag, Flags, SpecialUse};
 pub use ids::{AccountId, BlobHash, MailboxId, ModSeq, QueueId, RecipientId, Uid, UidValidity};

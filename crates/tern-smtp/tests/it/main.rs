@@ -5,6 +5,7 @@ mod crash;
 mod idn;
 mod raw;
 mod rust_client;
+mod trace;
 
 use std::net::SocketAddr;
 
