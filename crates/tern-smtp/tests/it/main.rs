@@ -3,6 +3,7 @@
 mod clients;
 mod crash;
 mod idn;
+mod postmaster;
 mod raw;
 mod rust_client;
 mod trace;
