@@ -45,8 +45,6 @@ pub async fn resolve_postmaster(
     };
     match directory.resolve_recipient(&address, policy).await? {
         Resolution::Accounts(accounts) => Ok((address, accounts)),
-        Resolution::UnknownUser | Resolution::NotLocal => {
-            Err(PostmasterError::Unresolved(address))
-        }
+        Resolution::UnknownUser | Resolution::NotLocal => Err(PostmasterError::Unresolved(address)),
     }
 }

@@ -16,7 +16,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Each entry upgrades the schema by one version (`PRAGMA user_version`). Append-only: a
 /// store at version n runs the entries after n.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -131,7 +132,9 @@ CREATE TABLE queue_recipients (
 );
 CREATE INDEX queue_recipients_due ON queue_recipients(state, next_attempt);
 CREATE INDEX queue_recipients_message ON queue_recipients(message_id);
-"#, CANONICAL_DOMAIN_NAMES];
+"#,
+    CANONICAL_DOMAIN_NAMES,
+];
 
 /// Version 2: domain names stored in their canonical form (`tern_types::Domain`: A-labels,
 /// lower-case ASCII). Stores made before it may hold U-labels (`bücher.example`), and even

@@ -292,7 +292,11 @@ fn an_internationalised_domain_is_one_domain_in_either_spelling() {
         ok(&tern(cfg, &["domain", "list"], "")),
         "example.org\nxn--bcher-kva.example\tbücher.example\n"
     );
-    ok(&tern(cfg, &["user", "add", "bob@xn--bcher-kva.example"], "pw\n"));
+    ok(&tern(
+        cfg,
+        &["user", "add", "bob@xn--bcher-kva.example"],
+        "pw\n",
+    ));
     let err = fails(&tern(cfg, &["user", "add", "bob@bücher.example"], "pw\n"));
     assert!(err.contains("already exists"), "{err}");
     ok(&tern(cfg, &["domain", "remove", "example.org"], ""));

@@ -91,7 +91,9 @@ impl Session {
         }
         let address = match forward_path(&to.address, tx.params.smtputf8) {
             Ok(ForwardPath::Mailbox(a)) => a,
-            Ok(ForwardPath::Postmaster) => return self.accept_recipient(self.postmaster().await, &to),
+            Ok(ForwardPath::Postmaster) => {
+                return self.accept_recipient(self.postmaster().await, &to)
+            }
             Ok(ForwardPath::Unusable { domain }) => {
                 return match self.stores.directory.is_local_domain(&domain).await {
                     Ok(true) => Outcome::reply(unknown_user()),

@@ -14,7 +14,8 @@ async fn send(server: &TestServer, mail: &str, rcpt: &str) {
     c.expect(mail, "250 2.1.0").await;
     c.expect(rcpt, "250 2.1.5").await;
     c.expect("DATA", "354").await;
-    c.send(b"Subject: to the postmaster\r\n\r\nx\r\n.\r\n").await;
+    c.send(b"Subject: to the postmaster\r\n\r\nx\r\n.\r\n")
+        .await;
     let reply = c.reply().await;
     assert!(reply.starts_with("250 2.0.0"), "{reply}");
     c.expect("QUIT", "221").await;
@@ -25,8 +26,18 @@ async fn rcpt_postmaster_in_any_case_reaches_the_configured_account() {
     // mx.test, the hostname, is not a local domain: the old mapping to postmaster@hostname
     // was "relaying denied".
     let server = server_with(r#"postmaster = "carol@example.test""#).await;
-    send(&server, "MAIL FROM:<a@remote.example>", "RCPT TO:<POSTMASTER>").await;
-    send(&server, "MAIL FROM:<a@remote.example>", "RCPT TO:<postMaster>").await;
+    send(
+        &server,
+        "MAIL FROM:<a@remote.example>",
+        "RCPT TO:<POSTMASTER>",
+    )
+    .await;
+    send(
+        &server,
+        "MAIL FROM:<a@remote.example>",
+        "RCPT TO:<postMaster>",
+    )
+    .await;
     let inbox = server.inbox("carol@example.test", 2).await;
     assert_eq!(inbox.len(), 2);
     let text = String::from_utf8_lossy(&inbox[0]);
@@ -43,7 +54,12 @@ async fn rcpt_postmaster_defaults_to_postmaster_at_the_first_domain_through_an_a
         .add_alias(&"postmaster@example.test".parse().unwrap(), &[bob])
         .await
         .unwrap();
-    send(&server, "MAIL FROM:<a@remote.example>", "RCPT TO:<Postmaster>").await;
+    send(
+        &server,
+        "MAIL FROM:<a@remote.example>",
+        "RCPT TO:<Postmaster>",
+    )
+    .await;
     assert_eq!(server.inbox("bob@example.test", 1).await.len(), 1);
 }
 
@@ -60,7 +76,12 @@ async fn rcpt_postmaster_that_resolves_to_nothing_is_deferred_not_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_from_postmaster_is_a_sender_not_the_null_sender() {
     let server = server().await;
-    send(&server, "MAIL FROM:<Postmaster>", "RCPT TO:<alice@example.test>").await;
+    send(
+        &server,
+        "MAIL FROM:<Postmaster>",
+        "RCPT TO:<alice@example.test>",
+    )
+    .await;
     // A parameter holding "<postmaster>" does not make the null sender one.
     send(
         &server,

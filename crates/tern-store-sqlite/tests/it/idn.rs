@@ -47,9 +47,13 @@ async fn u_label_and_a_label_name_one_stored_domain() {
         d.list_domains().await.unwrap(),
         vec![Domain::parse("xn--bcher-kva.example").unwrap()]
     );
-    d.add_account(&Address::parse("bob@xn--bcher-kva.example").unwrap(), "h", 0)
-        .await
-        .unwrap();
+    d.add_account(
+        &Address::parse("bob@xn--bcher-kva.example").unwrap(),
+        "h",
+        0,
+    )
+    .await
+    .unwrap();
     d.add_alias(
         &"info@bücher.example".parse::<AliasSource>().unwrap(),
         &[Address::parse("bob@bücher.example").unwrap()],
