@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
 pub use schema::{ConfigFile, Pop3File, SmtpFile};
-use tern_types::{Domain, PrefixLengths};
+use tern_types::{Address, Domain, PrefixLengths};
 
 /// Where a configuration came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +124,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A tracing filter such as `info` or `tern_smtp=debug,info`; `RUST_LOG` overrides it.
     pub log_level: String,
+    /// Where mail for `<Postmaster>` goes; `None`: postmaster@ the first local domain.
+    pub postmaster: Option<Address>,
     pub listen: Vec<(Protocol, SocketAddr)>,
     pub tls: Option<TlsFiles>,
     pub store: StoreConfig,

@@ -18,6 +18,10 @@ pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
     /// `error`, `warn`, `info` (default), `debug` or `trace`; `RUST_LOG` overrides it.
     pub log_level: Option<String>,
+    /// Where mail for `<Postmaster>` (no domain, any case; RFC 5321 §4.5.1) goes: an address
+    /// resolved like any recipient (an account or an alias). Default: `postmaster@` the first
+    /// domain `tern domain list` shows.
+    pub postmaster: Option<String>,
     #[serde(default)]
     pub listen: ListenFile,
     pub tls: Option<TlsFile>,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use tern_types::{Domain, PrefixLengths};
+use tern_types::{Address, Domain, PrefixLengths};
 
 use crate::schema::ConfigFile;
 use crate::{
@@ -81,6 +81,16 @@ pub(crate) fn validate(
             format!("{hostname_text:?} is not a host name: {e} (such as \"mail.example.org\")"),
         )
     })?;
+
+    let postmaster = match file.postmaster.as_deref() {
+        None => None,
+        Some(text) => Some(Address::parse(text).map_err(|e| {
+            check.err(
+                "postmaster",
+                format!("{text:?} is not an address: {e} (such as \"postmaster@example.org\")"),
+            )
+        })?),
+    };
 
     let data_dir = base.join(file.data_dir.unwrap_or_else(|| "tern-data".into()));
 
@@ -173,6 +183,7 @@ pub(crate) fn validate(
         hostname,
         data_dir,
         log_level,
+        postmaster,
         listen,
         tls,
         store: StoreConfig {

@@ -12,7 +12,8 @@
 //! # Security
 //! Header values come partly from the peer (the HELO name, the envelope sender); they are
 //! stripped of CR, LF and other control characters before they are written, so a peer cannot
-//! inject header lines.
+//! inject header lines. An EHLO argument that is not a domain or an address literal is written
+//! only inside a comment, escaped, so it cannot change how the Received field parses.
 
 mod date;
 mod trace;

@@ -1,5 +1,7 @@
 //! Return-Path and Received (RFC 5321 §4.4).
 
+use tern_types::{is_address_literal, Domain};
+
 /// What a Received header says about one hop.
 #[derive(Debug, Clone)]
 pub struct Received<'a> {
@@ -29,13 +31,48 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
+/// `text` as the content of an RFC 5322 §3.2.2 comment: `(`, `)` and `\` become
+/// quoted-pairs, and anything but printable ASCII and space (control characters, and UTF-8,
+/// which a message without SMTPUTF8 cannot carry) becomes `?`.
+fn comment_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '(' | ')' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
+/// RFC 5321 §4.4 From-domain: `helo ([ip])` when the EHLO argument is a domain or an address
+/// literal, as the grammar allows. Anything else is not a Domain and would be misread by
+/// every parser (a `;` ends the tokens and starts the date), so the address comes first and
+/// the argument goes into a comment, which RFC 5322 §3.6.7 allows anywhere in the field.
+fn from_clause(helo: &str, peer_ip: std::net::IpAddr) -> String {
+    let address_literal = match peer_ip {
+        std::net::IpAddr::V4(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V6(ip) => format!("[IPv6:{ip}]"),
+    };
+    if is_address_literal(helo) {
+        return format!("{helo} ({address_literal})");
+    }
+    match Domain::parse(helo) {
+        Ok(domain) => format!("{domain} ({address_literal})"),
+        Err(_) => format!("{address_literal} (helo={})", comment_text(helo)),
+    }
+}
+
 /// `Received: from helo ([ip]) by host (Tern) with ESMTPS (TLSv1_3 ...) id ...; date`, folded
 /// so that no line exceeds 78 characters for the usual values.
 pub fn received(r: &Received<'_>) -> String {
     let mut out = format!(
-        "Received: from {} ([{}])\r\n\tby {} (Tern) with {}",
-        clean(r.helo),
-        r.peer_ip,
+        "Received: from {}\r\n\tby {} (Tern) with {}",
+        from_clause(r.helo, r.peer_ip),
         clean(r.by),
         clean(r.with)
     );
@@ -50,9 +87,12 @@ pub fn received(r: &Received<'_>) -> String {
     out
 }
 
-/// `Return-Path: <sender>` (empty for the null sender), added at final delivery.
+/// `Return-Path: <sender>` (empty for the null sender), added at final delivery. `sender` is
+/// the reverse-path in its RFC 5321 form (a quoted local part keeps its quotes, which may hold
+/// parentheses); control characters are dropped all the same, so no peer can add a line.
 pub fn return_path(sender: &str) -> String {
-    format!("Return-Path: <{}>\r\n", clean(sender))
+    let sender: String = sender.chars().filter(|c| !c.is_control()).collect();
+    format!("Return-Path: <{sender}>\r\n")
 }
 
 #[cfg(test)]
@@ -72,7 +112,7 @@ mod tests {
             at: 0,
         };
         let text = received(&r);
-        assert!(text.starts_with("Received: from evilX-Injected: yes ([192.0.2.1])\r\n\tby mx.example.org (Tern) with ESMTPS\r\n"));
+        assert!(text.starts_with("Received: from [192.0.2.1] (helo=evil??X-Injected: yes)\r\n\tby mx.example.org (Tern) with ESMTPS\r\n"), "{text}");
         assert!(text.contains("(using TLSv1_3 TLS13_AES_256_GCM_SHA384)"));
         assert!(text.contains("\r\n\tid 0123abcd\r\n\tfor <alice@example.org>;\r\n\tThu, 1 Jan 1970 00:00:00 +0000\r\n"));
         assert_eq!(
@@ -80,5 +120,24 @@ mod tests {
             text.matches("\r\n\t").count() + 1
         );
         assert_eq!(return_path(""), "Return-Path: <>\r\n");
+    }
+
+    #[test]
+    fn the_from_clause_keeps_domains_and_literals_and_comments_the_rest() {
+        let v4 = "192.0.2.1".parse().unwrap();
+        assert_eq!(from_clause("Client.Test", v4), "client.test ([192.0.2.1])");
+        assert_eq!(from_clause("[192.0.2.9]", v4), "[192.0.2.9] ([192.0.2.1])");
+        assert_eq!(
+            from_clause("evil;by x (y) \\", v4),
+            "[192.0.2.1] (helo=evil;by x \\(y\\) \\\\)"
+        );
+        assert_eq!(
+            from_clause("a.b", "2001:db8::1".parse().unwrap()),
+            "a.b ([IPv6:2001:db8::1])"
+        );
+        assert_eq!(
+            return_path("\"a> b;c (d)\"@y.test"),
+            "Return-Path: <\"a> b;c (d)\"@y.test>\r\n"
+        );
     }
 }

@@ -11,6 +11,7 @@ use tern_auth::{hash_password, HashCost, Secret};
 use tern_config::{Config, Protocol};
 use tern_store::{StoreError, Stores};
 use tern_store_sqlite::{SqliteOptions, SqliteStore, DB_FILE};
+use tern_types::Domain;
 
 use crate::cli::{AliasCommand, Command, DomainCommand, QueueCommand, UserCommand};
 
@@ -113,11 +114,11 @@ async fn domain(stores: &Stores, command: DomainCommand) -> anyhow::Result<()> {
     match command {
         DomainCommand::Add { domain, .. } => {
             d.add_domain(&domain).await?;
-            println!("added domain {domain}");
+            println!("added domain {}", with_unicode(&domain, " "));
         }
         DomainCommand::List => {
             for domain in d.list_domains().await? {
-                println!("{domain}");
+                println!("{}", with_unicode(&domain, "\t"));
             }
         }
         DomainCommand::Remove { domain } => {
@@ -126,6 +127,15 @@ async fn domain(stores: &Stores, command: DomainCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The stored (A-label) form, then the Unicode form when they differ: `xn--bcher-kva.example
+/// bücher.example`. The first field is what scripts pass back to `tern`.
+fn with_unicode(domain: &Domain, separator: &str) -> String {
+    match domain.is_internationalized() {
+        true => format!("{domain}{separator}{}", domain.to_unicode()),
+        false => domain.to_string(),
+    }
 }
 
 async fn user(config: &Config, stores: &Stores, command: UserCommand) -> anyhow::Result<()> {

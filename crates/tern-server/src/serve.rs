@@ -143,6 +143,20 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         }
     }
 
+    if config.listeners(Protocol::Smtp).next().is_some() {
+        // RFC 5321 §4.5.1: mail for <Postmaster> must be deliverable; say so now, not at the
+        // first such message (which is deferred meanwhile).
+        let postmaster = tern_smtp::resolve_postmaster(
+            config.postmaster.as_ref(),
+            &*stores.directory,
+            recipient_policy(config),
+        )
+        .await;
+        if let Err(e) = postmaster {
+            tracing::warn!("{e}");
+        }
+    }
+
     let tls_source = match &config.tls {
         Some(files) => TlsSource::Files {
             cert: files.cert.clone(),
@@ -274,6 +288,7 @@ pub fn smtp_settings(config: &Config) -> SmtpSettings {
         greeting_delay: smtp.greeting_delay,
         over_quota_permanent: smtp.over_quota_permanent,
         recipients: recipient_policy(config),
+        postmaster: config.postmaster.clone(),
     }
 }
 

@@ -30,6 +30,7 @@ mod data;
 #[doc(hidden)]
 pub mod fuzzing;
 mod line;
+mod postmaster;
 mod reply;
 mod session;
 
@@ -40,7 +41,9 @@ use async_trait::async_trait;
 use tern_net::{CancellationToken, ConnInfo, Refusal, Service, Stream, TlsAcceptor};
 use tern_queue::QueueHandle;
 use tern_store::{RecipientPolicy, Stores};
-use tern_types::Domain;
+use tern_types::{Address, Domain};
+
+pub use postmaster::{resolve_postmaster, PostmasterError};
 
 /// What the SMTP listener needs to know; built from the `[smtp]` configuration section.
 #[derive(Debug, Clone)]
@@ -55,6 +58,8 @@ pub struct SmtpSettings {
     pub greeting_delay: Duration,
     pub over_quota_permanent: bool,
     pub recipients: RecipientPolicy,
+    /// Where mail for `<Postmaster>` goes; `None`: postmaster@ the first local domain.
+    pub postmaster: Option<Address>,
 }
 
 /// The SMTP service for one listener.

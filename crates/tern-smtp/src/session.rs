@@ -170,9 +170,12 @@ impl Session {
             Request::Lhlo { .. } => {
                 Outcome::reply(Reply::new(502, "5.5.1", "LHLO is for LMTP; this is SMTP"))
             }
-            Request::Mail { from } => self.mail(from),
-            // smtp-proto reads both `<>` and `<Postmaster>` as "": only the second is a recipient.
-            Request::Rcpt { to } if to.address.is_empty() && !names_postmaster(line) => {
+            // smtp-proto reads both `<>` and `<Postmaster>` as "": the raw line tells them apart.
+            Request::Mail { from } => {
+                let postmaster = from.address.is_empty() && path_is_postmaster(line);
+                self.mail(from, postmaster)
+            }
+            Request::Rcpt { to } if to.address.is_empty() && !path_is_postmaster(line) => {
                 self.bad_command(Reply::new(501, "5.1.3", "The null path is not a recipient"))
             }
             Request::Rcpt { to } => self.rcpt(to).await,
@@ -258,8 +261,12 @@ impl Session {
     }
 }
 
-/// Whether a RCPT line's path is `<Postmaster>` (RFC 5321 §4.1.1.3, any case).
-fn names_postmaster(line: &[u8]) -> bool {
-    line.windows(12)
-        .any(|w| w.eq_ignore_ascii_case(b"<postmaster>"))
+/// Whether the path of a MAIL or RCPT line is `<Postmaster>` (RFC 5321 §4.1.1.3, any case).
+/// The path is the line's first `<...>`: nothing before it can hold '<', while parameters
+/// after it can (an ENVID or ORCPT value).
+fn path_is_postmaster(line: &[u8]) -> bool {
+    line.iter()
+        .position(|&b| b == b'<')
+        .and_then(|start| line.get(start..start.saturating_add(12)))
+        .is_some_and(|path| path.eq_ignore_ascii_case(b"<postmaster>"))
 }

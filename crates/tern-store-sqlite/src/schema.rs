@@ -3,8 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
-use tern_store::StoreResult;
+use tern_store::{StoreError, StoreResult};
+use tern_types::Domain;
 
 use crate::convert::sql_err;
 
@@ -12,7 +14,8 @@ use crate::convert::sql_err;
 /// to finish its write before giving up with a temporary failure.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Each entry upgrades the schema by one version (`PRAGMA user_version`).
+/// Each entry upgrades the schema by one version (`PRAGMA user_version`). Append-only: a
+/// store at version n runs the entries after n.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE meta (
@@ -133,9 +136,44 @@ CREATE INDEX queue_recipients_message ON queue_recipients(message_id);
     // Message ids from a store-wide counter: queue_messages.id used to be the next rowid, so an
     // idle server called every message "1". Ids given before this migration may repeat once.
     r#"
-INSERT INTO meta (key, value) SELECT 'next_message_id', coalesce(max(id), 0) + 1 FROM queue_messages;
+INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(id), 0) + 1 FROM queue_messages;
 "#,
+    CANONICAL_DOMAIN_NAMES,
 ];
+
+/// Version 3: domain names stored in their canonical form (`tern_types::Domain`: A-labels,
+/// lower-case ASCII). Stores made before it may hold U-labels (`bücher.example`), and even
+/// both spellings of one domain as two rows: those are merged into the oldest row (their
+/// accounts and aliases move to it; an address present under both spellings makes the
+/// migration fail on the UNIQUE constraint, and the store is left as it was).
+const CANONICAL_DOMAIN_NAMES: &str = r#"
+CREATE TEMP TABLE domain_merge AS
+  SELECT d.id AS old_id,
+         (SELECT min(t.id) FROM domains t
+           WHERE tern_domain_key(t.name) = tern_domain_key(d.name)) AS new_id
+    FROM domains d;
+UPDATE accounts SET domain_id = (SELECT new_id FROM domain_merge WHERE old_id = domain_id);
+UPDATE aliases SET domain_id = (SELECT new_id FROM domain_merge WHERE old_id = domain_id);
+DELETE FROM domains WHERE id IN (SELECT old_id FROM domain_merge WHERE old_id <> new_id);
+UPDATE domains SET name = tern_domain_key(name);
+DROP TABLE domain_merge;
+"#;
+
+/// `tern_domain_key(name)`: the canonical form of a stored domain name, for migrations. A
+/// name that is no longer a valid domain is returned unchanged (it then matches nothing, and
+/// `tern domain list` names it).
+fn register_functions(conn: &Connection) -> StoreResult<()> {
+    conn.create_scalar_function(
+        "tern_domain_key",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let name: String = ctx.get(0)?;
+            Ok(Domain::parse(&name).map_or(name, |d| d.as_str().to_string()))
+        },
+    )
+    .map_err(sql_err)
+}
 
 fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
@@ -163,6 +201,7 @@ pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
         "PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}; PRAGMA journal_size_limit=67108864;"
     ))
     .map_err(sql_err)?;
+    register_functions(&conn)?;
     migrate(&conn)?;
     Ok(conn)
 }
@@ -199,7 +238,14 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sql_err)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            conn.execute_batch(sql).map_err(sql_err)?;
+            conn.execute_batch(sql).map_err(|e| match sql_err(e) {
+                StoreError::Internal(why) => StoreError::Internal(format!(
+                    "upgrading the database schema to version {} failed (the store is \
+                     unchanged; keep the previous tern until it is fixed): {why}",
+                    i + 1
+                )),
+                other => other,
+            })?;
             conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
                 .map_err(sql_err)?;
         }

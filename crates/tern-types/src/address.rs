@@ -31,26 +31,48 @@ pub enum AddressError {
     BadLabel(String),
     #[error("the domain contains {0:?}; only letters, digits, '-' and '.' are allowed")]
     BadDomainChar(char),
+    #[error(
+        "{0:?} is not a valid internationalised domain name (UTS #46: a character that is not \
+         allowed, a broken xn-- label, or mixed writing directions)"
+    )]
+    BadIdn(String),
 }
 
-/// A domain name, lower-cased, without a trailing dot.
+/// A domain name in its canonical form: lower-case ASCII, internationalised labels as
+/// A-labels (`xn--bcher-kva.example` for `bücher.example`), without a trailing dot.
 ///
-/// Domains compare case-insensitively (RFC 5321 §2.4), so the canonical form is lower case.
-/// Non-ASCII letters are kept as UTF-8 (RFC 6531 allows U-labels).
+/// Why one form, and why this one: `bücher.example` and `xn--bcher-kva.example` are the same
+/// domain (RFC 5890 §2.3.2.1), and a sender without SMTPUTF8 can only write the second, so
+/// every comparison (the directory, aliases, the relay check) must see one spelling. The
+/// A-label form is the one DNS uses, is plain ASCII (so it fits every header and log line,
+/// SMTPUTF8 or not) and is what UTS #46 ToASCII produces from either spelling, with case,
+/// width and compatibility variants mapped away. [`Domain::to_unicode`] gives the U-label
+/// form for people to read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Domain(String);
 
 impl Domain {
+    /// Parses a domain given with U-labels, A-labels or both, in any case.
     pub fn parse(input: &str) -> Result<Self, AddressError> {
         let trimmed = input.strip_suffix('.').unwrap_or(input);
         if trimmed.is_empty() {
             return Err(AddressError::EmptyDomain);
         }
-        if trimmed.len() > MAX_DOMAIN {
+        // UTS #46 §4 processing (mapping, NFC, Punycode, validity of each label; RFC 5891
+        // §5.4 and RFC 5893 Bidi rule) with an empty ASCII deny list: the ASCII rules of
+        // RFC 1035 §2.3.1 are checked below, to name the offending character or label.
+        let ascii = idna::uts46::Uts46::new()
+            .to_ascii(
+                trimmed.as_bytes(),
+                idna::uts46::AsciiDenyList::EMPTY,
+                idna::uts46::Hyphens::Allow,
+                idna::uts46::DnsLength::Ignore,
+            )
+            .map_err(|_| AddressError::BadIdn(trimmed.to_string()))?;
+        if ascii.len() > MAX_DOMAIN {
             return Err(AddressError::DomainTooLong);
         }
-        let lower = trimmed.to_lowercase();
-        for label in lower.split('.') {
+        for label in ascii.split('.') {
             if label.is_empty()
                 || label.len() > MAX_LABEL
                 || label.starts_with('-')
@@ -58,15 +80,34 @@ impl Domain {
             {
                 return Err(AddressError::BadLabel(label.to_string()));
             }
-            if let Some(bad) = label.chars().find(|c| !(c.is_alphanumeric() || *c == '-')) {
+            if let Some(bad) = label
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+            {
                 return Err(AddressError::BadDomainChar(bad));
             }
         }
-        Ok(Self(lower))
+        Ok(Self(ascii.into_owned()))
     }
 
+    /// The canonical (A-label, lower-case ASCII) form: the key every comparison uses.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The form for people: A-labels shown as U-labels (`bücher.example`). Never used to
+    /// compare, and not for headers of a message sent without SMTPUTF8.
+    pub fn to_unicode(&self) -> String {
+        let (unicode, result) = idna::domain_to_unicode(&self.0);
+        match result {
+            Ok(()) => unicode,
+            Err(_) => self.0.clone(),
+        }
+    }
+
+    /// Whether some label is an A-label, so [`Domain::to_unicode`] differs from the stored form.
+    pub fn is_internationalized(&self) -> bool {
+        self.0.split('.').any(|label| label.starts_with("xn--"))
     }
 }
 
@@ -121,6 +162,59 @@ fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || "!#$%&'*+-/=?^_`{|}~".contains(c)
         || (!c.is_ascii() && !c.is_control())
+}
+
+/// RFC 5321 §4.1.3: whether `text` is an address literal, `[192.0.2.1]` or
+/// `[IPv6:2001:db8::1]`. (No General-address-literal tag is registered with IANA, so there is
+/// nothing else to accept.)
+pub fn is_address_literal(text: &str) -> bool {
+    let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else {
+        return false;
+    };
+    if inner.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    // RFC 5234 §2.3: the "IPv6:" tag is case-insensitive.
+    match inner.split_at_checked(5) {
+        Some((tag, address)) => {
+            tag.eq_ignore_ascii_case("IPv6:") && address.parse::<std::net::Ipv6Addr>().is_ok()
+        }
+        None => false,
+    }
+}
+
+/// RFC 5321 §4.1.2: whether `local` can be written as a Dot-string (atoms joined by single
+/// dots; RFC 6531 §3.3 allows UTF-8 in atoms), so it needs no quotes.
+pub fn is_dot_string(local: &str) -> bool {
+    !local.is_empty()
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+}
+
+/// A local part (as smtp-proto gives it, quotes and backslashes removed) in its RFC 5321
+/// form: as is when it is a Dot-string, otherwise a Quoted-string with `"` and `\` escaped
+/// (RFC 5321 §4.1.2: qtextSMTP is any printable ASCII but those two, which need a
+/// quoted-pairSMTP; RFC 6531 §3.3 adds UTF-8). `None` when it holds a character no
+/// Quoted-string can carry (a control character).
+pub fn quote_local_part(local: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if is_dot_string(local) {
+        return Some(std::borrow::Cow::Borrowed(local));
+    }
+    let mut quoted = String::with_capacity(local.len() + 2);
+    quoted.push('"');
+    for c in local.chars() {
+        match c {
+            '"' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            c if c.is_control() => return None,
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    Some(std::borrow::Cow::Owned(quoted))
 }
 
 /// A mailbox address `local@domain`.
@@ -185,7 +279,10 @@ mod tests {
             "example.org"
         );
         assert_eq!(Domain::parse("localhost").unwrap().as_str(), "localhost");
-        assert_eq!(Domain::parse("bücher.de").unwrap().as_str(), "bücher.de");
+        assert_eq!(
+            Domain::parse("bücher.de").unwrap().as_str(),
+            "xn--bcher-kva.de"
+        );
         assert!(matches!(
             Domain::parse("a..b"),
             Err(AddressError::BadLabel(_))
@@ -203,11 +300,55 @@ mod tests {
     }
 
     #[test]
+    fn u_labels_and_a_labels_are_one_domain() {
+        let u = Domain::parse("Bücher.Example").unwrap();
+        let a = Domain::parse("XN--BCHER-KVA.example.").unwrap();
+        assert_eq!(u, a);
+        assert_eq!(u.as_str(), "xn--bcher-kva.example");
+        assert_eq!(u.to_unicode(), "bücher.example");
+        assert!(u.is_internationalized());
+        assert!(!Domain::parse("example.org").unwrap().is_internationalized());
+        // UTS #46 mapping: full-width letters and the ideographic full stop.
+        assert_eq!(
+            Domain::parse("ｂücher。example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
+        // A label may not start with a combining mark (RFC 5891 §5.4), nor be broken Punycode.
+        assert!(matches!(
+            Domain::parse("\u{301}a.example"),
+            Err(AddressError::BadIdn(_))
+        ));
+        assert!(matches!(
+            Domain::parse("xn--ab-.example"),
+            Err(AddressError::BadIdn(_))
+        ));
+        assert_eq!(
+            Address::parse("bob@bücher.example").unwrap(),
+            Address::parse("bob@xn--bcher-kva.example").unwrap()
+        );
+    }
+
+    #[test]
     fn addresses_keep_spelling_and_fold_keys() {
         let a = Address::parse("Alice.Smith+news@Example.org").unwrap();
         assert_eq!(a.to_string(), "Alice.Smith+news@example.org");
         assert_eq!(a.local().key(), "alice.smith+news");
         assert!(Address::parse("élodie@exemple.fr").is_ok());
+    }
+
+    #[test]
+    fn address_literals_and_quoting() {
+        assert!(is_address_literal("[192.0.2.1]"));
+        assert!(is_address_literal("[ipv6:2001:db8::1]"));
+        assert!(!is_address_literal("[2001:db8::1]"));
+        assert!(!is_address_literal("[evil;by x]"));
+        assert!(!is_address_literal("192.0.2.1"));
+        assert_eq!(quote_local_part("a.b+c").unwrap(), "a.b+c");
+        assert_eq!(quote_local_part("élodie").unwrap(), "élodie");
+        assert_eq!(quote_local_part("a> b;c").unwrap(), "\"a> b;c\"");
+        assert_eq!(quote_local_part("a..b").unwrap(), "\"a..b\"");
+        assert_eq!(quote_local_part(r#"x"y\z"#).unwrap(), r#""x\"y\\z""#);
+        assert_eq!(quote_local_part("a\tb"), None);
     }
 
     #[test]

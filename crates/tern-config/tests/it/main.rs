@@ -43,6 +43,7 @@ fn example_file_documents_every_key() {
         "hostname",
         "data_dir",
         "log_level",
+        "postmaster",
         "[listen]",
         "smtp",
         "submission",
@@ -257,4 +258,18 @@ fn an_old_per_account_limit_still_loads_and_the_account_delay_is_capped() {
         &err("[auth]\nfailure_delay_ms = 2000\nfailure_delay_max_ms = 1000\n"),
         "auth.failure_delay_max_ms",
     );
+}
+
+#[test]
+fn postmaster_is_an_address_and_defaults_to_none() {
+    let path = Path::new("/srv/tern/tern.toml");
+    assert_eq!(parse("", path).unwrap().postmaster, None);
+    let config = parse("postmaster = \"root@Bücher.example\"\n", path).unwrap();
+    assert_eq!(
+        config.postmaster.map(|a| a.to_string()),
+        Some("root@xn--bcher-kva.example".to_string())
+    );
+    let e = err("postmaster = \"root\"\n");
+    assert_names(&e, "postmaster");
+    assert!(e.to_string().contains("postmaster@example.org"), "{e}");
 }

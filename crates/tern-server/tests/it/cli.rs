@@ -439,3 +439,31 @@ fn an_unwritable_store_names_the_path_and_the_permission_problem() {
         "{err}"
     );
 }
+
+#[test]
+fn an_internationalised_domain_is_one_domain_in_either_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_test_config(dir.path(), "");
+    let cfg = cfg.as_path();
+    assert_eq!(
+        ok(&tern(cfg, &["domain", "add", "Bücher.example"], "")),
+        "added domain xn--bcher-kva.example bücher.example\n"
+    );
+    let err = fails(&tern(cfg, &["domain", "add", "xn--bcher-kva.example"], ""));
+    assert!(err.contains("already exists"), "{err}");
+    ok(&tern(cfg, &["domain", "add", "example.org"], ""));
+    assert_eq!(
+        ok(&tern(cfg, &["domain", "list"], "")),
+        "example.org\nxn--bcher-kva.example\tbücher.example\n"
+    );
+    ok(&tern(
+        cfg,
+        &["user", "add", "bob@xn--bcher-kva.example"],
+        "pw\n",
+    ));
+    let err = fails(&tern(cfg, &["user", "add", "bob@bücher.example"], "pw\n"));
+    assert!(err.contains("already exists"), "{err}");
+    ok(&tern(cfg, &["domain", "remove", "example.org"], ""));
+    let err = fails(&tern(cfg, &["domain", "remove", "bücher.example"], ""));
+    assert!(err.contains("account"), "{err}");
+}

@@ -190,3 +190,19 @@ fn logs_open_and_close_each_connection_with_a_session_id_and_sigterm_stops_clean
     );
     assert!(log.contains("shutting down"), "{log}");
 }
+
+#[test]
+fn serve_warns_at_start_when_the_postmaster_address_resolves_to_nothing() {
+    let mut server = ChildServer::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_tern")));
+    let warning = "mail for <Postmaster> goes to postmaster@example.test, which is neither";
+    let log = server.log();
+    assert!(log.contains(warning), "{log}");
+    assert!(
+        log.contains("tern user add postmaster@example.test"),
+        "the warning says how to fix it: {log}"
+    );
+    let added = server.cli(&["user", "add", "postmaster@example.test"], "pw\n");
+    assert!(added.status.success(), "{added:?}");
+    server.restart();
+    assert_eq!(server.log().matches(warning).count(), 1, "{}", server.log());
+}

@@ -7,7 +7,7 @@ use smtp_proto::{
 };
 use tern_store::EnvelopeParams;
 
-use crate::address::{reverse_path, PathError};
+use crate::address::{reverse_path, PathError, ReversePathText};
 use crate::reply::Reply;
 use crate::session::{Outcome, Session, Transaction};
 
@@ -33,7 +33,9 @@ fn has_unadvertised_parameters(from: &MailFrom<String>) -> bool {
 }
 
 impl Session {
-    pub(crate) fn mail(&mut self, from: MailFrom<String>) -> Outcome {
+    /// MAIL; `postmaster` says the raw line's path was `<Postmaster>` (smtp-proto reads it
+    /// as "", like `<>`).
+    pub(crate) fn mail(&mut self, from: MailFrom<String>, postmaster: bool) -> Outcome {
         let Some(helo) = &self.helo else {
             return Outcome::reply(Reply::new(503, "5.5.1", "Send EHLO or HELO first"));
         };
@@ -55,8 +57,12 @@ impl Session {
             return Outcome::reply(Reply::new(555, "5.5.4", "Unsupported MAIL parameter"));
         }
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
-        match reverse_path(&from.address, smtputf8) {
-            Ok(()) => {}
+        let text = match postmaster {
+            true => ReversePathText::Postmaster,
+            false => ReversePathText::Parsed(&from.address),
+        };
+        let sender = match reverse_path(text, smtputf8) {
+            Ok(sender) => sender,
             Err(PathError::Syntax) => {
                 return Outcome::reply(Reply::new(501, "5.1.7", "Bad sender address syntax"))
             }
@@ -67,7 +73,7 @@ impl Session {
                     "Non-ASCII sender requires the SMTPUTF8 parameter",
                 ))
             }
-        }
+        };
         // RFC 1870 §6: refuse at once what is declared too big.
         if from.size as u64 > self.settings.max_message_size {
             return Outcome::reply(Reply::new(
@@ -95,7 +101,7 @@ impl Session {
             None
         };
         self.tx = Some(Transaction {
-            sender: from.address.clone(),
+            sender,
             params: EnvelopeParams {
                 envid: from.env_id,
                 ret: ret.map(String::from),

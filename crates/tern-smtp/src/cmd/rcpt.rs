@@ -5,9 +5,10 @@ use smtp_proto::{
     RcptTo, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS,
 };
 use tern_store::{AccountInfo, Resolution, StoreError};
-use tern_types::{Address, LocalPart};
+use tern_types::Address;
 
 use crate::address::{forward_path, ForwardPath, PathError};
+use crate::postmaster::{resolve_postmaster, PostmasterError};
 use crate::reply::Reply;
 use crate::session::{Outcome, Recipient, Session};
 
@@ -90,10 +91,9 @@ impl Session {
         }
         let address = match forward_path(&to.address, tx.params.smtputf8) {
             Ok(ForwardPath::Mailbox(a)) => a,
-            Ok(ForwardPath::Postmaster) => match LocalPart::parse("postmaster") {
-                Ok(local) => Address::new(local, self.settings.hostname.clone()),
-                Err(_) => return Outcome::reply(unknown_user()),
-            },
+            Ok(ForwardPath::Postmaster) => {
+                return self.accept_recipient(self.postmaster().await, &to)
+            }
             Ok(ForwardPath::Unusable { domain }) => {
                 return match self.stores.directory.is_local_domain(&domain).await {
                     Ok(true) => Outcome::reply(unknown_user()),
@@ -112,16 +112,53 @@ impl Session {
                 ))
             }
         };
-        let accounts = match self
+        let resolved = match self
             .stores
             .directory
             .resolve_recipient(&address, self.settings.recipients)
             .await
         {
-            Ok(Resolution::Accounts(accounts)) => accounts,
-            Ok(Resolution::UnknownUser) => return Outcome::reply(unknown_user()),
-            Ok(Resolution::NotLocal) => return Outcome::reply(relay_denied()),
-            Err(e) => return Outcome::reply(self.store_failure(&e)),
+            Ok(Resolution::Accounts(accounts)) => Ok((address, accounts)),
+            Ok(Resolution::UnknownUser) => Err(unknown_user()),
+            Ok(Resolution::NotLocal) => Err(relay_denied()),
+            Err(e) => Err(self.store_failure(&e)),
+        };
+        self.accept_recipient(resolved, &to)
+    }
+
+    /// RFC 5321 §4.5.1: `<Postmaster>` is always accepted and goes to the configured
+    /// postmaster. When that address resolves to nothing the mail is deferred (451), never
+    /// refused or lost, and the log says how to fix it.
+    async fn postmaster(&self) -> Result<(Address, Vec<AccountInfo>), Reply> {
+        match resolve_postmaster(
+            self.settings.postmaster.as_ref(),
+            &*self.stores.directory,
+            self.settings.recipients,
+        )
+        .await
+        {
+            Ok(found) => Ok(found),
+            Err(PostmasterError::Store(e)) => Err(self.store_failure(&e)),
+            Err(e) => {
+                tracing::error!("{e}");
+                Err(Reply::new(
+                    451,
+                    "4.3.0",
+                    "The postmaster mailbox is not available, try again later",
+                ))
+            }
+        }
+    }
+
+    /// Adds a resolved recipient to the transaction, unless a mailbox is full.
+    fn accept_recipient(
+        &mut self,
+        resolved: Result<(Address, Vec<AccountInfo>), Reply>,
+        to: &RcptTo<String>,
+    ) -> Outcome {
+        let (address, accounts) = match resolved {
+            Ok(found) => found,
+            Err(reply) => return Outcome::reply(reply),
         };
         if let Some(full) = self.over_quota(&accounts) {
             tracing::info!(rcpt = %address, account = %full.address, "mailbox full");

@@ -3,8 +3,11 @@
 mod clients;
 mod crash;
 mod fuzz_seeds;
+mod idn;
+mod postmaster;
 mod raw;
 mod rust_client;
+mod trace;
 
 use std::net::SocketAddr;
 
