@@ -446,7 +446,11 @@ fn an_internationalised_domain_is_one_domain_in_either_spelling() {
     let cfg = write_test_config(dir.path(), "");
     let cfg = cfg.as_path();
     assert_eq!(
-        ok(&tern(cfg, &["domain", "add", "Bücher.example"], "")),
+        ok(&tern(
+            cfg,
+            &["domain", "add", "Bücher.example", "--create"],
+            ""
+        )),
         "added domain xn--bcher-kva.example bücher.example\n"
     );
     let err = fails(&tern(cfg, &["domain", "add", "xn--bcher-kva.example"], ""));
