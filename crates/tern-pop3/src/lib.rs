@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tern_auth::{LoginThrottle, Verifier};
 use tern_config::PlaintextAuth;
-use tern_net::{CancellationToken, ConnInfo, Refusal, Service, Stream, TlsAcceptor};
+use tern_net::{ConnInfo, Refusal, Service, Shutdown, Stream, TlsAcceptor};
 use tern_store::{RecipientPolicy, Stores};
 
 pub use maildrop::MaildropLocks;
@@ -38,6 +38,8 @@ pub struct Pop3Settings {
     pub hostname: String,
     pub idle_timeout: Duration,
     pub max_command_line: usize,
+    /// From the first byte of a command line (or SASL response) to its end.
+    pub command_timeout: Duration,
     /// When USER/PASS and AUTH are allowed without TLS (decided per connection from the
     /// peer's address).
     pub plaintext: PlaintextAuth,
@@ -91,7 +93,7 @@ impl Service for Pop3Service {
         self.name
     }
 
-    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken) {
+    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: Shutdown) {
         conn::run(stream, info, self.shared.clone(), shutdown).await;
     }
 

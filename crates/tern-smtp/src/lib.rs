@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tern_net::{CancellationToken, ConnInfo, Refusal, Service, Stream, TlsAcceptor};
+use tern_net::{ConnInfo, Refusal, Service, Shutdown, Stream, TlsAcceptor};
 use tern_queue::QueueHandle;
 use tern_store::{RecipientPolicy, Stores};
 use tern_types::Domain;
@@ -50,6 +50,8 @@ pub struct SmtpSettings {
     pub max_text_line: usize,
     pub max_bad_commands: u32,
     pub idle_timeout: Duration,
+    /// From the 354 (or the first BDAT) to the end of the message data.
+    pub data_timeout: Duration,
     pub greeting_delay: Duration,
     pub over_quota_permanent: bool,
     pub recipients: RecipientPolicy,
@@ -94,7 +96,7 @@ impl Service for SmtpService {
         "smtp"
     }
 
-    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken) {
+    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: Shutdown) {
         let session = session::Session::new(
             self.settings.clone(),
             self.stores.clone(),
