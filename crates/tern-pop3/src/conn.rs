@@ -113,18 +113,33 @@ pub(crate) async fn run(
             // Whatever the line is, it answers a pending SASL challenge.
             let sasl = std::mem::take(&mut awaiting_sasl);
             let response = match line {
-                Line::TooLong => Response {
-                    bytes: b"-ERR Line too long\r\n".to_vec(),
-                    next: Next::Continue,
-                },
-                Line::Garbage => Response {
-                    bytes: b"-ERR Unknown command\r\n".to_vec(),
-                    next: Next::Continue,
-                },
+                Line::TooLong => Response::line("-ERR", "Line too long", Next::Continue),
+                Line::Garbage => Response::line("-ERR", "Unknown command", Next::Continue),
                 Line::Text(text) if sasl => session.sasl_response(&text).await,
                 Line::Text(text) => session.command(&text).await,
             };
             output.extend_from_slice(&response.bytes);
+            if let Some(mut body) = response.body {
+                // Streamed in pieces, each written before the next is read: a client on a
+                // slow link gets the idle timeout per piece, never for the whole message.
+                loop {
+                    match body.next(&mut output).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            // Nothing honest can follow part of a multi-line answer.
+                            tracing::error!("cannot read a message while sending it: {e}");
+                            return;
+                        }
+                    }
+                    if output.len() >= MAX_PENDING_OUTPUT {
+                        if !send(&mut stream, &output, idle, &shutdown).await {
+                            return;
+                        }
+                        output.clear();
+                    }
+                }
+            }
             match response.next {
                 Next::Continue => {}
                 Next::SaslResponse => awaiting_sasl = true,

@@ -3,7 +3,8 @@
 //! `proto.rs` parses command lines (our own small parser: no maintained crate does POP3);
 //! `conn.rs` drives the connection (reads, idle timeout, STLS, SASL continuations);
 //! `session.rs` holds the states of RFC 1939 §3 and makes the store calls; `maildrop.rs` is
-//! the snapshot a session works on and the exclusive lock on it.
+//! the snapshot a session works on and the exclusive lock on it; `retr.rs` streams RETR and
+//! TOP answers from the store.
 //!
 //! # Standards
 //! - RFC 1939 (POP3), RFC 2449 (CAPA, response codes, PIPELINING), RFC 2595 (STLS),
@@ -19,6 +20,7 @@
 mod conn;
 mod maildrop;
 mod proto;
+mod retr;
 mod session;
 
 use std::sync::Arc;

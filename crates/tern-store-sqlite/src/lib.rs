@@ -26,6 +26,7 @@ mod gc;
 mod mailbox;
 mod pool;
 mod queue;
+mod reader;
 mod schema;
 mod writer;
 
