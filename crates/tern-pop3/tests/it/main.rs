@@ -2,6 +2,7 @@
 
 mod clients;
 mod errors;
+mod large;
 mod raw;
 
 use std::net::SocketAddr;

@@ -414,3 +414,48 @@ async fn a_dropped_connection_stores_nothing() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     nothing_stored(&server).await;
 }
+
+/// Sends `bytes` one octet every 100 ms (well within the idle timeout) until the server
+/// answers; returns the answer.
+async fn trickle_until_answered(c: &mut Raw, bytes: &[u8]) -> String {
+    for &b in bytes.iter().cycle() {
+        c.send(&[b]).await;
+        let mut chunk = [0u8; 512];
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            c.stream.read(&mut chunk),
+        )
+        .await
+        {
+            Ok(Ok(n)) => return String::from_utf8_lossy(&chunk[..n]).into_owned(),
+            Ok(Err(e)) => panic!("connection failed: {e}"),
+            Err(_) => {}
+        }
+    }
+    unreachable!("cycle() does not end")
+}
+
+/// RFC 5321 §4.5.3.2.6: a message transfer that never stalls but takes longer than
+/// `smtp.data_timeout` (DATA or BDAT) gets 421 4.4.2 and the connection ends; nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_drip_message_gets_421_after_the_data_timeout() {
+    let server = server_with("[smtp]\ndata_timeout = 2\n").await;
+    for start in ["DATA", "BDAT 100000"] {
+        let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
+        c.expect("EHLO client.test", "250").await;
+        c.envelope("s@remote.example", &["alice@example.test"])
+            .await;
+        let started = std::time::Instant::now();
+        if start == "DATA" {
+            c.expect("DATA", "354").await;
+        } else {
+            c.send(b"BDAT 100000\r\n").await;
+        }
+        let reply = trickle_until_answered(&mut c, b"Subject: slow\r\n\r\ndrip drip\r\n").await;
+        assert!(reply.starts_with("421 4.4.2"), "{start}: {reply}");
+        assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+        let mut rest = Vec::new();
+        let _ = c.stream.read_to_end(&mut rest).await;
+    }
+    nothing_stored(&server).await;
+}
