@@ -171,3 +171,32 @@ fn retr_memory_does_not_grow_with_the_message() {
         text.len()
     );
 }
+
+/// A RETR under way when the server is told to stop is sent whole (within `shutdown_grace`),
+/// then the session is told the server is shutting down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retr_in_flight_at_shutdown_is_sent_whole() {
+    let server = server().await;
+    let text = big_text(20_000_000);
+    crate::deliver(
+        &server,
+        &["alice@example.test"],
+        std::slice::from_ref(&text),
+    )
+    .await;
+    let tern_testkit::TestServer {
+        dir: _dir, server, ..
+    } = server;
+    let mut p = Pop::greeted(server.addr(Protocol::Pop3).unwrap()).await;
+    p.login("alice@example.test").await;
+    p.ok("RETR 1").await;
+    let stopping = tokio::spawn(server.shutdown());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = p.multi().await;
+    assert!(
+        crate::without_trace(&got) == text,
+        "the message came back different"
+    );
+    assert_eq!(p.line().await, "-ERR [SYS/TEMP] Server shutting down");
+    stopping.await.unwrap();
+}

@@ -459,3 +459,42 @@ async fn a_slow_drip_message_gets_421_after_the_data_timeout() {
     }
     nothing_stored(&server).await;
 }
+
+/// When the server is told to stop while a message is being received, the message may still
+/// complete within `shutdown_grace`: it is stored, answered 250, and then the session gets
+/// 421 4.3.2 instead of starting the next command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_in_flight_at_shutdown_is_finished_and_answered() {
+    let TestServer {
+        dir: _dir, server, ..
+    } = crate::server().await;
+    let stores = server.stores();
+    let mut c = Raw::greeted(server.addr(Protocol::Smtp).unwrap()).await;
+    c.expect("EHLO client.test", "250").await;
+    c.envelope("s@remote.example", &["alice@example.test"])
+        .await;
+    c.expect("DATA", "354").await;
+    c.send(b"Subject: in flight\r\n\r\nfirst half\r\n").await;
+    let stopping = tokio::spawn(server.shutdown());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Pipelined behind the end of the message: a command the server must not start.
+    c.send(b"second half\r\n.\r\nMAIL FROM:<s@remote.example>\r\n")
+        .await;
+    let reply = c.reply().await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    let reply = c.reply().await;
+    assert!(reply.starts_with("421 4.3.2"), "{reply}");
+    stopping.await.unwrap();
+    let alice = stores
+        .directory
+        .account_auth(
+            &tern_types::Address::parse("alice@example.test").unwrap(),
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let inbox = stores.mailboxes.mailbox(alice.id, "INBOX").await.unwrap();
+    let queued = stores.queue.list().await.unwrap().len();
+    assert_eq!(inbox.messages as usize + queued, 1);
+}
