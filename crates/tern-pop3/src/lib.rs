@@ -12,7 +12,8 @@
 //!   RFC 8314 (implicit TLS on pop3s)
 //!
 //! # Security
-//! Everything here comes from the network. Command lines are capped (`max_command_line`),
+//! Everything here comes from the network. Command lines are capped (`max_command_line`)
+//! and must arrive within `command_timeout` of their first byte,
 //! unknown or malformed commands get `-ERR` and change nothing, passwords are refused on
 //! unencrypted connections except as `auth.plaintext_without_tls` allows, failed logins are
 //! delayed and throttled per address and per account, and deletions happen only at QUIT.

@@ -20,8 +20,8 @@
 //! (BINARYMIME needs exactly that); whatever relays such a message later must send it with
 //! CRLF line ends. Input pipelined after STARTTLS is discarded (CVE-2011-0411). Unadvertised
 //! MAIL and RCPT parameters get 555. Message size, recipients, text line length, bad commands
-//! (refused recipients included), idle time (for reads and writes) and connections are all
-//! limited; see [`SmtpSettings`].
+//! (refused recipients included), idle time (for reads and writes), the time a whole message
+//! transfer may take (`data_timeout`) and connections are all limited; see [`SmtpSettings`].
 
 mod address;
 mod cmd;

@@ -29,6 +29,9 @@ pub(crate) struct SqliteMessageReader {
     blob: BlobContent,
 }
 
+/// A message row as [`open_message_in`] reads it: prefix, blob hash, blob size, inline data.
+type MessageRow = (Vec<u8>, Vec<u8>, i64, Option<Vec<u8>>);
+
 /// Opens a message inside a read transaction, so that its row and its blob come from one
 /// snapshot.
 pub(crate) fn open_message_in(
@@ -37,7 +40,7 @@ pub(crate) fn open_message_in(
     mailbox: MailboxId,
     uid: Uid,
 ) -> StoreResult<SqliteMessageReader> {
-    let row: Option<(Vec<u8>, Vec<u8>, i64, Option<Vec<u8>>)> = conn
+    let row: Option<MessageRow> = conn
         .row(
             "SELECT m.prefix, b.hash, b.size, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id
               WHERE m.mailbox_id = ?1 AND m.uid = ?2",

@@ -14,7 +14,7 @@ fn big_text(size: usize) -> Vec<u8> {
     let mut text = b"Subject: big\r\n\r\n".to_vec();
     let mut i = 0u64;
     while text.len() < size {
-        let lead = if i % 7 == 0 { "." } else { "" };
+        let lead = if i.is_multiple_of(7) { "." } else { "" };
         text.extend_from_slice(format!("{lead}line {i:010} {}\r\n", "z".repeat(60)).as_bytes());
         i += 1;
     }

@@ -282,7 +282,11 @@ fn sigterm_under_load_acknowledges_exactly_what_it_stored() {
     server.restart();
     let store = SqliteStore::open(&server.data_dir(), SqliteOptions::default()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while runtime.block_on(store.stores().queue.list()).unwrap().len() > 0 {
+    while !runtime
+        .block_on(store.stores().queue.list())
+        .unwrap()
+        .is_empty()
+    {
         assert!(Instant::now() < deadline, "the queue did not drain");
         std::thread::sleep(Duration::from_millis(100));
     }
