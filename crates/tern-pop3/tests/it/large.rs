@@ -200,3 +200,32 @@ async fn a_retr_in_flight_at_shutdown_is_sent_whole() {
     assert_eq!(p.line().await, "-ERR [SYS/TEMP] Server shutting down");
     stopping.await.unwrap();
 }
+
+/// `shutdown_grace` bounds the stop: a client that stops reading in the middle of a RETR
+/// keeps the server no longer than the grace period (1 s here), not the idle timeout (600 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_holds_the_shutdown_only_for_the_grace_period() {
+    let server = crate::server_with("shutdown_grace = 1\n").await;
+    let text = big_text(20_000_000);
+    crate::deliver(
+        &server,
+        &["alice@example.test"],
+        std::slice::from_ref(&text),
+    )
+    .await;
+    let tern_testkit::TestServer {
+        dir: _dir, server, ..
+    } = server;
+    let mut p = Pop::greeted(server.addr(Protocol::Pop3).unwrap()).await;
+    p.login("alice@example.test").await;
+    p.send("RETR 1\r\n").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    server.shutdown().await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(6),
+        "the stop took {took:?}"
+    );
+    drop(p);
+}
