@@ -54,7 +54,7 @@ impl DotStuffer {
                 None => (bytes, &[][..]),
             };
             out.extend_from_slice(line);
-            self.line_len += line.len();
+            self.line_len = self.line_len.saturating_add(line.len());
             if line.last() == Some(&b'\n') {
                 self.at_line_start = true;
                 // RFC 5322 §2.1: the first empty line ends the header.

@@ -113,7 +113,8 @@ impl MessageReader for SqliteMessageReader {
                 buf.extend_from_slice(rest.get(..want).unwrap_or(rest));
             }
             BlobContent::File { file, size } => {
-                let want = want.min(usize::try_from(size - blob_offset).unwrap_or(usize::MAX));
+                let want = want
+                    .min(usize::try_from(size.saturating_sub(blob_offset)).unwrap_or(usize::MAX));
                 let file = file.clone();
                 let mut owned = std::mem::take(buf);
                 *buf = blocking(move || {
