@@ -126,6 +126,8 @@ pub struct Config {
     pub log_level: String,
     /// Where mail for `<Postmaster>` goes; `None`: postmaster@ the first local domain.
     pub postmaster: Option<Address>,
+    /// How long work in flight may take once the server is told to stop.
+    pub shutdown_grace: std::time::Duration,
     pub listen: Vec<(Protocol, SocketAddr)>,
     pub tls: Option<TlsFiles>,
     pub store: StoreConfig,
@@ -146,6 +148,8 @@ pub struct SmtpConfig {
     pub max_text_line: u32,
     pub max_bad_commands: u32,
     pub idle_timeout: std::time::Duration,
+    /// From the 354 (or the first BDAT) to the end of the message data.
+    pub data_timeout: std::time::Duration,
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
     pub greeting_delay: std::time::Duration,
@@ -210,6 +214,8 @@ impl PlaintextAuth {
 pub struct Pop3Config {
     pub idle_timeout: std::time::Duration,
     pub max_command_line: u32,
+    /// From the first byte of a command line to its end.
+    pub command_timeout: std::time::Duration,
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
 }

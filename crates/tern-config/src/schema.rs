@@ -22,6 +22,10 @@ pub struct ConfigFile {
     /// resolved like any recipient (an account or an alias). Default: `postmaster@` the first
     /// domain `tern domain list` shows.
     pub postmaster: Option<String>,
+    /// Seconds that work in flight (a message being received or committed, a RETR being
+    /// sent, the reply to either) may take once the server has been told to stop; then its
+    /// connections are closed. Default 10.
+    pub shutdown_grace: Option<u64>,
     #[serde(default)]
     pub listen: ListenFile,
     pub tls: Option<TlsFile>,
@@ -160,6 +164,9 @@ pub struct Pop3File {
     pub idle_timeout: Option<u64>,
     /// Longest command line in bytes, CRLF included (RFC 2449 §4: 255). Default 255.
     pub max_command_line: Option<u32>,
+    /// Seconds a command line (or SASL response) may take from its first byte to its end,
+    /// however steadily it trickles in. Default 60.
+    pub command_timeout: Option<u64>,
     /// Concurrent POP3 connections in all (both listeners). Default 1000.
     pub max_connections: Option<u32>,
     /// Concurrent POP3 connections from one client (see `[clients]`). Default 20.
@@ -186,6 +193,10 @@ pub struct SmtpFile {
     /// Seconds of silence from the client before 421 and disconnect (RFC 5321 §4.5.3.2.7 asks
     /// for at least 300). Default 300.
     pub idle_timeout: Option<u64>,
+    /// Seconds a whole message transfer may take, from the 354 after DATA (or the first BDAT)
+    /// to the end of its data (RFC 5321 §4.5.3.2.6 gives 10 minutes for the data); past it
+    /// 421 4.4.2 and disconnect, nothing stored. Default 600.
+    pub data_timeout: Option<u64>,
     /// Concurrent SMTP connections in all. Default 1000.
     pub max_connections: Option<u32>,
     /// Concurrent SMTP connections from one client (see `[clients]`). Default 20.

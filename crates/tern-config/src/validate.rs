@@ -173,6 +173,14 @@ pub(crate) fn validate(
         }
     };
 
+    let shutdown_grace = Duration::from_secs(check.at_least(
+        "shutdown_grace",
+        file.shutdown_grace,
+        10,
+        1,
+        " second",
+    )?);
+
     let clients = client_prefixes(&file.clients, &check)?;
     let auth = auth_config(&file.auth, clients, &check)?;
     let smtp = smtp_config(&file.smtp, &check)?;
@@ -184,6 +192,7 @@ pub(crate) fn validate(
         data_dir,
         log_level,
         postmaster,
+        shutdown_grace,
         listen,
         tls,
         store: StoreConfig {
@@ -358,6 +367,13 @@ fn pop3_config(file: &crate::Pop3File, check: &Checker) -> Result<Pop3Config, Co
             255,
             " octets (RFC 2449 §4)",
         )?,
+        command_timeout: Duration::from_secs(check.at_least(
+            "pop3.command_timeout",
+            file.command_timeout,
+            60,
+            1,
+            " second",
+        )?),
         max_connections: check.at_least(
             "pop3.max_connections",
             file.max_connections,
@@ -414,6 +430,14 @@ fn smtp_config(file: &crate::SmtpFile, check: &Checker) -> Result<SmtpConfig, Co
             300,
             1,
             "",
+        )?),
+        // RFC 5321 §4.5.3.2.6: the data, as a whole, gets 10 minutes by default.
+        data_timeout: Duration::from_secs(check.at_least(
+            "smtp.data_timeout",
+            file.data_timeout,
+            600,
+            1,
+            " second",
         )?),
         max_connections: check.at_least(
             "smtp.max_connections",

@@ -1,11 +1,12 @@
-//! Message helpers: the trace headers Tern adds to each delivery and RFC 5322 dates.
+//! Message helpers: the trace headers Tern adds to each delivery, RFC 5322 dates, and the
+//! wire form of stored text (CRLF line ends throughout) that POP3 sends and counts.
 //!
 //! The MIME part tree for IMAP (BODYSTRUCTURE, sections) will live here too, parsed once at
 //! local delivery.
 //!
 //! # Standards
 //! - RFC 5321 §4.4 (trace information: Return-Path, Received)
-//! - RFC 5322 §3.3 (date-time), §3.6.7 (trace fields)
+//! - RFC 5322 §2.3 (CRLF line ends), §3.3 (date-time), §3.6.7 (trace fields)
 //! - RFC 3848 (ESMTP and LMTP transmission types: ESMTPS, ESMTPA, ESMTPSA),
 //!   RFC 6531 §3.7.3 (UTF8SMTP, UTF8SMTPS)
 //!
@@ -17,6 +18,8 @@
 
 mod date;
 mod trace;
+mod wire;
 
 pub use date::rfc5322_date;
 pub use trace::{received, return_path, Received};
+pub use wire::{wire_form, WireCount, WireForm, WireSink, WireSize};

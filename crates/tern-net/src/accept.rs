@@ -7,21 +7,21 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{ConnInfo, ConnectionLimiter, Refusal, SessionId, Stream, TlsAcceptor};
+use crate::{ConnInfo, ConnectionLimiter, Refusal, SessionId, Shutdown, Stream, TlsAcceptor};
 
 /// How long an implicit-TLS client may take to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A protocol: serves one accepted connection until it ends or `shutdown` fires.
+/// A protocol: serves one accepted connection until it ends. When `shutdown` begins it
+/// finishes the work in flight (bounded by the grace period), then says goodbye and closes.
 #[async_trait]
 pub trait Service: Send + Sync {
     /// The protocol name used in logs (`smtp`, `imaps`, ...).
     fn name(&self) -> &'static str;
-    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken);
+    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: Shutdown);
     /// What a connection turned away by the connection limits is told (plaintext listeners
     /// only: on an implicit-TLS listener it is closed without a word, before any handshake).
     fn refusal(&self, _why: Refusal) -> String {
@@ -74,13 +74,13 @@ pub async fn serve(
     service: Arc<dyn Service>,
     tls: Option<TlsAcceptor>,
     limiter: Option<Arc<ConnectionLimiter>>,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     tracker: TaskTracker,
 ) {
     let local = bound.addr;
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.begun() => break,
             accepted = bound.listener.accept() => accepted,
         };
         let (tcp, peer) = match accepted {

@@ -3,7 +3,8 @@
 //! Protocol crates implement [`Service`]; this crate accepts connections, performs the
 //! implicit-TLS handshake where the protocol wants one (RFC 8314), gives each connection a
 //! session id and a tracing span, logs its opening and closing, and stops accepting on
-//! shutdown.
+//! shutdown. [`Shutdown`] is the server's two-stage stop and [`io`] the write rules every
+//! protocol shares (an idle timeout per unit of progress, a grace period at shutdown).
 //!
 //! # Standards
 //! - RFC 8314 (implicit TLS), RFC 8446 / 5246 via rustls
@@ -15,14 +16,17 @@
 
 mod accept;
 mod alpn;
+pub mod io;
 mod limiter;
 mod session;
+mod shutdown;
 mod tls;
 
 pub use accept::{bind, describe_tls, serve, BindError, BoundListener, Service};
 pub use alpn::{AppProtocol, TlsAcceptor};
 pub use limiter::{ConnectionLimiter, Permit, Refusal};
 pub use session::{ConnInfo, SessionId};
+pub use shutdown::Shutdown;
 pub use tls::{load_tls, TlsError, TlsSource};
 
 /// Anything a session can speak over: a TCP stream, a TLS stream, or an in-memory duplex in

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tern_net::{CancellationToken, ConnInfo, Stream};
+use tern_net::{io, ConnInfo, Shutdown, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 use crate::session::{Next, Response, Session};
 use crate::Pop3Shared;
@@ -49,25 +50,33 @@ const MAX_SASL_LINE: usize = 1024 + 2;
 /// RETRs cannot make the server hold all their answers at once.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 
-/// Writes `bytes`; false when the client is gone, does not read for the idle timeout, or the
-/// server is shutting down (a client that stops reading must not hold its maildrop forever).
+/// Writes `bytes`; false when the client is gone or does not read for the idle timeout (a
+/// client that stops reading must not hold its maildrop forever), or when the shutdown's
+/// grace period is over. The start of a shutdown does not interrupt it: the answer to the
+/// command in flight (a QUIT whose deletions are done) still reaches the client.
 async fn send(
     stream: &mut Box<dyn Stream>,
     bytes: &[u8],
     idle: Duration,
-    shutdown: &CancellationToken,
+    shutdown: &Shutdown,
 ) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => false,
-        written = tokio::time::timeout(idle, stream.write_all(bytes)) => matches!(written, Ok(Ok(()))),
-    }
+    io::write_all(stream, bytes, idle, shutdown).await.is_ok()
+}
+
+/// What ended a wait for input.
+enum Wait {
+    Read(std::io::Result<usize>),
+    Idle,
+    Shutdown,
+    /// A command line took longer than `command_timeout` from its first byte.
+    CommandTimeout,
 }
 
 pub(crate) async fn run(
     stream: Box<dyn Stream>,
     info: ConnInfo,
     shared: Arc<Pop3Shared>,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 ) {
     let settings = &shared.settings;
     let idle = settings.idle_timeout;
@@ -78,9 +87,20 @@ pub(crate) async fn run(
     let mut scratch = vec![0u8; READ_CHUNK];
     let mut skipping = false;
     let mut awaiting_sasl = false;
+    // When the first byte of the command line now being received arrived, and when the
+    // last read did (which brought the start of any partial line left after the complete
+    // ones were taken).
+    let mut line_started: Option<Instant> = None;
+    let mut last_read = Instant::now();
     loop {
         // Answer every complete line already here (RFC 2449 §6.6 PIPELINING), then read.
         loop {
+            if shutdown.has_begun() {
+                // Nothing new starts once the stop has begun; what was answered is sent.
+                output.extend_from_slice(SHUTTING_DOWN);
+                let _ = send(&mut stream, &output, idle, &shutdown).await;
+                return;
+            }
             let limit = if awaiting_sasl {
                 settings.max_command_line.max(MAX_SASL_LINE)
             } else {
@@ -89,27 +109,44 @@ pub(crate) async fn run(
             let Some(line) = take_line(&mut input, limit, &mut skipping) else {
                 break;
             };
+            line_started = None;
             // Whatever the line is, it answers a pending SASL challenge.
             let sasl = std::mem::take(&mut awaiting_sasl);
             let response = match line {
-                Line::TooLong => Response {
-                    bytes: b"-ERR Line too long\r\n".to_vec(),
-                    next: Next::Continue,
-                },
-                Line::Garbage => Response {
-                    bytes: b"-ERR Unknown command\r\n".to_vec(),
-                    next: Next::Continue,
-                },
+                Line::TooLong => Response::line("-ERR", "Line too long", Next::Continue),
+                Line::Garbage => Response::line("-ERR", "Unknown command", Next::Continue),
                 Line::Text(text) if sasl => session.sasl_response(&text).await,
                 Line::Text(text) => session.command(&text).await,
             };
             output.extend_from_slice(&response.bytes);
+            if let Some(mut body) = response.body {
+                // Streamed in pieces, each written before the next is read: a client on a
+                // slow link gets the idle timeout per piece, never for the whole message.
+                loop {
+                    match body.next(&mut output).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            // Nothing honest can follow part of a multi-line answer.
+                            tracing::error!("cannot read a message while sending it: {e}");
+                            return;
+                        }
+                    }
+                    if output.len() >= MAX_PENDING_OUTPUT {
+                        if !send(&mut stream, &output, idle, &shutdown).await {
+                            return;
+                        }
+                        output.clear();
+                    }
+                }
+            }
             match response.next {
                 Next::Continue => {}
                 Next::SaslResponse => awaiting_sasl = true,
                 Next::Close => {
-                    let _ = send(&mut stream, &output, idle, &shutdown).await;
-                    let _ = stream.shutdown().await;
+                    if send(&mut stream, &output, idle, &shutdown).await {
+                        let _ = io::bounded(stream.shutdown(), idle, &shutdown).await;
+                    }
                     return;
                 }
                 Next::StartTls => {
@@ -155,28 +192,51 @@ pub(crate) async fn run(
             }
             output.clear();
         }
-        let read = tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = send(&mut stream, b"-ERR [SYS/TEMP] Server shutting down\r\n", idle, &CancellationToken::new()).await;
-                return;
+        if input.is_empty() && !skipping {
+            line_started = None;
+        } else {
+            line_started.get_or_insert(last_read);
+        }
+        let deadline = line_started.map(|at| at + settings.command_timeout);
+        let wait = tokio::select! {
+            // The limits first, so that a client that always has a byte waiting meets them.
+            biased;
+            _ = sleep_until_some(deadline) => Wait::CommandTimeout,
+            _ = shutdown.begun() => Wait::Shutdown,
+            read = tokio::time::timeout(idle, stream.read(&mut scratch)) => {
+                read.map_or(Wait::Idle, Wait::Read)
             }
-            read = tokio::time::timeout(idle, stream.read(&mut scratch)) => read,
         };
-        match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return,
-            Ok(Ok(n)) => input.extend_from_slice(&scratch[..n]),
-            Err(_) => {
+        let goodbye: &[u8] = match wait {
+            Wait::Read(Ok(0) | Err(_)) => return,
+            Wait::Read(Ok(n)) => {
+                last_read = Instant::now();
+                input.extend_from_slice(scratch.get(..n).unwrap_or_default());
+                continue;
+            }
+            Wait::Shutdown => SHUTTING_DOWN,
+            Wait::CommandTimeout => {
+                tracing::info!("command timeout");
+                b"-ERR Command line not completed in time, closing connection\r\n"
+            }
+            Wait::Idle => {
                 // RFC 1939 §3: the autologout timer closes without entering UPDATE.
                 tracing::info!("idle timeout");
-                let _ = send(
-                    &mut stream,
-                    b"-ERR Idle timeout, closing connection\r\n",
-                    idle,
-                    &shutdown,
-                )
-                .await;
-                return;
+                b"-ERR Idle timeout, closing connection\r\n"
             }
-        }
+        };
+        let _ = send(&mut stream, goodbye, idle, &shutdown).await;
+        return;
+    }
+}
+
+/// RFC 3206 §4: SYS/TEMP, the server's own temporary condition.
+const SHUTTING_DOWN: &[u8] = b"-ERR [SYS/TEMP] Server shutting down\r\n";
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

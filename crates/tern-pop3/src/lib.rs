@@ -3,7 +3,8 @@
 //! `proto.rs` parses command lines (our own small parser: no maintained crate does POP3);
 //! `conn.rs` drives the connection (reads, idle timeout, STLS, SASL continuations);
 //! `session.rs` holds the states of RFC 1939 §3 and makes the store calls; `maildrop.rs` is
-//! the snapshot a session works on and the exclusive lock on it.
+//! the snapshot a session works on and the exclusive lock on it; `retr.rs` streams RETR and
+//! TOP answers from the store.
 //!
 //! # Standards
 //! - RFC 1939 (POP3), RFC 2449 (CAPA, response codes, PIPELINING), RFC 2595 (STLS),
@@ -11,7 +12,8 @@
 //!   RFC 8314 (implicit TLS on pop3s)
 //!
 //! # Security
-//! Everything here comes from the network. Command lines are capped (`max_command_line`),
+//! Everything here comes from the network. Command lines are capped (`max_command_line`)
+//! and must arrive within `command_timeout` of their first byte,
 //! unknown or malformed commands get `-ERR` and change nothing, passwords are refused on
 //! unencrypted connections except as `auth.plaintext_without_tls` allows, failed logins are
 //! delayed and throttled per client and per network (never refused per account: see
@@ -22,6 +24,7 @@ mod conn;
 pub mod fuzzing;
 mod maildrop;
 mod proto;
+mod retr;
 mod session;
 
 use std::sync::Arc;
@@ -30,7 +33,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tern_auth::{LoginThrottle, Verifier};
 use tern_config::PlaintextAuth;
-use tern_net::{CancellationToken, ConnInfo, Refusal, Service, Stream, TlsAcceptor};
+use tern_net::{ConnInfo, Refusal, Service, Shutdown, Stream, TlsAcceptor};
 use tern_store::{RecipientPolicy, Stores};
 
 pub use maildrop::MaildropLocks;
@@ -41,6 +44,8 @@ pub struct Pop3Settings {
     pub hostname: String,
     pub idle_timeout: Duration,
     pub max_command_line: usize,
+    /// From the first byte of a command line (or SASL response) to its end.
+    pub command_timeout: Duration,
     /// When USER/PASS and AUTH are allowed without TLS (decided per connection from the
     /// peer's address).
     pub plaintext: PlaintextAuth,
@@ -94,7 +99,7 @@ impl Service for Pop3Service {
         self.name
     }
 
-    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken) {
+    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: Shutdown) {
         conn::run(stream, info, self.shared.clone(), shutdown).await;
     }
 

@@ -9,6 +9,7 @@ use tern_types::{Address, MailboxId, Uid};
 
 use crate::maildrop::Maildrop;
 use crate::proto::{parse, Command, ParseError};
+use crate::retr::MessageStream;
 use crate::Pop3Shared;
 
 /// What the connection driver does after sending a response.
@@ -25,6 +26,8 @@ pub(crate) enum Next {
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) bytes: Vec<u8>,
+    /// A message to stream after `bytes` (RETR, TOP), with its terminating "." line.
+    pub(crate) body: Option<MessageStream>,
     pub(crate) next: Next,
 }
 
@@ -37,9 +40,10 @@ impl Response {
         Self::line("-ERR", text.as_ref(), Next::Continue)
     }
 
-    fn line(status: &str, text: &str, next: Next) -> Self {
+    pub(crate) fn line(status: &str, text: &str, next: Next) -> Self {
         Self {
             bytes: format!("{status} {text}\r\n").into_bytes(),
+            body: None,
             next,
         }
     }
@@ -51,6 +55,7 @@ impl Response {
         bytes.extend_from_slice(b".\r\n");
         Self {
             bytes,
+            body: None,
             next: Next::Continue,
         }
     }
@@ -65,36 +70,6 @@ pub(crate) struct Session {
     shared: Arc<Pop3Shared>,
     info: ConnInfo,
     state: State,
-}
-
-/// RFC 1939 §3 and RFC 2449 §8: dot-stuffs and ends every line with CRLF. With `body_lines`,
-/// stops after the header, the blank line and that many body lines (TOP).
-fn write_message(out: &mut Vec<u8>, message: &[u8], body_lines: Option<u32>) {
-    let mut in_body = false;
-    let mut sent_body_lines = 0u32;
-    let mut lines = message.split(|&b| b == b'\n').peekable();
-    while let Some(raw) = lines.next() {
-        if lines.peek().is_none() && raw.is_empty() {
-            break; // the message ended with a line end
-        }
-        if in_body {
-            if let Some(limit) = body_lines {
-                if sent_body_lines >= limit {
-                    break;
-                }
-                sent_body_lines += 1;
-            }
-        }
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-        if line.is_empty() && !in_body {
-            in_body = true;
-        }
-    }
 }
 
 impl Session {
@@ -412,7 +387,8 @@ async fn transaction(shared: &Pop3Shared, drop: &mut Maildrop, command: Command)
     }
 }
 
-/// RETR (whole message) or TOP (`body_lines` of the body).
+/// RETR (whole message) or TOP (`body_lines` of the body): the status line now, the message
+/// streamed after it by the connection driver.
 async fn send_message(
     shared: &Pop3Shared,
     mailbox: MailboxId,
@@ -421,15 +397,17 @@ async fn send_message(
     size: u64,
     body_lines: Option<u32>,
 ) -> Response {
-    match shared.stores.mailboxes.read_message(mailbox, uid).await {
-        Ok(message) => {
-            let mut body = Vec::with_capacity(message.len() + message.len() / 32 + 8);
-            write_message(&mut body, &message, body_lines);
+    match shared.stores.mailboxes.open_message(mailbox, uid).await {
+        Ok(reader) => {
             let text = match body_lines {
                 None => format!("{size} octets"),
                 Some(_) => format!("Top of message {n} follows"),
             };
-            Response::multi(&text, body)
+            Response {
+                bytes: format!("+OK {text}\r\n").into_bytes(),
+                body: Some(MessageStream::new(reader, body_lines)),
+                next: Next::Continue,
+            }
         }
         Err(e) => {
             tracing::error!("cannot read message {n}: {e}");
@@ -449,34 +427,4 @@ fn listing(
         .filter(|(_, e)| !e.deleted)
         .map(|(i, e)| format!("{} {}\r\n", i + 1, value(drop, e)))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::write_message;
-
-    fn written(message: &[u8], lines: Option<u32>) -> Vec<u8> {
-        let mut out = Vec::new();
-        write_message(&mut out, message, lines);
-        out
-    }
-
-    #[test]
-    fn dot_stuffing_and_line_ends() {
-        assert_eq!(written(b"a\r\n.b\r\n..\r\n", None), b"a\r\n..b\r\n...\r\n");
-        assert_eq!(written(b"a\nb", None), b"a\r\nb\r\n");
-        assert_eq!(written(b"", None), b"");
-        assert_eq!(written(b"\r\n", None), b"\r\n");
-    }
-
-    #[test]
-    fn top_sends_the_header_and_n_body_lines() {
-        let m = b"Subject: x\r\nFrom: y\r\n\r\nl1\r\nl2\r\nl3\r\n";
-        assert_eq!(written(m, Some(0)), b"Subject: x\r\nFrom: y\r\n\r\n");
-        assert_eq!(
-            written(m, Some(2)),
-            b"Subject: x\r\nFrom: y\r\n\r\nl1\r\nl2\r\n"
-        );
-        assert_eq!(written(m, Some(10)), m);
-    }
 }

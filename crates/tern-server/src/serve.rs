@@ -12,7 +12,8 @@ use tern_auth::{LoginThrottle, Secret, ThrottleConfig, Verifier};
 use tern_config::{Config, Protocol, Source};
 use tern_net::ConnectionLimiter;
 use tern_net::{
-    AppProtocol, BoundListener, CancellationToken, Service, TaskTracker, TlsAcceptor, TlsSource,
+    AppProtocol, BoundListener, CancellationToken, Service, Shutdown, TaskTracker, TlsAcceptor,
+    TlsSource,
 };
 use tern_pop3::{MaildropLocks, Pop3Service, Pop3Settings, Pop3Shared};
 use tern_queue::RetryPolicy;
@@ -33,12 +34,16 @@ const GC_INTERVAL: Duration = Duration::from_secs(3600);
 /// `protocol address` per line. Written after every listener is bound.
 pub const LISTENERS_FILE: &str = "listeners";
 
+/// How long past `shutdown_grace` the server waits for its sessions before it exits anyway.
+/// Every wait on a peer ends with the grace period; this covers a store commit under way.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
+
 /// A server that is running: its bound addresses and the means to stop it.
 #[derive(Debug)]
 pub struct RunningServer {
     pub addrs: Vec<(Protocol, SocketAddr)>,
     pub store: SqliteStore,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     tracker: TaskTracker,
     _lock: File,
 }
@@ -56,11 +61,22 @@ impl RunningServer {
             .map(|(_, a)| *a)
     }
 
-    /// Stops accepting, tells every session to finish, and waits for them.
+    /// Stops accepting, tells every session to finish what it is doing, and waits for them:
+    /// at most the grace period, plus a little for sessions to write their goodbyes and for
+    /// store operations already under way to commit.
     pub async fn shutdown(self) {
-        self.shutdown.cancel();
+        self.shutdown.begin();
         self.tracker.close();
-        self.tracker.wait().await;
+        let limit = self.shutdown.grace() + SHUTDOWN_MARGIN;
+        if tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "sessions still running {} s after the shutdown began; leaving them",
+                limit.as_secs()
+            );
+        }
     }
 }
 
@@ -174,12 +190,12 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
     let addrs: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, l)| (*p, l.addr)).collect();
     write_listeners_file(config.data_dir.join(LISTENERS_FILE), &addrs)?;
 
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new(config.shutdown_grace);
     let tracker = TaskTracker::new();
     let queue = tern_queue::spawn(
         stores.clone(),
         RetryPolicy::default(),
-        shutdown.clone(),
+        shutdown.token(),
         &tracker,
     );
     let smtp: Arc<dyn Service> = Arc::new(SmtpService::new(
@@ -238,7 +254,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
     }
     tracker.spawn(collect_garbage_periodically(
         store.clone(),
-        shutdown.clone(),
+        shutdown.token(),
     ));
 
     Ok(RunningServer {
@@ -285,6 +301,7 @@ pub fn smtp_settings(config: &Config) -> SmtpSettings {
         max_text_line: smtp.max_text_line as usize,
         max_bad_commands: smtp.max_bad_commands,
         idle_timeout: smtp.idle_timeout,
+        data_timeout: smtp.data_timeout,
         greeting_delay: smtp.greeting_delay,
         over_quota_permanent: smtp.over_quota_permanent,
         recipients: recipient_policy(config),
@@ -310,6 +327,7 @@ async fn pop3_shared(
             hostname: config.hostname.to_string(),
             idle_timeout: config.pop3.idle_timeout,
             max_command_line: config.pop3.max_command_line as usize,
+            command_timeout: config.pop3.command_timeout,
             plaintext: config.auth.plaintext_without_tls,
             recipients: recipient_policy(config),
         },

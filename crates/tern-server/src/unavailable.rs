@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use tern_config::Protocol;
-use tern_net::{CancellationToken, ConnInfo, Service, Stream};
+use tern_net::{ConnInfo, Service, Shutdown, Stream};
 use tokio::io::AsyncWriteExt;
 
 pub(crate) struct Unavailable {
@@ -45,12 +45,7 @@ impl Service for Unavailable {
         self.protocol.key()
     }
 
-    async fn serve(
-        &self,
-        mut stream: Box<dyn Stream>,
-        _info: ConnInfo,
-        _shutdown: CancellationToken,
-    ) {
+    async fn serve(&self, mut stream: Box<dyn Stream>, _info: ConnInfo, _shutdown: Shutdown) {
         let _ = stream.write_all(self.reply().as_bytes()).await;
         let _ = stream.shutdown().await;
     }

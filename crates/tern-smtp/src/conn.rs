@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use tern_net::{CancellationToken, Refusal, Stream, TlsAcceptor};
+use tern_net::{io, Refusal, Shutdown, Stream, TlsAcceptor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 use crate::data::DotReceiver;
 use crate::line::{frame, Framed, LineError};
@@ -47,27 +48,29 @@ struct Conn {
     /// Read target; copied into `input` only after a read completes, so a read cancelled by a
     /// timeout leaves `input` untouched.
     scratch: Vec<u8>,
-    /// How long a write may wait for the client to read.
+    /// How long a read or a write may wait without progress.
     idle: Duration,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl Conn {
-    /// Writes the pending replies. A client that stops reading gets the idle timeout here
-    /// too, and shutdown interrupts the write: neither can hold the session forever.
+    /// Writes the pending replies. A client that stops reading gets the idle timeout; the
+    /// start of a shutdown does not interrupt the write (the reply may stand for a committed
+    /// message), only the end of its grace period does.
     async fn flush(&mut self) -> std::io::Result<()> {
-        let write = async {
-            if !self.output.is_empty() {
-                self.stream.write_all(&self.output).await?;
-                self.output.clear();
-            }
-            self.stream.flush().await
-        };
-        tokio::select! {
-            _ = self.shutdown.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
-            written = tokio::time::timeout(self.idle, write) => {
-                written.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-            }
+        if !self.output.is_empty() {
+            io::write_all(&mut self.stream, &self.output, self.idle, &self.shutdown).await?;
+            self.output.clear();
+        }
+        io::flush(&mut self.stream, self.idle, &self.shutdown).await
+    }
+
+    /// Writes a last reply and closes. Past the shutdown's grace period this still writes
+    /// what the connection takes at once, and waits for nothing.
+    async fn goodbye(&mut self, reply: Reply) {
+        reply.write_to(&mut self.output);
+        if self.flush().await.is_ok() {
+            let _ = io::bounded(self.stream.shutdown(), self.idle, &self.shutdown).await;
         }
     }
 
@@ -77,6 +80,16 @@ impl Conn {
         self.input.extend_from_slice(&self.scratch[..n]);
         Ok(n > 0)
     }
+}
+
+/// What ended a wait for input.
+enum Wait {
+    Read(std::io::Result<bool>),
+    Idle,
+    /// The shutdown began (between transactions) or its grace period ended (during one).
+    Shutdown,
+    /// The message transfer took longer than `data_timeout`.
+    DataTimeout,
 }
 
 /// Waits out the greeting delay; true when the client spoke first (RFC 5321 §4.3.1 has the
@@ -90,7 +103,7 @@ pub(crate) async fn run(
     stream: Box<dyn Stream>,
     mut session: Session,
     tls: Option<TlsAcceptor>,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 ) {
     let settings = session.settings.clone();
     let mut conn = Conn {
@@ -117,7 +130,19 @@ pub(crate) async fn run(
     }
     session.greeting().write_to(&mut conn.output);
     let mut mode = Mode::Command;
+    // RFC 5321 §4.5.3.2.6: the end of the message transfer, from the 354 or the first BDAT.
+    let mut transfer_deadline: Option<Instant> = None;
     loop {
+        let in_transfer =
+            matches!(mode, Mode::Data(_) | Mode::Bdat { .. }) || session.receiving_body();
+        if !in_transfer {
+            transfer_deadline = None;
+            if shutdown.has_begun() {
+                // Between transactions: nothing new starts once the stop has begun.
+                conn.goodbye(shutting_down(&settings)).await;
+                return;
+            }
+        }
         let outcome = match step(&mut conn, &mut mode, &mut session, &settings).await {
             Some(outcome) => outcome,
             None => {
@@ -125,28 +150,51 @@ pub(crate) async fn run(
                 if conn.flush().await.is_err() {
                     return;
                 }
-                let read = tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        // One short try at a goodbye: the shutdown must not wait on this client.
-                        Reply::new(421, "4.3.2", format!("{} Service shutting down", settings.hostname)).write_to(&mut conn.output);
-                        let _ = tokio::time::timeout(Duration::from_secs(1), conn.stream.write_all(&conn.output)).await;
+                let deadline = transfer_deadline.filter(|_| in_transfer);
+                let wait = tokio::select! {
+                    // First the limits, so that a client that always has more input waiting
+                    // still meets them.
+                    biased;
+                    _ = sleep_until_some(deadline) => Wait::DataTimeout,
+                    _ = shutdown.begun(), if !in_transfer => Wait::Shutdown,
+                    // A message being received may still arrive within the grace period.
+                    _ = shutdown.grace_over(), if in_transfer => Wait::Shutdown,
+                    read = tokio::time::timeout(settings.idle_timeout, conn.fill()) => {
+                        read.map_or(Wait::Idle, Wait::Read)
+                    }
+                };
+                match wait {
+                    Wait::Read(Ok(true)) => continue,
+                    Wait::Read(Ok(false) | Err(_)) => return,
+                    Wait::Shutdown => {
+                        tracing::info!(in_transfer, "closing for the shutdown");
+                        conn.goodbye(shutting_down(&settings)).await;
                         return;
                     }
-                    read = tokio::time::timeout(settings.idle_timeout, conn.fill()) => read,
-                };
-                match read {
-                    Ok(Ok(true)) => continue,
-                    Ok(Ok(false)) | Ok(Err(_)) => return,
-                    Err(_) => {
+                    Wait::DataTimeout => {
+                        // Whatever was received is dropped with the session: nothing is stored.
+                        tracing::info!("data timeout");
+                        conn.goodbye(Reply::new(
+                            421,
+                            "4.4.2",
+                            format!(
+                                "{} The message took longer than {} s, closing connection",
+                                settings.hostname,
+                                settings.data_timeout.as_secs()
+                            ),
+                        ))
+                        .await;
+                        return;
+                    }
+                    Wait::Idle => {
                         // RFC 5321 §4.5.3.2.7: the server may close after its timeout, with 421.
                         tracing::info!("idle timeout");
-                        Reply::new(
+                        conn.goodbye(Reply::new(
                             421,
                             "4.4.2",
                             format!("{} Idle timeout, closing connection", settings.hostname),
-                        )
-                        .write_to(&mut conn.output);
-                        let _ = conn.flush().await;
+                        ))
+                        .await;
                         return;
                     }
                 }
@@ -157,16 +205,21 @@ pub(crate) async fn run(
         }
         match outcome.next {
             Next::Continue => mode = Mode::Command,
-            Next::ReceiveData => mode = Mode::Data(DotReceiver::new(settings.max_text_line)),
+            Next::ReceiveData => {
+                transfer_deadline.get_or_insert(Instant::now() + settings.data_timeout);
+                mode = Mode::Data(DotReceiver::new(settings.max_text_line))
+            }
             Next::ReceiveBdat { size, last } => {
+                transfer_deadline.get_or_insert(Instant::now() + settings.data_timeout);
                 mode = Mode::Bdat {
                     remaining: size,
                     last,
                 }
             }
             Next::Close => {
-                let _ = conn.flush().await;
-                let _ = conn.stream.shutdown().await;
+                if conn.flush().await.is_ok() {
+                    let _ = io::bounded(conn.stream.shutdown(), conn.idle, &shutdown).await;
+                }
                 return;
             }
             Next::StartTls => {
@@ -274,6 +327,23 @@ async fn step(
             }
             Some(session.end_bdat(*last).await)
         }
+    }
+}
+
+/// RFC 5321 §3.8: 421 when the service must close the channel.
+fn shutting_down(settings: &SmtpSettings) -> Reply {
+    Reply::new(
+        421,
+        "4.3.2",
+        format!("{} Service shutting down", settings.hostname),
+    )
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -20,8 +20,8 @@
 //! (BINARYMIME needs exactly that); whatever relays such a message later must send it with
 //! CRLF line ends. Input pipelined after STARTTLS is discarded (CVE-2011-0411). Unadvertised
 //! MAIL and RCPT parameters get 555. Message size, recipients, text line length, bad commands
-//! (refused recipients included), idle time (for reads and writes) and connections are all
-//! limited; see [`SmtpSettings`].
+//! (refused recipients included), idle time (for reads and writes), the time a whole message
+//! transfer may take (`data_timeout`) and connections are all limited; see [`SmtpSettings`].
 
 mod address;
 mod cmd;
@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tern_net::{CancellationToken, ConnInfo, Refusal, Service, Stream, TlsAcceptor};
+use tern_net::{ConnInfo, Refusal, Service, Shutdown, Stream, TlsAcceptor};
 use tern_queue::QueueHandle;
 use tern_store::{RecipientPolicy, Stores};
 use tern_types::{Address, Domain};
@@ -55,6 +55,8 @@ pub struct SmtpSettings {
     pub max_text_line: usize,
     pub max_bad_commands: u32,
     pub idle_timeout: Duration,
+    /// From the 354 (or the first BDAT) to the end of the message data.
+    pub data_timeout: Duration,
     pub greeting_delay: Duration,
     pub over_quota_permanent: bool,
     pub recipients: RecipientPolicy,
@@ -101,7 +103,7 @@ impl Service for SmtpService {
         "smtp"
     }
 
-    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: CancellationToken) {
+    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: Shutdown) {
         let session = session::Session::new(
             self.settings.clone(),
             self.stores.clone(),

@@ -253,6 +253,12 @@ impl Session {
         self.bdat_refusal = None;
     }
 
+    /// Whether a message body has been started and not yet ended (between BDAT chunks too):
+    /// the transfer the data timeout and the shutdown's grace period apply to.
+    pub(crate) fn receiving_body(&self) -> bool {
+        self.tx.as_ref().is_some_and(|t| t.body.is_some())
+    }
+
     /// After the TLS handshake the session starts over (RFC 3207 §4.2).
     pub(crate) fn tls_started(&mut self, description: String) {
         self.info.tls = Some(description);

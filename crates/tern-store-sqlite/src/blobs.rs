@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
+use tern_message::WireSize;
 use tern_store::{BlobStore, BlobWriter, StagedBlob, StoreError, StoreResult};
 use tern_types::BlobHash;
 
@@ -88,32 +89,8 @@ struct SqliteBlobWriter {
     failed: bool,
     hasher: Sha256,
     len: u64,
-    line_ends: LineEnds,
-}
-
-/// Counts what CRLF normalisation adds, as the bytes stream past.
-#[derive(Debug, Default)]
-struct LineEnds {
-    bare_lf: u64,
-    last: Option<u8>,
-}
-
-impl LineEnds {
-    fn update(&mut self, chunk: &[u8]) {
-        let mut prev = self.last;
-        for &b in chunk {
-            if b == b'\n' && prev != Some(b'\r') {
-                self.bare_lf += 1;
-            }
-            prev = Some(b);
-        }
-        self.last = prev;
-    }
-
-    fn wire_size(&self, size: u64) -> u64 {
-        let unterminated = self.last.is_some_and(|b| b != b'\n');
-        size + self.bare_lf + if unterminated { 2 } else { 0 }
-    }
+    /// The wire form's length (`tern_message::WireForm`, the same code POP3 sends with).
+    line_ends: WireSize,
 }
 
 impl std::fmt::Debug for SqliteBlobWriter {
@@ -181,7 +158,7 @@ impl BlobWriter for SqliteBlobWriter {
             return Ok(StagedBlob {
                 hash,
                 size: self.len,
-                wire_size: self.line_ends.wire_size(self.len),
+                wire_size: self.line_ends.total(),
                 inline: Some(std::mem::take(&mut self.pending)),
             });
         }
@@ -203,7 +180,7 @@ impl BlobWriter for SqliteBlobWriter {
         Ok(StagedBlob {
             hash,
             size: self.len,
-            wire_size: self.line_ends.wire_size(self.len),
+            wire_size: self.line_ends.total(),
             inline: None,
         })
     }
@@ -313,7 +290,7 @@ impl BlobStore for SqliteStore {
             failed: false,
             hasher: Sha256::new(),
             len: 0,
-            line_ends: LineEnds::default(),
+            line_ends: WireSize::default(),
         }))
     }
 
@@ -326,26 +303,5 @@ impl BlobStore for SqliteStore {
                     .map_err(sql_err)
             })
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::LineEnds;
-
-    fn wire(chunks: &[&[u8]]) -> u64 {
-        let mut ends = LineEnds::default();
-        let size: usize = chunks.iter().map(|c| c.len()).sum();
-        chunks.iter().for_each(|c| ends.update(c));
-        ends.wire_size(size as u64)
-    }
-
-    #[test]
-    fn wire_size_counts_bare_lf_and_a_missing_final_line_end() {
-        assert_eq!(wire(&[b"a\r\nb\r\n"]), 6);
-        assert_eq!(wire(&[b"a\nb\n"]), 6);
-        assert_eq!(wire(&[b"a\r", b"\nb"]), 6);
-        assert_eq!(wire(&[b"a\n", b"\n"]), 5);
-        assert_eq!(wire(&[]), 0);
     }
 }

@@ -29,6 +29,7 @@ mod mailbox;
 mod pool;
 mod private;
 mod queue;
+mod reader;
 mod schema;
 mod temp_blob;
 mod writer;

@@ -3,14 +3,15 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_store::{
-    Appended, Change, ChangeKind, ChangesSince, FlagOp, MailboxInfo, MailboxStore, MessageRecord,
-    NewMessage, StoreError, StoreResult,
+    Appended, Change, ChangeKind, ChangesSince, FlagOp, MailboxInfo, MailboxStore, MessageReader,
+    MessageRecord, NewMessage, StoreError, StoreResult,
 };
 use tern_types::{AccountId, BlobHash, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use tokio::sync::broadcast;
 
-use crate::blobs::{drop_unreferenced, insert_blob, read_blob};
+use crate::blobs::{drop_unreferenced, insert_blob};
 use crate::convert::{is_duplicate, now, sql_err, Cached};
+use crate::reader::open_message_in;
 use crate::SqliteStore;
 
 const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, subscribed, uid_validity, \
@@ -518,25 +519,18 @@ impl MailboxStore for SqliteStore {
             .await
     }
 
-    async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
+    async fn open_message(
+        &self,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> StoreResult<Box<dyn MessageReader>> {
         let dir = self.inner.blobs.clone();
-        self.inner
+        let reader = self
+            .inner
             .readers
-            .read(move |conn| {
-                let row: Option<(Vec<u8>, i64)> = conn
-                    .row(
-                        "SELECT prefix, blob_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
-                        params![mailbox.0, uid.0],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(sql_err)?;
-                let (mut prefix, blob_id) =
-                    row.ok_or_else(|| StoreError::NotFound(format!("message UID {uid}")))?;
-                prefix.extend_from_slice(&read_blob(conn, &dir, blob_id)?);
-                Ok(prefix)
-            })
-            .await
+            .read(move |conn| open_message_in(conn, &dir, mailbox, uid))
+            .await?;
+        Ok(Box::new(reader))
     }
 
     async fn store_flags(

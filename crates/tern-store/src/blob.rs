@@ -12,9 +12,8 @@ use crate::StoreResult;
 pub struct StagedBlob {
     pub hash: BlobHash,
     pub size: u64,
-    /// Octets when sent with every line ending in CRLF and a final CRLF, as POP3 RETR sends
-    /// it (RFC 1939 §11): `size`, plus one for each bare LF, plus two when the last line has
-    /// no line end.
+    /// Octets of the blob's wire form (every line ending in CRLF, a final CRLF), as POP3 RETR
+    /// sends it: counted by `tern_message::WireForm`, the code RETR sends with.
     pub wire_size: u64,
     /// Small blobs travel with the metadata and are stored in the same commit.
     pub inline: Option<Vec<u8>>,

@@ -119,6 +119,24 @@ pub enum ChangeKind {
     Expunged(Uid),
 }
 
+/// What one read of a stored message asks for at most: the unit streaming readers use, and
+/// the most a reader holds in memory for it.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// A stored message opened for reading (see [`MailboxStore::open_message`]).
+#[async_trait]
+pub trait MessageReader: Send + Sync {
+    /// Octets of the whole message, trace prefix included.
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Replaces the contents of `buf` with the octets from `offset`, at most `max` of them:
+    /// fewer only where the message ends, none at or past its end. `buf` is reused, so a
+    /// reader streaming a message allocates once.
+    async fn read_at(&self, offset: u64, max: usize, buf: &mut Vec<u8>) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait MailboxStore: Send + Sync {
     async fn create_mailbox(
@@ -139,8 +157,31 @@ pub trait MailboxStore: Send + Sync {
     /// UIDs and wire sizes (see [`crate::StagedBlob::wire_size`]) of every message, in UID
     /// order: all a POP3 maildrop needs, at a fraction of the memory of [`MessageRecord`]s.
     async fn wire_sizes(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, u64)>>;
-    /// The message as delivered: its trace prefix followed by its blob.
-    async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>>;
+    /// Opens the message as delivered (its trace prefix followed by its blob) for reading in
+    /// byte ranges, so that no reader holds a whole message: POP3 RETR streams it, IMAP
+    /// partial FETCH reads one range. It stays readable while the reader lives, even if the
+    /// message is expunged meanwhile.
+    async fn open_message(
+        &self,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> StoreResult<Box<dyn MessageReader>>;
+    /// The whole message in memory, for callers that need it whole (tests, small tools).
+    async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
+        let reader = self.open_message(mailbox, uid).await?;
+        let mut message = Vec::new();
+        let mut piece = Vec::new();
+        while (message.len() as u64) < reader.len() {
+            reader
+                .read_at(message.len() as u64, READ_CHUNK, &mut piece)
+                .await?;
+            if piece.is_empty() {
+                break;
+            }
+            message.extend_from_slice(&piece);
+        }
+        Ok(message)
+    }
     /// Updates flags; with `unchanged_since` (RFC 7162 §3.1.3) messages changed after it are
     /// left alone. Returns the messages whose flags changed, with their new MODSEQ.
     async fn store_flags(

@@ -122,6 +122,11 @@ impl ChildServer {
             .expect("protocol is listening")
     }
 
+    /// The server's process id while it runs (to read its `/proc` entries).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: no shutdown, no flush, like a crash or the OOM killer.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

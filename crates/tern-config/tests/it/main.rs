@@ -72,6 +72,9 @@ fn example_file_documents_every_key() {
         "max_text_line",
         "max_bad_commands",
         "idle_timeout",
+        "data_timeout",
+        "command_timeout",
+        "shutdown_grace",
         "max_connections",
         "max_connections_per_ip",
         "greeting_delay_ms",
@@ -107,6 +110,15 @@ fn empty_file_means_defaults_and_no_listeners() {
     assert_eq!(config.data_dir, Path::new("/srv/tern/tern-data"));
     assert!(config.listen.is_empty(), "a protocol left out is off");
     assert_eq!(config.store.inline_blob_max, 128 * 1024);
+    assert_eq!(config.shutdown_grace, std::time::Duration::from_secs(10));
+    assert_eq!(
+        config.smtp.data_timeout,
+        std::time::Duration::from_secs(600)
+    );
+    assert_eq!(
+        config.pop3.command_timeout,
+        std::time::Duration::from_secs(60)
+    );
     assert_eq!(config.addresses.detail_separator, Some('+'));
 }
 
@@ -187,6 +199,12 @@ fn bad_hostname_and_log_level_and_backend() {
         "auth.plaintext_without_tls",
     );
     assert_names(&err("[pop3]\nidle_timeout = 30\n"), "pop3.idle_timeout");
+    assert_names(
+        &err("[pop3]\ncommand_timeout = 0\n"),
+        "pop3.command_timeout",
+    );
+    assert_names(&err("[smtp]\ndata_timeout = 0\n"), "smtp.data_timeout");
+    assert_names(&err("shutdown_grace = 0\n"), "shutdown_grace");
     assert_names(
         &err("[pop3]\nmax_command_line = 100\n"),
         "pop3.max_command_line",

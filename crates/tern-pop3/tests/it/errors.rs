@@ -231,3 +231,33 @@ fn the_maildrop_lock_does_not_outlive_a_killed_server() {
     assert_eq!(String::from_utf8_lossy(&uidl).lines().count(), 3);
     drop(held);
 }
+
+/// A command line must be complete within `pop3.command_timeout` of its first byte, however
+/// steadily it trickles in (here one octet every 100 ms, far within the idle timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_command_line_is_cut_off_after_the_command_timeout() {
+    let server = server_with("[pop3]\ncommand_timeout = 2\n").await;
+    let mut p = Pop::greeted(server.addr(Protocol::Pop3)).await;
+    // A complete line resets the clock: this one is answered normally.
+    p.ok("USER alice@example.test").await;
+    let started = std::time::Instant::now();
+    let answer = loop {
+        p.send("x").await;
+        let mut line = String::new();
+        match tokio::time::timeout(
+            Duration::from_millis(100),
+            tokio::io::AsyncBufReadExt::read_line(&mut p.reader, &mut line),
+        )
+        .await
+        {
+            Ok(_) => break line,
+            Err(_) => assert!(started.elapsed() < Duration::from_secs(20), "no answer"),
+        }
+    };
+    assert!(
+        answer.starts_with("-ERR Command line not completed"),
+        "{answer}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(p.line().await, "");
+}

@@ -3,6 +3,7 @@
 mod clients;
 mod errors;
 mod fuzz_seeds;
+mod large;
 mod raw;
 mod throttle;
 

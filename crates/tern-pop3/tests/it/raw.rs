@@ -188,3 +188,81 @@ async fn bare_lf_messages_are_sent_with_crlf_and_counted_so() {
         String::from_utf8_lossy(&got)
     );
 }
+
+/// Delivers each body with BDAT (stored exactly as sent, bare CR and LF included) to alice.
+async fn deliver_with_bdat(server: &tern_testkit::TestServer, bodies: &[&[u8]]) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let smtp = tokio::net::TcpStream::connect(server.addr(Protocol::Smtp))
+        .await
+        .unwrap();
+    let (read, mut write) = smtp.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    let mut expect = async |reader: &mut BufReader<_>, code: &str| loop {
+        line.clear();
+        reader.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with(code), "expected {code}, got {line:?}");
+        if line.as_bytes().get(3) == Some(&b' ') {
+            break;
+        }
+    };
+    expect(&mut reader, "220").await;
+    write.write_all(b"EHLO t\r\n").await.unwrap();
+    expect(&mut reader, "250").await;
+    for body in bodies {
+        let mut wire = format!(
+            "MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.test>\r\nBDAT {} LAST\r\n",
+            body.len()
+        )
+        .into_bytes();
+        wire.extend_from_slice(body);
+        write.write_all(&wire).await.unwrap();
+        for _ in 0..3 {
+            expect(&mut reader, "250").await;
+        }
+    }
+    server.inbox("alice@example.test", bodies.len()).await;
+}
+
+/// LIST announces exactly the octets RETR sends (after un-stuffing), for bodies that end in a
+/// bare CR, hold bare LFs or CR CR LF, lack a final line end, or are empty; and RETR sends the
+/// stored text with every line ending in CRLF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_and_retr_agree_for_every_bdat_body() {
+    let server = server().await;
+    let bodies: [&[u8]; 7] = [
+        b"Subject: cr\r\n\r\nends in a bare CR\r",
+        b"Subject: lf\n\nbare\nLF\n",
+        b"Subject: crcrlf\r\r\n\r\nx\r\r\ny",
+        b"Subject: none\r\n\r\nno final line end",
+        b"",
+        b".\r\n..\r\n.",
+        b"\r\r\r\n\n\r",
+    ];
+    deliver_with_bdat(&server, &bodies).await;
+    let stored = server.inbox("alice@example.test", bodies.len()).await;
+    let mut p = Pop::greeted(server.addr(Protocol::Pop3)).await;
+    p.login("alice@example.test").await;
+    for (i, message) in stored.iter().enumerate() {
+        let n = i + 1;
+        let listed: u64 = p
+            .ok(&format!("LIST {n}"))
+            .await
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
+        p.ok(&format!("RETR {n}")).await;
+        let sent = p.multi().await;
+        assert_eq!(
+            sent.len() as u64,
+            listed,
+            "body {:?}: LIST said {listed}, RETR sent {}",
+            String::from_utf8_lossy(bodies[i]),
+            sent.len()
+        );
+        assert_eq!(sent, tern_message::wire_form(message));
+    }
+    p.ok("QUIT").await;
+}

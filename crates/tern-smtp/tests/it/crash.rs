@@ -1,10 +1,12 @@
 //! Nothing acknowledged is lost: `tern serve` in a child process takes mail from concurrent
 //! SMTP sessions and is killed with SIGKILL at a random moment, several rounds. After each
 //! restart every message that got its `250` is in the INBOX exactly once, and the queue drains.
+//! And a graceful stop (SIGTERM) under load answers every message it stored: nothing stored
+//! without its `250`, which the sender would send again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tern_config::Protocol;
@@ -68,6 +70,74 @@ async fn send_until_killed(
         Ok(())
     };
     let _ = step().await;
+}
+
+/// How a pipelining client (RFC 2920) fares against a server that stops.
+#[derive(Debug, Default)]
+struct Outcomes {
+    /// Subjects whose end of data got a 250.
+    acked: Vec<String>,
+    /// Subjects whose end of data got another reply, or none.
+    unacked: Vec<String>,
+    /// Whether a session saw 421 4.3.2 before the server closed it.
+    saw_shutdown_reply: bool,
+}
+
+/// Sends messages until the server closes the connection, pipelining each message's end with
+/// the next envelope: after the server stops, the 250 for a message is followed by 421 for
+/// the commands behind it.
+async fn pipeline_until_stopped(
+    addr: std::net::SocketAddr,
+    session: usize,
+    outcomes: Arc<Mutex<Outcomes>>,
+) {
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return;
+    };
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let envelope = b"MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n";
+    let record = |subject: &str, reply: &std::io::Result<String>| {
+        let mut o = outcomes.lock().unwrap();
+        match reply {
+            Ok(text) if text.starts_with("250") => o.acked.push(subject.to_string()),
+            _ => o.unacked.push(subject.to_string()),
+        }
+        if let Ok(text) = reply {
+            o.saw_shutdown_reply |= text.starts_with("421 4.3.2");
+        }
+    };
+    let mut run = async || -> std::io::Result<()> {
+        reply(&mut reader).await?;
+        write.write_all(b"EHLO shutdown.test\r\n").await?;
+        reply(&mut reader).await?;
+        write.write_all(envelope).await?;
+        for i in 0.. {
+            for _ in 0..3 {
+                let r = reply(&mut reader).await?;
+                if !(r.starts_with("250") || r.starts_with("354")) {
+                    outcomes.lock().unwrap().saw_shutdown_reply |= r.starts_with("421 4.3.2");
+                    return Ok(());
+                }
+            }
+            let subject = format!("stop {session}-{i}");
+            let body = format!(
+                "Message-ID: <{session}.{i}@shutdown.test>\r\nSubject: {subject}\r\n\r\n{}\r\n.\r\n",
+                "y".repeat(200 + (i % 40) * 131)
+            );
+            let mut wire = body.into_bytes();
+            wire.extend_from_slice(envelope);
+            if let Err(e) = write.write_all(&wire).await {
+                record(&subject, &Err(e));
+                return Ok(());
+            }
+            let verdict = reply(&mut reader).await;
+            record(&subject, &verdict);
+            verdict?;
+        }
+        Ok(())
+    };
+    let _ = run().await;
 }
 
 /// Subjects of everything in alice's INBOX, and how many messages wait in the queue.
@@ -163,4 +233,97 @@ fn acknowledged_mail_survives_sigkill_exactly_once() {
         );
         server.restart();
     }
+}
+
+/// SIGTERM under load: every stored message was acknowledged with 250 (so no sender sends it
+/// again), every acknowledged message is stored exactly once, and the server stops in
+/// bounded time.
+#[test]
+fn sigterm_under_load_acknowledges_exactly_what_it_stored() {
+    const CLIENTS: usize = 16;
+    let mut server = ChildServer::spawn(&tern_binary());
+    let add = server.cli(&["user", "add", "alice@example.test"], "pw\n");
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let addr = server.addr(Protocol::Smtp);
+    let stopped_in = runtime.block_on(async {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|s| tokio::spawn(pipeline_until_stopped(addr, s, outcomes.clone())))
+            .collect();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let started = Instant::now();
+        let status = tokio::task::block_in_place(|| server.terminate());
+        let stopped_in = started.elapsed();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "tern serve did not stop cleanly: {}",
+            server.log()
+        );
+        for c in clients {
+            c.await.unwrap();
+        }
+        stopped_in
+    });
+    // shutdown_grace is 10 s; the server must not wait on its clients beyond it.
+    assert!(
+        stopped_in < Duration::from_secs(16),
+        "stopping took {stopped_in:?}"
+    );
+    // The restart delivers whatever was queued but not yet delivered.
+    server.restart();
+    let store = SqliteStore::open(&server.data_dir(), SqliteOptions::default()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !runtime
+        .block_on(store.stores().queue.list())
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the queue did not drain");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(store);
+    assert!(
+        server.terminate().is_some_and(|s| s.success()),
+        "{}",
+        server.log()
+    );
+    let (subjects, queued) = runtime.block_on(stored(&server.data_dir()));
+    assert_eq!(queued, 0);
+    let outcomes = outcomes.lock().unwrap();
+    assert!(
+        outcomes.acked.len() > CLIENTS,
+        "too little was acknowledged to test anything: {outcomes:?}"
+    );
+    assert!(
+        outcomes.saw_shutdown_reply,
+        "no session was told 421 4.3.2: {}",
+        server.log()
+    );
+    for subject in &outcomes.acked {
+        match subjects.get(subject) {
+            Some(1) => {}
+            Some(n) => panic!("{subject} stored {n} times"),
+            None => panic!("acknowledged {subject} is missing"),
+        }
+    }
+    for (subject, n) in &subjects {
+        assert!(
+            outcomes.acked.contains(subject),
+            "{subject} was stored ({n}x) without its 250: the sender will send it again"
+        );
+    }
+    eprintln!(
+        "{} acknowledged and stored, {} not acknowledged and not stored, stopped in {stopped_in:?}",
+        outcomes.acked.len(),
+        outcomes.unacked.len()
+    );
 }

@@ -518,3 +518,87 @@ async fn a_dropped_connection_stores_nothing() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     nothing_stored(&server).await;
 }
+
+/// Sends `bytes` one octet every 100 ms (well within the idle timeout) until the server
+/// answers; returns the answer.
+async fn trickle_until_answered(c: &mut Raw, bytes: &[u8]) -> String {
+    for &b in bytes.iter().cycle() {
+        c.send(&[b]).await;
+        let mut chunk = [0u8; 512];
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            c.stream.read(&mut chunk),
+        )
+        .await
+        {
+            Ok(Ok(n)) => return String::from_utf8_lossy(&chunk[..n]).into_owned(),
+            Ok(Err(e)) => panic!("connection failed: {e}"),
+            Err(_) => {}
+        }
+    }
+    unreachable!("cycle() does not end")
+}
+
+/// RFC 5321 §4.5.3.2.6: a message transfer that never stalls but takes longer than
+/// `smtp.data_timeout` (DATA or BDAT) gets 421 4.4.2 and the connection ends; nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_drip_message_gets_421_after_the_data_timeout() {
+    let server = server_with("[smtp]\ndata_timeout = 2\n").await;
+    for start in ["DATA", "BDAT 100000"] {
+        let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
+        c.expect("EHLO client.test", "250").await;
+        c.envelope("s@remote.example", &["alice@example.test"])
+            .await;
+        let started = std::time::Instant::now();
+        if start == "DATA" {
+            c.expect("DATA", "354").await;
+        } else {
+            c.send(b"BDAT 100000\r\n").await;
+        }
+        let reply = trickle_until_answered(&mut c, b"Subject: slow\r\n\r\ndrip drip\r\n").await;
+        assert!(reply.starts_with("421 4.4.2"), "{start}: {reply}");
+        assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+        let mut rest = Vec::new();
+        let _ = c.stream.read_to_end(&mut rest).await;
+    }
+    nothing_stored(&server).await;
+}
+
+/// When the server is told to stop while a message is being received, the message may still
+/// complete within `shutdown_grace`: it is stored, answered 250, and then the session gets
+/// 421 4.3.2 instead of starting the next command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_in_flight_at_shutdown_is_finished_and_answered() {
+    let TestServer {
+        dir: _dir, server, ..
+    } = crate::server().await;
+    let stores = server.stores();
+    let mut c = Raw::greeted(server.addr(Protocol::Smtp).unwrap()).await;
+    c.expect("EHLO client.test", "250").await;
+    c.envelope("s@remote.example", &["alice@example.test"])
+        .await;
+    c.expect("DATA", "354").await;
+    c.send(b"Subject: in flight\r\n\r\nfirst half\r\n").await;
+    let stopping = tokio::spawn(server.shutdown());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Pipelined behind the end of the message: a command the server must not start.
+    c.send(b"second half\r\n.\r\nMAIL FROM:<s@remote.example>\r\n")
+        .await;
+    let reply = c.reply().await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    let reply = c.reply().await;
+    assert!(reply.starts_with("421 4.3.2"), "{reply}");
+    stopping.await.unwrap();
+    let alice = stores
+        .directory
+        .account_auth(
+            &tern_types::Address::parse("alice@example.test").unwrap(),
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let inbox = stores.mailboxes.mailbox(alice.id, "INBOX").await.unwrap();
+    let queued = stores.queue.list().await.unwrap().len();
+    assert_eq!(inbox.messages as usize + queued, 1);
+}
