@@ -50,6 +50,30 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
+/// The committed seed corpus of a fuzz target (`fuzz/corpus/<target>`): each file's path and
+/// bytes. Tests replay them through the target's entry point, so CI checks the fuzz inputs and
+/// invariants without the nightly toolchain cargo-fuzz needs.
+pub fn fuzz_seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut seeds: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "the seed corpus {} is in the repository: {e}",
+                dir.display()
+            )
+        })
+        .map(|entry| {
+            let path = entry.expect("corpus entry").path();
+            let bytes = std::fs::read(&path).expect("seed file");
+            (path, bytes)
+        })
+        .collect();
+    seeds.sort();
+    seeds
+}
+
 /// A TLS client that trusts exactly the certificates in `cert_pem`.
 pub fn tls_connector(cert_pem: &Path) -> tokio_rustls::TlsConnector {
     tls_connector_offering(cert_pem, &[])
