@@ -249,10 +249,9 @@ async fn step(
             if conn.input.is_empty() {
                 return None;
             }
-            let mut text = Vec::with_capacity(conn.input.len());
-            let (used, done) = receiver.feed(&conn.input, &mut text);
+            let (text, used, done) = receiver.feed_reusing(&conn.input);
+            session.push_body(text).await;
             conn.input.drain(..used);
-            session.push_body(&text).await;
             if done {
                 let flaws = receiver.flaws();
                 return Some(session.end_data(flaws).await);
