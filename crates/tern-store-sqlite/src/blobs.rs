@@ -99,15 +99,21 @@ struct LineEnds {
 }
 
 impl LineEnds {
+    /// Only the LFs are looked at (found with `memchr`): each is bare unless a CR precedes it,
+    /// in this chunk or at the end of the previous one.
     fn update(&mut self, chunk: &[u8]) {
-        let mut prev = self.last;
-        for &b in chunk {
-            if b == b'\n' && prev != Some(b'\r') {
+        for at in memchr::memchr_iter(b'\n', chunk) {
+            let before = match at.checked_sub(1) {
+                Some(i) => chunk.get(i).copied(),
+                None => self.last,
+            };
+            if before != Some(b'\r') {
                 self.bare_lf += 1;
             }
-            prev = Some(b);
         }
-        self.last = prev;
+        if let Some(&last) = chunk.last() {
+            self.last = Some(last);
+        }
     }
 
     fn wire_size(&self, size: u64) -> u64 {
@@ -347,5 +353,6 @@ mod tests {
         assert_eq!(wire(&[b"a\r", b"\nb"]), 6);
         assert_eq!(wire(&[b"a\n", b"\n"]), 5);
         assert_eq!(wire(&[]), 0);
+        assert_eq!(wire(&[b"\n", b"", b"\r", b"", b"\n\n"]), 6);
     }
 }
