@@ -61,7 +61,8 @@ impl WireForm {
                 }
             }
         }
-        while let Some(i) = rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+        // Runs of text are found with memchr (vectorised): this is on every message's path.
+        while let Some(i) = memchr::memchr2(b'\r', b'\n', rest) {
             let (text, tail) = rest.split_at(i);
             self.text(text, out);
             rest = match tail {

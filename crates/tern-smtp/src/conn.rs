@@ -1,6 +1,7 @@
 //! The connection driver: greeting, reads with an idle timeout, command framing, message
 //! text, pipelining (replies are flushed before every read, RFC 2920 §3.1), STARTTLS.
 
+use std::task::Poll;
 use std::time::Duration;
 
 use tern_net::{io, Refusal, Shutdown, Stream, TlsAcceptor};
@@ -95,7 +96,16 @@ enum Wait {
 /// Waits out the greeting delay; true when the client spoke first (RFC 5321 §4.3.1 has the
 /// server speak first, and spam software that does not wait gives itself away).
 async fn talks_before_greeting(conn: &mut Conn, delay: Duration) -> bool {
-    // A zero timeout still polls the read once: input already waiting is caught.
+    if delay.is_zero() {
+        // Only input already waiting counts: one poll of the read, and no timer. Tokio's
+        // timers tick in whole milliseconds, so even a zero timeout held every greeting back
+        // about 1 ms (half of a one-session message's time, issue 11 item 7).
+        let mut fill = std::pin::pin!(conn.fill());
+        let polled =
+            std::future::poll_fn(|cx| Poll::Ready(std::future::Future::poll(fill.as_mut(), cx)))
+                .await;
+        return matches!(polled, Poll::Ready(Ok(true)));
+    }
     matches!(tokio::time::timeout(delay, conn.fill()).await, Ok(Ok(true)))
 }
 
@@ -302,10 +312,9 @@ async fn step(
             if conn.input.is_empty() {
                 return None;
             }
-            let mut text = Vec::with_capacity(conn.input.len());
-            let (used, done) = receiver.feed(&conn.input, &mut text);
+            let (text, used, done) = receiver.feed_reusing(&conn.input);
+            session.push_body(text).await;
             conn.input.drain(..used);
-            session.push_body(&text).await;
             if done {
                 let flaws = receiver.flaws();
                 return Some(session.end_data(flaws).await);
@@ -356,5 +365,34 @@ fn line_error_reply(error: LineError) -> Reply {
             "5.5.2",
             "Bare CR or LF in a command is not allowed; end lines with CRLF (RFC 5321 §2.3.8)",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With no greeting delay the check is one look at the socket, without a timer: a zero
+    /// timeout went through tokio's millisecond timer wheel and held every greeting back about
+    /// 1 ms. The paused clock moves only when something waits on a timer.
+    #[tokio::test(start_paused = true)]
+    async fn no_greeting_delay_means_no_timer_before_the_greeting() {
+        let (server, mut client) = tokio::io::duplex(64);
+        let mut conn = Conn {
+            stream: Box::new(server),
+            input: Vec::new(),
+            output: Vec::new(),
+            scratch: vec![0; READ_CHUNK],
+            idle: Duration::from_secs(60),
+            shutdown: CancellationToken::new(),
+        };
+        // Off a millisecond boundary, where a zero timeout has to wait for the next tick.
+        tokio::time::advance(Duration::from_micros(500)).await;
+        let start = tokio::time::Instant::now();
+        assert!(!talks_before_greeting(&mut conn, Duration::ZERO).await);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        client.write_all(b"EHLO early\r\n").await.unwrap();
+        assert!(talks_before_greeting(&mut conn, Duration::ZERO).await);
+        assert_eq!(conn.input, b"EHLO early\r\n");
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct DotReceiver {
     line_len: usize,
     max_line: usize,
     flaws: Flaws,
+    /// The output of [`DotReceiver::feed_reusing`], kept so that a read costs no allocation.
+    text: Vec<u8>,
 }
 
 impl DotReceiver {
@@ -45,6 +47,7 @@ impl DotReceiver {
             line_len: 0,
             max_line,
             flaws: Flaws::default(),
+            text: Vec::new(),
         }
     }
 
@@ -54,12 +57,25 @@ impl DotReceiver {
 
     /// Consumes from `input`, appending message bytes to `out`. Returns how many input bytes
     /// were used and whether the end marker was reached (then nothing after it is used).
+    ///
+    /// Inside a line, the run of bytes up to the next CR or LF is found with `memchr2` and
+    /// copied whole: only CR, LF and the first byte of a line go through the state machine,
+    /// which decides exactly as it would byte by byte.
     pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, bool) {
-        for (i, &b) in input.iter().enumerate() {
+        let mut rest = input;
+        while let Some((&b, after)) = rest.split_first() {
+            if self.state == State::Text && b != b'\r' && b != b'\n' {
+                let run = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+                let (text, after_run) = rest.split_at(run);
+                self.text_run(text, out);
+                rest = after_run;
+                continue;
+            }
+            rest = after;
             match (self.state, b) {
                 (State::LineStart, b'.') => self.state = State::Dot,
                 (State::Dot, b'\r') => self.state = State::DotCr,
-                (State::DotCr, b'\n') => return (i + 1, true),
+                (State::DotCr, b'\n') => return (input.len() - rest.len(), true),
                 // RFC 5321 §4.5.2: the first '.' of a line is removed; what follows is text.
                 (State::Dot, _) => {
                     self.state = State::Text;
@@ -94,6 +110,25 @@ impl DotReceiver {
             }
         }
         (input.len(), false)
+    }
+
+    /// [`DotReceiver::feed`] into a buffer the receiver keeps and reuses: returns this input's
+    /// message bytes, how many input bytes were used, and whether the end marker was reached.
+    pub(crate) fn feed_reusing(&mut self, input: &[u8]) -> (&[u8], usize, bool) {
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        let (used, done) = self.feed(input, &mut text);
+        self.text = text;
+        (&self.text, used, done)
+    }
+
+    /// Bytes of a line that are neither CR nor LF: what `text_byte` does for each, at once.
+    fn text_run(&mut self, text: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(text);
+        self.line_len = self.line_len.saturating_add(text.len());
+        if self.line_len > self.max_line {
+            self.flaws.line_too_long = true;
+        }
     }
 
     fn text_byte(&mut self, b: u8, out: &mut Vec<u8>) {
@@ -230,6 +265,56 @@ mod tests {
             assert_eq!(out, message);
             assert_eq!(&wire[pos..], b"QUIT\r\n");
             assert_eq!(receiver.flaws(), Flaws::default());
+        }
+    }
+
+    /// The span scanning decides exactly as a byte-at-a-time feed: any bytes (bare CR and LF,
+    /// dots, long lines, end markers) cut into random pieces give the same text, stopping
+    /// point and flaws as the same bytes fed one at a time.
+    #[test]
+    fn pieces_and_single_bytes_agree_on_any_input() {
+        let mut seed: u64 = 0xfeed;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..5000 {
+            let len = next(200) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| b"..\r\r\n\nab"[next(8) as usize])
+                .collect();
+            let max_line = 1 + next(12) as usize;
+            let mut one = DotReceiver::new(max_line);
+            let mut one_out = Vec::new();
+            let mut one_used = 0;
+            let mut one_done = false;
+            for &b in &input {
+                let (used, done) = one.feed(&[b], &mut one_out);
+                one_used += used;
+                if done {
+                    one_done = true;
+                    break;
+                }
+            }
+            let mut pieces = DotReceiver::new(max_line);
+            let mut pieces_out = Vec::new();
+            let mut pos = 0;
+            let mut pieces_done = false;
+            while pos < input.len() {
+                let piece = (1 + next(24) as usize).min(input.len() - pos);
+                let (text, used, done) = pieces.feed_reusing(&input[pos..pos + piece]);
+                pieces_out.extend_from_slice(text);
+                pos += used;
+                if done {
+                    pieces_done = true;
+                    break;
+                }
+            }
+            assert_eq!(pieces_out, one_out, "{:?}", String::from_utf8_lossy(&input));
+            assert_eq!((pos, pieces_done), (one_used, one_done));
+            assert_eq!(pieces.flaws(), one.flaws());
         }
     }
 

@@ -241,11 +241,10 @@ impl Directory for SqliteStore {
     }
 
     async fn is_local_domain(&self, domain: &Domain) -> StoreResult<bool> {
-        let domain = domain.clone();
+        // A look-up by key: on this thread (see `ReadPool::read_now`).
         self.inner
             .readers
-            .read(move |conn| Ok(domain_id(conn, &domain)?.is_some()))
-            .await
+            .read_now(|conn| Ok(domain_id(conn, domain)?.is_some()))
     }
 
     async fn add_account(
@@ -523,10 +522,9 @@ impl Directory for SqliteStore {
         address: &Address,
         policy: RecipientPolicy,
     ) -> StoreResult<Resolution> {
-        let address = address.clone();
+        // Look-ups by key, once per RCPT: on this thread (see `ReadPool::read_now`).
         self.inner
             .readers
-            .read(move |conn| resolve(conn, &address, policy))
-            .await
+            .read_now(|conn| resolve(conn, address, policy))
     }
 }

@@ -6,12 +6,15 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 use tern_store::{StoreError, StoreResult};
 
-use crate::convert::sql_err;
+use crate::convert::{sql_err, Cached};
 
 use crate::schema::open_reader;
 
 /// Idle connections kept for reuse; more are opened under load and dropped afterwards.
-const MAX_IDLE: usize = 4;
+/// Opening one costs SQLite's initialisation and a parse of the schema, so enough are kept for
+/// the reads of a busy server (8 concurrent sessions measured: with 4, every burst reopened
+/// some) while bounding their page caches (1 MiB each at most, see `open_reader`).
+const MAX_IDLE: usize = 8;
 
 pub(crate) struct ReadPool {
     path: PathBuf,
@@ -33,18 +36,30 @@ impl ReadPool {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = pool.take()?;
-            // One read transaction: every statement of `f` sees the same snapshot, so a
-            // message and its blob cannot be read on either side of an expunge.
-            conn.execute_batch("BEGIN").map_err(sql_err)?;
-            let out = f(&conn);
-            let _ = conn.execute_batch("COMMIT");
-            pool.give_back(conn);
-            out
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+        tokio::task::spawn_blocking(move || pool.read_now(f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `f` on a read connection on the calling thread, also when that is an async task's.
+    ///
+    /// Only for look-ups of a few rows by key on small tables (the directory's checks of a
+    /// recipient): those take microseconds from the page cache, while handing them to a
+    /// blocking thread and back costs two thread wake-ups, which measured more than the read
+    /// (issue 11 item 7, BENCH.md). A WAL reader never waits for the writer. Reads whose size
+    /// depends on the data (listings, message bodies) go through [`ReadPool::read`].
+    pub(crate) fn read_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let conn = self.take()?;
+        // One read transaction: every statement of `f` sees the same snapshot, so a
+        // message and its blob cannot be read on either side of an expunge.
+        conn.exec("BEGIN", []).map_err(sql_err)?;
+        let out = f(&conn);
+        let _ = conn.exec("COMMIT", []);
+        self.give_back(conn);
+        out
     }
 
     fn take(&self) -> StoreResult<Connection> {

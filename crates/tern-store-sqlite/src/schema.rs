@@ -223,7 +223,8 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     .map_err(sql_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(64);
-    // Up to four idle readers are kept open; 1 MiB of cache each keeps the server small.
+    // Up to eight idle readers are kept open (`pool::MAX_IDLE`); 1 MiB of cache each at most
+    // keeps the server small.
     conn.execute_batch("PRAGMA cache_size=-1024;")
         .map_err(sql_err)?;
     Ok(conn)
