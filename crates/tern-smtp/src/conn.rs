@@ -384,7 +384,7 @@ mod tests {
             output: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             idle: Duration::from_secs(60),
-            shutdown: CancellationToken::new(),
+            shutdown: Shutdown::new(Duration::from_secs(10)),
         };
         // Off a millisecond boundary, where a zero timeout has to wait for the next tick.
         tokio::time::advance(Duration::from_micros(500)).await;
