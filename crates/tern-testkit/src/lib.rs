@@ -50,6 +50,23 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
+/// The INBOX of the account `address` names (no alias expansion), as the store has it now.
+pub async fn inbox_of(stores: &tern_store::Stores, address: &str) -> tern_store::MailboxInfo {
+    let address = tern_types::Address::parse(address).expect("address");
+    let account = stores
+        .directory
+        .account_auth(&address, Default::default())
+        .await
+        .expect("directory")
+        .unwrap_or_else(|| panic!("{address} is an account"))
+        .id;
+    stores
+        .mailboxes
+        .mailbox(account, "INBOX")
+        .await
+        .expect("INBOX")
+}
+
 /// The committed seed corpus of a fuzz target (`fuzz/corpus/<target>`): each file's path and
 /// bytes. Tests replay them through the target's entry point, so CI checks the fuzz inputs and
 /// invariants without the nightly toolchain cargo-fuzz needs.

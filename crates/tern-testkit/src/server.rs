@@ -80,20 +80,8 @@ impl TestServer {
     /// are at least `n` of them. Local delivery runs right after the SMTP reply; this waits up
     /// to 10 s for it.
     pub async fn inbox(&self, address: &str, n: usize) -> Vec<Vec<u8>> {
-        let address = Address::parse(address).expect("address");
         let stores = self.stores();
-        let account = stores
-            .directory
-            .account_auth(&address, Default::default())
-            .await
-            .expect("directory")
-            .expect("account exists")
-            .id;
-        let inbox = stores
-            .mailboxes
-            .mailbox(account, "INBOX")
-            .await
-            .expect("INBOX");
+        let inbox = crate::inbox_of(&stores, address).await;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let records = stores

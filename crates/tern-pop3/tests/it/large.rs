@@ -48,17 +48,7 @@ async fn read_slowly(p: &mut Pop, rate: usize, every: Duration) -> Vec<u8> {
 async fn a_slow_steady_reader_gets_a_large_message() {
     let server = server().await;
     let stores = server.stores();
-    let alice = server
-        .stores()
-        .directory
-        .account_auth(
-            &tern_types::Address::parse("alice@example.test").unwrap(),
-            Default::default(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let inbox = stores.mailboxes.mailbox(alice.id, "INBOX").await.unwrap();
+    let inbox = tern_testkit::inbox_of(&stores, "alice@example.test").await;
     let text = big_text(24_000_000);
     let mut writer = stores.blobs.writer().await.unwrap();
     for piece in text.chunks(1 << 20) {

@@ -144,16 +144,7 @@ async fn pipeline_until_stopped(
 async fn stored(data_dir: &std::path::Path) -> (HashMap<String, usize>, usize) {
     let store = SqliteStore::open(data_dir, SqliteOptions::default()).unwrap();
     let stores = store.stores();
-    let alice = stores
-        .directory
-        .account_auth(
-            &tern_types::Address::parse("alice@example.test").unwrap(),
-            Default::default(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let inbox = stores.mailboxes.mailbox(alice.id, "INBOX").await.unwrap();
+    let inbox = tern_testkit::inbox_of(&stores, "alice@example.test").await;
     let mut subjects = HashMap::new();
     for record in stores
         .mailboxes

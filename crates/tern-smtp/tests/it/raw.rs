@@ -589,16 +589,7 @@ async fn a_message_in_flight_at_shutdown_is_finished_and_answered() {
     let reply = c.reply().await;
     assert!(reply.starts_with("421 4.3.2"), "{reply}");
     stopping.await.unwrap();
-    let alice = stores
-        .directory
-        .account_auth(
-            &tern_types::Address::parse("alice@example.test").unwrap(),
-            Default::default(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let inbox = stores.mailboxes.mailbox(alice.id, "INBOX").await.unwrap();
+    let inbox = tern_testkit::inbox_of(&stores, "alice@example.test").await;
     let queued = stores.queue.list().await.unwrap().len();
     assert_eq!(inbox.messages as usize + queued, 1);
 }

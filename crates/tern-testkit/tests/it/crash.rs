@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use tern_store_sqlite::{SqliteOptions, SqliteStore, DEFAULT_INLINE_BLOB_MAX};
-use tern_types::{Address, Uid};
+use tern_types::Uid;
 
 const ROUNDS: usize = 6;
 
@@ -86,16 +86,7 @@ async fn verify(dir: &Path, acked: &BTreeMap<u32, String>) -> (usize, u32) {
     // What `tern serve` does at start.
     store.collect_garbage(Duration::ZERO).await.unwrap();
     let stores = store.stores();
-    let alice = stores
-        .directory
-        .account_auth(
-            &Address::parse("alice@example.test").unwrap(),
-            Default::default(),
-        )
-        .await
-        .unwrap()
-        .expect("alice exists");
-    let inbox = stores.mailboxes.mailbox(alice.id, "INBOX").await.unwrap();
+    let inbox = tern_testkit::inbox_of(&stores, "alice@example.test").await;
     for (uid, digest) in acked {
         let body = stores
             .mailboxes
