@@ -248,6 +248,13 @@ async fn queue(stores: &Stores, command: QueueCommand) -> anyhow::Result<()> {
             }
             println!("{} message(s) in the queue", entries.len());
         }
+        QueueCommand::Retry { id } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let due = stores.queue.retry(tern_types::QueueId(id), now).await?;
+            println!("message {id}: {due} recipient(s) due now");
+        }
         QueueCommand::Remove { id } => {
             let undelivered = stores.queue.remove(tern_types::QueueId(id)).await?;
             println!(

@@ -129,6 +129,12 @@ pub enum QueueCommand {
     /// List queued messages with their sender, size and each recipient's state, attempts,
     /// next attempt and last error.
     List,
+    /// Make every recipient of a message that is not delivered due now, failed ones included
+    /// (after fixing what made them fail); a running server takes it within 30 seconds.
+    Retry {
+        /// The id `tern queue list` shows.
+        id: i64,
+    },
     /// Remove a message from the queue (its recipients not yet delivered never get it).
     Remove {
         /// The id `tern queue list` shows (also the "queued as" id of the SMTP reply).

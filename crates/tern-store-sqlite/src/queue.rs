@@ -532,6 +532,33 @@ impl QueueStore for SqliteStore {
             .await
     }
 
+    async fn retry(&self, message: QueueId, now: i64) -> StoreResult<usize> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let exists: Option<i64> = conn
+                    .row(
+                        "SELECT id FROM queue_messages WHERE id = ?1",
+                        [message.0],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql_err)?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound(format!("queued message {message}")));
+                }
+                let n = conn
+                    .exec(
+                        "UPDATE queue_recipients SET state = 'queued', next_attempt = ?2, lease_until = 0
+                          WHERE message_id = ?1 AND state != 'delivered'",
+                        params![message.0, now],
+                    )
+                    .map_err(sql_err)?;
+                Ok((n, Vec::new()))
+            })
+            .await
+    }
+
     async fn read(&self, message: QueueId) -> StoreResult<Vec<u8>> {
         let dir = self.inner.blobs.clone();
         self.inner

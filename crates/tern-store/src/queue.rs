@@ -180,6 +180,10 @@ pub trait QueueStore: Send + Sync {
     /// Removes a message from the queue, whatever its recipients' state (an operator's
     /// decision). Returns how many recipients had not been delivered.
     async fn remove(&self, message: QueueId) -> StoreResult<usize>;
+    /// Makes every recipient of the message that is not delivered due at `now` again, failed
+    /// ones included (an operator's decision, after fixing what made them fail). Returns how
+    /// many recipients that is.
+    async fn retry(&self, message: QueueId, now: i64) -> StoreResult<usize>;
     /// The message as it will be delivered: trace prefix followed by the blob.
     async fn read(&self, message: QueueId) -> StoreResult<Vec<u8>>;
 }

@@ -747,13 +747,29 @@ pub async fn queue_keeps_what_was_not_delivered(backend: &dyn Backend) {
         .await
         .unwrap()
         .is_empty());
-    // Only an operator's decision removes it.
+    // An operator may make it due again (after fixing what made it fail)...
+    assert_eq!(
+        stores
+            .queue
+            .retry(accepted.id, 1_700_000_500)
+            .await
+            .unwrap(),
+        1
+    );
+    let again = stores.queue.lease_due(1_700_000_500, 60, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].state, RecipientState::Queued);
+    // ... or remove it: only an operator's decision does.
     assert_eq!(stores.queue.remove(accepted.id).await.unwrap(), 1);
     assert!(stores.queue.list().await.unwrap().is_empty());
     // bob's copy keeps the blob.
     assert_eq!(stores.blobs.count().await.unwrap(), 1);
     assert!(matches!(
         stores.queue.remove(accepted.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        stores.queue.retry(accepted.id, 0).await,
         Err(StoreError::NotFound(_))
     ));
 }

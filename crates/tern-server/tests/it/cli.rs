@@ -258,6 +258,15 @@ async fn queue_list_and_remove() {
     assert!(!listed.contains("bob@"), "{listed}");
     let cfg = server.config_path.clone();
     let id = accepted.id.to_string();
+    let retried =
+        ok(
+            &tokio::task::spawn_blocking(move || tern(&cfg, &["queue", "retry", &id], ""))
+                .await
+                .unwrap(),
+        );
+    assert!(retried.contains("1 recipient(s) due now"), "{retried}");
+    let cfg = server.config_path.clone();
+    let id = accepted.id.to_string();
     let removed =
         ok(
             &tokio::task::spawn_blocking(move || tern(&cfg, &["queue", "remove", &id], ""))
@@ -295,6 +304,7 @@ fn every_subcommand_has_help() {
         &["alias", "remove"],
         &["queue"],
         &["queue", "list"],
+        &["queue", "retry"],
         &["queue", "remove"],
     ];
     for args in commands {
