@@ -63,6 +63,18 @@ async fn send(
     io::write_all(stream, bytes, idle, shutdown).await.is_ok()
 }
 
+/// Sends what `output` holds and empties it; false as for [`send`].
+async fn send_pending(
+    stream: &mut Box<dyn Stream>,
+    output: &mut Vec<u8>,
+    idle: Duration,
+    shutdown: &Shutdown,
+) -> bool {
+    let sent = send(stream, output, idle, shutdown).await;
+    output.clear();
+    sent
+}
+
 /// What ended a wait for input.
 enum Wait {
     Read(std::io::Result<usize>),
@@ -132,11 +144,10 @@ pub(crate) async fn run(
                             return;
                         }
                     }
-                    if output.len() >= MAX_PENDING_OUTPUT {
-                        if !send(&mut stream, &output, idle, &shutdown).await {
-                            return;
-                        }
-                        output.clear();
+                    if output.len() >= MAX_PENDING_OUTPUT
+                        && !send_pending(&mut stream, &mut output, idle, &shutdown).await
+                    {
+                        return;
                     }
                 }
             }
@@ -150,10 +161,9 @@ pub(crate) async fn run(
                     return;
                 }
                 Next::StartTls => {
-                    if !send(&mut stream, &output, idle, &shutdown).await {
+                    if !send_pending(&mut stream, &mut output, idle, &shutdown).await {
                         return;
                     }
-                    output.clear();
                     if !input.is_empty() {
                         // RFC 2595 §4 / CVE-2011-0411: nothing sent before the handshake counts.
                         tracing::info!(bytes = input.len(), "discarded input pipelined after STLS");
@@ -179,18 +189,14 @@ pub(crate) async fn run(
                     }
                 }
             }
-            if output.len() >= MAX_PENDING_OUTPUT {
-                if !send(&mut stream, &output, idle, &shutdown).await {
-                    return;
-                }
-                output.clear();
-            }
-        }
-        if !output.is_empty() {
-            if !send(&mut stream, &output, idle, &shutdown).await {
+            if output.len() >= MAX_PENDING_OUTPUT
+                && !send_pending(&mut stream, &mut output, idle, &shutdown).await
+            {
                 return;
             }
-            output.clear();
+        }
+        if !output.is_empty() && !send_pending(&mut stream, &mut output, idle, &shutdown).await {
+            return;
         }
         if input.is_empty() && !skipping {
             line_started = None;

@@ -525,6 +525,16 @@ fn queued(stores_blob: crate::StagedBlob, rcpts: Vec<NewRecipient>) -> NewQueueM
     }
 }
 
+/// Stages `body` and hands it to [`crate::QueueStore::accept`] for `recipients`.
+async fn accept(
+    stores: &Stores,
+    body: Vec<u8>,
+    recipients: Vec<NewRecipient>,
+) -> crate::StoreResult<crate::Accepted> {
+    let blob = stores.blobs.stage(body).await.expect("stage");
+    stores.queue.accept(queued(blob, recipients)).await
+}
+
 fn local(address: &str, account: tern_types::AccountId) -> NewRecipient {
     NewRecipient {
         address: address.into(),
@@ -558,22 +568,16 @@ pub async fn accept_delivers_local_recipients_in_one_commit(backend: &dyn Backen
         .await
         .unwrap();
     let mut events = stores.mailboxes.watch();
-    let blob = stores
-        .blobs
-        .stage(b"Subject: hi\r\n\r\nhello\r\n".to_vec())
-        .await
-        .unwrap();
-    let first = stores
-        .queue
-        .accept(queued(
-            blob,
-            vec![
-                local("alice@example.org", alice),
-                local("bob@example.org", bob),
-            ],
-        ))
-        .await
-        .unwrap();
+    let first = accept(
+        &stores,
+        b"Subject: hi\r\n\r\nhello\r\n".to_vec(),
+        vec![
+            local("alice@example.org", alice),
+            local("bob@example.org", bob),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!((first.delivered.len(), first.queued), (2, 0));
     // Nothing waits: the delivery was the accepting commit itself.
     assert!(stores.queue.list().await.unwrap().is_empty());
@@ -596,12 +600,13 @@ pub async fn accept_delivers_local_recipients_in_one_commit(backend: &dyn Backen
     // Ids never repeat, not even on an idle store or after a restart.
     drop(stores);
     let stores = backend.open(dir.path()).await;
-    let blob = stores.blobs.stage(b"again".to_vec()).await.unwrap();
-    let second = stores
-        .queue
-        .accept(queued(blob, vec![local("alice@example.org", alice)]))
-        .await
-        .unwrap();
+    let second = accept(
+        &stores,
+        b"again".to_vec(),
+        vec![local("alice@example.org", alice)],
+    )
+    .await
+    .unwrap();
     assert!(second.id > first.id, "{} after {}", second.id, first.id);
 }
 
@@ -611,11 +616,12 @@ pub async fn accept_queues_a_full_mailbox_and_refuses_when_all_are_full(backend:
     let bob = full_alice_and_bob(&stores).await;
     let body = b"Subject: big\r\n\r\nmore than ten bytes\r\n".to_vec();
     // Only alice, and she is full: refused whole, nothing stored.
-    let blob = stores.blobs.stage(body.clone()).await.unwrap();
-    let refused = stores
-        .queue
-        .accept(queued(blob, vec![local("alice@example.org", alice)]))
-        .await;
+    let refused = accept(
+        &stores,
+        body.clone(),
+        vec![local("alice@example.org", alice)],
+    )
+    .await;
     assert!(
         matches!(refused, Err(StoreError::OverQuota(_))),
         "{refused:?}"
@@ -638,18 +644,16 @@ pub async fn accept_queues_a_full_mailbox_and_refuses_when_all_are_full(backend:
         0
     );
     // With bob: bob has it at once, alice's copy waits in the queue.
-    let blob = stores.blobs.stage(body).await.unwrap();
-    let accepted = stores
-        .queue
-        .accept(queued(
-            blob,
-            vec![
-                local("alice@example.org", alice),
-                local("bob@example.org", bob),
-            ],
-        ))
-        .await
-        .unwrap();
+    let accepted = accept(
+        &stores,
+        body,
+        vec![
+            local("alice@example.org", alice),
+            local("bob@example.org", bob),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!((accepted.delivered.len(), accepted.queued), (1, 1));
     let due = stores.queue.lease_due(1_700_000_000, 60, 10).await.unwrap();
     assert_eq!(due.len(), 1);
@@ -705,22 +709,16 @@ pub async fn queue_keeps_what_was_not_delivered(backend: &dyn Backend) {
     let dir = tempdir();
     let (stores, alice) = with_alice(backend, dir.path()).await;
     let bob = full_alice_and_bob(&stores).await;
-    let blob = stores
-        .blobs
-        .stage(b"Subject: x\r\n\r\nfor a full mailbox\r\n".to_vec())
-        .await
-        .unwrap();
-    let accepted = stores
-        .queue
-        .accept(queued(
-            blob,
-            vec![
-                local("alice@example.org", alice),
-                local("bob@example.org", bob),
-            ],
-        ))
-        .await
-        .unwrap();
+    let accepted = accept(
+        &stores,
+        b"Subject: x\r\n\r\nfor a full mailbox\r\n".to_vec(),
+        vec![
+            local("alice@example.org", alice),
+            local("bob@example.org", bob),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(accepted.queued, 1);
     // Removing the account while its mail waits turns that mail into a kept failure.
     stores

@@ -165,11 +165,17 @@ fn retr_memory_does_not_grow_with_the_message() {
     );
 }
 
-/// A RETR under way when the server is told to stop is sent whole (within `shutdown_grace`),
-/// then the session is told the server is shutting down.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retr_in_flight_at_shutdown_is_sent_whole() {
-    let server = server().await;
+/// A server (configured with `extra`) whose alice has one 20 MB message, taken apart so the
+/// test can shut it down, and a POP3 session logged in as alice; with the message's text.
+async fn logged_in_with_a_large_message(
+    extra: &str,
+) -> (
+    tern_server::serve::RunningServer,
+    tempfile::TempDir,
+    Pop,
+    Vec<u8>,
+) {
+    let server = crate::server_with(extra).await;
     let text = big_text(20_000_000);
     crate::deliver(
         &server,
@@ -177,11 +183,17 @@ async fn a_retr_in_flight_at_shutdown_is_sent_whole() {
         std::slice::from_ref(&text),
     )
     .await;
-    let tern_testkit::TestServer {
-        dir: _dir, server, ..
-    } = server;
+    let tern_testkit::TestServer { dir, server, .. } = server;
     let mut p = Pop::greeted(server.addr(Protocol::Pop3).unwrap()).await;
     p.login("alice@example.test").await;
+    (server, dir, p, text)
+}
+
+/// A RETR under way when the server is told to stop is sent whole (within `shutdown_grace`),
+/// then the session is told the server is shutting down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retr_in_flight_at_shutdown_is_sent_whole() {
+    let (server, _dir, mut p, text) = logged_in_with_a_large_message("").await;
     p.ok("RETR 1").await;
     let stopping = tokio::spawn(server.shutdown());
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -198,19 +210,7 @@ async fn a_retr_in_flight_at_shutdown_is_sent_whole() {
 /// keeps the server no longer than the grace period (1 s here), not the idle timeout (600 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_holds_the_shutdown_only_for_the_grace_period() {
-    let server = crate::server_with("shutdown_grace = 1\n").await;
-    let text = big_text(20_000_000);
-    crate::deliver(
-        &server,
-        &["alice@example.test"],
-        std::slice::from_ref(&text),
-    )
-    .await;
-    let tern_testkit::TestServer {
-        dir: _dir, server, ..
-    } = server;
-    let mut p = Pop::greeted(server.addr(Protocol::Pop3).unwrap()).await;
-    p.login("alice@example.test").await;
+    let (server, _dir, mut p, _) = logged_in_with_a_large_message("shutdown_grace = 1\n").await;
     p.send("RETR 1\r\n").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
