@@ -367,22 +367,28 @@ async fn idle_clients_are_disconnected_after_the_timeout() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(300));
 }
 
+/// A server configured with `extra` whose alice may store 1,000 bytes, and a session past EHLO.
+async fn greeted_with_alice_at_1000_bytes(extra: &str) -> (TestServer, Raw) {
+    let alice = tern_types::Address::parse("alice@example.test").unwrap();
+    let server = server_with(extra).await;
+    server
+        .stores()
+        .directory
+        .set_quota(&alice, 1000)
+        .await
+        .unwrap();
+    let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
+    c.expect("EHLO client.test", "250").await;
+    (server, c)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_mailboxes_get_452_or_552() {
-    let alice = tern_types::Address::parse("alice@example.test").unwrap();
     for (extra, expected) in [
         ("", "452 4.2.2"),
         ("[smtp]\nover_quota = \"permanent\"\n", "552 5.2.2"),
     ] {
-        let server = server_with(extra).await;
-        server
-            .stores()
-            .directory
-            .set_quota(&alice, 1000)
-            .await
-            .unwrap();
-        let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
-        c.expect("EHLO client.test", "250").await;
+        let (server, mut c) = greeted_with_alice_at_1000_bytes(extra).await;
         c.expect("MAIL FROM:<s@remote.example> SIZE=5000", "250")
             .await;
         c.expect("RCPT TO:<alice@example.test>", expected).await;
@@ -421,7 +427,6 @@ async fn message_ids_never_repeat() {
 /// Issue 11 item 3: the quota is checked on what was sent, not on what SIZE promised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_holds_against_a_missing_or_lying_size() {
-    let alice = tern_types::Address::parse("alice@example.test").unwrap();
     let body = format!("Subject: big\r\n\r\n{}\r\n.\r\n", "x".repeat(5000));
     for (extra, mail, expected) in [
         ("", "MAIL FROM:<s@remote.example>", "452 4.2.2"),
@@ -432,15 +437,7 @@ async fn quota_holds_against_a_missing_or_lying_size() {
             "552 5.2.2",
         ),
     ] {
-        let server = server_with(extra).await;
-        server
-            .stores()
-            .directory
-            .set_quota(&alice, 1000)
-            .await
-            .unwrap();
-        let mut c = Raw::greeted(server.addr(Protocol::Smtp)).await;
-        c.expect("EHLO client.test", "250").await;
+        let (server, mut c) = greeted_with_alice_at_1000_bytes(extra).await;
         c.expect(mail, "250").await;
         c.expect("RCPT TO:<alice@example.test>", "250").await;
         c.expect("DATA", "354").await;
