@@ -59,6 +59,17 @@ impl ChildServer {
         self.dir.path().join("data")
     }
 
+    /// Creates an account with the password "pw" through the CLI (`tern user add`), as an
+    /// administrator would while the server runs. Panics with the command's error otherwise.
+    pub fn add_user(&self, address: &str) {
+        let add = self.cli(&["user", "add", address], "pw\n");
+        assert!(
+            add.status.success(),
+            "tern user add {address}: {}",
+            String::from_utf8_lossy(&add.stderr)
+        );
+    }
+
     /// Runs `tern <args> --config <this server's file>` to completion, with `stdin` as input.
     pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
         use std::io::Write;

@@ -188,12 +188,7 @@ async fn connection_limits() {
 #[test]
 fn the_maildrop_lock_does_not_outlive_a_killed_server() {
     let mut server = ChildServer::spawn(&tern_testkit::tern_binary());
-    let add = server.cli(&["user", "add", "alice@example.test"], "pw\n");
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    server.add_user("alice@example.test");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -105,12 +105,7 @@ fn memory_kib(pid: u32) -> (u64, u64) {
 #[test]
 fn retr_memory_does_not_grow_with_the_message() {
     let server = tern_testkit::ChildServer::spawn(&tern_testkit::tern_binary());
-    let add = server.cli(&["user", "add", "alice@example.test"], "pw\n");
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    server.add_user("alice@example.test");
     let pid = server.pid().expect("running");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

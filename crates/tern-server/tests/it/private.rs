@@ -74,12 +74,7 @@ fn wait_for_messages(addr: std::net::SocketAddr, user: &str, n: usize) {
 fn under_umask_022_the_data_directory_is_0700_and_every_file_in_it_0600() {
     let bin = tempfile::tempdir().unwrap();
     let server = ChildServer::spawn(&tern_with_umask_022(bin.path()));
-    let add = server.cli(&["user", "add", "alice@example.test"], "pw\n");
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    server.add_user("alice@example.test");
     // One body small enough for the database, one stored as a file under blobs/.
     let small = b"Subject: small\r\n\r\nhello\r\n".to_vec();
     let mut large = b"Subject: large\r\n\r\n".to_vec();

@@ -171,12 +171,7 @@ async fn stored(data_dir: &std::path::Path) -> (HashMap<String, usize>, usize) {
 #[test]
 fn acknowledged_mail_survives_sigkill_exactly_once() {
     let mut server = ChildServer::spawn(&tern_binary());
-    let add = server.cli(&["user", "add", "alice@example.test"], "pw\n");
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    server.add_user("alice@example.test");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -233,12 +228,7 @@ fn acknowledged_mail_survives_sigkill_exactly_once() {
 fn sigterm_under_load_acknowledges_exactly_what_it_stored() {
     const CLIENTS: usize = 16;
     let mut server = ChildServer::spawn(&tern_binary());
-    let add = server.cli(&["user", "add", "alice@example.test"], "pw\n");
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    server.add_user("alice@example.test");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
