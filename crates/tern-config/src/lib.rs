@@ -166,6 +166,7 @@ pub struct TlsFiles {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     pub inline_blob_max: usize,
+    pub mime_limits: tern_message::mime::MimeLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

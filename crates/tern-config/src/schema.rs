@@ -41,6 +41,29 @@ pub struct ConfigFile {
     pub smtp: SmtpFile,
     #[serde(default)]
     pub pop3: Pop3File,
+    #[serde(default)]
+    pub mime: MimeFile,
+}
+
+/// Limits of the MIME analysis each stored message gets (against hostile MIME). A message
+/// beyond one is still stored whole; its recorded structure stops at the limit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MimeFile {
+    /// Nesting of multipart and message/rfc822 parts. Default 32, at most 256.
+    pub max_depth: Option<usize>,
+    /// Parts in one message, nested messages included. Default 1000.
+    pub max_parts: Option<usize>,
+    /// Header fields in one header block. Default 1000.
+    pub max_header_fields: Option<usize>,
+    /// Octets of one header block. Default 262144 (256 KiB).
+    pub max_header_bytes: Option<usize>,
+    /// Octets of one header field, folded lines included. Default 65536.
+    pub max_header_line: Option<usize>,
+    /// RFC 2231 sections of one parameter. Default 64.
+    pub max_rfc2231_segments: Option<usize>,
+    /// Octets of decoded text indexed for search, per message. Default 8388608 (8 MiB).
+    pub max_decoded_size: Option<usize>,
 }
 
 /// Each protocol listens on the `host:port` addresses given; a protocol left out is off.

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use tern_message::mime::MimeLimits;
+
 use tern_types::{Address, Domain, PrefixLengths};
 
 use crate::schema::ConfigFile;
@@ -197,6 +199,7 @@ pub(crate) fn validate(
         tls,
         store: StoreConfig {
             inline_blob_max: inline_blob_max as usize,
+            mime_limits: mime_limits(&file.mime, &check)?,
         },
         addresses: AddressConfig {
             case_sensitive_local_part: file.addresses.case_sensitive_local_part.unwrap_or(false),
@@ -461,4 +464,56 @@ fn smtp_config(file: &crate::SmtpFile, check: &Checker) -> Result<SmtpConfig, Co
             &[("temporary", false), ("permanent", true)],
         )?,
     })
+}
+
+/// The `[mime]` keys; every limit must let at least something through.
+fn mime_limits(file: &crate::schema::MimeFile, check: &Checker) -> Result<MimeLimits, ConfigError> {
+    let d = MimeLimits::default();
+    let limits = MimeLimits {
+        max_depth: check.at_least("mime.max_depth", file.max_depth, d.max_depth, 1, "")?,
+        max_parts: check.at_least("mime.max_parts", file.max_parts, d.max_parts, 1, "")?,
+        max_header_fields: check.at_least(
+            "mime.max_header_fields",
+            file.max_header_fields,
+            d.max_header_fields,
+            1,
+            "",
+        )?,
+        max_header_bytes: check.at_least(
+            "mime.max_header_bytes",
+            file.max_header_bytes,
+            d.max_header_bytes,
+            1024,
+            " octets",
+        )?,
+        max_header_line: check.at_least(
+            "mime.max_header_line",
+            file.max_header_line,
+            d.max_header_line,
+            1000,
+            " octets (RFC 5322 §2.1.1 allows 998 per line)",
+        )?,
+        max_rfc2231_segments: check.at_least(
+            "mime.max_rfc2231_segments",
+            file.max_rfc2231_segments,
+            d.max_rfc2231_segments,
+            1,
+            "",
+        )?,
+        max_decoded_size: check.at_least(
+            "mime.max_decoded_size",
+            file.max_decoded_size,
+            d.max_decoded_size,
+            0,
+            " octets",
+        )?,
+    };
+    // The part tree is walked recursively: keep its depth well inside a thread's stack.
+    if limits.max_depth > 256 {
+        return Err(check.err(
+            "mime.max_depth",
+            format!("{} is too large; at most 256", limits.max_depth),
+        ));
+    }
+    Ok(limits)
 }

@@ -1,8 +1,8 @@
 //! Message helpers: the trace headers Tern adds to each delivery, RFC 5322 dates, and the
 //! wire form of stored text (CRLF line ends throughout) that POP3 sends and counts.
 //!
-//! The MIME part tree for IMAP (BODYSTRUCTURE, sections) will live here too, parsed once at
-//! local delivery.
+//! [`mime`] is the message layer: MIME parsed once, at delivery, into the part tree, envelope,
+//! sort keys and search text the store keeps, and the IMAP views of them.
 //!
 //! # Standards
 //! - RFC 5321 §4.4 (trace information: Return-Path, Received)
@@ -17,6 +17,7 @@
 //! only inside a comment, escaped, so it cannot change how the Received field parses.
 
 mod date;
+pub mod mime;
 mod trace;
 mod wire;
 

@@ -21,6 +21,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
         &config.data_dir,
         SqliteOptions {
             inline_blob_max: config.store.inline_blob_max,
+            mime_limits: config.store.mime_limits,
         },
     )
     .with_context(|| {

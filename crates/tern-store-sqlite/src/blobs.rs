@@ -6,13 +6,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
+use tern_message::mime::{analyse, MimeLimits};
 use tern_message::WireSize;
 use tern_store::{BlobStore, BlobWriter, StagedBlob, StoreError, StoreResult};
 use tern_types::BlobHash;
 
 use crate::convert::{io_err, sql_err, Cached};
 use crate::temp_blob::{LiveTemps, TempBlob};
-use crate::{private, SqliteStore};
+use crate::{content, private, SqliteStore};
+
+/// Blobs up to this size are analysed on the calling task; larger ones on a blocking thread.
+const ANALYSE_INLINE_MAX: usize = 64 * 1024;
 
 /// Bytes gathered in memory before they are written to the temporary file in one call.
 const SPILL_CHUNK: usize = 256 * 1024;
@@ -80,6 +84,7 @@ pub(crate) fn sync_dir(dir: &Path) -> StoreResult<()> {
 struct SqliteBlobWriter {
     dir: Arc<BlobDir>,
     inline_max: usize,
+    mime_limits: MimeLimits,
     pending: Vec<u8>,
     /// Dropped with the writer: an abandoned write (a dropped connection, an oversized
     /// message) leaves no file.
@@ -154,12 +159,26 @@ impl BlobWriter for SqliteBlobWriter {
     async fn finish(mut self: Box<Self>) -> StoreResult<StagedBlob> {
         self.refuse_if_failed()?;
         let hash = BlobHash(self.hasher.clone().finalize().into());
+        let limits = self.mime_limits;
         if self.spill.is_none() && self.len <= self.inline_max as u64 {
+            let bytes = std::mem::take(&mut self.pending);
+            // Small messages are analysed here (microseconds); larger ones off the runtime.
+            let (bytes, content) = if bytes.len() <= ANALYSE_INLINE_MAX {
+                let content = analyse(&bytes, &limits);
+                (bytes, content)
+            } else {
+                blocking(move || {
+                    let content = analyse(&bytes, &limits);
+                    Ok((bytes, content))
+                })
+                .await?
+            };
             return Ok(StagedBlob {
                 hash,
                 size: self.len,
                 wire_size: self.line_ends.total(),
-                inline: Some(std::mem::take(&mut self.pending)),
+                inline: Some(bytes),
+                content: Arc::new(content),
             });
         }
         self.flush_pending().await?;
@@ -168,13 +187,17 @@ impl BlobWriter for SqliteBlobWriter {
             .take()
             .ok_or_else(|| StoreError::Internal("blob spill file missing".into()))?;
         let dir = self.dir.clone();
-        blocking(move || {
+        let content = blocking(move || {
             // The bytes, then the name: after this the blob survives a crash. A file renamed
             // into place whose directory then fails to sync is left to the collector: another
             // writer of the same content may be about to commit a reference to it.
             let target = dir.path_of(&hash);
             spill.persist(&target)?;
-            sync_dir(target.parent().unwrap_or(dir.root()))
+            sync_dir(target.parent().unwrap_or(dir.root()))?;
+            // Read back (from the page cache) for the one MIME pass the message gets.
+            let bytes = fs::read(&target)
+                .map_err(|e| io_err(&format!("cannot read {}", target.display()), e))?;
+            Ok(analyse(&bytes, &limits))
         })
         .await?;
         Ok(StagedBlob {
@@ -182,6 +205,7 @@ impl BlobWriter for SqliteBlobWriter {
             size: self.len,
             wire_size: self.line_ends.total(),
             inline: None,
+            content: Arc::new(content),
         })
     }
 
@@ -256,8 +280,10 @@ pub(crate) fn insert_blob(conn: &rusqlite::Connection, blob: &StagedBlob) -> Sto
         ],
     )
     .map_err(sql_err)?;
+    let id = conn.last_insert_rowid();
+    content::insert(conn, id, &blob.content)?;
     Ok(BlobRow {
-        id: conn.last_insert_rowid(),
+        id,
         size: blob.size,
     })
 }
@@ -285,6 +311,7 @@ impl BlobStore for SqliteStore {
         Ok(Box::new(SqliteBlobWriter {
             dir: Arc::new(self.inner.blobs.clone()),
             inline_max: self.inner.inline_blob_max,
+            mime_limits: self.inner.mime_limits,
             pending: Vec::new(),
             spill: None,
             failed: false,

@@ -22,6 +22,7 @@
 
 mod blobs;
 mod checkpoint;
+mod content;
 mod convert;
 mod directory;
 mod gc;
@@ -37,6 +38,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tern_message::mime::MimeLimits;
 use tern_store::{StoreError, StoreResult, Stores};
 
 pub use gc::GcReport;
@@ -52,12 +54,15 @@ pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
 pub struct SqliteOptions {
     /// Blobs up to this many bytes are stored in the database; larger ones as files.
     pub inline_blob_max: usize,
+    /// Limits of the MIME analysis every stored blob gets.
+    pub mime_limits: MimeLimits,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
             inline_blob_max: DEFAULT_INLINE_BLOB_MAX,
+            mime_limits: MimeLimits::default(),
         }
     }
 }
@@ -82,6 +87,7 @@ pub(crate) struct Inner {
     pub(crate) readers: Arc<pool::ReadPool>,
     pub(crate) blobs: blobs::BlobDir,
     pub(crate) inline_blob_max: usize,
+    pub(crate) mime_limits: MimeLimits,
     pub(crate) changes: tokio::sync::broadcast::Sender<tern_store::Change>,
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -106,6 +112,7 @@ impl SqliteStore {
             readers: Arc::new(pool::ReadPool::new(db_path.clone())),
             blobs,
             inline_blob_max: options.inline_blob_max,
+            mime_limits: options.mime_limits,
             changes,
             _checkpointer: checkpoint::Checkpointer::spawn(db_path),
         };

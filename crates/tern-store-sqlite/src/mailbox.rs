@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
+use tern_message::mime::MessageMeta;
 use tern_store::{
     Appended, Change, ChangeKind, ChangesSince, FlagOp, MailboxInfo, MailboxStore, MessageReader,
-    MessageRecord, NewMessage, StoreError, StoreResult,
+    MessageRecord, NewMessage, StoreError, StoreResult, TextField,
 };
 use tern_types::{AccountId, BlobHash, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use tokio::sync::broadcast;
@@ -554,6 +555,26 @@ impl MailboxStore for SqliteStore {
         self.inner
             .writer
             .write(move |conn| expunge_in(conn, mailbox, &uids))
+            .await
+    }
+
+    async fn message_meta(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<MessageMeta>> {
+        self.inner
+            .readers
+            .read(move |conn| crate::content::meta_of(conn, mailbox, uid))
+            .await
+    }
+
+    async fn search_text(
+        &self,
+        mailbox: MailboxId,
+        field: TextField,
+        term: &str,
+    ) -> StoreResult<Vec<Uid>> {
+        let term = term.to_string();
+        self.inner
+            .readers
+            .read(move |conn| crate::content::search(conn, mailbox, field, &term))
             .await
     }
 

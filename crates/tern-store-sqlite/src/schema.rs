@@ -139,7 +139,36 @@ CREATE INDEX queue_recipients_message ON queue_recipients(message_id);
 INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(id), 0) + 1 FROM queue_messages;
 "#,
     CANONICAL_DOMAIN_NAMES,
+    MESSAGE_CONTENT,
 ];
+
+/// Version 4: the message layer (`content.rs`). Blobs stored before it have no rows here;
+/// `SqliteStore::analyse_unanalysed` fills them in.
+const MESSAGE_CONTENT: &str = r#"
+CREATE TABLE message_meta (
+    blob_id        INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
+    -- tern_message::mime::MessageMeta, encoded: part tree, envelope, sort keys, preview
+    structure      BLOB NOT NULL,
+    -- the RFC 5256 sort keys again, as columns, for sorting in SQL
+    sent_date      INTEGER,
+    base_subject   TEXT NOT NULL,
+    from_address   TEXT,
+    from_name      TEXT,
+    to_address     TEXT,
+    to_name        TEXT,
+    cc_address     TEXT,
+    cc_name        TEXT
+);
+-- Lower-cased text (tern_message::mime::fold_case), so the tokenizer need not fold case and
+-- GLOB (case-sensitive) gives the case-insensitive substring match IMAP SEARCH wants.
+CREATE VIRTUAL TABLE message_text USING fts5(
+    subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body,
+    tokenize = 'trigram case_sensitive 1'
+);
+CREATE TRIGGER blobs_forget_text AFTER DELETE ON blobs BEGIN
+    DELETE FROM message_text WHERE rowid = old.id;
+END;
+"#;
 
 /// Version 3: domain names stored in their canonical form (`tern_types::Domain`: A-labels,
 /// lower-case ASCII). Stores made before it may hold U-labels (`bücher.example`), and even

@@ -1,6 +1,9 @@
 //! Message bodies: immutable, content-addressed blobs.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use tern_message::mime::Analysis;
 use tern_types::BlobHash;
 
 use crate::StoreResult;
@@ -17,6 +20,10 @@ pub struct StagedBlob {
     pub wire_size: u64,
     /// Small blobs travel with the metadata and are stored in the same commit.
     pub inline: Option<Vec<u8>>,
+    /// The message layer's reading of the blob (`tern_message::mime::analyse`), made by the
+    /// blob writer before any commit: whatever path stores the message (SMTP, the queue, IMAP
+    /// APPEND), its structure and search text are stored in the commit that references it.
+    pub content: Arc<Analysis>,
 }
 
 /// Receives a blob's bytes in pieces, so a large message is never held whole in memory.

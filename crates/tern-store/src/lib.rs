@@ -28,7 +28,7 @@ pub use directory::{
 pub use error::{StoreError, StoreResult};
 pub use mailbox::{
     Appended, Change, ChangeKind, ChangesSince, FlagOp, MailboxInfo, MailboxStore, MessageReader,
-    MessageRecord, NewMessage, DEFAULT_MAILBOXES, READ_CHUNK,
+    MessageRecord, NewMessage, TextField, DEFAULT_MAILBOXES, READ_CHUNK,
 };
 pub use queue::{
     Accepted, EnvelopeParams, NewQueueMessage, NewRecipient, QueueEntry, QueueStore,

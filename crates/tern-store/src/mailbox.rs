@@ -1,6 +1,7 @@
 //! Mailboxes and the messages in them, with the bookkeeping IMAP needs.
 
 use async_trait::async_trait;
+use tern_message::mime::MessageMeta;
 use tern_types::{
     AccountId, BlobHash, Flag, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity,
 };
@@ -119,6 +120,22 @@ pub enum ChangeKind {
     Expunged(Uid),
 }
 
+/// Where a text search looks: the string-taking SEARCH keys of RFC 9051 §6.4.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    Subject,
+    From,
+    To,
+    Cc,
+    Bcc,
+    /// Every header field of the message, `name: value`.
+    Headers,
+    /// The decoded text of the body's text parts, attachments' names.
+    Body,
+    /// Headers or body.
+    Text,
+}
+
 /// What one read of a stored message asks for at most: the unit streaming readers use, and
 /// the most a reader holds in memory for it.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -182,6 +199,17 @@ pub trait MailboxStore: Send + Sync {
         }
         Ok(message)
     }
+    /// What the message layer recorded about the message at delivery (part tree, envelope,
+    /// sort keys). `None` for a message stored before there was a message layer.
+    async fn message_meta(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<MessageMeta>>;
+    /// UIDs of the messages whose `field` contains `term`, case-insensitively (RFC 9051
+    /// §6.4.4: substring match), in UID order; answered from the full-text index.
+    async fn search_text(
+        &self,
+        mailbox: MailboxId,
+        field: TextField,
+        term: &str,
+    ) -> StoreResult<Vec<Uid>>;
     /// Updates flags; with `unchanged_since` (RFC 7162 §3.1.3) messages changed after it are
     /// left alone. Returns the messages whose flags changed, with their new MODSEQ.
     async fn store_flags(

@@ -33,21 +33,13 @@ fn check_received(stored: &[u8]) {
     let message = MessageParser::default().parse(stored).expect("parses");
     let received = message.received().expect("a Received header");
     assert_eq!(
-        received.from,
+        received.from(),
         Some(Host::IpAddr("127.0.0.1".parse().unwrap())),
         "{received:?}"
     );
-    assert_eq!(
-        received.by,
-        Some(Host::Name("mx.test".into())),
-        "{received:?}"
-    );
-    assert_eq!(
-        received.for_.as_deref(),
-        Some("alice@example.test"),
-        "{received:?}"
-    );
-    let date = received.date.as_ref().expect("a date");
+    assert_eq!(received.by(), Some(Host::Name("mx.test")), "{received:?}");
+    assert_eq!(received.for_(), Some("alice@example.test"), "{received:?}");
+    let date = received.date().expect("a date");
     assert!(date.year >= 2024, "{received:?}");
 }
 

@@ -15,6 +15,7 @@ impl Backend for Sqlite {
             dir,
             SqliteOptions {
                 inline_blob_max: 16,
+                ..SqliteOptions::default()
             },
         )
         .expect("open sqlite store")

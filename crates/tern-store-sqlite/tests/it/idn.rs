@@ -10,6 +10,7 @@ fn open(dir: &std::path::Path) -> SqliteStore {
         dir,
         SqliteOptions {
             inline_blob_max: 1024,
+            ..SqliteOptions::default()
         },
     )
     .expect("open")
@@ -96,6 +97,9 @@ async fn domains_stored_as_u_labels_are_migrated_and_merged() {
              INSERT INTO aliases (domain_id, local, local_key) VALUES (11, 'info', 'info');
              INSERT INTO alias_targets (alias_id, account_id)
                   SELECT last_insert_rowid(), id FROM accounts WHERE local = 'bob';
+             DROP TRIGGER blobs_forget_text;
+             DROP TABLE message_text;
+             DROP TABLE message_meta;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -5,7 +5,14 @@ use tern_store_sqlite::{GcReport, SqliteOptions, SqliteStore};
 use tern_types::{Address, Domain, Flags, Uid};
 
 fn open(dir: &std::path::Path, inline_blob_max: usize) -> SqliteStore {
-    SqliteStore::open(dir, SqliteOptions { inline_blob_max }).expect("open")
+    SqliteStore::open(
+        dir,
+        SqliteOptions {
+            inline_blob_max,
+            ..SqliteOptions::default()
+        },
+    )
+    .expect("open")
 }
 
 fn blob_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -10,7 +10,14 @@ use tern_store_sqlite::{SqliteOptions, SqliteStore};
 use tern_types::{Address, Domain, Flags, MailboxId, Uid};
 
 fn open(dir: &Path, inline_blob_max: usize) -> SqliteStore {
-    SqliteStore::open(dir, SqliteOptions { inline_blob_max }).expect("open")
+    SqliteStore::open(
+        dir,
+        SqliteOptions {
+            inline_blob_max,
+            ..SqliteOptions::default()
+        },
+    )
+    .expect("open")
 }
 
 fn temp_files(dir: &Path) -> Vec<PathBuf> {

@@ -89,7 +89,14 @@ async fn open_with_inbox(
     dir: &Path,
     inline_blob_max: usize,
 ) -> anyhow::Result<(Stores, MailboxId)> {
-    let stores = SqliteStore::open(dir, SqliteOptions { inline_blob_max })?.stores();
+    let stores = SqliteStore::open(
+        dir,
+        SqliteOptions {
+            inline_blob_max,
+            ..SqliteOptions::default()
+        },
+    )?
+    .stores();
     let domain = Domain::parse("example.test")?;
     let alice = Address::parse("alice@example.test")?;
     match stores.directory.add_domain(&domain).await {

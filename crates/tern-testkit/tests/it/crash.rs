@@ -80,6 +80,7 @@ async fn verify(dir: &Path, acked: &BTreeMap<u32, String>) -> (usize, u32) {
         dir,
         SqliteOptions {
             inline_blob_max: DEFAULT_INLINE_BLOB_MAX,
+            ..SqliteOptions::default()
         },
     )
     .unwrap();

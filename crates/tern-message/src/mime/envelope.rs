@@ -1,0 +1,198 @@
+//! The envelope (RFC 9051 §7.5.2), the sort and thread keys (RFC 5256) and the header part of
+//! the search text, read from the fields of one header block within the limits.
+
+use mail_parser::{Address, AddressList, Header, HeaderName, MessagePart};
+
+use super::build::unfolded;
+use super::subject::base_subject;
+use super::{AddressKey, Envelope, EnvelopeAddress, MimeLimits, SearchText, SortKeys};
+
+/// The fields of one header block that the limits let us read: all of them, or those before
+/// the first that breaks `max_header_fields`, `max_header_bytes` or `max_header_line`.
+pub(crate) struct HeaderWindow<'m> {
+    part: MessagePart<'m>,
+    take: usize,
+    /// A limit cut the block short.
+    pub(crate) cut: bool,
+}
+
+impl<'m> HeaderWindow<'m> {
+    pub(crate) fn new(part: &MessagePart<'m>, limits: &MimeLimits) -> Self {
+        let headers = part.headers();
+        let mut take = 0;
+        let mut bytes = 0usize;
+        let mut cut = false;
+        for header in headers.iter() {
+            let len = header.offset_end().saturating_sub(header.offset_field()) as usize;
+            bytes += len;
+            if take == limits.max_header_fields
+                || len > limits.max_header_line
+                || bytes > limits.max_header_bytes
+            {
+                cut = true;
+                break;
+            }
+            take += 1;
+        }
+        HeaderWindow {
+            part: *part,
+            take,
+            cut,
+        }
+    }
+
+    pub(crate) fn fields(&self) -> impl Iterator<Item = Header<'m>> + 'm {
+        self.part.headers().iter().take(self.take)
+    }
+
+    pub(crate) fn attachment_name(&self) -> Option<&'m str> {
+        self.part.attachment_name()
+    }
+}
+
+/// The envelope, the sort keys (all but attachments and preview, which need the body) and the
+/// header search text of one message.
+pub(crate) fn envelope_and_keys(window: &HeaderWindow<'_>) -> (Envelope, SortKeys, SearchText) {
+    let mut env = Envelope::default();
+    let mut keys = SortKeys::default();
+    let mut text = SearchText::default();
+    let mut seen_subject = false;
+    let mut seen_date = false;
+    let mut references: Option<Vec<String>> = None;
+    let mut in_reply_to: Option<Vec<String>> = None;
+    for header in window.fields() {
+        let name = header.name();
+        let value = header.value();
+        text.headers.push_str(header.raw_name());
+        text.headers.push_str(": ");
+        match value.as_text() {
+            Some(decoded) if !matches!(name, HeaderName::MessageId | HeaderName::InReplyTo) => {
+                text.headers.push_str(decoded)
+            }
+            _ => text.headers.push_str(&unfolded(&header)),
+        }
+        text.headers.push('\n');
+        match name {
+            HeaderName::Date if !seen_date => {
+                seen_date = true;
+                env.date = Some(unfolded(&header));
+                keys.sent_date = value
+                    .as_datetime()
+                    .filter(|d| d.is_valid())
+                    .map(|d| d.to_timestamp());
+            }
+            HeaderName::Subject if !seen_subject => {
+                seen_subject = true;
+                env.subject = Some(unfolded(&header));
+                let decoded = value.as_text().unwrap_or_default();
+                keys.base_subject = base_subject(decoded);
+                text.subject = decoded.to_string();
+            }
+            HeaderName::From if env.from.is_empty() => {
+                (env.from, keys.from, text.from) = addresses(value.as_address());
+            }
+            HeaderName::Sender if env.sender.is_empty() => {
+                env.sender = addresses(value.as_address()).0;
+            }
+            HeaderName::ReplyTo if env.reply_to.is_empty() => {
+                env.reply_to = addresses(value.as_address()).0;
+            }
+            HeaderName::To if env.to.is_empty() => {
+                (env.to, keys.to, text.to) = addresses(value.as_address());
+            }
+            HeaderName::Cc if env.cc.is_empty() => {
+                (env.cc, keys.cc, text.cc) = addresses(value.as_address());
+            }
+            HeaderName::Bcc if env.bcc.is_empty() => {
+                let (list, _, bcc) = addresses(value.as_address());
+                env.bcc = list;
+                text.bcc = bcc;
+            }
+            HeaderName::InReplyTo if env.in_reply_to.is_none() => {
+                env.in_reply_to = Some(unfolded(&header));
+                in_reply_to = value
+                    .as_text_list()
+                    .map(|l| l.iter().map(str::to_string).collect());
+            }
+            HeaderName::MessageId if env.message_id.is_none() => {
+                env.message_id = Some(unfolded(&header));
+                keys.message_id = value.as_text().map(str::to_string);
+            }
+            HeaderName::References if references.is_none() => {
+                references = value
+                    .as_text_list()
+                    .map(|l| l.iter().map(str::to_string).collect());
+            }
+            _ => {}
+        }
+    }
+    // RFC 5256 §4 (REFERENCES, step 1.A): References, else In-Reply-To.
+    keys.references = references.or(in_reply_to).unwrap_or_default();
+    (env, keys, text)
+}
+
+/// An address field as ENVELOPE lists it, its first mailbox, and its search text
+/// (`name <address>` items).
+fn addresses(list: Option<AddressList<'_>>) -> (Vec<EnvelopeAddress>, Option<AddressKey>, String) {
+    let mut out = Vec::new();
+    let mut first = None;
+    let mut text = String::new();
+    let Some(list) = list else {
+        return (out, first, text);
+    };
+    let mut push = |name: Option<&str>, address: Option<&str>, out: &mut Vec<EnvelopeAddress>| {
+        // RFC 5322 §4.4 obsolete source route (`@relay:user@host`): IMAP clients want the
+        // mailbox; the route is dropped (addr-adl is sent as NIL).
+        let address = address.map(
+            |a| match a.strip_prefix('@').and_then(|r| r.split_once(':')) {
+                Some((_, rest)) => rest,
+                None => a,
+            },
+        );
+        let (local, domain) = match address {
+            Some(a) => match a.rsplit_once('@') {
+                Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
+                None => (Some(a.to_string()), None),
+            },
+            None => (None, None),
+        };
+        if first.is_none() {
+            if let Some(a) = address {
+                first = Some(AddressKey {
+                    address: a.to_string(),
+                    name: name.map(str::to_string),
+                });
+            }
+        }
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        if let Some(n) = name {
+            text.push_str(n);
+            text.push(' ');
+        }
+        text.push('<');
+        text.push_str(address.unwrap_or_default());
+        text.push('>');
+        out.push(EnvelopeAddress::Mailbox {
+            name: name.map(str::to_string),
+            local,
+            domain,
+        });
+    };
+    for item in list.iter() {
+        match item {
+            Address::Mailbox(m) => push(m.name(), m.address(), &mut out),
+            Address::Group(g) => {
+                out.push(EnvelopeAddress::GroupStart(
+                    g.name().unwrap_or_default().to_string(),
+                ));
+                for m in g.mailboxes() {
+                    push(m.name(), m.address(), &mut out);
+                }
+                out.push(EnvelopeAddress::GroupEnd);
+            }
+        }
+    }
+    (out, first, text)
+}

@@ -1,0 +1,275 @@
+//! What IMAP's FETCH BODYSTRUCTURE, BODY and ENVELOPE say about a stored message
+//! (RFC 9051 §7.5.2 and the formal syntax of §9; RFC 3501 §7.4.2 for IMAP4rev1), rendered
+//! from the stored structure without reading the message.
+
+use base64::Engine;
+
+use super::{Envelope, EnvelopeAddress, MessageMeta, Part, PartBody, RawParam};
+
+/// How strings may be sent to this client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapStrings {
+    /// The client accepts UTF-8 in quoted strings (IMAP4rev2 or ENABLE UTF8=ACCEPT,
+    /// RFC 6855). Otherwise non-ASCII display names and subjects are sent as RFC 2047
+    /// encoded words and other 8-bit strings as literals.
+    pub utf8: bool,
+}
+
+/// `BODYSTRUCTURE` (with `extension` data) or `BODY` (without) of a message.
+pub fn body_structure(meta: &MessageMeta, extension: bool, strings: ImapStrings) -> Vec<u8> {
+    let mut w = Writer {
+        out: Vec::new(),
+        strings,
+    };
+    w.body(&meta.root, extension);
+    w.out
+}
+
+/// `ENVELOPE` of a message.
+pub fn envelope(meta: &MessageMeta, strings: ImapStrings) -> Vec<u8> {
+    let mut w = Writer {
+        out: Vec::new(),
+        strings,
+    };
+    w.envelope(&meta.envelope);
+    w.out
+}
+
+struct Writer {
+    out: Vec<u8>,
+    strings: ImapStrings,
+}
+
+impl Writer {
+    fn raw(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn nil(&mut self) {
+        self.raw("NIL");
+    }
+
+    /// An IMAP string: quoted when it can be, a literal otherwise (CR, LF, NUL, 8-bit text
+    /// for a client without UTF-8, or long text).
+    fn string(&mut self, s: &str) {
+        let quotable = s.len() <= 1024
+            && s.bytes().all(|b| b != b'\r' && b != b'\n' && b != 0)
+            && (self.strings.utf8 || s.is_ascii());
+        if quotable {
+            self.out.push(b'"');
+            for b in s.bytes() {
+                if b == b'"' || b == b'\\' {
+                    self.out.push(b'\\');
+                }
+                self.out.push(b);
+            }
+            self.out.push(b'"');
+        } else {
+            self.raw(&format!("{{{}}}\r\n", s.len()));
+            self.out.extend_from_slice(s.as_bytes());
+        }
+    }
+
+    fn nstring(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.string(s),
+            None => self.nil(),
+        }
+    }
+
+    /// Header text for a client without UTF-8: 8-bit text (RFC 6532 headers, decoded display
+    /// names) goes as one RFC 2047 encoded word sequence, so any client can show it.
+    fn header_text(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) if !self.strings.utf8 && !s.is_ascii() => {
+                let encoded = encoded_words(s);
+                self.string(&encoded);
+            }
+            other => self.nstring(other),
+        }
+    }
+
+    fn params(&mut self, params: &[RawParam]) {
+        if params.is_empty() {
+            return self.nil();
+        }
+        self.out.push(b'(');
+        for (i, p) in params.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b' ');
+            }
+            self.string(&p.name);
+            self.out.push(b' ');
+            self.string(&p.value);
+        }
+        self.out.push(b')');
+    }
+
+    fn body(&mut self, part: &Part, extension: bool) {
+        self.out.push(b'(');
+        match &part.body {
+            PartBody::Multipart(children) => {
+                if children.is_empty() {
+                    // body-type-mpart needs 1*body: an empty multipart shows one empty
+                    // text/plain part.
+                    self.raw("(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0");
+                    self.raw(if extension { " NIL NIL NIL NIL)" } else { ")" });
+                }
+                for child in children {
+                    self.body(child, extension);
+                }
+                self.out.push(b' ');
+                self.string(&part.media_subtype);
+                if extension {
+                    self.out.push(b' ');
+                    self.params(&part.params);
+                    self.extension_tail(part);
+                }
+            }
+            PartBody::Leaf | PartBody::Message(_) => {
+                self.string(&part.media_type);
+                self.out.push(b' ');
+                self.string(&part.media_subtype);
+                self.out.push(b' ');
+                self.params(&part.params);
+                self.out.push(b' ');
+                self.nstring(part.content_id.as_deref());
+                self.out.push(b' ');
+                self.header_text(part.description.as_deref());
+                self.out.push(b' ');
+                let encoding = part
+                    .encoding
+                    .as_deref()
+                    .unwrap_or("7bit")
+                    .to_ascii_lowercase();
+                self.string(&encoding);
+                self.raw(&format!(" {}", part.body_end - part.body_start));
+                if let PartBody::Message(nested) = &part.body {
+                    self.out.push(b' ');
+                    self.envelope(&nested.envelope);
+                    self.out.push(b' ');
+                    self.body(&nested.root, extension);
+                }
+                if let Some(lines) = part.lines {
+                    if part.media_type == "text" || matches!(part.body, PartBody::Message(_)) {
+                        self.raw(&format!(" {lines}"));
+                    }
+                }
+                if extension {
+                    self.out.push(b' ');
+                    self.nstring(part.md5.as_deref());
+                    self.extension_tail(part);
+                }
+            }
+        }
+        self.out.push(b')');
+    }
+
+    /// body-fld-dsp SP body-fld-lang SP body-fld-loc, shared by both extension forms.
+    fn extension_tail(&mut self, part: &Part) {
+        self.out.push(b' ');
+        match &part.disposition {
+            Some(d) => {
+                self.out.push(b'(');
+                self.string(&d.kind);
+                self.out.push(b' ');
+                self.params(&d.params);
+                self.out.push(b')');
+            }
+            None => self.nil(),
+        }
+        self.out.push(b' ');
+        match part.language.as_slice() {
+            [] => self.nil(),
+            langs => {
+                self.out.push(b'(');
+                for (i, l) in langs.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(b' ');
+                    }
+                    self.string(l);
+                }
+                self.out.push(b')');
+            }
+        }
+        self.out.push(b' ');
+        self.nstring(part.location.as_deref());
+    }
+
+    fn envelope(&mut self, env: &Envelope) {
+        self.out.push(b'(');
+        self.nstring(env.date.as_deref());
+        self.out.push(b' ');
+        self.header_text(env.subject.as_deref());
+        self.out.push(b' ');
+        self.addresses(&env.from);
+        // RFC 9051 §7.5.2: absent (or empty) Sender and Reply-To are the From.
+        for list in [&env.sender, &env.reply_to] {
+            self.out.push(b' ');
+            self.addresses(if list.is_empty() { &env.from } else { list });
+        }
+        for list in [&env.to, &env.cc, &env.bcc] {
+            self.out.push(b' ');
+            self.addresses(list);
+        }
+        self.out.push(b' ');
+        self.nstring(env.in_reply_to.as_deref());
+        self.out.push(b' ');
+        self.nstring(env.message_id.as_deref());
+        self.out.push(b')');
+    }
+
+    fn addresses(&mut self, list: &[EnvelopeAddress]) {
+        if list.is_empty() {
+            return self.nil();
+        }
+        self.out.push(b'(');
+        for item in list {
+            self.out.push(b'(');
+            match item {
+                EnvelopeAddress::Mailbox {
+                    name,
+                    local,
+                    domain,
+                } => {
+                    self.header_text(name.as_deref());
+                    self.raw(" NIL ");
+                    self.nstring(local.as_deref());
+                    self.out.push(b' ');
+                    self.nstring(domain.as_deref());
+                }
+                // RFC 9051 §7.5.2: group start is (NIL NIL "name" NIL), end all NIL.
+                EnvelopeAddress::GroupStart(name) => {
+                    self.raw("NIL NIL ");
+                    self.string(name);
+                    self.raw(" NIL");
+                }
+                EnvelopeAddress::GroupEnd => self.raw("NIL NIL NIL NIL"),
+            }
+            self.out.push(b')');
+        }
+        self.out.push(b')');
+    }
+}
+
+/// RFC 2047 encoded words (UTF-8, base64), each under 76 characters, split only between
+/// characters.
+fn encoded_words(text: &str) -> String {
+    const CHUNK: usize = 45;
+    let mut out = String::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + CHUNK).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str("=?utf-8?b?");
+        out.push_str(&base64::engine::general_purpose::STANDARD.encode(&text[start..end]));
+        out.push_str("?=");
+        start = end;
+    }
+    out
+}
