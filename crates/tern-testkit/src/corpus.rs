@@ -24,7 +24,7 @@ const WORDS: &[&str] = &[
     "résumé",
 ];
 
-fn line(rng: &mut impl Rng, ascii_only: bool) -> String {
+pub(crate) fn line(rng: &mut impl Rng, ascii_only: bool) -> String {
     let n = rng.gen_range(1..14);
     let mut words = Vec::new();
     for _ in 0..n {
@@ -67,8 +67,17 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Base64 in lines of 76 characters, each ended by CRLF (RFC 2045 §6.8).
+pub(crate) fn base64_lines(data: &[u8]) -> String {
+    base64(data)
+        .as_bytes()
+        .chunks(76)
+        .map(|c| format!("{}\r\n", String::from_utf8_lossy(c)))
+        .collect()
+}
+
 /// Between 1 and `max_lines - 1` lines of text.
-fn body(rng: &mut impl Rng, max_lines: usize, ascii_only: bool) -> String {
+pub(crate) fn body(rng: &mut impl Rng, max_lines: usize, ascii_only: bool) -> String {
     let lines = rng.gen_range(1..max_lines);
     (0..lines).map(|_| line(rng, ascii_only) + "\r\n").collect()
 }
@@ -85,12 +94,7 @@ fn message(rng: &mut impl Rng, i: usize) -> Vec<u8> {
         ),
         2 => {
             let attachment: Vec<u8> = (0..rng.gen_range(100..6000)).map(|_| rng.gen()).collect();
-            let encoded = base64(&attachment);
-            let wrapped: String = encoded
-                .as_bytes()
-                .chunks(76)
-                .map(|c| format!("{}\r\n", String::from_utf8_lossy(c)))
-                .collect();
+            let wrapped = base64_lines(&attachment);
             format!(
                 "{common}Subject: multipart {i}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"outer{i}\"\r\n\r\n\
                  This is a multi-part message in MIME format.\r\n\

@@ -10,6 +10,7 @@
 
 mod child;
 mod corpus;
+pub mod mime_corpus;
 mod server;
 pub mod smtp_client;
 

@@ -21,6 +21,7 @@
 
 mod build;
 mod envelope;
+pub mod fuzzing;
 mod imap;
 mod layout;
 mod limits;

@@ -5,7 +5,8 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tern_message::mime::{analyse, check_layout, MimeLimits, Part, PartBody};
+use tern_message::mime::fuzzing::shape;
+use tern_message::mime::{analyse, check_layout, MimeLimits};
 
 const LEAF_TYPES: [&str; 5] = [
     "text/plain; charset=utf-8",
@@ -106,26 +107,12 @@ fn damage(rng: &mut StdRng, mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-fn depth_and_count(part: &Part) -> (usize, usize) {
-    match &part.body {
-        PartBody::Leaf => (1, 1),
-        PartBody::Multipart(children) => children.iter().fold((1, 1), |(d, n), c| {
-            let (cd, cn) = depth_and_count(c);
-            (d.max(cd + 1), n + cn)
-        }),
-        PartBody::Message(nested) => {
-            let (d, n) = depth_and_count(&nested.root);
-            (d + 1, n + 1)
-        }
-    }
-}
-
 fn check(blob: &[u8], limits: &MimeLimits, case: &str) {
     let analysis = analyse(blob, limits);
     if let Err(e) = check_layout(&analysis.meta, blob) {
         panic!("{case}: {e}\n{}", String::from_utf8_lossy(blob));
     }
-    let (depth, count) = depth_and_count(&analysis.meta.root);
+    let (depth, count) = shape(&analysis.meta.root);
     // Each level of nesting is a container and what it holds: depth counts both.
     assert!(
         depth <= 2 * limits.max_depth + 2,

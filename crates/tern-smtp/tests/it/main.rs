@@ -4,6 +4,7 @@ mod clients;
 mod crash;
 mod fuzz_seeds;
 mod idn;
+mod mime;
 mod postmaster;
 mod raw;
 mod rust_client;

@@ -179,3 +179,52 @@ async fn a_failed_operation_does_not_spoil_its_group() {
     assert_eq!(ok, 25);
     assert_eq!(stores.directory.list_domains().await.unwrap().len(), 25);
 }
+
+/// The structure and the index rows of a message's content go when its blob goes (expunge
+/// of the last message that holds it), in the same commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_rows_go_with_their_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 1024);
+    let stores = store.stores();
+    stores
+        .directory
+        .add_domain(&Domain::parse("example.org").unwrap())
+        .await
+        .unwrap();
+    let alice = stores
+        .directory
+        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
+        .await
+        .unwrap();
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let mut uids = Vec::new();
+    for body in [&b"Subject: one\r\n\r\nsmall\r\n"[..], &vec![b'x'; 5000][..]] {
+        let blob = stores.blobs.stage(body.to_vec()).await.unwrap();
+        let message = NewMessage {
+            blob,
+            prefix: Vec::new(),
+            flags: Flags::new(),
+            internal_date: 0,
+        };
+        uids.push(
+            stores
+                .mailboxes
+                .append(inbox.id, message)
+                .await
+                .unwrap()
+                .uid,
+        );
+    }
+    let counts = || {
+        let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
+        let count = |table: &str| -> i64 {
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        (count("message_meta"), count("message_text"))
+    };
+    assert_eq!(counts(), (2, 2));
+    stores.mailboxes.expunge(inbox.id, &uids).await.unwrap();
+    assert_eq!(counts(), (0, 0));
+}

@@ -3,3 +3,4 @@
 
 mod clients;
 mod crash;
+mod mime_fuzz_seeds;
