@@ -5,7 +5,7 @@ use mail_parser::{
 };
 
 use super::envelope::{envelope_and_keys, HeaderWindow};
-use super::params::{parse_field, RawParam};
+use super::params::{parse_field, Param};
 use super::text::TextCollector;
 use super::{
     Analysis, Disposition, MessageMeta, MimeLimits, NestedMessage, Part, PartBody, SearchText,
@@ -26,6 +26,7 @@ pub fn analyse(blob: &[u8], limits: &MimeLimits) -> Analysis {
         text: TextCollector::new(limits.max_decoded_size),
         truncated: false,
         depth: 0,
+        attachments: false,
     };
     let Some(message) = parser.parse(blob) else {
         return unparsed(blob, walk);
@@ -35,7 +36,7 @@ pub fn analyse(blob: &[u8], limits: &MimeLimits) -> Analysis {
     walk.truncated |= window.cut;
     let (envelope, mut sort, mut text) = envelope_and_keys(&window);
     let root = walk.part(root_ref.root_part(), false);
-    sort.has_attachments = root_ref.has_attachments();
+    sort.has_attachments = walk.attachments;
     sort.preview = walk.text.preview();
     walk.text.finish_into(&mut text);
     Analysis {
@@ -86,10 +87,7 @@ fn text_plain_leaf() -> Part {
         body_end: 0,
         media_type: "text".into(),
         media_subtype: "plain".into(),
-        params: vec![RawParam {
-            name: "charset".into(),
-            value: "us-ascii".into(),
-        }],
+        params: vec![us_ascii()],
         disposition: None,
         filename: None,
         content_id: None,
@@ -102,6 +100,15 @@ fn text_plain_leaf() -> Part {
         decoded_size: 0,
         truncated: false,
         body: PartBody::Leaf,
+    }
+}
+
+/// RFC 2045 §5.2 / RFC 2046 §4.1.2: text without a charset parameter is US-ASCII.
+fn us_ascii() -> Param {
+    Param {
+        name: "charset".into(),
+        value: "us-ascii".into(),
+        language: None,
     }
 }
 
@@ -131,6 +138,8 @@ struct Walk<'l> {
     text: TextCollector,
     truncated: bool,
     depth: usize,
+    /// A leaf with a file name or `Content-Disposition: attachment` was seen.
+    attachments: bool,
 }
 
 impl Walk<'_> {
@@ -187,12 +196,13 @@ impl Walk<'_> {
             }
             kind => {
                 if out.media_type == "multipart" {
-                    // A multipart whose boundary never occurs: no parts, so its body is
-                    // shown as the text it is.
-                    out = Part {
-                        truncated: out.truncated,
-                        ..text_plain_leaf_at(&out)
-                    };
+                    // A multipart whose boundary never occurs has no parts: what is between
+                    // its header and its end is preamble (RFC 2046 §5.1.1).
+                    // Its text is still searchable.
+                    out.body = PartBody::Multipart(Vec::new());
+                    out.decoded_size = out.body_end - out.body_start;
+                    self.text.push_bytes(part.raw_body());
+                    return out;
                 } else if is_encapsulation(&out) {
                     // A message mail-parser kept opaque (transfer-encoded, which RFC 2045
                     // §6.4 forbids for message/rfc822): IMAP cannot look inside, so it is
@@ -204,6 +214,19 @@ impl Walk<'_> {
                 if out.media_type == "text" || out.media_type == "message" {
                     out.lines = Some(count_lines(part.raw_body()));
                 }
+                if out.media_type == "text"
+                    && !out
+                        .params
+                        .iter()
+                        .any(|p| p.name.eq_ignore_ascii_case("charset"))
+                {
+                    out.params.push(us_ascii());
+                }
+                self.attachments |= out.filename.is_some()
+                    || out
+                        .disposition
+                        .as_ref()
+                        .is_some_and(|d| d.kind == "attachment");
                 if matches!(kind, PartKind::Text | PartKind::Html) {
                     self.text.push_part(&part, matches!(kind, PartKind::Html));
                 }

@@ -141,14 +141,15 @@ fn addresses(list: Option<AddressList<'_>>) -> (Vec<EnvelopeAddress>, Option<Add
         return (out, first, text);
     };
     let mut push = |name: Option<&str>, address: Option<&str>, out: &mut Vec<EnvelopeAddress>| {
-        // RFC 5322 §4.4 obsolete source route (`@relay:user@host`): IMAP clients want the
-        // mailbox; the route is dropped (addr-adl is sent as NIL).
-        let address = address.map(
-            |a| match a.strip_prefix('@').and_then(|r| r.split_once(':')) {
-                Some((_, rest)) => rest,
-                None => a,
+        // RFC 5322 §4.4 obsolete source route (`@relay:user@host`): kept apart, as IMAP's
+        // addr-adl, so the address itself is the mailbox.
+        let (route, address) = match address {
+            Some(a) if a.starts_with('@') => match a.split_once(':') {
+                Some((route, rest)) => (Some(route.to_string()), Some(rest)),
+                None => (None, Some(a)),
             },
-        );
+            other => (None, other),
+        };
         let (local, domain) = match address {
             Some(a) => match a.rsplit_once('@') {
                 Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
@@ -176,6 +177,7 @@ fn addresses(list: Option<AddressList<'_>>) -> (Vec<EnvelopeAddress>, Option<Add
         text.push('>');
         out.push(EnvelopeAddress::Mailbox {
             name: name.map(str::to_string),
+            route,
             local,
             domain,
         });

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 
-use super::{Envelope, EnvelopeAddress, MessageMeta, Part, PartBody, RawParam};
+use super::{Envelope, EnvelopeAddress, MessageMeta, Param, Part, PartBody};
 
 /// How strings may be sent to this client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl Writer {
         }
     }
 
-    fn params(&mut self, params: &[RawParam]) {
+    fn params(&mut self, params: &[Param]) {
         if params.is_empty() {
             return self.nil();
         }
@@ -98,9 +98,17 @@ impl Writer {
             if i > 0 {
                 self.out.push(b' ');
             }
-            self.string(&p.name);
-            self.out.push(b' ');
-            self.string(&p.value);
+            if self.strings.utf8 || p.value.is_ascii() {
+                self.string(&p.name);
+                self.out.push(b' ');
+                self.string(&p.value);
+            } else {
+                // RFC 2231 §4: a client without UTF-8 gets the value encoded, in one piece.
+                self.string(&format!("{}*", p.name));
+                self.out.push(b' ');
+                let language = p.language.as_deref().unwrap_or_default();
+                self.string(&format!("utf-8'{language}'{}", percent_encode(&p.value)));
+            }
         }
         self.out.push(b')');
     }
@@ -229,14 +237,19 @@ impl Writer {
             match item {
                 EnvelopeAddress::Mailbox {
                     name,
+                    route,
                     local,
                     domain,
                 } => {
                     self.header_text(name.as_deref());
-                    self.raw(" NIL ");
-                    self.nstring(local.as_deref());
                     self.out.push(b' ');
-                    self.nstring(domain.as_deref());
+                    self.nstring(route.as_deref());
+                    self.out.push(b' ');
+                    // A NIL host would read as a group marker (RFC 9051 §7.5.2): an address
+                    // without a domain (or a local part) gets a placeholder, as Dovecot does.
+                    self.string(local.as_deref().unwrap_or("MISSING_MAILBOX"));
+                    self.out.push(b' ');
+                    self.string(domain.as_deref().unwrap_or("MISSING_DOMAIN"));
                 }
                 // RFC 9051 §7.5.2: group start is (NIL NIL "name" NIL), end all NIL.
                 EnvelopeAddress::GroupStart(name) => {
@@ -270,6 +283,20 @@ fn encoded_words(text: &str) -> String {
         out.push_str(&base64::engine::general_purpose::STANDARD.encode(&text[start..end]));
         out.push_str("?=");
         start = end;
+    }
+    out
+}
+
+/// RFC 2231 §7 value characters: attribute-char stays, everything else is %XX.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
     out
 }

@@ -35,7 +35,7 @@ pub use build::analyse;
 pub use imap::{body_structure, envelope as imap_envelope, ImapStrings};
 pub use layout::check_layout;
 pub use limits::MimeLimits;
-pub use params::RawParam;
+pub use params::Param;
 pub use subject::base_subject;
 pub use text::fold_case;
 
@@ -63,9 +63,10 @@ pub struct Part {
     /// Media type and subtype, lower-case, with RFC 2045 §5.2 / RFC 2046 §5.1.5 defaults.
     pub media_type: String,
     pub media_subtype: String,
-    /// Content-Type parameters as written (RFC 2231 sections kept separate, values unquoted):
-    /// what BODYSTRUCTURE's body-fld-param carries.
-    pub params: Vec<RawParam>,
+    /// Content-Type parameters, RFC 2231 sections joined and decoded (what BODYSTRUCTURE's
+    /// body-fld-param carries, RFC 9051 §7.5.2); `charset=us-ascii` added to text parts
+    /// without one (RFC 2046 §4.1.2).
+    pub params: Vec<Param>,
     pub disposition: Option<Disposition>,
     /// The attachment's file name, decoded (RFC 2231 joined and charset-converted, RFC 2047
     /// words decoded): from the disposition's `filename`, else the type's `name`.
@@ -109,7 +110,7 @@ pub struct NestedMessage {
 pub struct Disposition {
     /// `inline`, `attachment`... lower-case.
     pub kind: String,
-    pub params: Vec<RawParam>,
+    pub params: Vec<Param>,
 }
 
 /// What IMAP's ENVELOPE needs (RFC 9051 §7.5.2), from the first occurrence of each field.
@@ -135,6 +136,8 @@ pub struct Envelope {
 pub enum EnvelopeAddress {
     Mailbox {
         name: Option<String>,
+        /// An obsolete source route (RFC 5322 §4.4, `@relay1,@relay2`), IMAP's addr-adl.
+        route: Option<String>,
         local: Option<String>,
         domain: Option<String>,
     },

@@ -1,16 +1,26 @@
-//! Content-Type and Content-Disposition values as written: IMAP's BODYSTRUCTURE sends the
-//! parameters the way the message has them (RFC 2231 sections and all) and lets clients
-//! decode them, while mail-parser only offers them decoded and joined. Written by hand for
-//! that reason; a single forward pass, so linear in the field's length.
+//! Content-Type and Content-Disposition parameters, tokenized and then joined and decoded as
+//! RFC 2231 says (RFC 9051 §7.5.2: servers SHOULD decode continuations and charsets for
+//! BODYSTRUCTURE). Written by hand because the per-parameter section limit must act while
+//! joining, and mail-parser joins without one; a forward pass plus a sort of each parameter's
+//! sections, so O(n log n) in the field's length at worst.
 
 use serde::{Deserialize, Serialize};
 
-/// One `attribute=value` pair: the attribute as written, the value without its quotes and
-/// backslash escapes.
+/// One parameter: its name as written (without RFC 2231 section marks), its value unquoted,
+/// with RFC 2231 sections joined, percent-escapes decoded and converted to UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawParam {
+pub struct Param {
     pub name: String,
     pub value: String,
+    /// The RFC 2231 language tag, when the value carried one.
+    pub language: Option<String>,
+}
+
+/// One `attribute=value` pair as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RawParam {
+    name: String,
+    value: Vec<u8>,
 }
 
 /// A parsed Content-Type or Content-Disposition value.
@@ -18,7 +28,7 @@ pub struct RawParam {
 pub(crate) struct FieldValue {
     /// `type/subtype` (or the disposition), lower-case; empty when the field has none.
     pub(crate) main: String,
-    pub(crate) params: Vec<RawParam>,
+    pub(crate) params: Vec<Param>,
     /// Some parameter had more RFC 2231 sections than allowed; those were dropped.
     pub(crate) segments_cut: bool,
 }
@@ -121,12 +131,120 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The attribute an RFC 2231 section belongs to (`title*1*` -> `title`), or `None` when the
-/// name is not a numbered section.
-fn section_of(name: &str) -> Option<&str> {
-    let name = name.strip_suffix('*').unwrap_or(name);
-    let (base, number) = name.rsplit_once('*')?;
-    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())).then_some(base)
+/// What an attribute name says about RFC 2231: `title*1*` is section 1 of `title`, encoded.
+struct Section<'a> {
+    base: &'a str,
+    /// `None` for a parameter that is not split (`title` or `title*`).
+    number: Option<u32>,
+    /// The value is `charset'language'percent-encoded` (first section) or percent-encoded.
+    encoded: bool,
+}
+
+fn section_of(name: &str) -> Section<'_> {
+    let (stem, encoded) = match name.strip_suffix('*') {
+        Some(stem) => (stem, true),
+        None => (name, false),
+    };
+    match stem.rsplit_once('*') {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Section {
+            base,
+            number: n.parse().ok(),
+            encoded,
+        },
+        _ => Section {
+            base: stem,
+            number: None,
+            encoded,
+        },
+    }
+}
+
+/// RFC 2231 §4 percent-decoding; a malformed escape is kept as written.
+fn percent_decode(value: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < value.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            value[i],
+            value.get(i + 1).copied().and_then(hex),
+            value.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Joins the raw parameters by RFC 2231 (§3 continuations, §4 charset and language, §4.1
+/// both): sections of one name are ordered by number and concatenated, encoded sections
+/// percent-decoded, and the whole converted from the charset of the first section.
+fn join(raw: Vec<RawParam>) -> Vec<Param> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: Vec<Vec<(Option<u32>, bool, Vec<u8>)>> = Vec::new();
+    for p in raw {
+        let section = section_of(&p.name);
+        let key = section.base.to_ascii_lowercase();
+        let (number, encoded) = (section.number, section.encoded);
+        let at = match order.iter().position(|k| *k == key) {
+            Some(at) => at,
+            None => {
+                order.push(key);
+                groups.push(Vec::new());
+                groups.len() - 1
+            }
+        };
+        if groups[at].is_empty() {
+            // Keep the name as first written.
+            order[at] = section.base.to_string();
+        }
+        groups[at].push((number, encoded, p.value));
+    }
+    order
+        .into_iter()
+        .zip(groups)
+        .map(|(name, mut sections)| {
+            sections.sort_by_key(|(n, _, _)| *n);
+            let mut charset: Option<Vec<u8>> = None;
+            let mut language = None;
+            let mut bytes = Vec::new();
+            for (i, (_, encoded, value)) in sections.iter().enumerate() {
+                if !encoded {
+                    bytes.extend_from_slice(value);
+                    continue;
+                }
+                let mut rest = &value[..];
+                if i == 0 {
+                    let mut fields = value.splitn(3, |&b| b == b'\'');
+                    if let (Some(cs), Some(lang), Some(tail)) =
+                        (fields.next(), fields.next(), fields.next())
+                    {
+                        charset = Some(cs.to_vec());
+                        language = (!lang.is_empty()).then(|| text(lang));
+                        rest = tail;
+                    }
+                }
+                percent_decode(rest, &mut bytes);
+            }
+            let value = match charset
+                .as_deref()
+                .and_then(mail_parser::Charset::from_label)
+            {
+                Some(cs) => cs.decode(&bytes).into_owned(),
+                None => text(&bytes),
+            };
+            Param {
+                name,
+                value,
+                language,
+            }
+        })
+        .collect()
 }
 
 /// Parses `main; a=b; c="d"` (unfolded or not). `with_subtype` reads `type/subtype`.
@@ -146,6 +264,7 @@ pub(crate) fn parse_field(raw: &[u8], with_subtype: bool, max_segments: usize) -
             out.main.push_str(&text(&sub));
         }
     }
+    let mut raw = Vec::new();
     let mut sections: Vec<(String, usize)> = Vec::new();
     loop {
         // Skip to the next ';' (anything else before it is junk).
@@ -173,8 +292,9 @@ pub(crate) fn parse_field(raw: &[u8], with_subtype: bool, max_segments: usize) -
         } else {
             c.bare_value()
         };
-        if let Some(base) = section_of(&name) {
-            let base = base.to_ascii_lowercase();
+        let section = section_of(&name);
+        if section.number.is_some() {
+            let base = section.base.to_ascii_lowercase();
             let count = match sections.iter_mut().find(|(b, _)| *b == base) {
                 Some((_, n)) => {
                     *n += 1;
@@ -190,11 +310,9 @@ pub(crate) fn parse_field(raw: &[u8], with_subtype: bool, max_segments: usize) -
                 continue;
             }
         }
-        out.params.push(RawParam {
-            name,
-            value: text(&value),
-        });
+        raw.push(RawParam { name, value });
     }
+    out.params = join(raw);
     out
 }
 
@@ -202,10 +320,11 @@ pub(crate) fn parse_field(raw: &[u8], with_subtype: bool, max_segments: usize) -
 mod tests {
     use super::*;
 
-    fn p(name: &str, value: &str) -> RawParam {
-        RawParam {
+    fn p(name: &str, value: &str) -> Param {
+        Param {
             name: name.into(),
             value: value.into(),
+            language: None,
         }
     }
 
@@ -224,24 +343,33 @@ mod tests {
     }
 
     #[test]
-    fn rfc2231_sections_are_kept_as_written_and_capped() {
+    fn rfc2231_sections_are_joined_decoded_and_capped() {
         let f = parse_field(
-            b"attachment; filename*0*=utf-8''a%C3%A9; filename*1=\"b c\"; size=3",
+            b"attachment; filename*1=\" c\"; filename*0*=utf-8''a%C3%A9; size=3",
             false,
             64,
         );
         assert_eq!(f.main, "attachment");
+        assert_eq!(f.params, vec![p("filename", "aé c"), p("size", "3")]);
+        let f = parse_field(
+            b"a; title*0*=iso-8859-1'fr'r%E9sum%E9; title*1*=%20final; x*=us-ascii''%41%4",
+            false,
+            64,
+        );
         assert_eq!(
             f.params,
             vec![
-                p("filename*0*", "utf-8''a%C3%A9"),
-                p("filename*1", "b c"),
-                p("size", "3")
+                Param {
+                    name: "title".into(),
+                    value: "résumé final".into(),
+                    language: Some("fr".into())
+                },
+                p("x", "A%4")
             ]
         );
         let many: String = (0..10).map(|i| format!("; n*{i}=x")).collect();
         let f = parse_field(format!("a{many}").as_bytes(), false, 4);
-        assert_eq!(f.params.len(), 4);
+        assert_eq!(f.params, vec![p("n", "xxxx")]);
         assert!(f.segments_cut);
     }
 
