@@ -14,6 +14,8 @@ import sys
 
 # (stage, frames that mark it), in order: the first match wins. Thread names decide first.
 STAGES = [
+    ("MIME analysis (mail-parser, structure, envelope, search text)",
+     ["mail_parser::", "tern_message::mime"]),
     ("DATA: dot-unstuffing (DotReceiver)", ["DotReceiver"]),
     ("DATA: blob write + SHA-256", ["BlobWriter>::write", "sha2::", "BlobWriter>::finish"]),
     ("RCPT: directory look-up (SQLite read)", ["resolve_recipient", "is_local_domain", "read_now"]),
@@ -37,6 +39,10 @@ def classify(comm, frames):
     if comm.startswith("tern-sqlite-wri"):
         if "fsync" in text:
             return "commit: writer thread, fsync (kernel)"
+        if "fts5" in text:
+            return "commit: writer thread, full-text index (FTS5)"
+        if "content::insert" in text:
+            return "commit: writer thread, stored MIME structure"
         return "commit: writer thread, SQLite (insert, append, WAL frames)"
     if comm.startswith("tern-sqlite-che"):
         return "WAL checkpoint thread"

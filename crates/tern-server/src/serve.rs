@@ -256,6 +256,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         store.clone(),
         shutdown.token(),
     ));
+    tracker.spawn(analyse_unanalysed(store.clone()));
 
     Ok(RunningServer {
         addrs,
@@ -374,6 +375,18 @@ fn write_listeners_file(path: PathBuf, addrs: &[(Protocol, SocketAddr)]) -> anyh
         .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Messages stored by a Tern from before the message layer get their MIME record once, in
+/// the background, while the server serves.
+async fn analyse_unanalysed(store: SqliteStore) {
+    match store.analyse_unanalysed().await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!("recorded the MIME structure of {n} messages stored before it existed")
+        }
+        Err(e) => tracing::warn!("analysing messages stored before the message layer failed: {e}"),
+    }
 }
 
 async fn collect_garbage_periodically(store: SqliteStore, shutdown: CancellationToken) {

@@ -158,3 +158,79 @@ mod tests {
         assert_eq!(substring_pattern("A*b?[c]"), "*a[*]b[?][[]c]*");
     }
 }
+
+/// Blobs analysed per write transaction by [`analyse_unanalysed`].
+const BACKFILL_BATCH: usize = 64;
+
+/// Analyses the blobs that have no recorded content (stored before schema version 4), in
+/// batches, so that every message has what IMAP and search read. Returns how many it did.
+/// Runs beside normal work: each batch is one short write; a blob removed meanwhile is
+/// skipped by the insert's `WHERE EXISTS`.
+pub(crate) async fn analyse_unanalysed(store: &crate::SqliteStore) -> StoreResult<u64> {
+    let inner = &store.inner;
+    let mut done = 0u64;
+    let mut after = 0i64;
+    loop {
+        let ids: Vec<i64> = inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT b.id FROM blobs b WHERE b.id > ?1
+                            AND NOT EXISTS (SELECT 1 FROM message_meta m WHERE m.blob_id = b.id)
+                          ORDER BY b.id LIMIT ?2",
+                    )
+                    .map_err(sql_err)?;
+                let ids = stmt
+                    .query_map(params![after, BACKFILL_BATCH as i64], |r| r.get(0))
+                    .map_err(sql_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(sql_err);
+                ids
+            })
+            .await?;
+        let Some(&last) = ids.last() else {
+            return Ok(done);
+        };
+        after = last;
+        let dir = inner.blobs.clone();
+        let limits = inner.mime_limits;
+        let analysed: Vec<(i64, Analysis)> = inner
+            .readers
+            .read(move |conn| {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    match crate::blobs::read_blob(conn, &dir, id) {
+                        Ok(bytes) => out.push((id, tern_message::mime::analyse(&bytes, &limits))),
+                        // Removed since the listing: nothing to record.
+                        Err(StoreError::Internal(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        done += analysed.len() as u64;
+        inner
+            .writer
+            .write(move |conn| {
+                for (id, analysis) in &analysed {
+                    let still_there = conn
+                        .row(
+                            "SELECT 1 FROM blobs b WHERE b.id = ?1
+                                AND NOT EXISTS (SELECT 1 FROM message_meta m WHERE m.blob_id = b.id)",
+                            [id],
+                            |_| Ok(()),
+                        )
+                        .optional()
+                        .map_err(sql_err)?
+                        .is_some();
+                    if still_there {
+                        insert(conn, *id, analysis)?;
+                    }
+                }
+                Ok(((), Vec::new()))
+            })
+            .await?;
+    }
+}

@@ -142,4 +142,10 @@ impl SqliteStore {
     pub async fn collect_garbage(&self, grace: std::time::Duration) -> StoreResult<GcReport> {
         gc::collect(self, grace).await
     }
+
+    /// Records the MIME structure and search text of blobs stored before the store had a
+    /// message layer (schema version 4); a no-op afterwards. Returns how many it analysed.
+    pub async fn analyse_unanalysed(&self) -> StoreResult<u64> {
+        content::analyse_unanalysed(self).await
+    }
 }

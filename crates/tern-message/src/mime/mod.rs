@@ -52,7 +52,9 @@ pub struct MessageMeta {
 }
 
 /// One MIME entity. Offsets are octets within the stored blob (the message as received,
-/// without the trace headers a delivery adds in front of it).
+/// without the trace headers a delivery adds in front of it, which a reader adds to the root's
+/// offsets). A blob with bare LF line ends (BDAT may carry them, RFC 3030) is measured as
+/// stored: a reader that sends the CRLF wire form instead must count that form's sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     /// The header block: from its first field to the start of the body, blank line included.

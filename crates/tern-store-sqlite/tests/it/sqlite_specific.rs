@@ -228,3 +228,75 @@ async fn content_rows_go_with_their_blob() {
     stores.mailboxes.expunge(inbox.id, &uids).await.unwrap();
     assert_eq!(counts(), (0, 0));
 }
+
+/// A store from before the message layer (no content rows) gets them from
+/// `analyse_unanalysed`, and its messages become searchable; a second run has nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_stored_before_the_message_layer_are_analysed_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 1024);
+    let stores = store.stores();
+    stores
+        .directory
+        .add_domain(&Domain::parse("example.org").unwrap())
+        .await
+        .unwrap();
+    let alice = stores
+        .directory
+        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
+        .await
+        .unwrap();
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let bodies: Vec<Vec<u8>> = (0..150)
+        .map(|i| {
+            format!(
+                "Subject: old message {i}\r\n\r\nbody {}\r\n",
+                "z".repeat(i * 20)
+            )
+            .into_bytes()
+        })
+        .collect();
+    for body in &bodies {
+        let blob = stores.blobs.stage(body.clone()).await.unwrap();
+        let message = NewMessage {
+            blob,
+            prefix: Vec::new(),
+            flags: Flags::new(),
+            internal_date: 0,
+        };
+        stores.mailboxes.append(inbox.id, message).await.unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
+        conn.execute_batch("DELETE FROM message_meta; DELETE FROM message_text;")
+            .unwrap();
+    }
+    assert_eq!(
+        stores
+            .mailboxes
+            .message_meta(inbox.id, Uid(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.analyse_unanalysed().await.unwrap(), 150);
+    for (i, body) in bodies.iter().enumerate() {
+        let meta = stores
+            .mailboxes
+            .message_meta(inbox.id, Uid(i as u32 + 1))
+            .await
+            .unwrap()
+            .expect("analysed");
+        assert_eq!(
+            meta,
+            tern_message::mime::analyse(body, &Default::default()).meta
+        );
+    }
+    let found = stores
+        .mailboxes
+        .search_text(inbox.id, tern_store::TextField::Subject, "old message 14")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 11, "{found:?}");
+    assert_eq!(store.analyse_unanalysed().await.unwrap(), 0);
+}
