@@ -1,10 +1,11 @@
 //! What the message layer recorded about a blob's content: the stored structure
-//! (`message_meta`) and the full-text index (`message_text`, FTS5 with the trigram tokenizer,
-//! so any substring of three characters or more is found through the index).
+//! (`message_meta`) and the search text (`text_pending` until `indexer.rs` moves it into the
+//! full-text index in `text.db`: FTS5 with the trigram tokenizer, so any substring of three
+//! characters or more is found through the index).
 //!
 //! Both are keyed by blob id: one blob, parsed once, serves every mailbox that holds it. Rows
-//! go in the commit that inserts the blob and go with it (a foreign key for the structure, a
-//! trigger for the index: schema version 4).
+//! go in the commit that inserts the blob and go with it (foreign keys for the structure and
+//! pending text, a trigger that tells the indexer: schema version 4).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_message::mime::{fold_case, Analysis, MessageMeta};
@@ -43,7 +44,7 @@ pub(crate) fn insert(conn: &Connection, blob_id: i64, content: &Analysis) -> Sto
     .map_err(sql_err)?;
     let text = &content.text;
     conn.exec(
-        "INSERT INTO message_text (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body)
+        "INSERT INTO text_pending (blob_id, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             blob_id,
@@ -122,7 +123,11 @@ fn substring_pattern(term: &str) -> String {
 
 /// UIDs of the messages of `mailbox` whose `field` contains `term`, case-insensitively,
 /// in UID order. GLOB on a trigram FTS5 column uses the index when the term has three
-/// characters or more and scans the stored text otherwise: the same rows either way.
+/// characters or more and scans the stored text otherwise: the same rows either way. Text
+/// the indexer has not taken in yet is scanned in `text_pending`, and index rows of blobs
+/// that are pending again or dropped are ignored, so the answer is exact at every moment.
+/// (One statement: SQLite takes the snapshot of `main` before that of `text`, so a batch the
+/// indexer moves meanwhile is seen either still pending or already indexed.)
 pub(crate) fn search(
     conn: &Connection,
     mailbox: MailboxId,
@@ -134,8 +139,13 @@ pub(crate) fn search(
         .iter()
         .map(|column| {
             format!(
-                "SELECT m.uid FROM message_text t JOIN messages m ON m.blob_id = t.rowid
-                  WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1"
+                "SELECT m.uid FROM text.message_text t JOIN messages m ON m.blob_id = t.rowid
+                  WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1
+                    AND NOT EXISTS (SELECT 1 FROM text_pending p WHERE p.blob_id = t.rowid)
+                    AND NOT EXISTS (SELECT 1 FROM text_dropped d WHERE d.blob_id = t.rowid)
+                 UNION
+                 SELECT m.uid FROM text_pending p JOIN messages m ON m.blob_id = p.blob_id
+                  WHERE p.{column} GLOB ?2 AND m.mailbox_id = ?1"
             )
         })
         .collect();

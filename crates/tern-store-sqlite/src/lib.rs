@@ -26,6 +26,7 @@ mod content;
 mod convert;
 mod directory;
 mod gc;
+mod indexer;
 mod mailbox;
 mod pool;
 mod private;
@@ -45,6 +46,9 @@ pub use gc::GcReport;
 
 /// The database file in the data directory; its presence is what makes a directory a store.
 pub const DB_FILE: &str = "tern.db";
+
+/// The full-text index's database file, beside [`DB_FILE`]: derived data (see `indexer.rs`).
+pub const TEXT_DB_FILE: &str = "text.db";
 
 /// Default for [`SqliteOptions::inline_blob_max`]: most mail is smaller, and a blob this size
 /// costs little in the WAL; larger attachments are kept out of the database.
@@ -104,6 +108,11 @@ impl SqliteStore {
             StoreError::Internal(format!("cannot create {}: {e}", db_path.display()))
         })?;
         let conn = schema::open_writer(&db_path)?;
+        let text_path = schema::text_db_path(&db_path);
+        private::ensure_file(&text_path).map_err(|e| {
+            StoreError::Internal(format!("cannot create {}: {e}", text_path.display()))
+        })?;
+        let text_index = schema::open_text_index(&db_path)?;
         let blobs = blobs::BlobDir::open(&data_dir.join("blobs"))?;
         let (changes, _) = tokio::sync::broadcast::channel(4096);
         let inner = Inner {
@@ -116,9 +125,11 @@ impl SqliteStore {
             changes,
             _checkpointer: checkpoint::Checkpointer::spawn(db_path),
         };
-        Ok(Self {
+        let store = Self {
             inner: Arc::new(inner),
-        })
+        };
+        indexer::spawn(&store, text_index);
+        Ok(store)
     }
 
     /// The four store traits, all served by this one store.
@@ -141,6 +152,12 @@ impl SqliteStore {
     /// between a blob's rename and the commit that references it.
     pub async fn collect_garbage(&self, grace: std::time::Duration) -> StoreResult<GcReport> {
         gc::collect(self, grace).await
+    }
+
+    /// Rows the full-text indexer has yet to take in (pending text, dropped blobs): 0 once
+    /// the index has caught up. Searches are exact either way.
+    pub async fn index_backlog(&self) -> StoreResult<u64> {
+        self.inner.readers.read(indexer::backlog).await
     }
 
     /// Records the MIME structure and search text of blobs stored before the store had a

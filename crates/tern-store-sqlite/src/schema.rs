@@ -142,8 +142,10 @@ INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(i
     MESSAGE_CONTENT,
 ];
 
-/// Version 4: the message layer (`content.rs`). Blobs stored before it have no rows here;
-/// `SqliteStore::analyse_unanalysed` fills them in.
+/// Version 4: the message layer (`content.rs`, `indexer.rs`). Blobs stored before it have no
+/// rows here; `SqliteStore::analyse_unanalysed` fills them in. The full-text index itself is
+/// in `text.db` ([`TEXT_INDEX`]); what it has yet to take in waits in `text_pending`, what
+/// it has to forget in `text_dropped`, both written in the commits that store or drop a blob.
 const MESSAGE_CONTENT: &str = r#"
 CREATE TABLE message_meta (
     blob_id        INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
@@ -159,16 +161,58 @@ CREATE TABLE message_meta (
     cc_address     TEXT,
     cc_name        TEXT
 );
--- Lower-cased text (tern_message::mime::fold_case), so the tokenizer need not fold case and
--- GLOB (case-sensitive) gives the case-insensitive substring match IMAP SEARCH wants.
-CREATE VIRTUAL TABLE message_text USING fts5(
-    subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body,
-    tokenize = 'trigram case_sensitive 1'
+-- Search text not yet in text.db's index: searched by scanning until the indexer moves it.
+-- seq never repeats (AUTOINCREMENT), so the indexer removes exactly the rows it indexed.
+CREATE TABLE text_pending (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    blob_id   INTEGER NOT NULL UNIQUE REFERENCES blobs(id) ON DELETE CASCADE,
+    subject   TEXT NOT NULL,
+    addr_from TEXT NOT NULL,
+    addr_to   TEXT NOT NULL,
+    addr_cc   TEXT NOT NULL,
+    addr_bcc  TEXT NOT NULL,
+    headers   TEXT NOT NULL,
+    body      TEXT NOT NULL
 );
+-- Blobs whose index rows text.db must drop; until it has, searches ignore those rows.
+CREATE TABLE text_dropped (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    blob_id INTEGER NOT NULL
+);
+CREATE INDEX text_dropped_blob ON text_dropped(blob_id);
 CREATE TRIGGER blobs_forget_text AFTER DELETE ON blobs BEGIN
-    DELETE FROM message_text WHERE rowid = old.id;
+    INSERT INTO text_dropped (blob_id) VALUES (old.id);
 END;
 "#;
+
+/// The full-text index in `text.db`: FTS5 with the trigram tokenizer over text lower-cased by
+/// `tern_message::mime::fold_case`, so the tokenizer need not fold case and GLOB (which is
+/// case-sensitive) gives the case-insensitive substring match IMAP SEARCH wants. The rowid is
+/// the blob's id. It is derived data, rebuilt from `text_pending` as the indexer goes.
+pub(crate) const TEXT_INDEX: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
+    subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body,
+    tokenize = 'trigram case_sensitive 1'
+);";
+
+/// The index database's file, next to `tern.db`.
+pub(crate) fn text_db_path(db_path: &Path) -> std::path::PathBuf {
+    db_path.with_file_name(crate::TEXT_DB_FILE)
+}
+
+/// Opens `text.db` for the indexer (its only writer), creating the index if needed.
+pub(crate) fn open_text_index(db_path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(text_db_path(db_path)).map_err(sql_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
+    // synchronous=FULL: the indexer removes pending rows only after this commit is durable.
+    conn.execute_batch(
+        "PRAGMA page_size=4096; PRAGMA cache_size=-8192; PRAGMA journal_mode=WAL; \
+         PRAGMA synchronous=FULL;",
+    )
+    .map_err(sql_err)?;
+    conn.execute_batch(TEXT_INDEX).map_err(sql_err)?;
+    Ok(conn)
+}
 
 /// Version 3: domain names stored in their canonical form (`tern_types::Domain`: A-labels,
 /// lower-case ASCII). Stores made before it may hold U-labels (`bücher.example`), and even
@@ -252,6 +296,10 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     .map_err(sql_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // The full-text index, as schema `text` (`SqliteStore::open` creates the file first).
+    let text_db = text_db_path(path);
+    conn.execute("ATTACH DATABASE ?1 AS text", [text_db.to_string_lossy()])
+        .map_err(sql_err)?;
     // Up to eight idle readers are kept open (`pool::MAX_IDLE`); 1 MiB of cache each at most
     // keeps the server small.
     conn.execute_batch("PRAGMA cache_size=-1024;")

@@ -98,7 +98,8 @@ async fn domains_stored_as_u_labels_are_migrated_and_merged() {
              INSERT INTO alias_targets (alias_id, account_id)
                   SELECT last_insert_rowid(), id FROM accounts WHERE local = 'bob';
              DROP TRIGGER blobs_forget_text;
-             DROP TABLE message_text;
+             DROP TABLE text_dropped;
+             DROP TABLE text_pending;
              DROP TABLE message_meta;
              PRAGMA user_version = 1;",
         )

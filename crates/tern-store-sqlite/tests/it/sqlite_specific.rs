@@ -180,8 +180,9 @@ async fn a_failed_operation_does_not_spoil_its_group() {
     assert_eq!(stores.directory.list_domains().await.unwrap().len(), 25);
 }
 
-/// The structure and the index rows of a message's content go when its blob goes (expunge
-/// of the last message that holds it), in the same commit.
+/// The structure and the search text of a message's content go when its blob goes (expunge
+/// of the last message that holds it), in the same commit; the indexer takes the text into
+/// `text.db` and then forgets it there too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_rows_go_with_their_blob() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,17 +217,28 @@ async fn content_rows_go_with_their_blob() {
                 .uid,
         );
     }
-    let counts = || {
-        let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
-        let count = |table: &str| -> i64 {
-            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-                .unwrap()
-        };
-        (count("message_meta"), count("message_text"))
+    let count = |file: &str, table: &str| -> i64 {
+        let conn = rusqlite::Connection::open(dir.path().join(file)).unwrap();
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
     };
-    assert_eq!(counts(), (2, 2));
+    let caught_up = || async {
+        for _ in 0..500 {
+            if store.index_backlog().await.unwrap() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the indexer did not catch up");
+    };
+    assert_eq!(count("tern.db", "message_meta"), 2);
+    caught_up().await;
+    assert_eq!(count("text.db", "message_text"), 2);
     stores.mailboxes.expunge(inbox.id, &uids).await.unwrap();
-    assert_eq!(counts(), (0, 0));
+    assert_eq!(count("tern.db", "message_meta"), 0);
+    assert_eq!(count("tern.db", "text_pending"), 0);
+    caught_up().await;
+    assert_eq!(count("text.db", "message_text"), 0);
 }
 
 /// A store from before the message layer (no content rows) gets them from
@@ -268,7 +280,7 @@ async fn messages_stored_before_the_message_layer_are_analysed_later() {
     }
     {
         let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
-        conn.execute_batch("DELETE FROM message_meta; DELETE FROM message_text;")
+        conn.execute_batch("DELETE FROM message_meta; DELETE FROM text_pending;")
             .unwrap();
     }
     assert_eq!(
@@ -299,4 +311,79 @@ async fn messages_stored_before_the_message_layer_are_analysed_later() {
         .unwrap();
     assert_eq!(found.len(), 11, "{found:?}");
     assert_eq!(store.analyse_unanalysed().await.unwrap(), 0);
+}
+
+/// Search answers the same before the indexer has taken a message in (scan of the pending
+/// text) and after (the index); a dropped blob's id given to a new blob never makes the old
+/// text match the new message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_is_exact_before_and_after_indexing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 1024);
+    let stores = store.stores();
+    stores
+        .directory
+        .add_domain(&Domain::parse("example.org").unwrap())
+        .await
+        .unwrap();
+    let alice = stores
+        .directory
+        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
+        .await
+        .unwrap();
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let append = |body: &'static [u8]| {
+        let stores = stores.clone();
+        async move {
+            let blob = stores.blobs.stage(body.to_vec()).await.unwrap();
+            let message = NewMessage {
+                blob,
+                prefix: Vec::new(),
+                flags: Flags::new(),
+                internal_date: 0,
+            };
+            stores
+                .mailboxes
+                .append(inbox.id, message)
+                .await
+                .unwrap()
+                .uid
+        }
+    };
+    let search = |term: &'static str| {
+        let stores = stores.clone();
+        async move {
+            stores
+                .mailboxes
+                .search_text(inbox.id, tern_store::TextField::Body, term)
+                .await
+                .unwrap()
+        }
+    };
+    let caught_up = || async {
+        for _ in 0..500 {
+            if store.index_backlog().await.unwrap() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the indexer did not catch up");
+    };
+    let one = append(b"Subject: a\r\n\r\nthe walrus sings\r\n").await;
+    let two = append(b"Subject: b\r\n\r\nthe Walrus naps\r\n").await;
+    for round in ["pending", "indexed"] {
+        assert_eq!(search("walrus").await, vec![one, two], "{round}");
+        assert_eq!(search("sings").await, vec![one], "{round}");
+        assert_eq!(search("ap").await, vec![two], "{round}");
+        caught_up().await;
+    }
+    // The last blob row goes, and the next blob gets its id back.
+    stores.mailboxes.expunge(inbox.id, &[two]).await.unwrap();
+    let three = append(b"Subject: c\r\n\r\nthe penguin waddles\r\n").await;
+    for round in ["pending", "indexed"] {
+        assert_eq!(search("naps").await, Vec::<Uid>::new(), "{round}");
+        assert_eq!(search("waddles").await, vec![three], "{round}");
+        assert_eq!(search("walrus").await, vec![one], "{round}");
+        caught_up().await;
+    }
 }

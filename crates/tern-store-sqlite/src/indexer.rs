@@ -1,0 +1,189 @@
+//! Keeps the full-text index (`text.db`) up to date, beside the writer, not in its commits.
+//!
+//! Why not in the accepting commit: FTS5 with the trigram tokenizer does work per octet of
+//! text (one token per character), and on the writer thread, which every commit waits for, it
+//! took 35 % of the server's CPU and cut SMTP delivery from about 3,000 to about 1,000
+//! messages/s at 8 sessions (BENCH.md, "Message layer"). So the commit that stores a message
+//! stores its search text in `text_pending` (one row, durable with the message), and this task
+//! moves pending rows into the index in batches, on the other core, where FTS5's per-commit
+//! costs (segment flushes, merges) are shared by hundreds of messages.
+//!
+//! Searches stay exact at every moment (`content::search`): rows still pending are scanned,
+//! index rows of blobs that are pending again or dropped (`text_dropped`) are ignored.
+//!
+//! One batch: read pending and dropped rows in one snapshot; in `text.db`, delete the index
+//! rows of every blob named and insert the pending ones, commit (synchronous=FULL); then remove
+//! exactly those rows (by `seq`, which never repeats) through the writer. A crash between the
+//! two commits repeats the batch, which deleting before inserting makes harmless.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use rusqlite::{params, Connection};
+use tern_store::{StoreError, StoreResult};
+
+use crate::convert::sql_err;
+use crate::{Inner, SqliteStore};
+
+/// Pending rows indexed per batch: large enough that FTS5's per-commit work is shared, small
+/// enough that one batch takes well under a second.
+const BATCH: i64 = 512;
+
+/// How long the task waits when there was nothing to do.
+const IDLE: Duration = Duration::from_millis(50);
+
+/// A pending row: its seq, its blob, and the seven indexed columns.
+type Pending = (i64, i64, [String; 7]);
+
+/// Starts the indexer on the current tokio runtime. Without one (the `tern` admin commands)
+/// nothing is indexed: pending rows wait, still searchable, for the server.
+pub(crate) fn spawn(store: &SqliteStore, text_index: Connection) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(&store.inner);
+    let index = Arc::new(Mutex::new(text_index));
+    runtime.spawn(async move {
+        loop {
+            match run_batch(&weak, &index).await {
+                Ok(Some(0)) => tokio::time::sleep(IDLE).await,
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("full-text indexing failed (retrying): {e}");
+                    tokio::time::sleep(IDLE * 20).await;
+                }
+            }
+        }
+    });
+}
+
+/// Indexes one batch; `None` once the store is gone.
+async fn run_batch(
+    weak: &Weak<Inner>,
+    index: &Arc<Mutex<Connection>>,
+) -> StoreResult<Option<usize>> {
+    let Some(inner) = weak.upgrade() else {
+        return Ok(None);
+    };
+    let (dropped, pending) = inner.readers.read(read_batch).await?;
+    if dropped.is_empty() && pending.is_empty() {
+        return Ok(Some(0));
+    }
+    let work = dropped.len() + pending.len();
+    let dropped_seqs: Vec<i64> = dropped.iter().map(|(seq, _)| *seq).collect();
+    let pending_seqs: Vec<i64> = pending.iter().map(|(seq, _, _)| *seq).collect();
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = index
+            .lock()
+            .map_err(|_| StoreError::Internal("the text index connection is poisoned".into()))?;
+        write_index(&conn, &dropped, &pending)
+    })
+    .await
+    .map_err(|e| StoreError::Internal(format!("indexing task failed: {e}")))??;
+    inner
+        .writer
+        .write(move |conn| {
+            let mut drop_row = conn
+                .prepare_cached("DELETE FROM text_dropped WHERE seq = ?1")
+                .map_err(sql_err)?;
+            for seq in &dropped_seqs {
+                drop_row.execute([seq]).map_err(sql_err)?;
+            }
+            let mut done = conn
+                .prepare_cached("DELETE FROM text_pending WHERE seq = ?1")
+                .map_err(sql_err)?;
+            for seq in &pending_seqs {
+                done.execute([seq]).map_err(sql_err)?;
+            }
+            Ok(((), Vec::new()))
+        })
+        .await?;
+    Ok(Some(work))
+}
+
+#[allow(clippy::type_complexity)]
+fn read_batch(conn: &Connection) -> StoreResult<(Vec<(i64, i64)>, Vec<Pending>)> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, blob_id FROM text_dropped ORDER BY seq LIMIT ?1")
+        .map_err(sql_err)?;
+    let dropped = stmt
+        .query_map([BATCH * 4], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, blob_id, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body
+               FROM text_pending ORDER BY seq LIMIT ?1",
+        )
+        .map_err(sql_err)?;
+    let pending = stmt
+        .query_map([BATCH], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                [
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ],
+            ))
+        })
+        .map_err(sql_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?;
+    Ok((dropped, pending))
+}
+
+/// One transaction in `text.db`: forget every blob named, then index the pending ones.
+fn write_index(conn: &Connection, dropped: &[(i64, i64)], pending: &[Pending]) -> StoreResult<()> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+    let result = (|| {
+        let mut forget = conn
+            .prepare_cached("DELETE FROM message_text WHERE rowid = ?1")
+            .map_err(sql_err)?;
+        for blob in dropped
+            .iter()
+            .map(|(_, b)| *b)
+            .chain(pending.iter().map(|(_, b, _)| *b))
+        {
+            forget.execute([blob]).map_err(sql_err)?;
+        }
+        let mut add = conn
+            .prepare_cached(
+                "INSERT INTO message_text (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc,
+                                           headers, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(sql_err)?;
+        for (_, blob, [a, b, c, d, e, f, g]) in pending {
+            add.execute(params![blob, a, b, c, d, e, f, g])
+                .map_err(sql_err)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(sql_err),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Rows waiting for the indexer: pending search text and dropped blobs.
+pub(crate) fn backlog(conn: &Connection) -> StoreResult<u64> {
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM text_pending) + (SELECT count(*) FROM text_dropped)",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+    .map_err(sql_err)
+}
