@@ -1,20 +1,23 @@
 //! What the message layer recorded about a blob's content: the stored structure
-//! (`message_meta`) and the search text (`text_pending` until `indexer.rs` moves it into the
-//! full-text index in `text.db`: FTS5 with the trigram tokenizer, so any substring of three
-//! characters or more is found through the index).
+//! (`message_meta`), and a place in the queue of the full-text indexer (`text_pending`, until
+//! `indexer.rs` puts the blob's search text into the index in `text.db`: FTS5 with the
+//! trigram tokenizer, so any substring of three characters or more is found through it).
 //!
 //! Both are keyed by blob id: one blob, parsed once, serves every mailbox that holds it. Rows
 //! go in the commit that inserts the blob and go with it (foreign keys for the structure and
 //! pending text, a trigger that tells the indexer: schema version 4).
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tern_message::mime::{fold_case, Analysis, MessageMeta};
+use tern_message::mime::{analyse, fold_case, Analysis, MessageMeta, MimeLimits, SearchText};
 use tern_store::{StoreError, StoreResult, TextField};
 use tern_types::{MailboxId, Uid};
 
+use crate::blobs::{read_blob, BlobDir};
 use crate::convert::{sql_err, Cached};
 
-/// Stores the analysis of blob `blob_id`.
+/// Stores the analysis of blob `blob_id`: its structure, and the blob's place in the
+/// indexer's queue (the search text is derived again from the blob there: keeping it in the
+/// accepting commit too cost as many WAL octets as the message).
 pub(crate) fn insert(conn: &Connection, blob_id: i64, content: &Analysis) -> StoreResult<()> {
     let meta = &content.meta;
     let sort = &meta.sort;
@@ -42,22 +45,8 @@ pub(crate) fn insert(conn: &Connection, blob_id: i64, content: &Analysis) -> Sto
         ],
     )
     .map_err(sql_err)?;
-    let text = &content.text;
-    conn.exec(
-        "INSERT INTO text_pending (blob_id, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            blob_id,
-            text.subject,
-            text.from,
-            text.to,
-            text.cc,
-            text.bcc,
-            text.headers,
-            text.body
-        ],
-    )
-    .map_err(sql_err)?;
+    conn.exec("INSERT INTO text_pending (blob_id) VALUES (?1)", [blob_id])
+        .map_err(sql_err)?;
     Ok(())
 }
 
@@ -123,17 +112,21 @@ fn substring_pattern(term: &str) -> String {
 
 /// UIDs of the messages of `mailbox` whose `field` contains `term`, case-insensitively,
 /// in UID order. GLOB on a trigram FTS5 column uses the index when the term has three
-/// characters or more and scans the stored text otherwise: the same rows either way. Text
-/// the indexer has not taken in yet is scanned in `text_pending`, and index rows of blobs
-/// that are pending again or dropped are ignored, so the answer is exact at every moment.
-/// (One statement: SQLite takes the snapshot of `main` before that of `text`, so a batch the
-/// indexer moves meanwhile is seen either still pending or already indexed.)
+/// characters or more and scans the indexed text otherwise: the same rows either way. Blobs
+/// the indexer has not taken in yet are analysed here (at most `indexer::MAX_DEFERRED` of
+/// them, usually none), and index rows of blobs that are pending again or dropped are
+/// ignored, so the answer is exact at every moment. The pending list is read first: SQLite
+/// then takes the snapshot of `main` before that of `text`, so a batch the indexer moves
+/// meanwhile is seen either still pending or already indexed.
 pub(crate) fn search(
     conn: &Connection,
+    dir: &BlobDir,
+    limits: &MimeLimits,
     mailbox: MailboxId,
     field: TextField,
     term: &str,
 ) -> StoreResult<Vec<Uid>> {
+    let mut uids = pending_matches(conn, dir, limits, mailbox, field, term)?;
     let pattern = substring_pattern(term);
     let selects: Vec<String> = columns(field)
         .iter()
@@ -142,21 +135,68 @@ pub(crate) fn search(
                 "SELECT m.uid FROM text.message_text t JOIN messages m ON m.blob_id = t.rowid
                   WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1
                     AND NOT EXISTS (SELECT 1 FROM text_pending p WHERE p.blob_id = t.rowid)
-                    AND NOT EXISTS (SELECT 1 FROM text_dropped d WHERE d.blob_id = t.rowid)
-                 UNION
-                 SELECT m.uid FROM text_pending p JOIN messages m ON m.blob_id = p.blob_id
-                  WHERE p.{column} GLOB ?2 AND m.mailbox_id = ?1"
+                    AND NOT EXISTS (SELECT 1 FROM text_dropped d WHERE d.blob_id = t.rowid)"
             )
         })
         .collect();
-    let sql = format!("{} ORDER BY 1", selects.join(" UNION "));
+    let sql = selects.join(" UNION ");
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-    let uids = stmt
+    let indexed = stmt
         .query_map(params![mailbox.0, pattern], |r| r.get::<_, u32>(0).map(Uid))
         .map_err(sql_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
+    uids.extend(indexed);
+    uids.sort_unstable();
+    uids.dedup();
     Ok(uids)
+}
+
+/// The messages of `mailbox` whose blobs wait for the indexer and match.
+fn pending_matches(
+    conn: &Connection,
+    dir: &BlobDir,
+    limits: &MimeLimits,
+    mailbox: MailboxId,
+    field: TextField,
+    term: &str,
+) -> StoreResult<Vec<Uid>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.uid, p.blob_id FROM text_pending p JOIN messages m ON m.blob_id = p.blob_id
+              WHERE m.mailbox_id = ?1",
+        )
+        .map_err(sql_err)?;
+    let pending = stmt
+        .query_map([mailbox.0], |r| Ok((Uid(r.get(0)?), r.get::<_, i64>(1)?)))
+        .map_err(sql_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?;
+    let term = fold_case(term);
+    let mut out = Vec::new();
+    for (uid, blob) in pending {
+        let text = analyse(&read_blob(conn, dir, blob)?, limits).text;
+        if columns(field)
+            .iter()
+            .any(|c| column_text(&text, c).contains(&term))
+        {
+            out.push(uid);
+        }
+    }
+    Ok(out)
+}
+
+/// One index column's text in a [`SearchText`].
+pub(crate) fn column_text<'t>(text: &'t SearchText, column: &str) -> &'t str {
+    match column {
+        "subject" => &text.subject,
+        "addr_from" => &text.from,
+        "addr_to" => &text.to,
+        "addr_cc" => &text.cc,
+        "addr_bcc" => &text.bcc,
+        "headers" => &text.headers,
+        _ => &text.body,
+    }
 }
 
 #[cfg(test)]

@@ -4,12 +4,20 @@
 //! text (one token per character), and on the writer thread, which every commit waits for, it
 //! took 35 % of the server's CPU and cut SMTP delivery from about 3,000 to about 1,000
 //! messages/s at 8 sessions (BENCH.md, "Message layer"). So the commit that stores a message
-//! stores its search text in `text_pending` (one row, durable with the message), and this task
-//! moves pending rows into the index in batches, on the other core, where FTS5's per-commit
-//! costs (segment flushes, merges) are shared by hundreds of messages.
+//! puts its blob in `text_pending` (a small row, durable with the message), and this task
+//! indexes pending blobs in batches, on the other core, where FTS5's per-commit costs (segment
+//! flushes, merges) are shared by hundreds of messages. It derives the search text from the
+//! blob again (`mime::analyse`, tens of microseconds): storing the text in the accepting
+//! commit as well doubled the WAL octets per message.
 //!
-//! Searches stay exact at every moment (`content::search`): rows still pending are scanned,
-//! index rows of blobs that are pending again or dropped (`text_dropped`) are ignored.
+//! Searches stay exact at every moment (`content::search`): pending blobs are analysed and
+//! matched there, index rows of blobs that are pending again or dropped (`text_dropped`) are
+//! ignored.
+//!
+//! It works when the store is quiet: while the writer takes more than [`BUSY`] operations per
+//! [`IDLE`] interval (a burst of deliveries), indexing waits, unless [`MAX_DEFERRED`] rows are
+//! pending. A burst is then accepted at the rate it would have without an index, and indexed
+//! right after it (BENCH.md has both figures); searches meanwhile scan the pending rows.
 //!
 //! One batch: read pending and dropped rows in one snapshot; in `text.db`, delete the index
 //! rows of every blob named and insert the pending ones, commit (synchronous=FULL); then remove
@@ -22,6 +30,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection};
 use tern_store::{StoreError, StoreResult};
 
+use tern_message::mime::{analyse, MimeLimits, SearchText};
+
+use crate::blobs::{read_blob, BlobDir};
 use crate::convert::sql_err;
 use crate::{Inner, SqliteStore};
 
@@ -29,11 +40,18 @@ use crate::{Inner, SqliteStore};
 /// enough that one batch takes well under a second.
 const BATCH: i64 = 512;
 
-/// How long the task waits when there was nothing to do.
+/// The pause between batches, and the interval over which the writer's load is judged.
 const IDLE: Duration = Duration::from_millis(50);
 
-/// A pending row: its seq, its blob, and the seven indexed columns.
-type Pending = (i64, i64, [String; 7]);
+/// Writer operations per [`IDLE`] interval above which the store counts as busy (500/s).
+const BUSY: u64 = 25;
+
+/// Pending blobs past which indexing goes on however busy the store is, so that a search never
+/// has more than this to analyse itself.
+pub(crate) const MAX_DEFERRED: i64 = 10_000;
+
+/// A pending row: its seq, its blob, and the blob's search text (`None`: the blob is gone).
+type Pending = (i64, i64, Option<SearchText>);
 
 /// Starts the indexer on the current tokio runtime. Without one (the `tern` admin commands)
 /// nothing is indexed: pending rows wait, still searchable, for the server.
@@ -44,15 +62,34 @@ pub(crate) fn spawn(store: &SqliteStore, text_index: Connection) {
     let weak = Arc::downgrade(&store.inner);
     let index = Arc::new(Mutex::new(text_index));
     runtime.spawn(async move {
+        let mut last_operations = 0;
         loop {
+            tokio::time::sleep(IDLE).await;
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let operations = inner.writer.operations();
+            let busy = operations.saturating_sub(last_operations) > BUSY;
+            last_operations = operations;
+            if busy {
+                match inner.readers.read(pending_span).await {
+                    Ok(span) if span < MAX_DEFERRED => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("full-text indexing: {e}"),
+                }
+            }
+            drop(inner);
             match run_batch(&weak, &index).await {
-                Ok(Some(0)) => tokio::time::sleep(IDLE).await,
                 Ok(Some(_)) => {}
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!("full-text indexing failed (retrying): {e}");
                     tokio::time::sleep(IDLE * 20).await;
                 }
+            }
+            // Our own commit is not load.
+            if let Some(inner) = weak.upgrade() {
+                last_operations = inner.writer.operations();
             }
         }
     });
@@ -66,7 +103,12 @@ async fn run_batch(
     let Some(inner) = weak.upgrade() else {
         return Ok(None);
     };
-    let (dropped, pending) = inner.readers.read(read_batch).await?;
+    let dir = inner.blobs.clone();
+    let limits = inner.mime_limits;
+    let (dropped, pending) = inner
+        .readers
+        .read(move |conn| read_batch(conn, &dir, &limits))
+        .await?;
     if dropped.is_empty() && pending.is_empty() {
         return Ok(Some(0));
     }
@@ -103,8 +145,23 @@ async fn run_batch(
     Ok(Some(work))
 }
 
+/// How many rows are pending, at most (seqs only grow, so max - min bounds the count).
+fn pending_span(conn: &Connection) -> StoreResult<i64> {
+    conn.query_row(
+        "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM text_pending",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(sql_err)
+}
+
+/// The next batch, from one snapshot: dropped blobs, and pending blobs with their text.
 #[allow(clippy::type_complexity)]
-fn read_batch(conn: &Connection) -> StoreResult<(Vec<(i64, i64)>, Vec<Pending>)> {
+fn read_batch(
+    conn: &Connection,
+    dir: &BlobDir,
+    limits: &MimeLimits,
+) -> StoreResult<(Vec<(i64, i64)>, Vec<Pending>)> {
     let mut stmt = conn
         .prepare_cached("SELECT seq, blob_id FROM text_dropped ORDER BY seq LIMIT ?1")
         .map_err(sql_err)?;
@@ -114,30 +171,21 @@ fn read_batch(conn: &Connection) -> StoreResult<(Vec<(i64, i64)>, Vec<Pending>)>
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT seq, blob_id, subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body
-               FROM text_pending ORDER BY seq LIMIT ?1",
-        )
+        .prepare_cached("SELECT seq, blob_id FROM text_pending ORDER BY seq LIMIT ?1")
         .map_err(sql_err)?;
-    let pending = stmt
-        .query_map([BATCH], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                [
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ],
-            ))
-        })
+    let rows = stmt
+        .query_map([BATCH], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .map_err(sql_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
+    let mut pending = Vec::with_capacity(rows.len());
+    for (seq, blob) in rows {
+        // Same snapshot as the listing: the blob is there (a pending row goes with its blob).
+        let text = read_blob(conn, dir, blob)
+            .ok()
+            .map(|bytes| analyse(&bytes, limits).text);
+        pending.push((seq, blob, text));
+    }
     Ok((dropped, pending))
 }
 
@@ -162,9 +210,12 @@ fn write_index(conn: &Connection, dropped: &[(i64, i64)], pending: &[Pending]) -
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(sql_err)?;
-        for (_, blob, [a, b, c, d, e, f, g]) in pending {
-            add.execute(params![blob, a, b, c, d, e, f, g])
-                .map_err(sql_err)?;
+        for (_, blob, text) in pending {
+            let Some(t) = text else { continue };
+            add.execute(params![
+                blob, t.subject, t.from, t.to, t.cc, t.bcc, t.headers, t.body
+            ])
+            .map_err(sql_err)?;
         }
         Ok(())
     })();

