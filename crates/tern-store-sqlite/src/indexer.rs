@@ -21,8 +21,9 @@
 //!
 //! One batch: read pending and dropped rows in one snapshot; in `text.db`, delete the index
 //! rows of every blob named and insert the pending ones, commit (synchronous=FULL); then remove
-//! exactly those rows (by `seq`, which never repeats) through the writer. A crash between the
-//! two commits repeats the batch, which deleting before inserting makes harmless.
+//! exactly those rows through the writer (dropped ones by `seq`, which never repeats; pending
+//! ones only while their blob has the hash that was indexed). A crash between the two commits
+//! repeats the batch, which deleting before inserting makes harmless.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -50,8 +51,8 @@ const BUSY: u64 = 25;
 /// has more than this to analyse itself.
 pub(crate) const MAX_DEFERRED: i64 = 10_000;
 
-/// A pending row: its seq, its blob, and the blob's search text (`None`: the blob is gone).
-type Pending = (i64, i64, Option<SearchText>);
+/// A pending blob: its id, its hash, and its search text (`None`: the blob is unreadable).
+type Pending = (i64, Vec<u8>, Option<SearchText>);
 
 /// Starts the indexer on the current tokio runtime. Without one (the `tern` admin commands)
 /// nothing is indexed: pending rows wait, still searchable, for the server.
@@ -114,7 +115,10 @@ async fn run_batch(
     }
     let work = dropped.len() + pending.len();
     let dropped_seqs: Vec<i64> = dropped.iter().map(|(seq, _)| *seq).collect();
-    let pending_seqs: Vec<i64> = pending.iter().map(|(seq, _, _)| *seq).collect();
+    let pending_blobs: Vec<(i64, Vec<u8>)> = pending
+        .iter()
+        .map(|(blob, hash, _)| (*blob, hash.clone()))
+        .collect();
     let index = index.clone();
     tokio::task::spawn_blocking(move || {
         let conn = index
@@ -133,11 +137,16 @@ async fn run_batch(
             for seq in &dropped_seqs {
                 drop_row.execute([seq]).map_err(sql_err)?;
             }
+            // Only while the blob is the one indexed: its id may have been dropped and given
+            // to a new blob (a different hash; the same hash is the same text).
             let mut done = conn
-                .prepare_cached("DELETE FROM text_pending WHERE seq = ?1")
+                .prepare_cached(
+                    "DELETE FROM text_pending WHERE blob_id = ?1
+                        AND (SELECT hash FROM blobs WHERE id = ?1) = ?2",
+                )
                 .map_err(sql_err)?;
-            for seq in &pending_seqs {
-                done.execute([seq]).map_err(sql_err)?;
+            for (blob, hash) in &pending_blobs {
+                done.execute(params![blob, hash]).map_err(sql_err)?;
             }
             Ok(((), Vec::new()))
         })
@@ -145,10 +154,11 @@ async fn run_batch(
     Ok(Some(work))
 }
 
-/// How many rows are pending, at most (seqs only grow, so max - min bounds the count).
+/// How many blobs are pending, at most (max - min of their ids bounds the count, read from
+/// the ends of the primary key).
 fn pending_span(conn: &Connection) -> StoreResult<i64> {
     conn.query_row(
-        "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM text_pending",
+        "SELECT coalesce(max(blob_id) - min(blob_id) + 1, 0) FROM text_pending",
         [],
         |r| r.get(0),
     )
@@ -171,20 +181,25 @@ fn read_batch(
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
     let mut stmt = conn
-        .prepare_cached("SELECT seq, blob_id FROM text_pending ORDER BY seq LIMIT ?1")
+        .prepare_cached(
+            "SELECT p.blob_id, b.hash FROM text_pending p JOIN blobs b ON b.id = p.blob_id
+              ORDER BY p.blob_id LIMIT ?1",
+        )
         .map_err(sql_err)?;
     let rows = stmt
-        .query_map([BATCH], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .query_map([BATCH], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
         .map_err(sql_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
     let mut pending = Vec::with_capacity(rows.len());
-    for (seq, blob) in rows {
+    for (blob, hash) in rows {
         // Same snapshot as the listing: the blob is there (a pending row goes with its blob).
         let text = read_blob(conn, dir, blob)
             .ok()
             .map(|bytes| analyse(&bytes, limits).text);
-        pending.push((seq, blob, text));
+        pending.push((blob, hash, text));
     }
     Ok((dropped, pending))
 }
@@ -199,7 +214,7 @@ fn write_index(conn: &Connection, dropped: &[(i64, i64)], pending: &[Pending]) -
         for blob in dropped
             .iter()
             .map(|(_, b)| *b)
-            .chain(pending.iter().map(|(_, b, _)| *b))
+            .chain(pending.iter().map(|(b, _, _)| *b))
         {
             forget.execute([blob]).map_err(sql_err)?;
         }
@@ -210,7 +225,7 @@ fn write_index(conn: &Connection, dropped: &[(i64, i64)], pending: &[Pending]) -
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(sql_err)?;
-        for (_, blob, text) in pending {
+        for (blob, _, text) in pending {
             let Some(t) = text else { continue };
             add.execute(params![
                 blob, t.subject, t.from, t.to, t.cc, t.bcc, t.headers, t.body

@@ -162,10 +162,11 @@ CREATE TABLE message_meta (
     cc_name        TEXT
 );
 -- Blobs whose search text is not yet in text.db's index (searches analyse these blobs).
--- seq never repeats (AUTOINCREMENT), so the indexer removes exactly the rows it indexed.
+-- One B-tree, appended to in blob order: the cheapest row the accepting commit can add. A
+-- blob id can come back after its blob is dropped, so the indexer removes a row only while
+-- the blob still has the hash it indexed.
 CREATE TABLE text_pending (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-    blob_id INTEGER NOT NULL UNIQUE REFERENCES blobs(id) ON DELETE CASCADE
+    blob_id INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE
 );
 -- Blobs whose index rows text.db must drop; until it has, searches ignore those rows.
 CREATE TABLE text_dropped (
