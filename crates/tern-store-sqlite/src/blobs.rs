@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use tern_message::mime::{analyse, MimeLimits};
+use tern_message::mime::{describe, MimeLimits};
 use tern_message::WireSize;
-use tern_store::{BlobStore, BlobWriter, StagedBlob, StoreError, StoreResult};
+use tern_store::{BlobContent, BlobStore, BlobWriter, StagedBlob, StoreError, StoreResult};
 use tern_types::BlobHash;
 
 use crate::convert::{io_err, sql_err, Cached};
@@ -164,11 +164,11 @@ impl BlobWriter for SqliteBlobWriter {
             let bytes = std::mem::take(&mut self.pending);
             // Small messages are analysed here (microseconds); larger ones off the runtime.
             let (bytes, content) = if bytes.len() <= ANALYSE_INLINE_MAX {
-                let content = analyse(&bytes, &limits);
+                let content = BlobContent::new(describe(&bytes, &limits));
                 (bytes, content)
             } else {
                 blocking(move || {
-                    let content = analyse(&bytes, &limits);
+                    let content = BlobContent::new(describe(&bytes, &limits));
                     Ok((bytes, content))
                 })
                 .await?
@@ -197,7 +197,7 @@ impl BlobWriter for SqliteBlobWriter {
             // Read back (from the page cache) for the one MIME pass the message gets.
             let bytes = fs::read(&target)
                 .map_err(|e| io_err(&format!("cannot read {}", target.display()), e))?;
-            Ok(analyse(&bytes, &limits))
+            Ok(BlobContent::new(describe(&bytes, &limits)))
         })
         .await?;
         Ok(StagedBlob {

@@ -8,8 +8,8 @@
 //! pending text, a trigger that tells the indexer: schema version 4).
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tern_message::mime::{analyse, fold_case, Analysis, MessageMeta, MimeLimits, SearchText};
-use tern_store::{StoreError, StoreResult, TextField};
+use tern_message::mime::{analyse, describe, fold_case, MessageMeta, MimeLimits, SearchText};
+use tern_store::{BlobContent, StoreError, StoreResult, TextField};
 use tern_types::{MailboxId, Uid};
 
 use crate::blobs::{read_blob, BlobDir};
@@ -18,7 +18,7 @@ use crate::convert::{sql_err, Cached};
 /// Stores the analysis of blob `blob_id`: its structure, and the blob's place in the
 /// indexer's queue (the search text is derived again from the blob there: keeping it in the
 /// accepting commit too cost as many WAL octets as the message).
-pub(crate) fn insert(conn: &Connection, blob_id: i64, content: &Analysis) -> StoreResult<()> {
+pub(crate) fn insert(conn: &Connection, blob_id: i64, content: &BlobContent) -> StoreResult<()> {
     let meta = &content.meta;
     let sort = &meta.sort;
     let key = |k: &Option<tern_message::mime::AddressKey>| {
@@ -33,7 +33,7 @@ pub(crate) fn insert(conn: &Connection, blob_id: i64, content: &Analysis) -> Sto
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             blob_id,
-            meta.encode(),
+            content.encoded,
             sort.sent_date,
             sort.base_subject,
             from_address,
@@ -245,13 +245,13 @@ pub(crate) async fn analyse_unanalysed(store: &crate::SqliteStore) -> StoreResul
         after = last;
         let dir = inner.blobs.clone();
         let limits = inner.mime_limits;
-        let analysed: Vec<(i64, Analysis)> = inner
+        let analysed: Vec<(i64, BlobContent)> = inner
             .readers
             .read(move |conn| {
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
                     match crate::blobs::read_blob(conn, &dir, id) {
-                        Ok(bytes) => out.push((id, tern_message::mime::analyse(&bytes, &limits))),
+                        Ok(bytes) => out.push((id, BlobContent::new(describe(&bytes, &limits)))),
                         // Removed since the listing: nothing to record.
                         Err(StoreError::Internal(_)) => {}
                         Err(e) => return Err(e),

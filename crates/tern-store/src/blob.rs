@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tern_message::mime::Analysis;
+use tern_message::mime::MessageMeta;
 use tern_types::BlobHash;
 
 use crate::StoreResult;
@@ -20,10 +20,25 @@ pub struct StagedBlob {
     pub wire_size: u64,
     /// Small blobs travel with the metadata and are stored in the same commit.
     pub inline: Option<Vec<u8>>,
-    /// The message layer's reading of the blob (`tern_message::mime::analyse`), made by the
+    /// The message layer's reading of the blob (`tern_message::mime::describe`), made by the
     /// blob writer before any commit: whatever path stores the message (SMTP, the queue, IMAP
-    /// APPEND), its structure and search text are stored in the commit that references it.
-    pub content: Arc<Analysis>,
+    /// APPEND), its structure is stored in the commit that references it.
+    pub content: Arc<BlobContent>,
+}
+
+/// The message layer's record of a blob, with its stored form encoded beforehand, so that the
+/// store's writer only copies it.
+#[derive(Debug)]
+pub struct BlobContent {
+    pub meta: MessageMeta,
+    pub encoded: Vec<u8>,
+}
+
+impl BlobContent {
+    pub fn new(meta: MessageMeta) -> Self {
+        let encoded = meta.encode();
+        BlobContent { meta, encoded }
+    }
 }
 
 /// Receives a blob's bytes in pieces, so a large message is never held whole in memory.

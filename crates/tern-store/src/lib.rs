@@ -21,7 +21,7 @@ mod queue;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use blob::{BlobStore, BlobWriter, StagedBlob};
+pub use blob::{BlobContent, BlobStore, BlobWriter, StagedBlob};
 pub use directory::{
     AccountAuth, AccountInfo, AliasInfo, AliasSource, Directory, RecipientPolicy, Resolution,
 };

@@ -11,10 +11,20 @@ use super::{
     Analysis, Disposition, MessageMeta, MimeLimits, NestedMessage, Part, PartBody, SearchText,
 };
 
-/// Parses `blob` once and returns what the store keeps. Never fails and never panics: input
-/// mail-parser cannot read (empty, or no header block at all) is one text/plain part.
-/// Time and memory are linear in `blob.len()`.
+/// Parses `blob` once and returns what the store keeps and what the index holds. Never fails
+/// and never panics: input mail-parser cannot read (empty, or no header block at all) is one
+/// text/plain part. Time and memory are linear in `blob.len()`.
 pub fn analyse(blob: &[u8], limits: &MimeLimits) -> Analysis {
+    run(blob, limits, true)
+}
+
+/// [`analyse`] without the search text: what delivery stores (the full-text indexer derives
+/// the text later, off the accepting commit). The same `MessageMeta` as `analyse` gives.
+pub fn describe(blob: &[u8], limits: &MimeLimits) -> MessageMeta {
+    run(blob, limits, false).meta
+}
+
+fn run(blob: &[u8], limits: &MimeLimits, search: bool) -> Analysis {
     // RFC 2045 encoded message/rfc822 parts stay opaque leaves (max_encoded_nesting 0): IMAP
     // cannot address inside them, and decoding them would cost memory per level.
     let parser = MessageParser::new()
@@ -23,7 +33,8 @@ pub fn analyse(blob: &[u8], limits: &MimeLimits) -> Analysis {
         .max_encoded_nesting(0);
     let mut walk = Walk {
         limits,
-        text: TextCollector::new(limits.max_decoded_size),
+        text: TextCollector::new(limits.max_decoded_size, search),
+        decoded_text: 0,
         truncated: false,
         depth: 0,
         attachments: false,
@@ -34,7 +45,7 @@ pub fn analyse(blob: &[u8], limits: &MimeLimits) -> Analysis {
     let root_ref = message.root();
     let window = HeaderWindow::new(&root_ref.root_part(), limits);
     walk.truncated |= window.cut;
-    let (envelope, mut sort, mut text) = envelope_and_keys(&window);
+    let (envelope, mut sort, mut text) = envelope_and_keys(&window, search);
     let root = walk.part(root_ref.root_part(), false);
     sort.has_attachments = walk.attachments;
     sort.preview = walk.text.preview();
@@ -44,7 +55,7 @@ pub fn analyse(blob: &[u8], limits: &MimeLimits) -> Analysis {
             root,
             envelope,
             sort,
-            truncated: walk.truncated || walk.text.cut,
+            truncated: walk.truncated || walk.decoded_text > limits.max_decoded_size as u64,
         },
         text,
     }
@@ -73,7 +84,7 @@ fn unparsed(blob: &[u8], mut walk: Walk<'_>) -> Analysis {
                 preview,
                 ..Default::default()
             },
-            truncated: walk.text.cut,
+            truncated: blob.len() > walk.limits.max_decoded_size,
         },
         text,
     }
@@ -140,6 +151,9 @@ struct Walk<'l> {
     depth: usize,
     /// A leaf with a file name or `Content-Disposition: attachment` was seen.
     attachments: bool,
+    /// Decoded octets of the text parts: past `max_decoded_size` the search text stops short,
+    /// which the record says (counted, not decoded, so with or without search text).
+    decoded_text: u64,
 }
 
 impl Walk<'_> {
@@ -201,6 +215,7 @@ impl Walk<'_> {
                     // Its text is still searchable.
                     out.body = PartBody::Multipart(Vec::new());
                     out.decoded_size = out.body_end - out.body_start;
+                    self.decoded_text += out.decoded_size;
                     self.text.push_bytes(part.raw_body());
                     return out;
                 } else if is_encapsulation(&out) {
@@ -228,6 +243,7 @@ impl Walk<'_> {
                         .as_ref()
                         .is_some_and(|d| d.kind == "attachment");
                 if matches!(kind, PartKind::Text | PartKind::Html) {
+                    self.decoded_text += out.decoded_size;
                     self.text.push_part(&part, matches!(kind, PartKind::Html));
                 }
                 if let Some(name) = &out.filename {
@@ -241,7 +257,7 @@ impl Walk<'_> {
     fn nested(&mut self, nested: MessageRef<'_>) -> NestedMessage {
         let root_part = nested.root_part();
         let window = HeaderWindow::new(&root_part, self.limits);
-        let (envelope, _, nested_text) = envelope_and_keys(&window);
+        let (envelope, _, nested_text) = envelope_and_keys(&window, self.text.search);
         self.text.push_name(&nested_text.subject);
         self.text.push_name(&nested_text.from);
         NestedMessage {

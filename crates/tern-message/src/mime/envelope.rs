@@ -52,7 +52,11 @@ impl<'m> HeaderWindow<'m> {
 
 /// The envelope, the sort keys (all but attachments and preview, which need the body) and the
 /// header search text of one message.
-pub(crate) fn envelope_and_keys(window: &HeaderWindow<'_>) -> (Envelope, SortKeys, SearchText) {
+/// `search`: also gather the header text of the search index.
+pub(crate) fn envelope_and_keys(
+    window: &HeaderWindow<'_>,
+    search: bool,
+) -> (Envelope, SortKeys, SearchText) {
     let mut env = Envelope::default();
     let mut keys = SortKeys::default();
     let mut text = SearchText::default();
@@ -63,15 +67,17 @@ pub(crate) fn envelope_and_keys(window: &HeaderWindow<'_>) -> (Envelope, SortKey
     for header in window.fields() {
         let name = header.name();
         let value = header.value();
-        text.headers.push_str(header.raw_name());
-        text.headers.push_str(": ");
-        match value.as_text() {
-            Some(decoded) if !matches!(name, HeaderName::MessageId | HeaderName::InReplyTo) => {
-                text.headers.push_str(decoded)
+        if search {
+            text.headers.push_str(header.raw_name());
+            text.headers.push_str(": ");
+            match value.as_text() {
+                Some(decoded) if !matches!(name, HeaderName::MessageId | HeaderName::InReplyTo) => {
+                    text.headers.push_str(decoded)
+                }
+                _ => text.headers.push_str(&unfolded(&header)),
             }
-            _ => text.headers.push_str(&unfolded(&header)),
+            text.headers.push('\n');
         }
-        text.headers.push('\n');
         match name {
             HeaderName::Date if !seen_date => {
                 seen_date = true;

@@ -31,6 +31,11 @@ pub fn analyse_checked(input: &[u8]) {
     assert!(depth <= 2 * limits.max_depth + 2, "depth {depth}");
     assert!(parts <= 2 * limits.max_parts + 2, "{parts} parts");
     assert!(analysis.text.body.len() <= limits.max_decoded_size + 4096);
+    assert_eq!(
+        super::describe(input, &limits),
+        analysis.meta,
+        "describe and analyse differ"
+    );
     let encoded = analysis.meta.encode();
     assert!(super::MessageMeta::decode(&encoded).is_ok_and(|m| m == analysis.meta));
 }

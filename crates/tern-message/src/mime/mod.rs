@@ -31,7 +31,7 @@ mod text;
 
 use serde::{Deserialize, Serialize};
 
-pub use build::analyse;
+pub use build::{analyse, describe};
 pub use imap::{body_structure, envelope as imap_envelope, ImapStrings};
 pub use layout::check_layout;
 pub use limits::MimeLimits;

@@ -9,6 +9,8 @@ use super::SearchText;
 pub(crate) const PREVIEW_CHARS: usize = 256;
 
 pub(crate) struct TextCollector {
+    /// Gather the search text; without it, only the preview.
+    pub(crate) search: bool,
     body: String,
     preview: String,
     /// The preview is taken from the first part with text only (not from both versions of
@@ -20,8 +22,9 @@ pub(crate) struct TextCollector {
 }
 
 impl TextCollector {
-    pub(crate) fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize, search: bool) -> Self {
         TextCollector {
+            search,
             body: String::new(),
             preview: String::new(),
             preview_done: false,
@@ -34,9 +37,25 @@ impl TextCollector {
         self.budget.saturating_sub(self.body.len())
     }
 
-    /// Appends a text or HTML part, transfer-decoded and converted to UTF-8 (HTML reduced to
-    /// text), decoding no more than the budget allows.
+    /// Takes a text or HTML part: the preview from its first characters (when it has none
+    /// yet), and, when gathering search text, the part transfer-decoded and converted to UTF-8
+    /// (HTML reduced to text), no more than the budget allows.
     pub(crate) fn push_part(&mut self, part: &MessagePart<'_>, html: bool) {
+        if !self.preview_done {
+            // Enough characters that collapsing white space still fills the preview.
+            let prefix = if html {
+                part.text_prefix(PREVIEW_CHARS * 16)
+                    .map(|t| mail_parser::html_to_text(&t))
+            } else {
+                part.text_prefix(PREVIEW_CHARS * 4).map(|t| t.into_owned())
+            };
+            if let Some(text) = prefix {
+                self.push_preview(&text);
+            }
+        }
+        if !self.search {
+            return;
+        }
         let remaining = self.remaining();
         if remaining == 0 {
             self.cut |= !part.raw_body().is_empty();
@@ -49,40 +68,43 @@ impl TextCollector {
             self.cut = true;
         }
         if html {
-            let plain = mail_parser::html_to_text(&text);
-            self.push_readable(&plain);
+            self.push_name(&mail_parser::html_to_text(&text));
         } else {
-            self.push_readable(&text);
+            self.push_name(&text);
         }
     }
 
-    /// Text of a message that has no MIME structure at all (read as UTF-8, lossily).
+    /// Text of a message (or multipart) without MIME structure, read as UTF-8, lossily.
     pub(crate) fn push_bytes(&mut self, bytes: &[u8]) {
+        if !self.preview_done {
+            let head = &bytes[..bytes.len().min(PREVIEW_CHARS * 4)];
+            self.push_preview(&String::from_utf8_lossy(head));
+        }
+        if !self.search {
+            return;
+        }
         let take = bytes.len().min(self.remaining());
         self.cut |= take < bytes.len();
         let text = String::from_utf8_lossy(&bytes[..take]).into_owned();
-        self.push_readable(&text);
+        self.push_name(&text);
     }
 
-    fn push_readable(&mut self, text: &str) {
-        if !self.preview_done {
-            self.preview_done = !text.trim().is_empty();
-            for word in text.split_whitespace() {
-                if !self.preview.is_empty() {
-                    self.preview.push(' ');
-                }
-                self.preview.push_str(word);
-                if self.preview.chars().count() >= PREVIEW_CHARS {
-                    break;
-                }
+    fn push_preview(&mut self, text: &str) {
+        self.preview_done = !text.trim().is_empty();
+        for word in text.split_whitespace() {
+            if !self.preview.is_empty() {
+                self.preview.push(' ');
+            }
+            self.preview.push_str(word);
+            if self.preview.chars().count() >= PREVIEW_CHARS {
+                break;
             }
         }
-        self.push_name(text);
     }
 
     /// Appends a name (an attachment's, a nested message's subject): searchable, not shown.
     pub(crate) fn push_name(&mut self, name: &str) {
-        if name.is_empty() {
+        if name.is_empty() || !self.search {
             return;
         }
         let room = self.remaining();

@@ -6,7 +6,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tern_message::mime::fuzzing::shape;
-use tern_message::mime::{analyse, check_layout, MimeLimits};
+use tern_message::mime::{analyse, check_layout, describe, MimeLimits};
 
 const LEAF_TYPES: [&str; 5] = [
     "text/plain; charset=utf-8",
@@ -112,6 +112,7 @@ fn check(blob: &[u8], limits: &MimeLimits, case: &str) {
     if let Err(e) = check_layout(&analysis.meta, blob) {
         panic!("{case}: {e}\n{}", String::from_utf8_lossy(blob));
     }
+    assert_eq!(describe(blob, limits), analysis.meta, "{case}: describe differs");
     let (depth, count) = shape(&analysis.meta.root);
     // Each level of nesting is a container and what it holds: depth counts both.
     assert!(
