@@ -271,17 +271,18 @@ pub(crate) fn read_blob(
 /// Records a staged blob in the same transaction as the metadata that references it.
 pub(crate) fn insert_blob(conn: &rusqlite::Connection, blob: &StagedBlob) -> StoreResult<BlobRow> {
     conn.exec(
-        "INSERT INTO blobs (hash, size, wire_size, data) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO blobs (hash, size, wire_size, data, meta) VALUES (?1, ?2, ?3, ?4, ?5)",
         rusqlite::params![
             &blob.hash.0[..],
             blob.size as i64,
             blob.wire_size as i64,
-            blob.inline.as_deref()
+            blob.inline.as_deref(),
+            blob.content.encoded,
         ],
     )
     .map_err(sql_err)?;
     let id = conn.last_insert_rowid();
-    content::insert(conn, id, &blob.content)?;
+    content::queue_for_index(conn, id)?;
     Ok(BlobRow {
         id,
         size: blob.size,

@@ -1,11 +1,11 @@
 //! What the message layer recorded about a blob's content: the stored structure
-//! (`message_meta`), and a place in the queue of the full-text indexer (`text_pending`, until
+//! (`blobs.meta`), and a place in the queue of the full-text indexer (`text_pending`, until
 //! `indexer.rs` puts the blob's search text into the index in `text.db`: FTS5 with the
 //! trigram tokenizer, so any substring of three characters or more is found through it).
 //!
-//! Both are keyed by blob id: one blob, parsed once, serves every mailbox that holds it. Rows
-//! go in the commit that inserts the blob and go with it (foreign keys for the structure and
-//! pending text, a trigger that tells the indexer: schema version 4).
+//! Both are keyed by blob id: one blob, parsed once, serves every mailbox that holds it. They
+//! go in the commit that inserts the blob and go with it (the structure is in the blob's row,
+//! the queue row has a foreign key, a trigger tells the indexer: schema version 4).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_message::mime::{analyse, describe, fold_case, MessageMeta, MimeLimits, SearchText};
@@ -15,36 +15,10 @@ use tern_types::{MailboxId, Uid};
 use crate::blobs::{read_blob, BlobDir};
 use crate::convert::{sql_err, Cached};
 
-/// Stores the analysis of blob `blob_id`: its structure, and the blob's place in the
-/// indexer's queue (the search text is derived again from the blob there: keeping it in the
-/// accepting commit too cost as many WAL octets as the message).
-pub(crate) fn insert(conn: &Connection, blob_id: i64, content: &BlobContent) -> StoreResult<()> {
-    let meta = &content.meta;
-    let sort = &meta.sort;
-    let key = |k: &Option<tern_message::mime::AddressKey>| {
-        k.as_ref().map(|k| (k.address.clone(), k.name.clone()))
-    };
-    let (from_address, from_name) = key(&sort.from).unzip();
-    let (to_address, to_name) = key(&sort.to).unzip();
-    let (cc_address, cc_name) = key(&sort.cc).unzip();
-    conn.exec(
-        "INSERT INTO message_meta (blob_id, structure, sent_date, base_subject, from_address,
-                                   from_name, to_address, to_name, cc_address, cc_name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            blob_id,
-            content.encoded,
-            sort.sent_date,
-            sort.base_subject,
-            from_address,
-            from_name.flatten(),
-            to_address,
-            to_name.flatten(),
-            cc_address,
-            cc_name.flatten(),
-        ],
-    )
-    .map_err(sql_err)?;
+/// Puts a new blob in the indexer's queue (its structure is in its own row, `blobs.meta`;
+/// the search text is derived again from the blob by the indexer: keeping it in the accepting
+/// commit too cost as many WAL octets as the message).
+pub(crate) fn queue_for_index(conn: &Connection, blob_id: i64) -> StoreResult<()> {
     conn.exec("INSERT INTO text_pending (blob_id) VALUES (?1)", [blob_id])
         .map_err(sql_err)?;
     Ok(())
@@ -59,7 +33,7 @@ pub(crate) fn meta_of(
 ) -> StoreResult<Option<MessageMeta>> {
     let row: Option<Option<Vec<u8>>> = conn
         .row(
-            "SELECT mm.structure FROM messages m LEFT JOIN message_meta mm ON mm.blob_id = m.blob_id
+            "SELECT b.meta FROM messages m JOIN blobs b ON b.id = m.blob_id
               WHERE m.mailbox_id = ?1 AND m.uid = ?2",
             params![mailbox.0, uid.0],
             |r| r.get(0),
@@ -226,8 +200,7 @@ pub(crate) async fn analyse_unanalysed(store: &crate::SqliteStore) -> StoreResul
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT b.id FROM blobs b WHERE b.id > ?1
-                            AND NOT EXISTS (SELECT 1 FROM message_meta m WHERE m.blob_id = b.id)
+                        "SELECT b.id FROM blobs b WHERE b.id > ?1 AND b.meta IS NULL
                           ORDER BY b.id LIMIT ?2",
                     )
                     .map_err(sql_err)?;
@@ -267,8 +240,7 @@ pub(crate) async fn analyse_unanalysed(store: &crate::SqliteStore) -> StoreResul
                 for (id, analysis) in &analysed {
                     let still_there = conn
                         .row(
-                            "SELECT 1 FROM blobs b WHERE b.id = ?1
-                                AND NOT EXISTS (SELECT 1 FROM message_meta m WHERE m.blob_id = b.id)",
+                            "SELECT 1 FROM blobs WHERE id = ?1 AND meta IS NULL",
                             [id],
                             |_| Ok(()),
                         )
@@ -276,7 +248,12 @@ pub(crate) async fn analyse_unanalysed(store: &crate::SqliteStore) -> StoreResul
                         .map_err(sql_err)?
                         .is_some();
                     if still_there {
-                        insert(conn, *id, analysis)?;
+                        conn.exec(
+                            "UPDATE blobs SET meta = ?2 WHERE id = ?1",
+                            params![id, analysis.encoded],
+                        )
+                        .map_err(sql_err)?;
+                        queue_for_index(conn, *id)?;
                     }
                 }
                 Ok(((), Vec::new()))

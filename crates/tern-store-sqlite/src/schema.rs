@@ -143,24 +143,13 @@ INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(i
 ];
 
 /// Version 4: the message layer (`content.rs`, `indexer.rs`). Blobs stored before it have no
-/// rows here; `SqliteStore::analyse_unanalysed` fills them in. The full-text index itself is
+/// `meta`; `SqliteStore::analyse_unanalysed` fills it in. The full-text index itself is
 /// in `text.db` ([`TEXT_INDEX`]); what it has yet to take in waits in `text_pending`, what
 /// it has to forget in `text_dropped`, both written in the commits that store or drop a blob.
 const MESSAGE_CONTENT: &str = r#"
-CREATE TABLE message_meta (
-    blob_id        INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
-    -- tern_message::mime::MessageMeta, encoded: part tree, envelope, sort keys, preview
-    structure      BLOB NOT NULL,
-    -- the RFC 5256 sort keys again, as columns, for sorting in SQL
-    sent_date      INTEGER,
-    base_subject   TEXT NOT NULL,
-    from_address   TEXT,
-    from_name      TEXT,
-    to_address     TEXT,
-    to_name        TEXT,
-    cc_address     TEXT,
-    cc_name        TEXT
-);
+-- tern_message::mime::MessageMeta, encoded: part tree, envelope, sort keys, preview. In the
+-- blob's own row (not a table of its own): one B-tree fewer in every accepting commit.
+ALTER TABLE blobs ADD COLUMN meta BLOB;
 -- Blobs whose search text is not yet in text.db's index (searches analyse these blobs).
 -- One B-tree, appended to in blob order: the cheapest row the accepting commit can add. A
 -- blob id can come back after its blob is dropped, so the indexer removes a row only while

@@ -112,7 +112,11 @@ fn check(blob: &[u8], limits: &MimeLimits, case: &str) {
     if let Err(e) = check_layout(&analysis.meta, blob) {
         panic!("{case}: {e}\n{}", String::from_utf8_lossy(blob));
     }
-    assert_eq!(describe(blob, limits), analysis.meta, "{case}: describe differs");
+    assert_eq!(
+        describe(blob, limits),
+        analysis.meta,
+        "{case}: describe differs"
+    );
     let (depth, count) = shape(&analysis.meta.root);
     // Each level of nesting is a container and what it holds: depth counts both.
     assert!(

@@ -100,7 +100,7 @@ async fn domains_stored_as_u_labels_are_migrated_and_merged() {
              DROP TRIGGER blobs_forget_text;
              DROP TABLE text_dropped;
              DROP TABLE text_pending;
-             DROP TABLE message_meta;
+             ALTER TABLE blobs DROP COLUMN meta;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -231,11 +231,11 @@ async fn content_rows_go_with_their_blob() {
         }
         panic!("the indexer did not catch up");
     };
-    assert_eq!(count("tern.db", "message_meta"), 2);
+    assert_eq!(count("tern.db", "blobs WHERE meta IS NOT NULL"), 2);
     caught_up().await;
     assert_eq!(count("text.db", "message_text"), 2);
     stores.mailboxes.expunge(inbox.id, &uids).await.unwrap();
-    assert_eq!(count("tern.db", "message_meta"), 0);
+    assert_eq!(count("tern.db", "blobs"), 0);
     assert_eq!(count("tern.db", "text_pending"), 0);
     caught_up().await;
     assert_eq!(count("text.db", "message_text"), 0);
@@ -280,7 +280,7 @@ async fn messages_stored_before_the_message_layer_are_analysed_later() {
     }
     {
         let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
-        conn.execute_batch("DELETE FROM message_meta; DELETE FROM text_pending;")
+        conn.execute_batch("UPDATE blobs SET meta = NULL; DELETE FROM text_pending;")
             .unwrap();
     }
     assert_eq!(
