@@ -23,5 +23,6 @@ if [ -n "${PERF_PID:-}" ]; then
 fi
 "$BENCH" bombs --addr 127.0.0.1:2525 --to u2@bench.test --server-pid "$TERN_PID"
 kill "$TERN_PID"
+rm -rf /tmp/tern-mime-search
 "$BENCH" search --messages "$SEARCH" --dir /tmp/tern-mime-search
 rm -rf /tmp/tern-mime-search

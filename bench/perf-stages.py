@@ -14,6 +14,7 @@ import sys
 
 # (stage, frames that mark it), in order: the first match wins. Thread names decide first.
 STAGES = [
+    ("full-text indexer (text.db, off the commit path)", ["tern_store_sqlite::indexer"]),
     ("MIME analysis (mail-parser, structure, envelope, search text)",
      ["mail_parser::", "tern_message::mime"]),
     ("DATA: dot-unstuffing (DotReceiver)", ["DotReceiver"]),

@@ -13,7 +13,7 @@ use tern_types::BlobHash;
 
 use crate::convert::{io_err, sql_err, Cached};
 use crate::temp_blob::{LiveTemps, TempBlob};
-use crate::{content, private, SqliteStore};
+use crate::{private, SqliteStore};
 
 /// Blobs up to this size are analysed on the calling task; larger ones on a blocking thread.
 const ANALYSE_INLINE_MAX: usize = 64 * 1024;
@@ -282,7 +282,6 @@ pub(crate) fn insert_blob(conn: &rusqlite::Connection, blob: &StagedBlob) -> Sto
     )
     .map_err(sql_err)?;
     let id = conn.last_insert_rowid();
-    content::queue_for_index(conn, id)?;
     Ok(BlobRow {
         id,
         size: blob.size,

@@ -1,11 +1,8 @@
-//! What the message layer recorded about a blob's content: the stored structure
-//! (`blobs.meta`), and a place in the queue of the full-text indexer (`text_pending`, until
-//! `indexer.rs` puts the blob's search text into the index in `text.db`: FTS5 with the
-//! trigram tokenizer, so any substring of three characters or more is found through it).
-//!
-//! Both are keyed by blob id: one blob, parsed once, serves every mailbox that holds it. They
-//! go in the commit that inserts the blob and go with it (the structure is in the blob's row,
-//! the queue row has a foreign key, a trigger tells the indexer: schema version 4).
+//! What the message layer recorded about a blob's content: the stored structure (`blobs.meta`,
+//! in the commit that inserts the blob, gone with it) and search over the full-text index that
+//! `indexer.rs` keeps in `text.db` (FTS5 with the trigram tokenizer, so any substring of three
+//! characters or more is found through it), keyed by blob id: one blob, parsed once, serves
+//! every mailbox that holds it.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_message::mime::{analyse, describe, fold_case, MessageMeta, MimeLimits, SearchText};
@@ -14,15 +11,6 @@ use tern_types::{MailboxId, Uid};
 
 use crate::blobs::{read_blob, BlobDir};
 use crate::convert::{sql_err, Cached};
-
-/// Puts a new blob in the indexer's queue (its structure is in its own row, `blobs.meta`;
-/// the search text is derived again from the blob by the indexer: keeping it in the accepting
-/// commit too cost as many WAL octets as the message).
-pub(crate) fn queue_for_index(conn: &Connection, blob_id: i64) -> StoreResult<()> {
-    conn.exec("INSERT INTO text_pending (blob_id) VALUES (?1)", [blob_id])
-        .map_err(sql_err)?;
-    Ok(())
-}
 
 /// The stored structure of the message `uid` of `mailbox`; `None` for a message whose blob
 /// has none (stored before schema version 4).
@@ -87,11 +75,11 @@ fn substring_pattern(term: &str) -> String {
 /// UIDs of the messages of `mailbox` whose `field` contains `term`, case-insensitively,
 /// in UID order. GLOB on a trigram FTS5 column uses the index when the term has three
 /// characters or more and scans the indexed text otherwise: the same rows either way. Blobs
-/// the indexer has not taken in yet are analysed here (at most `indexer::MAX_DEFERRED` of
-/// them, usually none), and index rows of blobs that are pending again or dropped are
-/// ignored, so the answer is exact at every moment. The pending list is read first: SQLite
-/// then takes the snapshot of `main` before that of `text`, so a batch the indexer moves
-/// meanwhile is seen either still pending or already indexed.
+/// the indexer has not taken in (above its watermark, or at a dropped id) are analysed here
+/// (about `indexer::MAX_DEFERRED` at most, usually none), and index rows at dropped ids are
+/// ignored, so the answer is exact at every moment. The store's snapshot is taken first, the
+/// index's (with the watermark) second: a batch the indexer commits in between is seen
+/// indexed, with its blobs in the snapshot.
 pub(crate) fn search(
     conn: &Connection,
     dir: &BlobDir,
@@ -100,15 +88,18 @@ pub(crate) fn search(
     field: TextField,
     term: &str,
 ) -> StoreResult<Vec<Uid>> {
-    let mut uids = pending_matches(conn, dir, limits, mailbox, field, term)?;
+    // Any read of `main` first: its snapshot starts before the index's.
+    conn.query_row("SELECT count(*) FROM text_dropped", [], |_| Ok(()))
+        .map_err(sql_err)?;
+    let upto = crate::indexer::watermark(conn)?;
+    let mut uids = pending_matches(conn, dir, limits, upto, mailbox, field, term)?;
     let pattern = substring_pattern(term);
     let selects: Vec<String> = columns(field)
         .iter()
         .map(|column| {
             format!(
                 "SELECT m.uid FROM text.message_text t JOIN messages m ON m.blob_id = t.rowid
-                  WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1
-                    AND NOT EXISTS (SELECT 1 FROM text_pending p WHERE p.blob_id = t.rowid)
+                  WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1 AND t.rowid <= ?3
                     AND NOT EXISTS (SELECT 1 FROM text_dropped d WHERE d.blob_id = t.rowid)"
             )
         })
@@ -116,7 +107,9 @@ pub(crate) fn search(
     let sql = selects.join(" UNION ");
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
     let indexed = stmt
-        .query_map(params![mailbox.0, pattern], |r| r.get::<_, u32>(0).map(Uid))
+        .query_map(params![mailbox.0, pattern, upto], |r| {
+            r.get::<_, u32>(0).map(Uid)
+        })
         .map_err(sql_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
@@ -131,18 +124,23 @@ fn pending_matches(
     conn: &Connection,
     dir: &BlobDir,
     limits: &MimeLimits,
+    upto: i64,
     mailbox: MailboxId,
     field: TextField,
     term: &str,
 ) -> StoreResult<Vec<Uid>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT m.uid, p.blob_id FROM text_pending p JOIN messages m ON m.blob_id = p.blob_id
-              WHERE m.mailbox_id = ?1",
+            "SELECT m.uid, m.blob_id FROM messages m
+              WHERE m.blob_id IN (SELECT id FROM blobs WHERE id > ?2
+                                  UNION SELECT blob_id FROM text_dropped)
+                AND m.mailbox_id = ?1",
         )
         .map_err(sql_err)?;
     let pending = stmt
-        .query_map([mailbox.0], |r| Ok((Uid(r.get(0)?), r.get::<_, i64>(1)?)))
+        .query_map(params![mailbox.0, upto], |r| {
+            Ok((Uid(r.get(0)?), r.get::<_, i64>(1)?))
+        })
         .map_err(sql_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
@@ -170,16 +168,6 @@ pub(crate) fn column_text<'t>(text: &'t SearchText, column: &str) -> &'t str {
         "addr_bcc" => &text.bcc,
         "headers" => &text.headers,
         _ => &text.body,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::substring_pattern;
-
-    #[test]
-    fn glob_metacharacters_match_themselves() {
-        assert_eq!(substring_pattern("A*b?[c]"), "*a[*]b[?][[]c]*");
     }
 }
 
@@ -253,11 +241,20 @@ pub(crate) async fn analyse_unanalysed(store: &crate::SqliteStore) -> StoreResul
                             params![id, analysis.encoded],
                         )
                         .map_err(sql_err)?;
-                        queue_for_index(conn, *id)?;
                     }
                 }
                 Ok(((), Vec::new()))
             })
             .await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::substring_pattern;
+
+    #[test]
+    fn glob_metacharacters_match_themselves() {
+        assert_eq!(substring_pattern("A*b?[c]"), "*a[*]b[?][[]c]*");
     }
 }

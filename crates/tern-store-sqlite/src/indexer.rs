@@ -3,43 +3,50 @@
 //! Why not in the accepting commit: FTS5 with the trigram tokenizer does work per octet of
 //! text (one token per character), and on the writer thread, which every commit waits for, it
 //! took 35 % of the server's CPU and cut SMTP delivery from about 3,000 to about 1,000
-//! messages/s at 8 sessions (BENCH.md, "Message layer"). So the commit that stores a message
-//! puts its blob in `text_pending` (a small row, durable with the message), and this task
-//! indexes pending blobs in batches, on the other core, where FTS5's per-commit costs (segment
-//! flushes, merges) are shared by hundreds of messages. It derives the search text from the
-//! blob again (`mime::analyse`, tens of microseconds): storing the text in the accepting
-//! commit as well doubled the WAL octets per message.
+//! messages/s at 8 sessions (BENCH.md, "Message layer"). Queuing the text (or just the blob)
+//! in the accepting commit instead still cost a B-tree insert per message that the writer
+//! felt. So the accepting commit adds nothing for the index: `text.db` holds, with the index,
+//! the highest blob id it has taken in (`progress.indexed_upto`, the watermark), and every
+//! blob above it waits for this task. Blob ids only grow, except that the id of the highest
+//! blob comes back when that blob is dropped; dropping writes `text_dropped` (a trigger), and
+//! the index treats a dropped id as to be done again.
 //!
-//! Searches stay exact at every moment (`content::search`): pending blobs are analysed and
-//! matched there, index rows of blobs that are pending again or dropped (`text_dropped`) are
+//! This task indexes blobs in batches, on the other core, where FTS5's per-commit costs
+//! (segment flushes, merges) are shared by hundreds of messages. It derives the search text
+//! from the blob (`mime::analyse`, tens of microseconds). It waits while the store is busy
+//! (more than [`BUSY`] writer operations per [`IDLE`] interval, a burst of deliveries) unless
+//! [`MAX_DEFERRED`] blobs wait: a burst is accepted at the rate it would have without an
+//! index, and indexed right after it.
+//!
+//! Searches stay exact at every moment (`content::search`): blobs above the watermark or
+//! with a dropped id are analysed and matched by the search itself, and their index rows are
 //! ignored.
 //!
-//! It works when the store is quiet: while the writer takes more than [`BUSY`] operations per
-//! [`IDLE`] interval (a burst of deliveries), indexing waits, unless [`MAX_DEFERRED`] rows are
-//! pending. A burst is then accepted at the rate it would have without an index, and indexed
-//! right after it (BENCH.md has both figures); searches meanwhile scan the pending rows.
-//!
-//! One batch: read pending and dropped rows in one snapshot; in `text.db`, delete the index
-//! rows of every blob named and insert the pending ones, commit (synchronous=FULL); then remove
-//! exactly those rows through the writer (dropped ones by `seq`, which never repeats; pending
-//! ones only while their blob has the hash that was indexed). A crash between the two commits
-//! repeats the batch, which deleting before inserting makes harmless.
+//! One batch: read the watermark, then, in one snapshot of the store, the dropped ids, the
+//! blob now at each dropped id at or below the watermark, and the next blobs above it; in one
+//! `text.db` transaction, delete the index rows of every id named, index the blobs, and move
+//! the watermark (down to the highest blob there is, when top blobs were dropped, so that a
+//! returning id is above it); then remove exactly the dropped rows read (by `seq`, which never
+//! repeats) through the writer. A crash between the two commits repeats the batch, which
+//! deleting before inserting makes harmless.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use rusqlite::{params, Connection};
-use tern_store::{StoreError, StoreResult};
-
+use rusqlite::{params, Connection, OptionalExtension};
 use tern_message::mime::{analyse, MimeLimits, SearchText};
+use tern_store::{StoreError, StoreResult};
 
 use crate::blobs::{read_blob, BlobDir};
 use crate::convert::sql_err;
 use crate::{Inner, SqliteStore};
 
-/// Pending rows indexed per batch: large enough that FTS5's per-commit work is shared, small
-/// enough that one batch takes well under a second.
+/// Blobs indexed per batch: large enough that FTS5's per-commit work is shared, small enough
+/// that one batch takes well under a second.
 const BATCH: i64 = 512;
+
+/// Dropped ids handled per batch.
+const DROPPED_BATCH: i64 = 4 * BATCH;
 
 /// The pause between batches, and the interval over which the writer's load is judged.
 const IDLE: Duration = Duration::from_millis(50);
@@ -47,15 +54,25 @@ const IDLE: Duration = Duration::from_millis(50);
 /// Writer operations per [`IDLE`] interval above which the store counts as busy (500/s).
 const BUSY: u64 = 25;
 
-/// Pending blobs past which indexing goes on however busy the store is, so that a search never
+/// Blobs waiting past which indexing goes on however busy the store is, so that a search never
 /// has more than this to analyse itself.
 pub(crate) const MAX_DEFERRED: i64 = 10_000;
 
-/// A pending blob: its id, its hash, and its search text (`None`: the blob is unreadable).
-type Pending = (i64, Vec<u8>, Option<SearchText>);
+/// A blob to index: its id and its search text (`None`: the blob could not be read).
+type ToIndex = (i64, Option<SearchText>);
 
-/// Starts the indexer on the current tokio runtime. Without one (the `tern` admin commands)
-/// nothing is indexed: pending rows wait, still searchable, for the server.
+/// What one batch does, read from one snapshot of the store.
+struct Batch {
+    /// `(seq, blob id)` rows of `text_dropped`.
+    dropped: Vec<(i64, i64)>,
+    /// Blobs to index: above the watermark, and now at dropped ids below it.
+    blobs: Vec<ToIndex>,
+    /// The watermark after this batch.
+    upto: i64,
+}
+
+/// Starts the indexer on the current tokio runtime. Without one nothing is indexed; searches
+/// analyse what waits.
 pub(crate) fn spawn(store: &SqliteStore, text_index: Connection) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
@@ -73,8 +90,8 @@ pub(crate) fn spawn(store: &SqliteStore, text_index: Connection) {
             let busy = operations.saturating_sub(last_operations) > BUSY;
             last_operations = operations;
             if busy {
-                match inner.readers.read(pending_span).await {
-                    Ok(span) if span < MAX_DEFERRED => continue,
+                match inner.readers.read(waiting_at_most).await {
+                    Ok(waiting) if waiting < MAX_DEFERRED => continue,
                     Ok(_) => {}
                     Err(e) => tracing::warn!("full-text indexing: {e}"),
                 }
@@ -96,6 +113,35 @@ pub(crate) fn spawn(store: &SqliteStore, text_index: Connection) {
     });
 }
 
+/// The watermark, as a reader connection (which attaches `text.db` as `text`) sees it.
+pub(crate) fn watermark(conn: &Connection) -> StoreResult<i64> {
+    conn.query_row("SELECT indexed_upto FROM text.progress", [], |r| r.get(0))
+        .map_err(sql_err)
+}
+
+/// Blobs waiting for the index, at most (ids above the watermark, plus dropped ids).
+fn waiting_at_most(conn: &Connection) -> StoreResult<i64> {
+    conn.query_row(
+        "SELECT coalesce((SELECT max(id) FROM blobs), 0) - (SELECT indexed_upto FROM text.progress)
+                + (SELECT count(*) FROM text_dropped)",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(sql_err)
+}
+
+/// Blobs waiting for the index (0 once it has caught up).
+pub(crate) fn backlog(conn: &Connection) -> StoreResult<u64> {
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM blobs WHERE id > (SELECT indexed_upto FROM text.progress))
+                + (SELECT count(*) FROM text_dropped)",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+    .map_err(sql_err)
+}
+
 /// Indexes one batch; `None` once the store is gone.
 async fn run_batch(
     weak: &Weak<Inner>,
@@ -106,117 +152,123 @@ async fn run_batch(
     };
     let dir = inner.blobs.clone();
     let limits = inner.mime_limits;
-    let (dropped, pending) = inner
+    let batch = inner
         .readers
         .read(move |conn| read_batch(conn, &dir, &limits))
         .await?;
-    if dropped.is_empty() && pending.is_empty() {
+    let Some(batch) = batch else {
         return Ok(Some(0));
-    }
-    let work = dropped.len() + pending.len();
-    let dropped_seqs: Vec<i64> = dropped.iter().map(|(seq, _)| *seq).collect();
-    let pending_blobs: Vec<(i64, Vec<u8>)> = pending
-        .iter()
-        .map(|(blob, hash, _)| (*blob, hash.clone()))
-        .collect();
+    };
+    let work = batch.dropped.len() + batch.blobs.len();
+    let dropped_seqs: Vec<i64> = batch.dropped.iter().map(|(seq, _)| *seq).collect();
     let index = index.clone();
     tokio::task::spawn_blocking(move || {
         let conn = index
             .lock()
             .map_err(|_| StoreError::Internal("the text index connection is poisoned".into()))?;
-        write_index(&conn, &dropped, &pending)
+        write_index(&conn, &batch)
     })
     .await
     .map_err(|e| StoreError::Internal(format!("indexing task failed: {e}")))??;
-    inner
-        .writer
-        .write(move |conn| {
-            let mut drop_row = conn
-                .prepare_cached("DELETE FROM text_dropped WHERE seq = ?1")
-                .map_err(sql_err)?;
-            for seq in &dropped_seqs {
-                drop_row.execute([seq]).map_err(sql_err)?;
-            }
-            // Only while the blob is the one indexed: its id may have been dropped and given
-            // to a new blob (a different hash; the same hash is the same text).
-            let mut done = conn
-                .prepare_cached(
-                    "DELETE FROM text_pending WHERE blob_id = ?1
-                        AND (SELECT hash FROM blobs WHERE id = ?1) = ?2",
-                )
-                .map_err(sql_err)?;
-            for (blob, hash) in &pending_blobs {
-                done.execute(params![blob, hash]).map_err(sql_err)?;
-            }
-            Ok(((), Vec::new()))
-        })
-        .await?;
+    if !dropped_seqs.is_empty() {
+        inner
+            .writer
+            .write(move |conn| {
+                let mut done = conn
+                    .prepare_cached("DELETE FROM text_dropped WHERE seq = ?1")
+                    .map_err(sql_err)?;
+                for seq in &dropped_seqs {
+                    done.execute([seq]).map_err(sql_err)?;
+                }
+                Ok(((), Vec::new()))
+            })
+            .await?;
+    }
     Ok(Some(work))
 }
 
-/// How many blobs are pending, at most (max - min of their ids bounds the count, read from
-/// the ends of the primary key).
-fn pending_span(conn: &Connection) -> StoreResult<i64> {
-    conn.query_row(
-        "SELECT coalesce(max(blob_id) - min(blob_id) + 1, 0) FROM text_pending",
-        [],
-        |r| r.get(0),
-    )
-    .map_err(sql_err)
-}
-
-/// The next batch, from one snapshot: dropped blobs, and pending blobs with their text.
-#[allow(clippy::type_complexity)]
-fn read_batch(
-    conn: &Connection,
-    dir: &BlobDir,
-    limits: &MimeLimits,
-) -> StoreResult<(Vec<(i64, i64)>, Vec<Pending>)> {
+/// The next batch, from one snapshot (the watermark first: it only moves in `text.db`
+/// commits this task makes, so reading it in the same transaction is consistent); `None`
+/// when there is nothing to do.
+fn read_batch(conn: &Connection, dir: &BlobDir, limits: &MimeLimits) -> StoreResult<Option<Batch>> {
+    let upto = watermark(conn)?;
     let mut stmt = conn
         .prepare_cached("SELECT seq, blob_id FROM text_dropped ORDER BY seq LIMIT ?1")
         .map_err(sql_err)?;
-    let dropped = stmt
-        .query_map([BATCH * 4], |r| Ok((r.get(0)?, r.get(1)?)))
+    let dropped: Vec<(i64, i64)> = stmt
+        .query_map([DROPPED_BATCH], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(sql_err)?
-        .collect::<Result<Vec<_>, _>>()
+        .collect::<Result<_, _>>()
         .map_err(sql_err)?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT p.blob_id, b.hash FROM text_pending p JOIN blobs b ON b.id = p.blob_id
-              ORDER BY p.blob_id LIMIT ?1",
-        )
+    let dropped_complete = (dropped.len() as i64) < DROPPED_BATCH;
+    let mut ids: Vec<i64> = Vec::new();
+    // A dropped id at or below the watermark that a blob has again: that blob is new.
+    let mut present = conn
+        .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
         .map_err(sql_err)?;
-    let rows = stmt
-        .query_map([BATCH], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .map_err(sql_err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(sql_err)?;
-    let mut pending = Vec::with_capacity(rows.len());
-    for (blob, hash) in rows {
-        // Same snapshot as the listing: the blob is there (a pending row goes with its blob).
-        let text = read_blob(conn, dir, blob)
-            .ok()
-            .map(|bytes| analyse(&bytes, limits).text);
-        pending.push((blob, hash, text));
+    for &(_, id) in &dropped {
+        if id <= upto
+            && present
+                .query_row([id], |_| Ok(()))
+                .optional()
+                .map_err(sql_err)?
+                .is_some()
+        {
+            ids.push(id);
+        }
     }
-    Ok((dropped, pending))
+    let mut above = conn
+        .prepare_cached("SELECT id FROM blobs WHERE id > ?1 ORDER BY id LIMIT ?2")
+        .map_err(sql_err)?;
+    let new: Vec<i64> = above
+        .query_map(params![upto, BATCH], |r| r.get(0))
+        .map_err(sql_err)?
+        .collect::<Result<_, _>>()
+        .map_err(sql_err)?;
+    let highest: i64 = conn
+        .query_row("SELECT coalesce(max(id), 0) FROM blobs", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    let mut next = new.last().copied().unwrap_or(upto);
+    if dropped_complete {
+        // Top blobs dropped: their ids come back next, and must be above the watermark.
+        next = next.min(highest);
+    }
+    if dropped.is_empty() && new.is_empty() && next == upto {
+        return Ok(None);
+    }
+    ids.extend(new);
+    ids.sort_unstable();
+    ids.dedup();
+    let blobs = ids
+        .into_iter()
+        .map(|id| {
+            let text = read_blob(conn, dir, id)
+                .ok()
+                .map(|bytes| analyse(&bytes, limits).text);
+            (id, text)
+        })
+        .collect();
+    Ok(Some(Batch {
+        dropped,
+        blobs,
+        upto: next,
+    }))
 }
 
-/// One transaction in `text.db`: forget every blob named, then index the pending ones.
-fn write_index(conn: &Connection, dropped: &[(i64, i64)], pending: &[Pending]) -> StoreResult<()> {
+/// One transaction in `text.db`: forget every id named, index the blobs, move the watermark.
+fn write_index(conn: &Connection, batch: &Batch) -> StoreResult<()> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
     let result = (|| {
         let mut forget = conn
             .prepare_cached("DELETE FROM message_text WHERE rowid = ?1")
             .map_err(sql_err)?;
-        for blob in dropped
+        for id in batch
+            .dropped
             .iter()
-            .map(|(_, b)| *b)
-            .chain(pending.iter().map(|(b, _, _)| *b))
+            .map(|(_, id)| *id)
+            .chain(batch.blobs.iter().map(|(id, _)| *id))
         {
-            forget.execute([blob]).map_err(sql_err)?;
+            forget.execute([id]).map_err(sql_err)?;
         }
         let mut add = conn
             .prepare_cached(
@@ -225,13 +277,15 @@ fn write_index(conn: &Connection, dropped: &[(i64, i64)], pending: &[Pending]) -
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(sql_err)?;
-        for (blob, _, text) in pending {
+        for (id, text) in &batch.blobs {
             let Some(t) = text else { continue };
             add.execute(params![
-                blob, t.subject, t.from, t.to, t.cc, t.bcc, t.headers, t.body
+                id, t.subject, t.from, t.to, t.cc, t.bcc, t.headers, t.body
             ])
             .map_err(sql_err)?;
         }
+        conn.execute("UPDATE progress SET indexed_upto = ?1", [batch.upto])
+            .map_err(sql_err)?;
         Ok(())
     })();
     match result {
@@ -241,15 +295,4 @@ fn write_index(conn: &Connection, dropped: &[(i64, i64)], pending: &[Pending]) -
             Err(e)
         }
     }
-}
-
-/// Rows waiting for the indexer: pending search text and dropped blobs.
-pub(crate) fn backlog(conn: &Connection) -> StoreResult<u64> {
-    conn.query_row(
-        "SELECT (SELECT count(*) FROM text_pending) + (SELECT count(*) FROM text_dropped)",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n as u64)
-    .map_err(sql_err)
 }

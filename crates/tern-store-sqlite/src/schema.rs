@@ -143,20 +143,13 @@ INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(i
 ];
 
 /// Version 4: the message layer (`content.rs`, `indexer.rs`). Blobs stored before it have no
-/// `meta`; `SqliteStore::analyse_unanalysed` fills it in. The full-text index itself is
-/// in `text.db` ([`TEXT_INDEX`]); what it has yet to take in waits in `text_pending`, what
-/// it has to forget in `text_dropped`, both written in the commits that store or drop a blob.
+/// `meta`; `SqliteStore::analyse_unanalysed` fills it in. The full-text index itself is in
+/// `text.db` ([`TEXT_INDEX`]), with the highest blob id it has taken in; what it has to
+/// forget is in `text_dropped`, written in the commit that drops a blob.
 const MESSAGE_CONTENT: &str = r#"
 -- tern_message::mime::MessageMeta, encoded: part tree, envelope, sort keys, preview. In the
 -- blob's own row (not a table of its own): one B-tree fewer in every accepting commit.
 ALTER TABLE blobs ADD COLUMN meta BLOB;
--- Blobs whose search text is not yet in text.db's index (searches analyse these blobs).
--- One B-tree, appended to in blob order: the cheapest row the accepting commit can add. A
--- blob id can come back after its blob is dropped, so the indexer removes a row only while
--- the blob still has the hash it indexed.
-CREATE TABLE text_pending (
-    blob_id INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE
-);
 -- Blobs whose index rows text.db must drop; until it has, searches ignore those rows.
 CREATE TABLE text_dropped (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -171,7 +164,8 @@ END;
 /// The full-text index in `text.db`: FTS5 with the trigram tokenizer over text lower-cased by
 /// `tern_message::mime::fold_case`, so the tokenizer need not fold case and GLOB (which is
 /// case-sensitive) gives the case-insensitive substring match IMAP SEARCH wants. The rowid is
-/// the blob's id. It is derived data, rebuilt from `text_pending` as the indexer goes.
+/// the blob's id; `progress.indexed_upto` is the indexer's watermark. It is derived data: a
+/// missing `text.db` starts again at 0 and the indexer rebuilds it.
 /// `detail=none` (no token positions): GLOB still checks each candidate row against the
 /// pattern, so answers are the same, and indexing costs half (measured: 242 against 507 µs
 /// per 5 KiB document, an index of 15 against 37 MiB for 2,000 of them).
@@ -179,7 +173,12 @@ pub(crate) const TEXT_INDEX: &str = "
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     subject, addr_from, addr_to, addr_cc, addr_bcc, headers, body,
     tokenize = 'trigram case_sensitive 1', detail = none
-);";
+);
+CREATE TABLE IF NOT EXISTS progress (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_upto INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO progress (id, indexed_upto) VALUES (1, 0);";
 
 /// The index database's file, next to `tern.db`.
 pub(crate) fn text_db_path(db_path: &Path) -> std::path::PathBuf {
@@ -190,7 +189,7 @@ pub(crate) fn text_db_path(db_path: &Path) -> std::path::PathBuf {
 pub(crate) fn open_text_index(db_path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(text_db_path(db_path)).map_err(sql_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
-    // synchronous=FULL: the indexer removes pending rows only after this commit is durable.
+    // synchronous=FULL: the indexer removes dropped rows only after this commit is durable.
     conn.execute_batch(
         "PRAGMA page_size=4096; PRAGMA cache_size=-8192; PRAGMA journal_mode=WAL; \
          PRAGMA synchronous=FULL;",

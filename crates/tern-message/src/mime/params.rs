@@ -181,12 +181,16 @@ fn percent_decode(value: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// One section of a parameter: its number (none when not split), whether it is encoded, and
+/// its value as written.
+type SectionValue = (Option<u32>, bool, Vec<u8>);
+
 /// Joins the raw parameters by RFC 2231 (§3 continuations, §4 charset and language, §4.1
 /// both): sections of one name are ordered by number and concatenated, encoded sections
 /// percent-decoded, and the whole converted from the charset of the first section.
 fn join(raw: Vec<RawParam>) -> Vec<Param> {
     let mut order: Vec<String> = Vec::new();
-    let mut groups: Vec<Vec<(Option<u32>, bool, Vec<u8>)>> = Vec::new();
+    let mut groups: Vec<Vec<SectionValue>> = Vec::new();
     for p in raw {
         let section = section_of(&p.name);
         let key = section.base.to_ascii_lowercase();

@@ -99,7 +99,6 @@ async fn domains_stored_as_u_labels_are_migrated_and_merged() {
                   SELECT last_insert_rowid(), id FROM accounts WHERE local = 'bob';
              DROP TRIGGER blobs_forget_text;
              DROP TABLE text_dropped;
-             DROP TABLE text_pending;
              ALTER TABLE blobs DROP COLUMN meta;
              PRAGMA user_version = 1;",
         )
