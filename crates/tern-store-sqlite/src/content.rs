@@ -94,11 +94,14 @@ pub(crate) fn search(
     let upto = crate::indexer::watermark(conn)?;
     let mut uids = pending_matches(conn, dir, limits, upto, mailbox, field, term)?;
     let pattern = substring_pattern(term);
+    // CROSS JOIN keeps this order: the index finds the few blobs that match, then their
+    // messages are looked up by blob. Left to itself, SQLite walked the mailbox and asked the
+    // index about each message (seconds on 100,000 messages, against milliseconds).
     let selects: Vec<String> = columns(field)
         .iter()
         .map(|column| {
             format!(
-                "SELECT m.uid FROM text.message_text t JOIN messages m ON m.blob_id = t.rowid
+                "SELECT m.uid FROM text.message_text t CROSS JOIN messages m ON m.blob_id = t.rowid
                   WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1 AND t.rowid <= ?3
                     AND NOT EXISTS (SELECT 1 FROM text_dropped d WHERE d.blob_id = t.rowid)"
             )
@@ -129,12 +132,14 @@ fn pending_matches(
     field: TextField,
     term: &str,
 ) -> StoreResult<Vec<Uid>> {
+    // From the blobs the index lacks (few) to their messages, as in `search`.
     let mut stmt = conn
         .prepare_cached(
-            "SELECT m.uid, m.blob_id FROM messages m
-              WHERE m.blob_id IN (SELECT id FROM blobs WHERE id > ?2
-                                  UNION SELECT blob_id FROM text_dropped)
-                AND m.mailbox_id = ?1",
+            "SELECT m.uid, m.blob_id
+               FROM (SELECT id AS blob_id FROM blobs WHERE id > ?2
+                     UNION SELECT blob_id FROM text_dropped) w
+              CROSS JOIN messages m ON m.blob_id = w.blob_id
+              WHERE m.mailbox_id = ?1",
         )
         .map_err(sql_err)?;
     let pending = stmt
