@@ -25,10 +25,16 @@ fn run_and_kill(dir: &Path, rng: &mut impl Rng) -> Vec<(u32, String)> {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start worker");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // The random moment is counted from "ready": a slow start (a loaded machine) must not
+    // turn into a kill before the worker has begun.
+    let mut first = String::new();
+    stdout
+        .read_line(&mut first)
+        .expect("read the worker's first line");
     let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines() {
+        let mut lines = vec![first.trim_end().to_string()];
+        for line in stdout.lines() {
             match line {
                 Ok(l) => lines.push(l),
                 Err(_) => break,
