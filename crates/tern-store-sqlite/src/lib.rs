@@ -28,6 +28,7 @@ mod directory;
 mod gc;
 mod indexer;
 mod mailbox;
+mod mailbox_ops;
 mod pool;
 mod private;
 mod queue;

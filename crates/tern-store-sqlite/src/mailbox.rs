@@ -69,7 +69,7 @@ fn keywords_text(flags: &Flags) -> String {
     flags.keywords().collect::<Vec<_>>().join(" ")
 }
 
-fn mailbox_by_id(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
+pub(crate) fn mailbox_by_id(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
     conn.row(
         &format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?1"),
         [id.0],
@@ -316,7 +316,7 @@ fn store_flags_in(
     Ok((changed, events))
 }
 
-fn expunge_in(
+pub(crate) fn expunge_in(
     conn: &Connection,
     mailbox: MailboxId,
     uids: &[Uid],
@@ -577,6 +577,65 @@ impl MailboxStore for SqliteStore {
         self.inner
             .readers
             .read(move |conn| crate::content::search(conn, &dir, &limits, mailbox, field, &term))
+            .await
+    }
+
+    async fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> StoreResult<Vec<(Uid, Uid)>> {
+        let uids = uids.to_vec();
+        self.inner
+            .writer
+            .write(move |conn| crate::mailbox_ops::copy_in(conn, from, &uids, to))
+            .await
+    }
+
+    async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> StoreResult<Vec<(Uid, Uid)>> {
+        let uids = uids.to_vec();
+        self.inner
+            .writer
+            .write(move |conn| crate::mailbox_ops::move_in(conn, from, &uids, to))
+            .await
+    }
+
+    async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()> {
+        self.inner
+            .writer
+            .write(move |conn| crate::mailbox_ops::delete_in(conn, mailbox))
+            .await
+    }
+
+    async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()> {
+        let new_name = new_name.to_string();
+        self.inner
+            .writer
+            .write(move |conn| crate::mailbox_ops::rename_in(conn, mailbox, &new_name))
+            .await
+    }
+
+    async fn set_subscribed(&self, mailbox: MailboxId, subscribed: bool) -> StoreResult<()> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let n = conn
+                    .exec(
+                        "UPDATE mailboxes SET subscribed = ?2 WHERE id = ?1",
+                        params![mailbox.0, subscribed],
+                    )
+                    .map_err(sql_err)?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("mailbox #{mailbox}")));
+                }
+                Ok(((), Vec::new()))
+            })
             .await
     }
 

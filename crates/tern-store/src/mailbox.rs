@@ -210,6 +210,31 @@ pub trait MailboxStore: Send + Sync {
         field: TextField,
         term: &str,
     ) -> StoreResult<Vec<Uid>>;
+    /// Copies messages to `to` (RFC 9051 §6.4.7: flags and internal date kept), in UID order,
+    /// in one transaction: all or nothing (the quota counts each copy). Returns the source
+    /// and new UIDs of what was copied (RFC 4315 COPYUID); UIDs not in `from` are skipped.
+    async fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> StoreResult<Vec<(Uid, Uid)>>;
+    /// Copies and expunges from `from` in one transaction (RFC 6851 MOVE is atomic).
+    async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> StoreResult<Vec<(Uid, Uid)>>;
+    /// Deletes a mailbox and its messages (their space goes back to the quota). INBOX cannot
+    /// be deleted (RFC 9051 §6.3.4); a mailbox's inferiors are left alone.
+    async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()>;
+    /// Renames a mailbox and its inferiors (`a` -> `b` takes `a/x` to `b/x`), keeping UIDs and
+    /// UIDVALIDITY. Renaming INBOX moves its messages to a new mailbox of that name and
+    /// leaves INBOX empty (RFC 9051 §6.3.5). Fails if the new name exists.
+    async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()>;
+    /// Marks a mailbox subscribed or not (RFC 9051 §6.3.6, §6.3.7).
+    async fn set_subscribed(&self, mailbox: MailboxId, subscribed: bool) -> StoreResult<()>;
     /// Updates flags; with `unchanged_since` (RFC 7162 §3.1.3) messages changed after it are
     /// left alone. Returns the messages whose flags changed, with their new MODSEQ.
     async fn store_flags(

@@ -31,7 +31,7 @@ macro_rules! conformance_tests {
             accept_queues_a_full_mailbox_and_refuses_when_all_are_full,
             queue_keeps_what_was_not_delivered, queue_defer_fail_and_lease,
             large_blobs_round_trip, messages_read_in_ranges, removing_account_cleans_up,
-            content_is_recorded_and_searchable);
+            content_is_recorded_and_searchable, mailbox_operations_for_imap);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -1041,4 +1041,154 @@ pub async fn content_is_recorded_and_searchable(backend: &dyn Backend) {
         search(TextField::Subject, "report").await,
         Vec::<Uid>::new()
     );
+}
+
+/// COPY keeps flags and dates and shares the blob, MOVE is copy plus expunge, RENAME takes
+/// inferiors along and keeps UIDVALIDITY (INBOX's messages move out instead), DELETE gives the
+/// space back and refuses INBOX; a copy past the quota changes nothing.
+pub async fn mailbox_operations_for_imap(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let mb = &stores.mailboxes;
+    let inbox = mb.mailbox(alice, "INBOX").await.unwrap();
+    let archive = mb.mailbox(alice, "Archive").await.unwrap();
+    let trash = mb.mailbox(alice, "Trash").await.unwrap();
+    let mut seen = Flags::new();
+    seen.insert(Flag::Seen);
+    for (i, body) in [
+        &b"Subject: one\r\n\r\n1\r\n"[..],
+        b"Subject: two\r\n\r\n2\r\n",
+        b"Subject: three\r\n\r\n3\r\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut m = message(&stores, body).await;
+        m.flags = if i == 0 { seen.clone() } else { Flags::new() };
+        m.internal_date = 1_700_000_000 + i as i64;
+        mb.append(inbox.id, m).await.unwrap();
+    }
+    let used =
+        |stores: Stores| async move { stores.directory.account(alice).await.unwrap().used_bytes };
+    let before = used(stores.clone()).await;
+
+    let copied = mb
+        .copy_messages(inbox.id, &[Uid(3), Uid(1), Uid(99)], archive.id)
+        .await
+        .unwrap();
+    assert_eq!(copied, vec![(Uid(1), Uid(1)), (Uid(3), Uid(2))]);
+    let originals = mb.messages(inbox.id, Uid(1)).await.unwrap();
+    let copies = mb.messages(archive.id, Uid(1)).await.unwrap();
+    assert_eq!(copies[0].flags, originals[0].flags);
+    assert_eq!(copies[0].internal_date, originals[0].internal_date);
+    assert_eq!(copies[1].blob, originals[2].blob);
+    assert_eq!(
+        mb.read_message(archive.id, Uid(2)).await.unwrap(),
+        mb.read_message(inbox.id, Uid(3)).await.unwrap()
+    );
+    assert_eq!(
+        mb.message_meta(archive.id, Uid(2)).await.unwrap(),
+        mb.message_meta(inbox.id, Uid(3)).await.unwrap()
+    );
+    assert_eq!(
+        used(stores.clone()).await,
+        before + copies[0].size + copies[1].size
+    );
+
+    let moved = mb
+        .move_messages(inbox.id, &[Uid(2)], trash.id)
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![(Uid(2), Uid(1))]);
+    let left: Vec<Uid> = mb
+        .messages(inbox.id, Uid(1))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(left, vec![Uid(1), Uid(3)]);
+    assert_eq!(
+        mb.changes_since(inbox.id, ModSeq(1))
+            .await
+            .unwrap()
+            .expunged,
+        vec![Uid(2)]
+    );
+    assert!(matches!(
+        mb.move_messages(inbox.id, &[Uid(1)], inbox.id).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let projects = mb.create_mailbox(alice, "Projects", None).await.unwrap();
+    mb.create_mailbox(alice, "Projects/a", None).await.unwrap();
+    mb.create_mailbox(alice, "Projectsx", None).await.unwrap();
+    mb.rename_mailbox(projects.id, "Work").await.unwrap();
+    let names: Vec<String> = mb
+        .list_mailboxes(alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(
+        names.contains(&"Work".to_string()) && names.contains(&"Work/a".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"Projectsx".to_string()), "{names:?}");
+    assert_eq!(
+        mb.mailbox(alice, "Work").await.unwrap().uid_validity,
+        projects.uid_validity
+    );
+    assert!(matches!(
+        mb.rename_mailbox(projects.id, "Sent").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+
+    mb.rename_mailbox(inbox.id, "Saved").await.unwrap();
+    assert_eq!(mb.mailbox(alice, "INBOX").await.unwrap().messages, 0);
+    let saved = mb.mailbox(alice, "Saved").await.unwrap();
+    assert_eq!(saved.messages, 2);
+
+    let blobs = stores.blobs.count().await.unwrap();
+    let before_delete = used(stores.clone()).await;
+    mb.delete_mailbox(trash.id).await.unwrap();
+    assert!(matches!(
+        mb.mailbox(alice, "Trash").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(used(stores.clone()).await < before_delete);
+    assert_eq!(
+        stores.blobs.count().await.unwrap(),
+        blobs - 1,
+        "message two had no other copy"
+    );
+    assert!(matches!(
+        mb.delete_mailbox(inbox.id).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    mb.set_subscribed(saved.id, false).await.unwrap();
+    assert!(!mb.mailbox(alice, "Saved").await.unwrap().subscribed);
+
+    // A copy past the quota changes nothing.
+    let bob = stores
+        .directory
+        .add_account(&addr("bob@example.org"), "hash-b", 60)
+        .await
+        .unwrap();
+    let bob_inbox = mb.mailbox(bob, "INBOX").await.unwrap();
+    let bob_archive = mb.mailbox(bob, "Archive").await.unwrap();
+    mb.append(
+        bob_inbox.id,
+        message(&stores, b"Subject: x\r\n\r\nfits once\r\n").await,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        mb.copy_messages(bob_inbox.id, &[Uid(1)], bob_archive.id)
+            .await,
+        Err(StoreError::OverQuota(_))
+    ));
+    assert_eq!(mb.mailbox(bob, "Archive").await.unwrap().messages, 0);
 }
