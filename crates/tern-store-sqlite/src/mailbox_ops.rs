@@ -8,6 +8,9 @@ use tern_types::{Flags, MailboxId, Uid};
 use crate::convert::{is_duplicate, sql_err, Cached};
 use crate::mailbox::{append_in, expunge_in, mailbox_by_id, AppendParts};
 
+/// A message's UID in the source mailbox and its UID in the destination (RFC 4315 COPYUID).
+type UidPair = (Uid, Uid);
+
 /// What a copy needs of a message: its blob, prefix, size, flags and date.
 struct Source {
     blob_id: i64,
@@ -45,7 +48,7 @@ pub(crate) fn copy_in(
     from: MailboxId,
     uids: &[Uid],
     to: MailboxId,
-) -> StoreResult<(Vec<(Uid, Uid)>, Vec<Change>)> {
+) -> StoreResult<(Vec<UidPair>, Vec<Change>)> {
     mailbox_by_id(conn, from)?;
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
@@ -78,7 +81,7 @@ pub(crate) fn move_in(
     from: MailboxId,
     uids: &[Uid],
     to: MailboxId,
-) -> StoreResult<(Vec<(Uid, Uid)>, Vec<Change>)> {
+) -> StoreResult<(Vec<UidPair>, Vec<Change>)> {
     if from == to {
         return Err(StoreError::Invalid(
             "a message cannot be moved to its own mailbox".into(),
