@@ -14,6 +14,7 @@
 //! # Security
 //! Works on stored, already-accepted messages only.
 
+pub mod dkim;
 pub mod dsn;
 mod retry;
 mod scheduler;

@@ -13,7 +13,7 @@ use tern_store::{StoreError, Stores};
 use tern_store_sqlite::{SqliteOptions, SqliteStore, DB_FILE};
 use tern_types::Domain;
 
-use crate::cli::{AliasCommand, Command, DomainCommand, QueueCommand, UserCommand};
+use crate::cli::{AliasCommand, Command, DkimCommand, DomainCommand, QueueCommand, UserCommand};
 
 /// Opens the store the configuration names, creating it if there is none (`tern serve`).
 pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
@@ -106,6 +106,7 @@ pub async fn run(config: &Config, command: Command) -> anyhow::Result<()> {
         Command::User(c) => user(config, &stores, c).await,
         Command::Alias(c) => alias(&stores, c).await,
         Command::Queue(c) => queue(&stores, c).await,
+        Command::Dkim(c) => dkim(config, &stores, c).await,
         Command::Serve(_) | Command::Config(_) => bail!("not an admin command"),
     }
 }
@@ -327,4 +328,66 @@ pub fn check_config(config: &Config) -> anyhow::Result<String> {
         }
     }
     Ok(out)
+}
+
+async fn dkim(config: &Config, stores: &Stores, command: DkimCommand) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use tern_queue::dkim::{generate, key_dir, zone_line, Algorithm};
+
+    let DkimCommand::Generate {
+        domain,
+        selector,
+        algorithm,
+    } = command;
+    if !stores.directory.list_domains().await?.contains(&domain) {
+        bail!("{domain} is not a local domain; add it first with `tern domain add {domain}`");
+    }
+    let valid_selector = !selector.is_empty()
+        && selector
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid_selector {
+        bail!("selector {selector:?}: use letters, digits, '-' and '_' only (RFC 6376 §3.1)");
+    }
+    let algorithms: Vec<(Algorithm, String)> = match algorithm.as_deref() {
+        Some("ed25519") => vec![(Algorithm::Ed25519, selector.clone())],
+        Some(_) => vec![(Algorithm::Rsa, selector.clone())],
+        None => vec![
+            (Algorithm::Ed25519, format!("{selector}-ed25519")),
+            (Algorithm::Rsa, format!("{selector}-rsa")),
+        ],
+    };
+    let dir = key_dir(&config.data_dir, domain.as_str());
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut lines = Vec::new();
+    for (algorithm, name) in algorithms {
+        let path = dir.join(format!("{name}.{}", algorithm.name()));
+        let key = generate(algorithm)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| {
+                format!(
+                    "cannot create {} (a key with this selector exists? choose another \
+                     --selector, or remove the file to replace the key)",
+                    path.display()
+                )
+            })?;
+        file.write_all(&key.private_der)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        lines.push(zone_line(&name, domain.as_str(), &key.record));
+    }
+    println!("Publish in the DNS zone of {domain} (mail from it is signed with these keys):");
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
 }

@@ -53,6 +53,25 @@ pub enum Command {
     /// Look at and act on mail waiting in the queue (or kept there after a failure).
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// DKIM keys (RFC 6376) that sign the mail a domain sends.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Create signing keys for a local domain (Ed25519 and RSA-2048 by default) and print
+    /// the DNS TXT records to publish. Mail the domain sends is signed with every key it has.
+    Generate {
+        domain: Domain,
+        /// The selector: the records go at SELECTOR-ed25519._domainkey.DOMAIN and
+        /// SELECTOR-rsa._domainkey.DOMAIN (or SELECTOR._domainkey.DOMAIN with --algorithm).
+        #[arg(long, default_value = "tern")]
+        selector: String,
+        /// Only this kind of key: ed25519 or rsa.
+        #[arg(long, value_parser = ["ed25519", "rsa"])]
+        algorithm: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -481,3 +481,89 @@ fn an_internationalised_domain_is_one_domain_in_either_spelling() {
     let err = fails(&tern(cfg, &["domain", "remove", "bücher.example"], ""));
     assert!(err.contains("account"), "{err}");
 }
+
+/// `tern dkim generate` makes private key files and prints the records to publish; a message
+/// signed with those keys verifies, with the printed records as the DNS answer, in dkimpy
+/// (an independent implementation, Debian's python3-dkim).
+#[test]
+fn dkim_keys_sign_what_dkimpy_verifies() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_test_config(dir.path(), "");
+    let cfg = cfg.as_path();
+    let err = fails(&tern(cfg, &["dkim", "generate", "example.org"], ""));
+    assert!(
+        err.contains("no Tern store") || err.contains("tern domain add"),
+        "{err}"
+    );
+    ok(&tern(
+        cfg,
+        &["domain", "add", "example.org", "--create"],
+        "",
+    ));
+    let err = fails(&tern(cfg, &["dkim", "generate", "other.org"], ""));
+    assert!(err.contains("tern domain add other.org"), "{err}");
+    let printed = ok(&tern(cfg, &["dkim", "generate", "example.org"], ""));
+    // One zone line per key: name, then the quoted pieces of the record.
+    let mut records = std::collections::HashMap::new();
+    for line in printed.lines().filter(|l| l.contains("IN TXT")) {
+        let name = line
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches('.');
+        let value: String = line
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .collect::<Vec<_>>()
+            .concat();
+        records.insert(name.to_string(), value);
+    }
+    assert_eq!(records.len(), 2, "{printed}");
+    assert!(records["tern-ed25519._domainkey.example.org"].starts_with("v=DKIM1; k=ed25519; p="));
+    assert!(records["tern-rsa._domainkey.example.org"].starts_with("v=DKIM1; k=rsa; p="));
+    let err = fails(&tern(cfg, &["dkim", "generate", "example.org"], ""));
+    assert!(err.contains("choose another"), "{err}");
+
+    let data_dir = dir.path().join("data");
+    let key_dir = tern_queue::dkim::key_dir(&data_dir, "example.org");
+    for entry in std::fs::read_dir(&key_dir).unwrap() {
+        let mode = entry.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let keys = tern_queue::dkim::load_keys(&key_dir).unwrap();
+    assert_eq!(keys.len(), 2);
+    let message =
+        b"From: Alice <alice@example.org>\r\nTo: bob@remote.example\r\nSubject: signed\r\n\
+                    Date: Mon, 30 Nov 2026 12:00:00 +0000\r\nMessage-ID: <s1@example.org>\r\n\r\n\
+                    Hello Bob.\r\n";
+    let signatures = tern_queue::dkim::sign(message, "example.org", &keys).unwrap();
+    assert_eq!(signatures.len(), 2);
+    for (signature, record) in signatures.iter().zip([
+        &records["tern-ed25519._domainkey.example.org"],
+        &records["tern-rsa._domainkey.example.org"],
+    ]) {
+        let mut signed = signature.clone().into_bytes();
+        signed.extend_from_slice(message);
+        let script = format!(
+            "import dkim, sys\n\
+             record = {record:?}.encode()\n\
+             ok = dkim.verify(sys.stdin.buffer.read(), dnsfunc=lambda name, timeout=5: record)\n\
+             sys.exit(0 if ok else 1)"
+        );
+        // Debian's Python, where python3-dkim is installed (scripts/test installs it).
+        let mut python = Command::new("/usr/bin/python3")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3 with dkim (apt-get install python3-dkim)");
+        use std::io::Write;
+        python.stdin.take().unwrap().write_all(&signed).unwrap();
+        assert!(
+            python.wait().unwrap().success(),
+            "dkimpy rejected\n{}",
+            String::from_utf8_lossy(&signed)
+        );
+    }
+}
