@@ -17,10 +17,12 @@
 //! only inside a comment, escaped, so it cannot change how the Received field parses.
 
 mod date;
+mod header;
 pub mod mime;
 mod trace;
 mod wire;
 
 pub use date::rfc5322_date;
+pub use header::header_block_len;
 pub use trace::{received, return_path, Received};
 pub use wire::{wire_form, WireCount, WireForm, WireSink, WireSize};

@@ -7,7 +7,7 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::raw::Raw;
 use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
-use tern_message::rfc5322_date;
+use tern_message::{header_block_len, rfc5322_date};
 
 /// RFC 3464 §2.3.3 Action field: what happened to one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,25 +73,6 @@ pub struct Dsn<'a> {
     pub now: i64,
     /// A unique token for the Message-ID.
     pub id: &'a str,
-}
-
-/// The original's header block: up to and including the blank line (or all of it).
-fn header_block(message: &[u8]) -> &[u8] {
-    &message[..blank_line_end(message).unwrap_or(message.len())]
-}
-
-/// End of the first blank line (CRLF CRLF or LF LF), if any.
-fn blank_line_end(message: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some(nl) = message[at..].iter().position(|&b| b == b'\n') {
-        let end = at + nl + 1;
-        match message.get(end..) {
-            Some([b'\r', b'\n', ..]) => return Some(end + 2),
-            Some([b'\n', ..]) => return Some(end + 1),
-            _ => at = end,
-        }
-    }
-    None
 }
 
 /// One line: the lines of a multi-line value (an SMTP reply) joined by spaces, so a value
@@ -177,7 +158,7 @@ pub fn build(dsn: &Dsn<'_>) -> Vec<u8> {
         }
         _ => MimePart::new(
             ContentType::new("text/rfc822-headers"),
-            header_block(dsn.original),
+            &dsn.original[..header_block_len(dsn.original)],
         )
         .transfer_encoding("8bit"),
     };

@@ -226,29 +226,20 @@ async fn queue(stores: &Stores, command: QueueCommand) -> anyhow::Result<()> {
         QueueCommand::List => {
             let entries = stores.queue.list().await?;
             for entry in &entries {
-                let sender = if entry.sender.is_empty() {
-                    "<>"
-                } else {
-                    entry.sender.as_str()
-                };
-                println!(
-                    "{}\tfrom={sender}\tsize={}\treceived={}",
-                    entry.id,
-                    entry.size,
-                    tern_message::rfc5322_date(entry.received_at)
-                );
-                for r in &entry.recipients {
-                    println!(
-                        "  {}\t{}\tattempts={}\tnext={}\terror={}",
-                        r.address,
-                        r.state.as_str(),
-                        r.attempts,
-                        tern_message::rfc5322_date(r.next_attempt),
-                        r.last_error.as_deref().unwrap_or("-")
-                    );
-                }
+                print_queue_entry(entry);
             }
             println!("{} message(s) in the queue", entries.len());
+        }
+        QueueCommand::Show { id } => {
+            let entries = stores.queue.list().await?;
+            let Some(entry) = entries.iter().find(|e| e.id.0 == id) else {
+                bail!("no message {id} in the queue; `tern queue list` shows the ids");
+            };
+            print_queue_entry(entry);
+            let message = stores.queue.read(entry.id).await?;
+            let end = tern_message::header_block_len(&message);
+            println!();
+            print!("{}", String::from_utf8_lossy(&message[..end]));
         }
         QueueCommand::Retry { id } => {
             let now = std::time::SystemTime::now()
@@ -265,6 +256,31 @@ async fn queue(stores: &Stores, command: QueueCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One queued message and its recipients, as `tern queue list` and `show` print them.
+fn print_queue_entry(entry: &tern_store::QueueEntry) {
+    let sender = if entry.sender.is_empty() {
+        "<>"
+    } else {
+        entry.sender.as_str()
+    };
+    println!(
+        "{}\tfrom={sender}\tsize={}\treceived={}",
+        entry.id,
+        entry.size,
+        tern_message::rfc5322_date(entry.received_at)
+    );
+    for r in &entry.recipients {
+        println!(
+            "  {}\t{}\tattempts={}\tnext={}\terror={}",
+            r.address,
+            r.state.as_str(),
+            r.attempts,
+            tern_message::rfc5322_date(r.next_attempt),
+            r.last_error.as_deref().unwrap_or("-")
+        );
+    }
 }
 
 /// A new password: one line from standard input when it is not a terminal (scripts,

@@ -148,6 +148,12 @@ pub enum QueueCommand {
     /// List queued messages with their sender, size and each recipient's state, attempts,
     /// next attempt and last error.
     List,
+    /// Show one message: its sender, size, arrival, each recipient's state, attempts, next
+    /// attempt and last error, and the message's header block (trace fields included).
+    Show {
+        /// The id `tern queue list` shows.
+        id: i64,
+    },
     /// Make every recipient of a message that is not delivered due now, failed ones included
     /// (after fixing what made them fail); a running server takes it within 30 seconds.
     Retry {

@@ -258,6 +258,23 @@ async fn queue_list_and_remove() {
     assert!(!listed.contains("bob@"), "{listed}");
     let cfg = server.config_path.clone();
     let id = accepted.id.to_string();
+    let shown = ok(
+        &tokio::task::spawn_blocking(move || tern(&cfg, &["queue", "show", &id], ""))
+            .await
+            .unwrap(),
+    );
+    assert!(shown.contains("  alice@example.test\tqueued\t"), "{shown}");
+    assert!(shown.ends_with("\nSubject: q\r\n\r\n"), "{shown:?}");
+    assert!(!shown.contains("too big"), "the body is not shown: {shown}");
+    let cfg = server.config_path.clone();
+    let err = fails(
+        &tokio::task::spawn_blocking(move || tern(&cfg, &["queue", "show", "999999"], ""))
+            .await
+            .unwrap(),
+    );
+    assert!(err.contains("tern queue list"), "{err}");
+    let cfg = server.config_path.clone();
+    let id = accepted.id.to_string();
     let retried =
         ok(
             &tokio::task::spawn_blocking(move || tern(&cfg, &["queue", "retry", &id], ""))
