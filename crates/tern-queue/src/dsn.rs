@@ -75,14 +75,25 @@ pub struct Dsn<'a> {
     pub id: &'a str,
 }
 
+/// Octets of one field value at most: RFC 5322 §2.1.1 lines stay under 998 octets.
+const MAX_VALUE: usize = 900;
+
 /// One line: the lines of a multi-line value (an SMTP reply) joined by spaces, so a value
-/// from the network cannot start a new field.
+/// from the network cannot start a new field, cut (at a character) to [`MAX_VALUE`] octets.
 fn one_line(value: &str) -> String {
-    value
+    let mut line = value
         .split(['\r', '\n'])
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    if line.len() > MAX_VALUE {
+        let mut end = MAX_VALUE;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+    }
+    line
 }
 
 /// The human-readable part (RFC 6522 §3: the first part of a report).
@@ -162,15 +173,19 @@ pub fn build(dsn: &Dsn<'_>) -> Vec<u8> {
         )
         .transfer_encoding("8bit"),
     };
+    let status = delivery_status(dsn);
+    // RFC 6533 §3: UTF-8 addresses or replies make it a global delivery status, 8-bit.
+    let (status_type, status_encoding) = if status.is_ascii() {
+        ("message/delivery-status", "7bit")
+    } else {
+        ("message/global-delivery-status", "8bit")
+    };
     let report = MimePart::new(
         ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
         vec![
             MimePart::new(ContentType::new("text/plain"), explanation(dsn)),
-            MimePart::new(
-                ContentType::new("message/delivery-status"),
-                delivery_status(dsn).into_bytes(),
-            )
-            .transfer_encoding("7bit"),
+            MimePart::new(ContentType::new(status_type), status.into_bytes())
+                .transfer_encoding(status_encoding),
             returned,
         ],
     );
@@ -284,6 +299,21 @@ mod tests {
         let message = MessageParser::new().parse(&small).expect("parses");
         let parts: Vec<_> = message.root().root_part().children().collect();
         assert!(!String::from_utf8_lossy(parts[2].raw_body()).contains("noon"));
+    }
+
+    #[test]
+    fn long_and_utf8_replies_stay_within_the_rules() {
+        let mut r = recipient(DsnAction::Failed);
+        r.address = "jörg@bücher.example".into();
+        r.diagnostic = Some("550 ".to_string() + &"x".repeat(5000));
+        let recipients = [r];
+        let bytes = build(&dsn(&recipients, ORIGINAL, ReturnContent::Headers));
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("message/global-delivery-status"), "{text}");
+        assert!(
+            text.lines().all(|l| l.len() <= 998),
+            "a line over 998 octets"
+        );
     }
 
     #[test]

@@ -17,11 +17,18 @@ use crate::cli::{AliasCommand, Command, DkimCommand, DomainCommand, QueueCommand
 
 /// Opens the store the configuration names, creating it if there is none (`tern serve`).
 pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    open_store_for(config, false)
+}
+
+/// Opens (or creates) the store; `serving`: this is `tern serve`, which alone keeps the
+/// full-text index (an admin command beside it must not run a second indexer).
+pub fn open_store_for(config: &Config, serving: bool) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(
         &config.data_dir,
         SqliteOptions {
             inline_blob_max: config.store.inline_blob_max,
             mime_limits: config.store.mime_limits,
+            index_text: serving,
         },
     )
     .with_context(|| {
@@ -239,7 +246,18 @@ async fn queue(stores: &Stores, command: QueueCommand) -> anyhow::Result<()> {
             let message = stores.queue.read(entry.id).await?;
             let end = tern_message::header_block_len(&message);
             println!();
-            print!("{}", String::from_utf8_lossy(&message[..end]));
+            // Header text comes from the network: control characters are shown escaped, so
+            // they cannot drive the terminal.
+            let text: String = String::from_utf8_lossy(&message[..end])
+                .chars()
+                .map(|c| match c {
+                    '\t' | '\n' => c.to_string(),
+                    '\r' => String::new(),
+                    c if c.is_control() => c.escape_default().to_string(),
+                    c => c.to_string(),
+                })
+                .collect();
+            print!("{text}");
         }
         QueueCommand::Retry { id } => {
             let now = std::time::SystemTime::now()
@@ -375,6 +393,19 @@ async fn dkim(config: &Config, stores: &Stores, command: DkimCommand) -> anyhow:
         ],
     };
     let dir = key_dir(&config.data_dir, domain.as_str());
+    // One selector names one key: a selector that has a key of either kind is taken.
+    for (_, name) in &algorithms {
+        for kind in [Algorithm::Ed25519, Algorithm::Rsa] {
+            let existing = dir.join(format!("{name}.{}", kind.name()));
+            if existing.exists() {
+                bail!(
+                    "selector {name:?} of {domain} has a key already ({}); choose another \
+                     --selector, or remove the file to replace the key",
+                    existing.display()
+                );
+            }
+        }
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -401,7 +432,10 @@ async fn dkim(config: &Config, stores: &Stores, command: DkimCommand) -> anyhow:
             .with_context(|| format!("cannot write {}", path.display()))?;
         lines.push(zone_line(&name, domain.as_str(), &key.record));
     }
-    println!("Publish in the DNS zone of {domain} (mail from it is signed with these keys):");
+    println!(
+        "Publish in the DNS zone of {domain}. Mail {domain} sends will be signed with these \
+         keys (sending is not built yet: see docs/rfc-index.md):"
+    );
     for line in lines {
         println!("{line}");
     }

@@ -22,7 +22,7 @@ use tern_store::{RecipientPolicy, StoreError, Stores};
 use tern_store_sqlite::SqliteStore;
 use tern_types::Domain;
 
-use crate::admin::open_store;
+use crate::admin::open_store_for;
 use crate::data_dir::create_private_file;
 use crate::unavailable::Unavailable;
 
@@ -126,7 +126,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         false => e,
     })?;
     let lock = lock_data_dir(config)?;
-    let store = open_store(config)?;
+    let store = open_store_for(config, true)?;
     store
         .collect_garbage(Duration::ZERO)
         .await

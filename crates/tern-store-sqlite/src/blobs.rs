@@ -270,18 +270,25 @@ pub(crate) fn read_blob(
 
 /// Records a staged blob in the same transaction as the metadata that references it.
 pub(crate) fn insert_blob(conn: &rusqlite::Connection, blob: &StagedBlob) -> StoreResult<BlobRow> {
+    // A new id from the store's counter (schema version 4): ids never repeat.
+    let id: i64 = conn
+        .prepare_cached(
+            "UPDATE meta SET value = value + 1 WHERE key = 'next_blob_id' RETURNING value - 1",
+        )
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(sql_err)?;
     conn.exec(
-        "INSERT INTO blobs (hash, size, wire_size, data, meta) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO blobs (id, hash, size, wire_size, data, meta) VALUES (?6, ?1, ?2, ?3, ?4, ?5)",
         rusqlite::params![
             &blob.hash.0[..],
             blob.size as i64,
             blob.wire_size as i64,
             blob.inline.as_deref(),
             blob.content.encoded,
+            id,
         ],
     )
     .map_err(sql_err)?;
-    let id = conn.last_insert_rowid();
     Ok(BlobRow {
         id,
         size: blob.size,

@@ -75,11 +75,11 @@ fn substring_pattern(term: &str) -> String {
 /// UIDs of the messages of `mailbox` whose `field` contains `term`, case-insensitively,
 /// in UID order. GLOB on a trigram FTS5 column uses the index when the term has three
 /// characters or more and scans the indexed text otherwise: the same rows either way. Blobs
-/// the indexer has not taken in (above its watermark, or at a dropped id) are analysed here
-/// (about `indexer::MAX_DEFERRED` at most, usually none), and index rows at dropped ids are
-/// ignored, so the answer is exact at every moment. The store's snapshot is taken first, the
-/// index's (with the watermark) second: a batch the indexer commits in between is seen
-/// indexed, with its blobs in the snapshot.
+/// the indexer has not taken in (above its watermark) are analysed here (about
+/// `indexer::MAX_DEFERRED` at most while the store is busy, usually none), so the answer is
+/// exact at every moment; index rows of dropped blobs match no message (blob ids never
+/// repeat). The store's snapshot is taken first, the index's (with the watermark) second: a
+/// batch the indexer commits in between is seen indexed, with its blobs in the snapshot.
 pub(crate) fn search(
     conn: &Connection,
     dir: &BlobDir,
@@ -102,8 +102,7 @@ pub(crate) fn search(
         .map(|column| {
             format!(
                 "SELECT m.uid FROM text.message_text t CROSS JOIN messages m ON m.blob_id = t.rowid
-                  WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1 AND t.rowid <= ?3
-                    AND NOT EXISTS (SELECT 1 FROM text_dropped d WHERE d.blob_id = t.rowid)"
+                  WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1 AND t.rowid <= ?3"
             )
         })
         .collect();
@@ -136,10 +135,8 @@ fn pending_matches(
     let mut stmt = conn
         .prepare_cached(
             "SELECT m.uid, m.blob_id
-               FROM (SELECT id AS blob_id FROM blobs WHERE id > ?2
-                     UNION SELECT blob_id FROM text_dropped) w
-              CROSS JOIN messages m ON m.blob_id = w.blob_id
-              WHERE m.mailbox_id = ?1",
+               FROM blobs b CROSS JOIN messages m ON m.blob_id = b.id
+              WHERE b.id > ?2 AND m.mailbox_id = ?1",
         )
         .map_err(sql_err)?;
     let pending = stmt

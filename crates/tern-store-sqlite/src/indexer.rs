@@ -7,9 +7,9 @@
 //! in the accepting commit instead still cost a B-tree insert per message that the writer
 //! felt. So the accepting commit adds nothing for the index: `text.db` holds, with the index,
 //! the highest blob id it has taken in (`progress.indexed_upto`, the watermark), and every
-//! blob above it waits for this task. Blob ids only grow, except that the id of the highest
-//! blob comes back when that blob is dropped; dropping writes `text_dropped` (a trigger), and
-//! the index treats a dropped id as to be done again.
+//! blob above it waits for this task. Blob ids come from a counter and never repeat (schema
+//! version 4), so an index row can only be stale, never wrong: a dropped blob's row matches no
+//! message, and `text_dropped` (written by a trigger) tells this task to delete it.
 //!
 //! This task indexes blobs in batches, on the other core, where FTS5's per-commit costs
 //! (segment flushes, merges) are shared by hundreds of messages. It derives the search text
@@ -18,22 +18,22 @@
 //! [`MAX_DEFERRED`] blobs wait: a burst is accepted at the rate it would have without an
 //! index, and indexed right after it.
 //!
-//! Searches stay exact at every moment (`content::search`): blobs above the watermark or
-//! with a dropped id are analysed and matched by the search itself, and their index rows are
-//! ignored.
+//! Searches stay exact at every moment (`content::search`): blobs above the watermark are
+//! analysed and matched by the search itself.
 //!
-//! One batch: read the watermark, then, in one snapshot of the store, the dropped ids, the
-//! blob now at each dropped id at or below the watermark, and the next blobs above it; in one
-//! `text.db` transaction, delete the index rows of every id named, index the blobs, and move
-//! the watermark (down to the highest blob there is, when top blobs were dropped, so that a
-//! returning id is above it); then remove exactly the dropped rows read (by `seq`, which never
+//! One batch: read the watermark, then, in one snapshot of the store, the dropped ids and the
+//! next blobs above the watermark (up to [`BATCH`] blobs or [`BATCH_OCTETS`]); in one
+//! `text.db` transaction, delete the index rows of every id named, index the blobs and move the
+//! watermark to the last one; then remove exactly the dropped rows read (by `seq`, which never
 //! repeats) through the writer. A crash between the two commits repeats the batch, which
-//! deleting before inserting makes harmless.
+//! deleting before inserting makes harmless. A blob that cannot be read ends the batch before
+//! it (the watermark never passes a blob that was not indexed); the next batch tries again.
+//! Only `tern serve` runs the indexer (`SqliteOptions::index_text`).
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use tern_message::mime::{analyse, MimeLimits, SearchText};
 use tern_store::{StoreError, StoreResult};
 
@@ -48,6 +48,10 @@ const BATCH: i64 = 512;
 /// Dropped ids handled per batch.
 const DROPPED_BATCH: i64 = 4 * BATCH;
 
+/// Octets of messages read per batch at most (one larger message is taken alone): what a
+/// batch holds in memory stays bounded whatever the messages.
+const BATCH_OCTETS: i64 = 64 * 1024 * 1024;
+
 /// The pause between batches, and the interval over which the writer's load is judged.
 const IDLE: Duration = Duration::from_millis(50);
 
@@ -58,14 +62,14 @@ const BUSY: u64 = 25;
 /// has more than this to analyse itself.
 pub(crate) const MAX_DEFERRED: i64 = 10_000;
 
-/// A blob to index: its id and its search text (`None`: the blob could not be read).
-type ToIndex = (i64, Option<SearchText>);
+/// A blob to index: its id and its search text.
+type ToIndex = (i64, SearchText);
 
 /// What one batch does, read from one snapshot of the store.
 struct Batch {
     /// `(seq, blob id)` rows of `text_dropped`.
     dropped: Vec<(i64, i64)>,
-    /// Blobs to index: above the watermark, and now at dropped ids below it.
+    /// Blobs to index, the next ones above the watermark.
     blobs: Vec<ToIndex>,
     /// The watermark after this batch.
     upto: i64,
@@ -119,18 +123,18 @@ pub(crate) fn watermark(conn: &Connection) -> StoreResult<i64> {
         .map_err(sql_err)
 }
 
-/// Blobs waiting for the index, at most (ids above the watermark, plus dropped ids).
+/// Blobs waiting for the index, at most (ids above the watermark).
 fn waiting_at_most(conn: &Connection) -> StoreResult<i64> {
     conn.query_row(
-        "SELECT coalesce((SELECT max(id) FROM blobs), 0) - (SELECT indexed_upto FROM text.progress)
-                + (SELECT count(*) FROM text_dropped)",
+        "SELECT coalesce((SELECT max(id) FROM blobs), 0) - (SELECT indexed_upto FROM text.progress)",
         [],
         |r| r.get(0),
     )
     .map_err(sql_err)
 }
 
-/// Blobs waiting for the index (0 once it has caught up).
+/// Blobs waiting for the index, and dropped ones whose rows it has yet to delete (0 once it
+/// has caught up).
 pub(crate) fn backlog(conn: &Connection) -> StoreResult<u64> {
     conn.query_row(
         "SELECT (SELECT count(*) FROM blobs WHERE id > (SELECT indexed_upto FROM text.progress))
@@ -187,9 +191,8 @@ async fn run_batch(
     Ok(Some(work))
 }
 
-/// The next batch, from one snapshot (the watermark first: it only moves in `text.db`
-/// commits this task makes, so reading it in the same transaction is consistent); `None`
-/// when there is nothing to do.
+/// The next batch, from one snapshot (the watermark first: only this task moves it);
+/// `None` when there is nothing to do.
 fn read_batch(conn: &Connection, dir: &BlobDir, limits: &MimeLimits) -> StoreResult<Option<Batch>> {
     let upto = watermark(conn)?;
     let mut stmt = conn
@@ -200,58 +203,39 @@ fn read_batch(conn: &Connection, dir: &BlobDir, limits: &MimeLimits) -> StoreRes
         .map_err(sql_err)?
         .collect::<Result<_, _>>()
         .map_err(sql_err)?;
-    let dropped_complete = (dropped.len() as i64) < DROPPED_BATCH;
-    let mut ids: Vec<i64> = Vec::new();
-    // A dropped id at or below the watermark that a blob has again: that blob is new.
-    let mut present = conn
-        .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
-        .map_err(sql_err)?;
-    for &(_, id) in &dropped {
-        if id <= upto
-            && present
-                .query_row([id], |_| Ok(()))
-                .optional()
-                .map_err(sql_err)?
-                .is_some()
-        {
-            ids.push(id);
-        }
-    }
     let mut above = conn
-        .prepare_cached("SELECT id FROM blobs WHERE id > ?1 ORDER BY id LIMIT ?2")
+        .prepare_cached("SELECT id, size FROM blobs WHERE id > ?1 ORDER BY id LIMIT ?2")
         .map_err(sql_err)?;
-    let new: Vec<i64> = above
-        .query_map(params![upto, BATCH], |r| r.get(0))
+    let candidates: Vec<(i64, i64)> = above
+        .query_map(params![upto, BATCH], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(sql_err)?
         .collect::<Result<_, _>>()
         .map_err(sql_err)?;
-    let highest: i64 = conn
-        .query_row("SELECT coalesce(max(id), 0) FROM blobs", [], |r| r.get(0))
-        .map_err(sql_err)?;
-    let mut next = new.last().copied().unwrap_or(upto);
-    if dropped_complete {
-        // Top blobs dropped: their ids come back next, and must be above the watermark.
-        next = next.min(highest);
+    let mut blobs = Vec::new();
+    let mut octets = 0;
+    for (id, size) in candidates {
+        if !blobs.is_empty() && octets + size > BATCH_OCTETS {
+            break;
+        }
+        match read_blob(conn, dir, id) {
+            Ok(bytes) => blobs.push((id, analyse(&bytes, limits).text)),
+            // Not past it: this batch ends here, and an error with nothing done is reported.
+            Err(e) if blobs.is_empty() && dropped.is_empty() => return Err(e),
+            Err(e) => {
+                tracing::warn!("full-text indexing stops before blob #{id}: {e}");
+                break;
+            }
+        }
+        octets += size;
     }
-    if dropped.is_empty() && new.is_empty() && next == upto {
+    if dropped.is_empty() && blobs.is_empty() {
         return Ok(None);
     }
-    ids.extend(new);
-    ids.sort_unstable();
-    ids.dedup();
-    let blobs = ids
-        .into_iter()
-        .map(|id| {
-            let text = read_blob(conn, dir, id)
-                .ok()
-                .map(|bytes| analyse(&bytes, limits).text);
-            (id, text)
-        })
-        .collect();
+    let upto = blobs.last().map_or(upto, |(id, _)| *id);
     Ok(Some(Batch {
         dropped,
         blobs,
-        upto: next,
+        upto,
     }))
 }
 
@@ -277,8 +261,7 @@ fn write_index(conn: &Connection, batch: &Batch) -> StoreResult<()> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(sql_err)?;
-        for (id, text) in &batch.blobs {
-            let Some(t) = text else { continue };
+        for (id, t) in &batch.blobs {
             add.execute(params![
                 id, t.subject, t.from, t.to, t.cc, t.bcc, t.headers, t.body
             ])

@@ -61,6 +61,9 @@ pub struct SqliteOptions {
     pub inline_blob_max: usize,
     /// Limits of the MIME analysis every stored blob gets.
     pub mime_limits: MimeLimits,
+    /// Keep the full-text index up to date (`indexer.rs`). One process per store should:
+    /// the server, not an admin command beside it. Searches are exact either way.
+    pub index_text: bool,
 }
 
 impl Default for SqliteOptions {
@@ -68,6 +71,7 @@ impl Default for SqliteOptions {
         Self {
             inline_blob_max: DEFAULT_INLINE_BLOB_MAX,
             mime_limits: MimeLimits::default(),
+            index_text: true,
         }
     }
 }
@@ -129,7 +133,9 @@ impl SqliteStore {
         let store = Self {
             inner: Arc::new(inner),
         };
-        indexer::spawn(&store, text_index);
+        if options.index_text {
+            indexer::spawn(&store, text_index);
+        }
         Ok(store)
     }
 

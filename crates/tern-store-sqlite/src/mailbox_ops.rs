@@ -87,10 +87,34 @@ pub(crate) fn move_in(
             "a message cannot be moved to its own mailbox".into(),
         ));
     }
+    // Within one account a move changes no usage: what is moved is counted free while the
+    // copies are made (their quota check would otherwise count it twice), then again.
+    let account = mailbox_by_id(conn, from)?.account;
+    let same_account = mailbox_by_id(conn, to)?.account == account;
+    let mut moving: i64 = 0;
+    if same_account {
+        for uid in uids {
+            if let Some(message) = source(conn, from, *uid)? {
+                moving += message.size as i64;
+            }
+        }
+        conn.exec(
+            "UPDATE accounts SET used_bytes = used_bytes - ?2 WHERE id = ?1",
+            params![account.0, moving],
+        )
+        .map_err(sql_err)?;
+    }
     let (pairs, mut changes) = copy_in(conn, from, uids, to)?;
     let moved: Vec<Uid> = pairs.iter().map(|(source, _)| *source).collect();
     let (_, expunged) = expunge_in(conn, from, &moved)?;
     changes.extend(expunged);
+    if same_account {
+        conn.exec(
+            "UPDATE accounts SET used_bytes = used_bytes + ?2 WHERE id = ?1",
+            params![account.0, moving],
+        )
+        .map_err(sql_err)?;
+    }
     Ok((pairs, changes))
 }
 

@@ -150,6 +150,9 @@ const MESSAGE_CONTENT: &str = r#"
 -- tern_message::mime::MessageMeta, encoded: part tree, envelope, sort keys, preview. In the
 -- blob's own row (not a table of its own): one B-tree fewer in every accepting commit.
 ALTER TABLE blobs ADD COLUMN meta BLOB;
+-- Blob ids from a counter from now on, never given twice (SQLite's max(id)+1 gives a dropped
+-- id again): the full-text index is keyed by blob id and must never meet an old one.
+INSERT OR IGNORE INTO meta (key, value) SELECT 'next_blob_id', coalesce(max(id), 0) + 1 FROM blobs;
 -- Blobs whose index rows text.db must drop; until it has, searches ignore those rows.
 CREATE TABLE text_dropped (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,

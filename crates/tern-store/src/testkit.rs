@@ -1171,6 +1171,32 @@ pub async fn mailbox_operations_for_imap(backend: &dyn Backend) {
     mb.set_subscribed(saved.id, false).await.unwrap();
     assert!(!mb.mailbox(alice, "Saved").await.unwrap().subscribed);
 
+    // Moving within an account changes no usage, so a full account can still move.
+    let carol = stores
+        .directory
+        .add_account(&addr("carol@example.org"), "hash-c", 60)
+        .await
+        .unwrap();
+    let carol_inbox = mb.mailbox(carol, "INBOX").await.unwrap();
+    let carol_archive = mb.mailbox(carol, "Archive").await.unwrap();
+    mb.append(
+        carol_inbox.id,
+        message(&stores, b"Subject: x\r\n\r\nfits once\r\n").await,
+    )
+    .await
+    .unwrap();
+    let carol_used = stores.directory.account(carol).await.unwrap().used_bytes;
+    assert_eq!(
+        mb.move_messages(carol_inbox.id, &[Uid(1)], carol_archive.id)
+            .await
+            .unwrap(),
+        vec![(Uid(1), Uid(1))]
+    );
+    assert_eq!(
+        stores.directory.account(carol).await.unwrap().used_bytes,
+        carol_used
+    );
+
     // A copy past the quota changes nothing.
     let bob = stores
         .directory

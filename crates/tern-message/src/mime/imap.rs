@@ -152,14 +152,24 @@ impl Writer {
                     .to_ascii_lowercase();
                 self.string(&encoding);
                 self.raw(&format!(" {}", part.body_end - part.body_start));
-                if let PartBody::Message(nested) = &part.body {
+                // RFC 3501's body-type-msg is for message/rfc822 only; message/global gets it
+                // from IMAP4rev2 (RFC 9051 §9), so older clients see it as a basic part.
+                let encapsulated = match &part.body {
+                    PartBody::Message(nested)
+                        if self.strings.utf8 || part.media_subtype == "rfc822" =>
+                    {
+                        Some(nested)
+                    }
+                    _ => None,
+                };
+                if let Some(nested) = encapsulated {
                     self.out.push(b' ');
                     self.envelope(&nested.envelope);
                     self.out.push(b' ');
                     self.body(&nested.root, extension);
                 }
                 if let Some(lines) = part.lines {
-                    if part.media_type == "text" || matches!(part.body, PartBody::Message(_)) {
+                    if part.media_type == "text" || encapsulated.is_some() {
                         self.raw(&format!(" {lines}"));
                     }
                 }

@@ -1,8 +1,10 @@
 //! Content-Type and Content-Disposition parameters, tokenized and then joined and decoded as
 //! RFC 2231 says (RFC 9051 §7.5.2: servers SHOULD decode continuations and charsets for
 //! BODYSTRUCTURE). Written by hand because the per-parameter section limit must act while
-//! joining, and mail-parser joins without one; a forward pass plus a sort of each parameter's
-//! sections, so O(n log n) in the field's length at worst.
+//! joining, and mail-parser joins without one; a forward pass with hash look-ups plus a sort
+//! of each parameter's sections, so O(n log n) in the field's length at worst.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -146,9 +148,10 @@ fn section_of(name: &str) -> Section<'_> {
         None => (name, false),
     };
     match stem.rsplit_once('*') {
+        // A number too large for u32 still marks a section (it sorts last).
         Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Section {
             base,
-            number: n.parse().ok(),
+            number: Some(n.parse().unwrap_or(u32::MAX)),
             encoded,
         },
         _ => Section {
@@ -191,18 +194,16 @@ type SectionValue = (Option<u32>, bool, Vec<u8>);
 fn join(raw: Vec<RawParam>) -> Vec<Param> {
     let mut order: Vec<String> = Vec::new();
     let mut groups: Vec<Vec<SectionValue>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for p in raw {
         let section = section_of(&p.name);
         let key = section.base.to_ascii_lowercase();
         let (number, encoded) = (section.number, section.encoded);
-        let at = match order.iter().position(|k| *k == key) {
-            Some(at) => at,
-            None => {
-                order.push(key);
-                groups.push(Vec::new());
-                groups.len() - 1
-            }
-        };
+        let at = *index.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
         if groups[at].is_empty() {
             // Keep the name as first written.
             order[at] = section.base.to_string();
@@ -269,7 +270,7 @@ pub(crate) fn parse_field(raw: &[u8], with_subtype: bool, max_segments: usize) -
         }
     }
     let mut raw = Vec::new();
-    let mut sections: Vec<(String, usize)> = Vec::new();
+    let mut sections: HashMap<String, usize> = HashMap::new();
     loop {
         // Skip to the next ';' (anything else before it is junk).
         while c.peek().is_some_and(|b| b != b';') {
@@ -298,17 +299,11 @@ pub(crate) fn parse_field(raw: &[u8], with_subtype: bool, max_segments: usize) -
         };
         let section = section_of(&name);
         if section.number.is_some() {
-            let base = section.base.to_ascii_lowercase();
-            let count = match sections.iter_mut().find(|(b, _)| *b == base) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n
-                }
-                None => {
-                    sections.push((base, 1));
-                    1
-                }
-            };
+            let count = sections
+                .entry(section.base.to_ascii_lowercase())
+                .or_insert(0);
+            *count += 1;
+            let count = *count;
             if count > max_segments {
                 out.segments_cut = true;
                 continue;

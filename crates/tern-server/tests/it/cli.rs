@@ -264,7 +264,7 @@ async fn queue_list_and_remove() {
             .unwrap(),
     );
     assert!(shown.contains("  alice@example.test\tqueued\t"), "{shown}");
-    assert!(shown.ends_with("\nSubject: q\r\n\r\n"), "{shown:?}");
+    assert!(shown.ends_with("\nSubject: q\n\n"), "{shown:?}");
     assert!(!shown.contains("too big"), "the body is not shown: {shown}");
     let cfg = server.config_path.clone();
     let err = fails(
@@ -542,6 +542,20 @@ fn dkim_keys_sign_what_dkimpy_verifies() {
     assert!(records["tern-rsa._domainkey.example.org"].starts_with("v=DKIM1; k=rsa; p="));
     let err = fails(&tern(cfg, &["dkim", "generate", "example.org"], ""));
     assert!(err.contains("choose another"), "{err}");
+    let err = fails(&tern(
+        cfg,
+        &[
+            "dkim",
+            "generate",
+            "example.org",
+            "--selector",
+            "tern-rsa",
+            "--algorithm",
+            "ed25519",
+        ],
+        "",
+    ));
+    assert!(err.contains("has a key already"), "{err}");
 
     let data_dir = dir.path().join("data");
     let key_dir = tern_queue::dkim::key_dir(&data_dir, "example.org");

@@ -393,4 +393,18 @@ async fn search_is_exact_before_and_after_indexing() {
         assert_eq!(search("floats").await, vec![four], "{round}");
         caught_up().await;
     }
+    // A lower blob dropped and indexed away, then the top one: the next blob must still be
+    // found (blob ids never repeat, so it is above the watermark).
+    let five = append(b"Subject: e\r\n\r\nthe heron waits\r\n").await;
+    caught_up().await;
+    stores.mailboxes.expunge(inbox.id, &[four]).await.unwrap();
+    caught_up().await;
+    stores.mailboxes.expunge(inbox.id, &[five]).await.unwrap();
+    let six = append(b"Subject: f\r\n\r\nthe crane dances\r\n").await;
+    for round in ["pending", "indexed"] {
+        assert_eq!(search("dances").await, vec![six], "{round}");
+        assert_eq!(search("floats").await, Vec::<Uid>::new(), "{round}");
+        assert_eq!(search("waits").await, Vec::<Uid>::new(), "{round}");
+        caught_up().await;
+    }
 }
