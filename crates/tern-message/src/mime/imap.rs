@@ -310,3 +310,64 @@ fn percent_encode(value: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mime::{describe, MimeLimits};
+
+    fn render(message: &[u8], utf8: bool) -> (String, String) {
+        let meta = describe(message, &MimeLimits::default());
+        let strings = ImapStrings { utf8 };
+        (
+            String::from_utf8(body_structure(&meta, true, strings)).expect("utf-8"),
+            String::from_utf8(envelope(&meta, strings)).expect("utf-8"),
+        )
+    }
+
+    #[test]
+    fn utf8_clients_get_utf8_and_others_get_encoded_words() {
+        let message = "From: Jörg <j@x.test>\r\nSubject: Grüße\r\nContent-Type: text/plain; \
+                       charset=utf-8\r\nContent-Disposition: attachment; \
+                       filename*=utf-8''%C3%BC.txt\r\n\r\nhi\r\n"
+            .as_bytes();
+        let (body, env) = render(message, true);
+        assert!(
+            env.contains("\"Grüße\"") && env.contains("\"Jörg\""),
+            "{env}"
+        );
+        assert!(body.contains("(\"filename\" \"ü.txt\")"), "{body}");
+        let (body, env) = render(message, false);
+        assert!(env.is_ascii() && env.contains("=?utf-8?b?"), "{env}");
+        assert!(
+            body.contains("(\"filename*\" \"utf-8''%C3%BC.txt\")"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn message_global_is_encapsulated_only_for_imap4rev2() {
+        let message =
+            b"Subject: outer\r\nContent-Type: message/global\r\n\r\nSubject: inner\r\n\r\nbody\r\n";
+        let (rev2, _) = render(message, true);
+        assert!(
+            rev2.starts_with("(\"message\" \"global\"") && rev2.contains("\"inner\""),
+            "{rev2}"
+        );
+        let (rev1, _) = render(message, false);
+        assert!(
+            rev1.starts_with("(\"message\" \"global\"") && !rev1.contains("\"inner\""),
+            "{rev1}"
+        );
+    }
+
+    #[test]
+    fn strings_that_cannot_be_quoted_are_literals() {
+        let message = b"Subject: a \"quoted\" \\ word\r\nX-Long: y\r\n\r\nbody\r\n";
+        let (_, env) = render(message, false);
+        assert!(env.contains("\"a \\\"quoted\\\" \\\\ word\""), "{env}");
+        let long = format!("Subject: {}\r\n\r\nbody\r\n", "z".repeat(2000));
+        let (_, env) = render(long.as_bytes(), false);
+        assert!(env.contains("{2000}\r\nzzz"), "{}", &env[..80]);
+    }
+}
