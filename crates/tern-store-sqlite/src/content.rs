@@ -161,7 +161,7 @@ fn pending_matches(
 }
 
 /// One index column's text in a [`SearchText`].
-pub(crate) fn column_text<'t>(text: &'t SearchText, column: &str) -> &'t str {
+fn column_text<'t>(text: &'t SearchText, column: &str) -> &'t str {
     match column {
         "subject" => &text.subject,
         "addr_from" => &text.from,

@@ -64,3 +64,23 @@ impl Cached for rusqlite::Connection {
         self.prepare_cached(sql)?.query_row(params, f)
     }
 }
+
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction on a connection of its own (outside the
+/// writer's group commit: schema upgrades, the full-text index): committed when `f`
+/// succeeds, rolled back when it fails.
+pub(crate) fn in_transaction<T>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce() -> tern_store::StoreResult<T>,
+) -> tern_store::StoreResult<T> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+    match f() {
+        Ok(value) => {
+            conn.execute_batch("COMMIT").map_err(sql_err)?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

@@ -38,7 +38,7 @@ use tern_message::mime::{analyse, MimeLimits, SearchText};
 use tern_store::{StoreError, StoreResult};
 
 use crate::blobs::{read_blob, BlobDir};
-use crate::convert::sql_err;
+use crate::convert::{in_transaction, sql_err};
 use crate::{Inner, SqliteStore};
 
 /// Blobs indexed per batch: large enough that FTS5's per-commit work is shared, small enough
@@ -241,8 +241,7 @@ fn read_batch(conn: &Connection, dir: &BlobDir, limits: &MimeLimits) -> StoreRes
 
 /// One transaction in `text.db`: forget every id named, index the blobs, move the watermark.
 fn write_index(conn: &Connection, batch: &Batch) -> StoreResult<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
-    let result = (|| {
+    in_transaction(conn, || {
         let mut forget = conn
             .prepare_cached("DELETE FROM message_text WHERE rowid = ?1")
             .map_err(sql_err)?;
@@ -270,12 +269,5 @@ fn write_index(conn: &Connection, batch: &Batch) -> StoreResult<()> {
         conn.execute("UPDATE progress SET indexed_upto = ?1", [batch.upto])
             .map_err(sql_err)?;
         Ok(())
-    })();
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT").map_err(sql_err),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    })
 }

@@ -118,6 +118,19 @@ pub(crate) fn move_in(
     Ok((pairs, changes))
 }
 
+/// Every UID of a mailbox, in order.
+fn uids_of(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<Uid>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")
+        .map_err(sql_err)?;
+    let uids = stmt
+        .query_map([mailbox.0], |r| Ok(Uid(r.get(0)?)))
+        .map_err(sql_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?;
+    Ok(uids)
+}
+
 fn is_inbox(name: &str) -> bool {
     name.eq_ignore_ascii_case("INBOX")
 }
@@ -129,15 +142,7 @@ pub(crate) fn delete_in(conn: &Connection, mailbox: MailboxId) -> StoreResult<((
     if is_inbox(&info.name) {
         return Err(StoreError::Invalid("INBOX cannot be deleted".into()));
     }
-    let mut stmt = conn
-        .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1")
-        .map_err(sql_err)?;
-    let uids = stmt
-        .query_map([mailbox.0], |r| Ok(Uid(r.get(0)?)))
-        .map_err(sql_err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(sql_err)?;
-    let (_, changes) = expunge_in(conn, mailbox, &uids)?;
+    let (_, changes) = expunge_in(conn, mailbox, &uids_of(conn, mailbox)?)?;
     conn.exec("DELETE FROM mailboxes WHERE id = ?1", [mailbox.0])
         .map_err(sql_err)?;
     Ok(((), changes))
@@ -168,15 +173,7 @@ pub(crate) fn rename_in(
     if is_inbox(&info.name) {
         // The new mailbox gets INBOX's messages (new UIDs there); INBOX stays, empty.
         let target = crate::mailbox::create_mailbox_in(conn, info.account, new_name, None)?;
-        let mut stmt = conn
-            .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")
-            .map_err(sql_err)?;
-        let uids = stmt
-            .query_map([mailbox.0], |r| Ok(Uid(r.get(0)?)))
-            .map_err(sql_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(sql_err)?;
-        let (_, changes) = move_in(conn, mailbox, &uids, target.id)?;
+        let (_, changes) = move_in(conn, mailbox, &uids_of(conn, mailbox)?, target.id)?;
         return Ok(((), changes));
     }
     let old_prefix = format!("{}/", info.name);

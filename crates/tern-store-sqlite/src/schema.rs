@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use tern_store::{StoreError, StoreResult};
 use tern_types::Domain;
 
-use crate::convert::sql_err;
+use crate::convert::{in_transaction, sql_err};
 
 /// How long a connection waits for another process (the `tern` CLI while the server runs)
 /// to finish its write before giving up with a temporary failure.
@@ -298,8 +298,7 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
 /// Brings the schema up to date in one write transaction, the version read inside it: a
 /// server and a `tern` command starting together on a new store cannot both migrate.
 fn migrate(conn: &Connection) -> StoreResult<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
-    let result = (|| {
+    in_transaction(conn, || {
         let version: usize = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sql_err)?;
@@ -316,12 +315,5 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
                 .map_err(sql_err)?;
         }
         Ok(())
-    })();
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT").map_err(sql_err),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    })
 }

@@ -11,6 +11,7 @@
 mod child;
 mod corpus;
 pub mod mime_corpus;
+pub mod process;
 mod server;
 pub mod smtp_client;
 

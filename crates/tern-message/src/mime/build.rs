@@ -173,7 +173,7 @@ impl Walk<'_> {
             self.truncated = true;
             out.truncated = true;
             out.lines = Some(count_lines(part.raw_body()));
-            out.decoded_size = out.body_end - out.body_start;
+            out.decoded_size = out.body_len();
             return out;
         }
         self.fill_fields(&mut out, &window, in_digest);
@@ -190,21 +190,21 @@ impl Walk<'_> {
                 let children = part.children().map(|c| self.part(c, digest)).collect();
                 self.depth -= 1;
                 out.body = PartBody::Multipart(children);
-                out.decoded_size = out.body_end - out.body_start;
+                out.decoded_size = out.body_len();
             }
             PartKind::Message(nested) if self.depth < self.limits.max_depth => {
                 self.depth += 1;
                 out.body = PartBody::Message(Box::new(self.nested(nested)));
                 self.depth -= 1;
                 out.lines = Some(count_lines(part.raw_body()));
-                out.decoded_size = out.body_end - out.body_start;
+                out.decoded_size = out.body_len();
             }
             PartKind::Multipart | PartKind::Message(_) => {
                 self.truncated = true;
                 out = Part {
                     truncated: true,
                     lines: Some(count_lines(part.raw_body())),
-                    decoded_size: out.body_end - out.body_start,
+                    decoded_size: out.body_len(),
                     ..text_plain_leaf_at(&out)
                 };
             }
@@ -214,7 +214,7 @@ impl Walk<'_> {
                     // its header and its end is preamble (RFC 2046 §5.1.1).
                     // Its text is still searchable.
                     out.body = PartBody::Multipart(Vec::new());
-                    out.decoded_size = out.body_end - out.body_start;
+                    out.decoded_size = out.body_len();
                     self.decoded_text += out.decoded_size;
                     self.text.push_bytes(part.raw_body());
                     return out;

@@ -5,7 +5,7 @@
 use super::{analyse, check_layout, MimeLimits, Part, PartBody};
 
 /// Limits small enough that short inputs reach every cut-off path.
-const TIGHT: MimeLimits = MimeLimits {
+pub const TIGHT: MimeLimits = MimeLimits {
     max_depth: 3,
     max_parts: 8,
     max_header_fields: 6,

@@ -151,7 +151,7 @@ impl Writer {
                     .unwrap_or("7bit")
                     .to_ascii_lowercase();
                 self.string(&encoding);
-                self.raw(&format!(" {}", part.body_end - part.body_start));
+                self.raw(&format!(" {}", part.body_len()));
                 // RFC 3501's body-type-msg is for message/rfc822 only; message/global gets it
                 // from IMAP4rev2 (RFC 9051 §9), so older clients see it as a basic part.
                 let encapsulated = match &part.body {

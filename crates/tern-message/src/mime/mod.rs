@@ -227,24 +227,14 @@ impl MessageMeta {
 }
 
 impl Part {
+    /// Octets of the body (IMAP's body-fld-octets); offsets out of order count as empty.
+    pub fn body_len(&self) -> u64 {
+        self.body_end.saturating_sub(self.body_start)
+    }
+
     /// Whether the part is `type/subtype` (case-insensitive).
     pub fn is(&self, media_type: &str, subtype: &str) -> bool {
         self.media_type.eq_ignore_ascii_case(media_type)
             && self.media_subtype.eq_ignore_ascii_case(subtype)
-    }
-
-    /// The parts in document order, this one first.
-    pub fn walk(&self) -> Vec<&Part> {
-        let mut out = Vec::new();
-        let mut stack = vec![self];
-        while let Some(part) = stack.pop() {
-            out.push(part);
-            match &part.body {
-                PartBody::Leaf => {}
-                PartBody::Multipart(children) => stack.extend(children.iter().rev()),
-                PartBody::Message(nested) => stack.push(&nested.root),
-            }
-        }
-        out
     }
 }

@@ -17,8 +17,6 @@ pub(crate) struct TextCollector {
     /// a multipart/alternative).
     preview_done: bool,
     budget: usize,
-    /// The budget ran out: the search text stops early.
-    pub(crate) cut: bool,
 }
 
 impl TextCollector {
@@ -29,7 +27,6 @@ impl TextCollector {
             preview: String::new(),
             preview_done: false,
             budget,
-            cut: false,
         }
     }
 
@@ -58,15 +55,11 @@ impl TextCollector {
         }
         let remaining = self.remaining();
         if remaining == 0 {
-            self.cut |= !part.raw_body().is_empty();
             return;
         }
         let Some(text) = part.text_prefix_bytes(remaining) else {
             return;
         };
-        if text.len() >= remaining {
-            self.cut = true;
-        }
         if html {
             self.push_name(&mail_parser::html_to_text(&text));
         } else {
@@ -84,7 +77,6 @@ impl TextCollector {
             return;
         }
         let take = bytes.len().min(self.remaining());
-        self.cut |= take < bytes.len();
         let text = String::from_utf8_lossy(&bytes[..take]).into_owned();
         self.push_name(&text);
     }
@@ -109,13 +101,11 @@ impl TextCollector {
         }
         let room = self.remaining();
         if room == 0 {
-            self.cut = true;
             return;
         }
         let end = if name.len() <= room {
             name.len()
         } else {
-            self.cut = true;
             floor_boundary(name, room)
         };
         if !self.body.is_empty() {

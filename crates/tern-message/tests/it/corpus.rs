@@ -14,6 +14,18 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The corpus messages (`testdata/messages/*.eml`), in name order.
+fn corpus() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(repo_root().join("testdata/messages"))
+        .expect("testdata/messages")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 20, "the corpus is missing");
+    paths
+}
+
 fn describe(part: &Part, section: &str, out: &mut String) {
     let _ = write!(
         out,
@@ -119,15 +131,8 @@ fn corpus_matches_its_golden_files() {
     let root = repo_root();
     let golden_dir = root.join("testdata/mime-golden");
     let bless = std::env::var_os("TERN_BLESS").is_some();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(root.join("testdata/messages"))
-        .expect("testdata/messages")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    names.sort();
-    assert!(names.len() >= 20, "the corpus is missing");
     let mut mismatched = Vec::new();
-    for path in names {
+    for path in corpus() {
         let blob = std::fs::read(&path).expect("read message");
         let golden = golden_of(&blob);
         let stem = path
@@ -153,9 +158,8 @@ fn corpus_matches_its_golden_files() {
 
 #[test]
 fn stored_form_round_trips() {
-    let root = repo_root();
-    for entry in std::fs::read_dir(root.join("testdata/messages")).expect("corpus") {
-        let blob = std::fs::read(entry.expect("entry").path()).expect("read");
+    for path in corpus() {
+        let blob = std::fs::read(path).expect("read");
         let meta = analyse(&blob, &MimeLimits::default()).meta;
         let decoded = tern_message::mime::MessageMeta::decode(&meta.encode()).expect("decodes");
         assert_eq!(decoded, meta);

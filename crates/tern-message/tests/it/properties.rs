@@ -5,7 +5,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tern_message::mime::fuzzing::shape;
+use tern_message::mime::fuzzing::{shape, TIGHT};
 use tern_message::mime::{analyse, check_layout, describe, MimeLimits};
 
 const LEAF_TYPES: [&str; 5] = [
@@ -137,15 +137,7 @@ fn check(blob: &[u8], limits: &MimeLimits, case: &str) {
 
 #[test]
 fn generated_messages_keep_every_promise() {
-    let tight = MimeLimits {
-        max_depth: 3,
-        max_parts: 8,
-        max_header_fields: 6,
-        max_header_bytes: 1024,
-        max_header_line: 200,
-        max_rfc2231_segments: 1,
-        max_decoded_size: 64,
-    };
+    let tight = TIGHT;
     for seed in 0..3_000u64 {
         let mut rng = StdRng::seed_from_u64(seed);
         let crlf = rng.gen_bool(0.7);

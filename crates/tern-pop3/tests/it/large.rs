@@ -89,23 +89,11 @@ async fn a_slow_steady_reader_gets_a_large_message() {
 
 /// The server's memory high-water mark (VmHWM) and resident size (VmRSS), in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from /proc/{pid}/status"))
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    tern_testkit::process::memory_kib(pid).expect("the server's /proc/<pid>/status")
 }
 
-/// CPU time the process has used, in clock ticks (utime + stime of /proc/<pid>/stat).
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
-    let after = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    tern_testkit::process::cpu_ticks(pid).expect("the server's /proc/<pid>/stat")
 }
 
 /// Waits until the server has used (almost) no CPU for half a second: work that follows a

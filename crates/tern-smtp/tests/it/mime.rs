@@ -14,6 +14,18 @@ use tern_config::Protocol;
 
 const ALICE: &str = "alice@example.test";
 
+/// Delivers `sent` to alice over SMTP and returns their stored records.
+async fn deliver_and_read(server: &TestServer, sent: &[Vec<u8>]) -> Vec<MessageMeta> {
+    deliver(
+        server.addr(Protocol::Smtp),
+        "sender@remote.example",
+        &[ALICE],
+        sent,
+    )
+    .await;
+    records(server, sent).await
+}
+
 /// The stored records of alice's messages, with each message as stored (trace prefix
 /// removed: the blob is the message as sent, which ends the stored copy).
 async fn records(server: &TestServer, sent: &[Vec<u8>]) -> Vec<MessageMeta> {
@@ -52,14 +64,7 @@ async fn corpus_delivered_over_smtp_is_recorded_as_analysed() {
         .iter()
         .map(|p| tern_message::wire_form(&std::fs::read(p).expect("read")))
         .collect();
-    deliver(
-        server.addr(Protocol::Smtp),
-        "sender@remote.example",
-        &[ALICE],
-        &sent,
-    )
-    .await;
-    let metas = records(&server, &sent).await;
+    let metas = deliver_and_read(&server, &sent).await;
     for ((meta, original), path) in metas.iter().zip(&sent).zip(&paths) {
         assert_eq!(
             meta,
@@ -80,14 +85,7 @@ async fn mime_bombs_are_stored_whole_with_records_cut_at_the_limits() {
     server.add_user(ALICE).await;
     let bombs = mime_bombs(1);
     let sent: Vec<Vec<u8>> = bombs.iter().map(|(_, b)| b.clone()).collect();
-    deliver(
-        server.addr(Protocol::Smtp),
-        "sender@remote.example",
-        &[ALICE],
-        &sent,
-    )
-    .await;
-    let metas = records(&server, &sent).await;
+    let metas = deliver_and_read(&server, &sent).await;
     let inbox = inbox_of(&server.stores(), ALICE).await;
     for ((name, _), meta) in bombs.iter().zip(&metas) {
         assert!(meta.truncated, "{name}: not flagged");

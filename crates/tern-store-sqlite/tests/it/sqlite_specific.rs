@@ -1,19 +1,10 @@
 use std::time::Duration;
 
 use tern_store::{NewMessage, StoreError};
-use tern_store_sqlite::{GcReport, SqliteOptions, SqliteStore};
-use tern_types::{Address, Domain, Flags, Uid};
+use tern_store_sqlite::GcReport;
+use tern_types::{Domain, Flags, Uid};
 
-fn open(dir: &std::path::Path, inline_blob_max: usize) -> SqliteStore {
-    SqliteStore::open(
-        dir,
-        SqliteOptions {
-            inline_blob_max,
-            ..SqliteOptions::default()
-        },
-    )
-    .expect("open")
-}
+use crate::{append, caught_up, open, with_alice};
 
 fn blob_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -46,18 +37,7 @@ async fn small_blobs_stay_in_the_database_and_large_ones_become_files() {
 async fn orphaned_blobs_and_temp_files_are_collected() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), 0);
-    let stores = store.stores();
-    stores
-        .directory
-        .add_domain(&Domain::parse("example.org").unwrap())
-        .await
-        .unwrap();
-    let alice = stores
-        .directory
-        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
-        .await
-        .unwrap();
-    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let (stores, inbox) = with_alice(&store).await;
     let kept = stores.blobs.stage(b"kept".to_vec()).await.unwrap();
     stores
         .mailboxes
@@ -112,18 +92,7 @@ async fn orphaned_blobs_and_temp_files_are_collected() {
 async fn concurrent_appends_all_land_with_distinct_uids() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), 1024);
-    let stores = store.stores();
-    stores
-        .directory
-        .add_domain(&Domain::parse("example.org").unwrap())
-        .await
-        .unwrap();
-    let alice = stores
-        .directory
-        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
-        .await
-        .unwrap();
-    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let (stores, inbox) = with_alice(&store).await;
     let mut tasks = Vec::new();
     for i in 0..200u32 {
         let stores = stores.clone();
@@ -148,7 +117,11 @@ async fn concurrent_appends_all_land_with_distinct_uids() {
     }
     uids.sort();
     assert_eq!(uids, (1..=200).map(Uid).collect::<Vec<_>>());
-    let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let info = stores
+        .mailboxes
+        .mailbox(inbox.account, "INBOX")
+        .await
+        .unwrap();
     assert_eq!(info.messages, 200);
 }
 
@@ -187,56 +160,22 @@ async fn a_failed_operation_does_not_spoil_its_group() {
 async fn content_rows_go_with_their_blob() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), 1024);
-    let stores = store.stores();
-    stores
-        .directory
-        .add_domain(&Domain::parse("example.org").unwrap())
-        .await
-        .unwrap();
-    let alice = stores
-        .directory
-        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
-        .await
-        .unwrap();
-    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let (stores, inbox) = with_alice(&store).await;
     let mut uids = Vec::new();
     for body in [&b"Subject: one\r\n\r\nsmall\r\n"[..], &vec![b'x'; 5000][..]] {
-        let blob = stores.blobs.stage(body.to_vec()).await.unwrap();
-        let message = NewMessage {
-            blob,
-            prefix: Vec::new(),
-            flags: Flags::new(),
-            internal_date: 0,
-        };
-        uids.push(
-            stores
-                .mailboxes
-                .append(inbox.id, message)
-                .await
-                .unwrap()
-                .uid,
-        );
+        uids.push(append(&stores, inbox.id, body).await);
     }
     let count = |file: &str, table: &str| -> i64 {
         let conn = rusqlite::Connection::open(dir.path().join(file)).unwrap();
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     };
-    let caught_up = || async {
-        for _ in 0..500 {
-            if store.index_backlog().await.unwrap() == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the indexer did not catch up");
-    };
     assert_eq!(count("tern.db", "blobs WHERE meta IS NOT NULL"), 2);
-    caught_up().await;
+    caught_up(&store).await;
     assert_eq!(count("text.db", "message_text"), 2);
     stores.mailboxes.expunge(inbox.id, &uids).await.unwrap();
     assert_eq!(count("tern.db", "blobs"), 0);
-    caught_up().await;
+    caught_up(&store).await;
     assert_eq!(count("text.db", "message_text"), 0);
 }
 
@@ -246,18 +185,7 @@ async fn content_rows_go_with_their_blob() {
 async fn messages_stored_before_the_message_layer_are_analysed_later() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), 1024);
-    let stores = store.stores();
-    stores
-        .directory
-        .add_domain(&Domain::parse("example.org").unwrap())
-        .await
-        .unwrap();
-    let alice = stores
-        .directory
-        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
-        .await
-        .unwrap();
-    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let (stores, inbox) = with_alice(&store).await;
     let bodies: Vec<Vec<u8>> = (0..150)
         .map(|i| {
             format!(
@@ -268,14 +196,7 @@ async fn messages_stored_before_the_message_layer_are_analysed_later() {
         })
         .collect();
     for body in &bodies {
-        let blob = stores.blobs.stage(body.clone()).await.unwrap();
-        let message = NewMessage {
-            blob,
-            prefix: Vec::new(),
-            flags: Flags::new(),
-            internal_date: 0,
-        };
-        stores.mailboxes.append(inbox.id, message).await.unwrap();
+        append(&stores, inbox.id, body).await;
     }
     {
         let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
@@ -318,36 +239,7 @@ async fn messages_stored_before_the_message_layer_are_analysed_later() {
 async fn search_is_exact_before_and_after_indexing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), 1024);
-    let stores = store.stores();
-    stores
-        .directory
-        .add_domain(&Domain::parse("example.org").unwrap())
-        .await
-        .unwrap();
-    let alice = stores
-        .directory
-        .add_account(&Address::parse("alice@example.org").unwrap(), "h", 0)
-        .await
-        .unwrap();
-    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
-    let append = |body: &'static [u8]| {
-        let stores = stores.clone();
-        async move {
-            let blob = stores.blobs.stage(body.to_vec()).await.unwrap();
-            let message = NewMessage {
-                blob,
-                prefix: Vec::new(),
-                flags: Flags::new(),
-                internal_date: 0,
-            };
-            stores
-                .mailboxes
-                .append(inbox.id, message)
-                .await
-                .unwrap()
-                .uid
-        }
-    };
+    let (stores, inbox) = with_alice(&store).await;
     let search = |term: &'static str| {
         let stores = stores.clone();
         async move {
@@ -358,53 +250,49 @@ async fn search_is_exact_before_and_after_indexing() {
                 .unwrap()
         }
     };
-    let caught_up = || async {
-        for _ in 0..500 {
-            if store.index_backlog().await.unwrap() == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the indexer did not catch up");
-    };
-    let one = append(b"Subject: a\r\n\r\nthe walrus sings\r\n").await;
-    let two = append(b"Subject: b\r\n\r\nthe Walrus naps\r\n").await;
+    let one = append(&stores, inbox.id, b"Subject: a\r\n\r\nthe walrus sings\r\n").await;
+    let two = append(&stores, inbox.id, b"Subject: b\r\n\r\nthe Walrus naps\r\n").await;
     for round in ["pending", "indexed"] {
         assert_eq!(search("walrus").await, vec![one, two], "{round}");
         assert_eq!(search("sings").await, vec![one], "{round}");
         assert_eq!(search("ap").await, vec![two], "{round}");
-        caught_up().await;
+        caught_up(&store).await;
     }
     // The last blob row goes, and the next blob gets its id back: before the indexer has
     // seen the drop, and after.
     stores.mailboxes.expunge(inbox.id, &[two]).await.unwrap();
-    let three = append(b"Subject: c\r\n\r\nthe penguin waddles\r\n").await;
+    let three = append(
+        &stores,
+        inbox.id,
+        b"Subject: c\r\n\r\nthe penguin waddles\r\n",
+    )
+    .await;
     for round in ["pending", "indexed"] {
         assert_eq!(search("naps").await, Vec::<Uid>::new(), "{round}");
         assert_eq!(search("waddles").await, vec![three], "{round}");
         assert_eq!(search("walrus").await, vec![one], "{round}");
-        caught_up().await;
+        caught_up(&store).await;
     }
     stores.mailboxes.expunge(inbox.id, &[three]).await.unwrap();
-    caught_up().await;
-    let four = append(b"Subject: d\r\n\r\nthe otter floats\r\n").await;
+    caught_up(&store).await;
+    let four = append(&stores, inbox.id, b"Subject: d\r\n\r\nthe otter floats\r\n").await;
     for round in ["pending", "indexed"] {
         assert_eq!(search("waddles").await, Vec::<Uid>::new(), "{round}");
         assert_eq!(search("floats").await, vec![four], "{round}");
-        caught_up().await;
+        caught_up(&store).await;
     }
     // A lower blob dropped and indexed away, then the top one: the next blob must still be
     // found (blob ids never repeat, so it is above the watermark).
-    let five = append(b"Subject: e\r\n\r\nthe heron waits\r\n").await;
-    caught_up().await;
+    let five = append(&stores, inbox.id, b"Subject: e\r\n\r\nthe heron waits\r\n").await;
+    caught_up(&store).await;
     stores.mailboxes.expunge(inbox.id, &[four]).await.unwrap();
-    caught_up().await;
+    caught_up(&store).await;
     stores.mailboxes.expunge(inbox.id, &[five]).await.unwrap();
-    let six = append(b"Subject: f\r\n\r\nthe crane dances\r\n").await;
+    let six = append(&stores, inbox.id, b"Subject: f\r\n\r\nthe crane dances\r\n").await;
     for round in ["pending", "indexed"] {
         assert_eq!(search("dances").await, vec![six], "{round}");
         assert_eq!(search("floats").await, Vec::<Uid>::new(), "{round}");
         assert_eq!(search("waits").await, Vec::<Uid>::new(), "{round}");
-        caught_up().await;
+        caught_up(&store).await;
     }
 }

@@ -6,19 +6,9 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use tern_store::{NewMessage, Stores};
-use tern_store_sqlite::{SqliteOptions, SqliteStore};
-use tern_types::{Address, Domain, Flags, MailboxId, Uid};
 
-fn open(dir: &Path, inline_blob_max: usize) -> SqliteStore {
-    SqliteStore::open(
-        dir,
-        SqliteOptions {
-            inline_blob_max,
-            ..SqliteOptions::default()
-        },
-    )
-    .expect("open")
-}
+use crate::open;
+use tern_types::{Address, Domain, Flags, MailboxId, Uid};
 
 fn temp_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir.join("blobs/tmp"))

@@ -100,31 +100,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU seconds this process has used (user + system).
+/// CPU seconds a process has used (user + system).
+fn process_cpu(pid: u32) -> Option<f64> {
+    tern_testkit::process::cpu_ticks(pid).map(|t| t as f64 / 100.0)
+}
+
+/// CPU seconds this process has used.
 fn own_cpu() -> f64 {
     process_cpu(std::process::id()).unwrap_or(0.0)
-}
-
-/// CPU seconds of a process, from /proc/<pid>/stat (utime + stime, clock ticks of 1/100 s).
-fn process_cpu(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-/// A process's resident memory now and at its peak, in KiB.
-fn process_memory(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 fn bench_analyse(messages: usize) {
@@ -341,8 +324,8 @@ async fn bench_bombs(addr: SocketAddr, to: &str, server_pid: Option<u32>, scale:
             _ => String::new(),
         };
         let memory = server_pid
-            .and_then(process_memory)
-            .map(|(rss, peak)| format!(", server RSS {} KiB (peak {} KiB)", rss, peak))
+            .and_then(tern_testkit::process::memory_kib)
+            .map(|(peak, rss)| format!(", server RSS {rss} KiB (peak {peak} KiB)"))
             .unwrap_or_default();
         println!(
             "bomb {name:<24} {:>8} KiB: answered 250 in {:.0} ms{cpu_used}{memory}",
