@@ -15,11 +15,13 @@
 //! account is never refused, only slightly delayed for clients that have not logged in to it
 //! (see `docs/login-throttle.md`).
 
+mod login;
 mod sasl;
 mod throttle;
 mod verifier;
 
-pub use sasl::{decode_plain, PlainCredentials, SaslError};
+pub use login::{Authenticator, LoginError};
+pub use sasl::{decode_login_field, decode_plain, PlainCredentials, SaslError};
 pub use throttle::{Attempt, LoginThrottle, ThrottleConfig, Throttled};
 pub use verifier::Verifier;
 

@@ -1,4 +1,6 @@
-//! SASL PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd`, base64-encoded on the wire.
+//! SASL PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd`, base64-encoded on the wire;
+//! and the LOGIN mechanism's fields (draft-murchison-sasl-login: user name, then password,
+//! each base64 on its own line), which Outlook and older clients still use for submission.
 
 use base64::Engine;
 
@@ -54,6 +56,18 @@ pub fn decode_plain(base64_text: &str) -> Result<PlainCredentials, SaslError> {
     })
 }
 
+/// Decodes one field of the LOGIN mechanism (the user name or the password): base64 of at
+/// most 255 octets of UTF-8 without NUL, not empty.
+pub fn decode_login_field(base64_text: &str) -> Result<String, SaslError> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(base64_text.trim())
+        .map_err(|_| SaslError::Base64)?;
+    if raw.is_empty() || raw.len() > MAX_FIELD || raw.contains(&0) {
+        return Err(SaslError::Malformed);
+    }
+    String::from_utf8(raw).map_err(|_| SaslError::Malformed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +83,15 @@ mod tests {
         assert_eq!(c.password.expose(), "s3cret");
         let c = decode_plain(&b64(b"alice@example.org\0alice@example.org\0pw")).unwrap();
         assert_eq!(c.username, "alice@example.org");
+    }
+
+    #[test]
+    fn login_fields() {
+        assert_eq!(decode_login_field(&b64(b"alice@x.test")).unwrap(), "alice@x.test");
+        assert_eq!(decode_login_field("!!"), Err(SaslError::Base64));
+        assert_eq!(decode_login_field(""), Err(SaslError::Malformed));
+        assert_eq!(decode_login_field(&b64(b"a\0b")), Err(SaslError::Malformed));
+        assert_eq!(decode_login_field(&b64(&[b'a'; 256])), Err(SaslError::Malformed));
     }
 
     #[test]

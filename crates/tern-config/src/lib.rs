@@ -13,6 +13,7 @@
 mod error;
 mod schema;
 mod validate;
+pub use validate::parse_duration;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -137,6 +138,30 @@ pub struct Config {
     pub clients: PrefixLengths,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
+    pub submission: SubmissionConfig,
+    pub outbound: OutboundConfig,
+}
+
+/// The submission listeners' settings; see `SubmissionFile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionConfig {
+    pub send_as_any: Vec<Address>,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+}
+
+/// Outbound delivery; see `OutboundFile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// Empty: the system's resolver configuration.
+    pub dns_servers: Vec<SocketAddr>,
+    pub remote_port: u16,
+    /// Never empty; the last one repeats.
+    pub retry_intervals: Vec<std::time::Duration>,
+    pub max_age: std::time::Duration,
+    pub max_connections: u32,
+    pub max_connections_per_domain: u32,
+    pub connect_timeout: std::time::Duration,
 }
 
 /// The SMTP listener's limits; see `SmtpFile` for what each means.

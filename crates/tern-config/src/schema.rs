@@ -43,6 +43,49 @@ pub struct ConfigFile {
     pub pop3: Pop3File,
     #[serde(default)]
     pub mime: MimeFile,
+    #[serde(default)]
+    pub submission: SubmissionFile,
+    #[serde(default)]
+    pub outbound: OutboundFile,
+}
+
+/// The submission listeners (`submission`, `submissions`): mail clients that log in and send.
+/// Message size, recipients, line and time limits are those of `[smtp]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionFile {
+    /// Accounts (login addresses) that may send with any envelope sender and From (a web
+    /// form, a mailing-list manager). Everyone else sends only as their own addresses and
+    /// aliases (553 5.7.1 otherwise). Default none.
+    pub send_as_any: Option<Vec<String>>,
+    /// Concurrent submission connections in all (both listeners). Default 500.
+    pub max_connections: Option<u32>,
+    /// Concurrent submission connections from one client (see `[clients]`). Default 20.
+    pub max_connections_per_ip: Option<u32>,
+}
+
+/// Delivery to other servers (RFC 5321 §5): DNS, retries, concurrency. Durations are a number
+/// with a unit: `30s`, `5m`, `2h`, `5d`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundFile {
+    /// DNS servers for MX and address lookups, as "ip:port". Default: the system's
+    /// /etc/resolv.conf.
+    pub dns_servers: Option<Vec<String>>,
+    /// The port remote mail servers are reached on. Default 25.
+    pub remote_port: Option<u16>,
+    /// Waits between delivery attempts; the last one repeats. Default
+    /// ["5m", "10m", "30m", "1h", "2h", "4h"].
+    pub retry_intervals: Option<Vec<String>>,
+    /// How long a message is retried before it bounces (RFC 5321 §4.5.4.1: 4–5 days).
+    /// Default "5d".
+    pub max_age: Option<String>,
+    /// Concurrent outbound deliveries in all. Default 100.
+    pub max_connections: Option<u32>,
+    /// Concurrent outbound deliveries to one domain. Default 10.
+    pub max_connections_per_domain: Option<u32>,
+    /// Seconds to wait for a remote server to accept the TCP connection. Default 30.
+    pub connect_timeout: Option<u64>,
 }
 
 /// Limits of the MIME analysis each stored message gets (against hostile MIME). A message

@@ -10,6 +10,7 @@ use tern_types::{Address, Domain, PrefixLengths};
 
 use crate::schema::ConfigFile;
 use crate::{
+    OutboundConfig, SubmissionConfig,
     AddressConfig, AuthConfig, Config, ConfigError, PlaintextAuth, Pop3Config, Protocol,
     SmtpConfig, Source, StoreConfig, TlsFiles,
 };
@@ -187,6 +188,8 @@ pub(crate) fn validate(
     let auth = auth_config(&file.auth, clients, &check)?;
     let smtp = smtp_config(&file.smtp, &check)?;
     let pop3 = pop3_config(&file.pop3, &check)?;
+    let submission = submission_config(&file.submission, &check)?;
+    let outbound = outbound_config(&file.outbound, &check)?;
 
     Ok(Config {
         source,
@@ -209,6 +212,141 @@ pub(crate) fn validate(
         clients,
         smtp,
         pop3,
+        submission,
+        outbound,
+    })
+}
+
+fn submission_config(
+    file: &crate::schema::SubmissionFile,
+    check: &Checker,
+) -> Result<SubmissionConfig, ConfigError> {
+    let send_as_any = file
+        .send_as_any
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, text)| {
+            Address::parse(text).map_err(|e| {
+                check.err(
+                    format!("submission.send_as_any[{i}]"),
+                    format!("{text:?} is not an address: {e} (such as \"app@example.org\")"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SubmissionConfig {
+        send_as_any,
+        max_connections: check.at_least(
+            "submission.max_connections",
+            file.max_connections,
+            500,
+            1,
+            "",
+        )?,
+        max_connections_per_ip: check.at_least(
+            "submission.max_connections_per_ip",
+            file.max_connections_per_ip,
+            20,
+            1,
+            "",
+        )?,
+    })
+}
+
+/// "90s", "5m", "2h", "5d": the durations of `[outbound]`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit; write it as 30s, 5m, 2h or 5d"))?;
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a number; write it as 30s, 5m, 2h or 5d"))?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} has an unknown unit; use s, m, h or d")),
+    };
+    n.checked_mul(factor)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+fn outbound_config(
+    file: &crate::schema::OutboundFile,
+    check: &Checker,
+) -> Result<OutboundConfig, ConfigError> {
+    let dns_servers = file
+        .dns_servers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, text)| {
+            text.parse::<SocketAddr>().map_err(|_| {
+                check.err(
+                    format!("outbound.dns_servers[{i}]"),
+                    format!("{text:?} is not \"ip:port\" (such as \"127.0.0.1:53\")"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let default_intervals = ["5m", "10m", "30m", "1h", "2h", "4h"].map(String::from).to_vec();
+    let retry_intervals = file
+        .retry_intervals
+        .as_ref()
+        .unwrap_or(&default_intervals)
+        .iter()
+        .enumerate()
+        .map(|(i, text)| match parse_duration(text) {
+            Ok(d) if d.is_zero() => Err(check.err(
+                format!("outbound.retry_intervals[{i}]"),
+                "a wait of 0 would retry without pause; give at least 1s",
+            )),
+            Ok(d) => Ok(d),
+            Err(e) => Err(check.err(format!("outbound.retry_intervals[{i}]"), e)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if retry_intervals.is_empty() {
+        return Err(check.err(
+            "outbound.retry_intervals",
+            "needs at least one wait, such as [\"5m\"]",
+        ));
+    }
+    let max_age = parse_duration(file.max_age.as_deref().unwrap_or("5d"))
+        .map_err(|e| check.err("outbound.max_age", e))?;
+    if max_age.is_zero() {
+        return Err(check.err("outbound.max_age", "must be at least 1s"));
+    }
+    Ok(OutboundConfig {
+        dns_servers,
+        remote_port: check.at_least("outbound.remote_port", file.remote_port, 25, 1, "")?,
+        retry_intervals,
+        max_age,
+        max_connections: check.at_least(
+            "outbound.max_connections",
+            file.max_connections,
+            100,
+            1,
+            "",
+        )?,
+        max_connections_per_domain: check.at_least(
+            "outbound.max_connections_per_domain",
+            file.max_connections_per_domain,
+            10,
+            1,
+            "",
+        )?,
+        connect_timeout: Duration::from_secs(check.at_least(
+            "outbound.connect_timeout",
+            file.connect_timeout,
+            30,
+            1,
+            " second",
+        )?),
     })
 }
 

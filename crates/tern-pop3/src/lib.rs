@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tern_auth::{LoginThrottle, Verifier};
+use tern_auth::Authenticator;
 use tern_config::PlaintextAuth;
 use tern_net::{ConnInfo, Refusal, Service, Shutdown, Stream, TlsAcceptor};
 use tern_store::{RecipientPolicy, Stores};
@@ -57,15 +57,11 @@ pub struct Pop3Settings {
 pub struct Pop3Shared {
     pub settings: Pop3Settings,
     pub stores: Stores,
-    pub throttle: LoginThrottle,
+    /// Password checks and the failed-login throttle, shared with the other listeners.
+    pub auth: Arc<Authenticator>,
     pub locks: Arc<MaildropLocks>,
     /// For STLS.
     pub tls: TlsAcceptor,
-    /// An argon2id hash of a random password, at the configured cost: verified instead of a
-    /// real one when the account does not exist.
-    pub no_account_hash: String,
-    /// Checks passwords on its own thread (see `tern_auth::Verifier`).
-    pub verifier: Verifier,
 }
 
 impl std::fmt::Debug for Pop3Shared {

@@ -1,9 +1,9 @@
 //! The POP3 session: AUTHORIZATION, TRANSACTION and UPDATE (RFC 1939 §3).
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use tern_auth::{decode_plain, Secret};
+use tern_auth::{decode_plain, LoginError, Secret};
+use tern_store::StoreError;
 use tern_net::ConnInfo;
 use tern_types::{Address, MailboxId, Uid};
 
@@ -216,51 +216,40 @@ impl Session {
 
     async fn login(&mut self, username: String, password: Secret) -> Response {
         let shared = self.shared.clone();
-        let ip = self.info.peer.ip();
-        let attempt = match shared.throttle.admit(ip, &username, Instant::now()) {
-            Ok(attempt) => attempt,
-            Err(why) => {
-                tracing::info!(user = %username, "login refused: {why}");
-                return Response::err("[SYS/TEMP] Too many failed logins; try again later");
-            }
-        };
-        // Non-zero for an account under attack, when this client has not logged in to it.
-        if !attempt.wait().is_zero() {
-            tokio::time::sleep(attempt.wait()).await;
-        }
-        let account = match Address::parse(&username) {
-            Ok(address) => match shared
+        let lookup = async {
+            let Ok(address) = Address::parse(&username) else {
+                return Ok(None);
+            };
+            let account = shared
                 .stores
                 .directory
                 .account_auth(&address, shared.settings.recipients)
-                .await
-            {
-                Ok(account) => account,
-                Err(e) => {
-                    tracing::error!("store failure at login: {e}");
-                    shared.throttle.withdrawn(attempt);
-                    return Response::err("[SYS/TEMP] Temporary server failure, try again later");
-                }
-            },
-            Err(_) => None,
+                .await?;
+            Ok(account.map(|a| {
+                let hash = a.password_hash.clone();
+                (a, hash)
+            }))
         };
-        // An unknown user is checked against a hash of the same cost, so that a wrong user
-        // name takes as long as a wrong password.
-        let hash = account.as_ref().map_or_else(
-            || shared.no_account_hash.clone(),
-            |a| a.password_hash.clone(),
-        );
-        let verified = shared.verifier.verify(password, hash).await;
-        let account = match account {
-            Some(account) if verified => account,
-            _ => {
-                let wait = shared.throttle.failed(attempt, Instant::now());
+        let account = match shared
+            .auth
+            .login(self.info.peer.ip(), &username, password, lookup)
+            .await
+        {
+            Ok(account) => account,
+            Err(LoginError::Throttled(why)) => {
+                tracing::info!(user = %username, "login refused: {why}");
+                return Response::err("[SYS/TEMP] Too many failed logins; try again later");
+            }
+            Err(LoginError::Invalid) => {
                 tracing::info!(user = %username, "login failed");
-                tokio::time::sleep(wait).await;
                 return Response::err("[AUTH] Invalid user name or password");
             }
+            Err(LoginError::Lookup(e)) => {
+                let e: StoreError = e;
+                tracing::error!("store failure at login: {e}");
+                return Response::err("[SYS/TEMP] Temporary server failure, try again later");
+            }
         };
-        shared.throttle.succeeded(attempt, Instant::now());
         let Some(lock) = shared.locks.try_lock(account.id) else {
             tracing::info!(user = %account.address, "maildrop in use");
             return Response::err("[IN-USE] The maildrop is in use by another session");

@@ -2,35 +2,49 @@
 
 use std::time::Duration;
 
-/// Exponential backoff with jitter. RFC 5321 §4.5.4.1: retries of at least 30 minutes are
-/// advised for remote delivery and giving up after 4–5 days; local deliveries only fail
-/// temporarily when the store does, so they start sooner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A schedule of waits between attempts, the last repeating, with jitter; and the age at
+/// which a message is given up. RFC 5321 §4.5.4.1 advises at least 30 minutes between
+/// retries once the first ones have failed, and giving up after 4–5 days; the default
+/// (5m, 10m, 30m, 1h, 2h, 4h, then every 4h, for 5 days) is what Postfix and most MTAs do.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
-    pub first: Duration,
-    pub max: Duration,
-    pub give_up_after: Duration,
+    /// Never empty.
+    intervals: Vec<Duration>,
+    give_up_after: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
+        let minutes = [5, 10, 30, 60, 120, 240];
         Self {
-            first: Duration::from_secs(5 * 60),
-            max: Duration::from_secs(4 * 3600),
+            intervals: minutes.map(|m| Duration::from_secs(m * 60)).to_vec(),
             give_up_after: Duration::from_secs(5 * 86_400),
         }
     }
 }
 
 impl RetryPolicy {
-    /// The delay before attempt number `attempts + 1`, without jitter.
-    pub fn base_delay(&self, attempts: u32) -> Duration {
-        let factor = 1u64.checked_shl(attempts.min(30)).unwrap_or(u64::MAX);
-        let secs = self.first.as_secs().saturating_mul(factor);
-        Duration::from_secs(secs).min(self.max)
+    /// `intervals` empty means the default schedule.
+    pub fn new(intervals: Vec<Duration>, give_up_after: Duration) -> Self {
+        match intervals.is_empty() {
+            true => Self {
+                give_up_after,
+                ..Self::default()
+            },
+            false => Self {
+                intervals,
+                give_up_after,
+            },
+        }
     }
 
-    /// The delay with ±10 % jitter, so that recipients deferred together do not retry together.
+    /// The wait after attempt number `attempts + 1` failed, without jitter.
+    pub fn base_delay(&self, attempts: u32) -> Duration {
+        let last = self.intervals.len() - 1;
+        self.intervals[(attempts as usize).min(last)]
+    }
+
+    /// The wait with ±10 % jitter, so that recipients deferred together do not retry together.
     pub fn delay(&self, attempts: u32, rng: &mut impl rand::Rng) -> Duration {
         let base = self.base_delay(attempts).as_secs_f64();
         Duration::from_secs_f64(base * rng.gen_range(0.9..1.1))
@@ -47,11 +61,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn doubles_from_five_minutes_up_to_four_hours() {
+    fn follows_the_schedule_and_repeats_the_last_wait() {
         let p = RetryPolicy::default();
         let mins: Vec<u64> = (0..8).map(|a| p.base_delay(a).as_secs() / 60).collect();
-        assert_eq!(mins, [5, 10, 20, 40, 80, 160, 240, 240]);
-        assert_eq!(p.base_delay(u32::MAX), p.max);
+        assert_eq!(mins, [5, 10, 30, 60, 120, 240, 240, 240]);
+        assert_eq!(p.base_delay(u32::MAX), Duration::from_secs(240 * 60));
+        let short = RetryPolicy::new(vec![Duration::from_secs(1)], Duration::from_secs(9));
+        assert_eq!(short.base_delay(7), Duration::from_secs(1));
+        assert_eq!(RetryPolicy::new(Vec::new(), Duration::ZERO).base_delay(0).as_secs(), 300);
     }
 
     #[test]

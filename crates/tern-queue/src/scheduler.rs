@@ -4,15 +4,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tern_store::{QueuedRecipient, Route, StoreError, Stores};
-use tern_types::RecipientId;
+use tern_types::{QueueId, RecipientId};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::bounce::{Failed, Reporter};
+use crate::remote::{domain_of, Outbound};
 use crate::RetryPolicy;
 
-/// How long a leased recipient is reserved for one delivery attempt.
-const LEASE_SECS: i64 = 300;
+/// How long a leased recipient is reserved for one delivery attempt: longer than the slowest
+/// remote attempt the RFC 5321 §4.5.3.2 timeouts allow to one host, plus the wait for a
+/// delivery slot. A server restart forgets leases at once.
+const LEASE_SECS: i64 = 3600;
 /// Recipients taken per lease: enough that concurrent deliveries share group commits.
 const BATCH: usize = 256;
 /// How often the queue is looked at without a kick (deferred recipients coming due).
@@ -38,22 +42,37 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Starts the scheduler on `tracker`; it stops when `shutdown` fires.
+/// What the scheduler works with.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    pub stores: Stores,
+    pub retry: RetryPolicy,
+    pub reporter: Reporter,
+    /// `None`: remote recipients fail (a store used without a network, as in some tests).
+    pub outbound: Option<Arc<Outbound>>,
+}
+
+/// Starts the scheduler on `tracker`; it stops when `shutdown` fires. Remote deliveries run
+/// as tasks of their own on `tracker`.
 pub fn spawn(
-    stores: Stores,
-    policy: RetryPolicy,
+    scheduler: Scheduler,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> QueueHandle {
     let wake = Arc::new(Notify::new());
     let handle = QueueHandle { wake: wake.clone() };
-    tracker.spawn(run(stores, policy, wake, shutdown));
+    tracker.spawn(run(scheduler, wake, shutdown, tracker.clone()));
     handle
 }
 
-async fn run(stores: Stores, policy: RetryPolicy, wake: Arc<Notify>, shutdown: CancellationToken) {
+async fn run(
+    scheduler: Scheduler,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
     loop {
-        drain(&stores, policy).await;
+        scheduler.drain(&tracker, &shutdown).await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = wake.notified() => {}
@@ -62,107 +81,164 @@ async fn run(stores: Stores, policy: RetryPolicy, wake: Arc<Notify>, shutdown: C
     }
 }
 
-/// Delivers everything due, batch after batch.
-async fn drain(stores: &Stores, policy: RetryPolicy) {
-    loop {
-        let due = match stores.queue.lease_due(now(), LEASE_SECS, BATCH).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!("cannot read the queue: {e}");
+impl Scheduler {
+    /// Delivers everything due, batch after batch: local recipients here, remote ones in
+    /// tasks (one per message and domain) that wait for their delivery slots.
+    async fn drain(&self, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let stores = &self.stores;
+        loop {
+            let due = match stores.queue.lease_due(now(), LEASE_SECS, BATCH).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!("cannot read the queue: {e}");
+                    return;
+                }
+            };
+            if due.is_empty() {
                 return;
             }
-        };
-        if due.is_empty() {
-            return;
-        }
-        let (local, remote): (Vec<QueuedRecipient>, Vec<QueuedRecipient>) = due
-            .into_iter()
-            .partition(|r| matches!(r.route, Route::Local(_)));
-        if !local.is_empty() {
-            // One store operation for the batch: one commit, and UIDs in arrival order.
-            let ids: Vec<RecipientId> = local.iter().map(|r| r.id).collect();
-            match stores.queue.deliver_local_batch(&ids, now()).await {
-                Ok(results) => {
-                    for (rcpt, result) in local.into_iter().zip(results) {
-                        if let Err(e) = result {
-                            record_failure(stores, policy, &rcpt, e).await;
-                        }
-                    }
-                }
-                Err(e) => {
-                    for rcpt in &local {
-                        record_failure(stores, policy, rcpt, e.clone()).await;
-                    }
+            let (local, remote): (Vec<QueuedRecipient>, Vec<QueuedRecipient>) = due
+                .into_iter()
+                .partition(|r| matches!(r.route, Route::Local(_)));
+            if !local.is_empty() {
+                self.deliver_local(local).await;
+            }
+            let mut groups: Vec<((QueueId, String), Vec<QueuedRecipient>)> = Vec::new();
+            for rcpt in remote {
+                let key = (rcpt.message, domain_of(&rcpt.address));
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, group)) => group.push(rcpt),
+                    None => groups.push((key, vec![rcpt])),
                 }
             }
-        }
-        for rcpt in remote {
-            // Relaying to other servers arrives with the submission service; the SMTP
-            // listener never queues a remote recipient. Kept as failed, with the reason.
-            tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "remote delivery is not available in this version");
-            if let Err(e) = stores
-                .queue
-                .fail(
-                    rcpt.id,
-                    "5.4.4 remote delivery is not available in this version",
-                )
-                .await
-            {
-                tracing::warn!(queue_id = %rcpt.message, "cannot record the delivery outcome: {e}");
+            for ((_, domain), group) in groups {
+                match &self.outbound {
+                    Some(outbound) => {
+                        let (outbound, stores) = (outbound.clone(), stores.clone());
+                        let shutdown = shutdown.clone();
+                        tracker.spawn(async move {
+                            // A shutdown abandons the attempt; the lease is forgotten at the
+                            // next start and the recipients are tried again.
+                            tokio::select! {
+                                _ = shutdown.cancelled() => {}
+                                _ = outbound.deliver(&stores, domain, group) => {}
+                            }
+                        });
+                    }
+                    None => {
+                        let failed: Vec<Failed> = group
+                            .into_iter()
+                            .map(|rcpt| Failed {
+                                recipient: rcpt,
+                                status: "5.4.4".into(),
+                                diagnostic: "remote delivery is not configured".into(),
+                                remote_mta: None,
+                            })
+                            .collect();
+                        self.report(&failed).await;
+                    }
+                }
             }
         }
     }
-}
 
-/// Records why a local delivery did not happen. Nothing here deletes a recipient: a failure
-/// stays in the queue with its error until it is reported or an operator removes it.
-async fn record_failure(
-    stores: &Stores,
-    policy: RetryPolicy,
-    rcpt: &QueuedRecipient,
-    error: StoreError,
-) {
-    let result = match error {
-        // Not pending any more (delivered or failed meanwhile): nothing to record.
-        StoreError::Invalid(e) => {
-            tracing::debug!(queue_id = %rcpt.message, rcpt = %rcpt.address, "skipped: {e}");
-            return;
-        }
-        // The account or its INBOX is gone: a permanent failure for this recipient.
-        StoreError::NotFound(e) => {
-            tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "delivery failed: {e} does not exist");
-            stores
-                .queue
-                .fail(rcpt.id, &format!("5.1.1 {e} does not exist"))
-                .await
-        }
-        // A full mailbox may empty, a store failure may pass, a bug may be fixed: retry with
-        // backoff, and give up (kept as failed) only after the retry period (RFC 5321
-        // §4.5.4.1).
-        e @ (StoreError::Temporary(_)
-        | StoreError::OverQuota(_)
-        | StoreError::Internal(_)
-        | StoreError::AlreadyExists(_)) => {
-            if matches!(e, StoreError::Internal(_)) {
-                tracing::error!(queue_id = %rcpt.message, rcpt = %rcpt.address, "local delivery failed: {e}");
+    async fn deliver_local(&self, local: Vec<QueuedRecipient>) {
+        // One store operation for the batch: one commit, and UIDs in arrival order.
+        let ids: Vec<RecipientId> = local.iter().map(|r| r.id).collect();
+        let results = match self.stores.queue.deliver_local_batch(&ids, now()).await {
+            Ok(results) => results,
+            Err(e) => local.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut failed = Vec::new();
+        for (rcpt, result) in local.into_iter().zip(results) {
+            if let Err(e) = result {
+                if let Some(f) = self.record_failure(rcpt, e).await {
+                    failed.push(f);
+                }
             }
-            if policy.expired(rcpt.received_at, now()) {
-                tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "giving up: {e}");
-                stores
-                    .queue
-                    .fail(rcpt.id, &format!("4.4.7 gave up after retries: {e}"))
-                    .await
-            } else {
-                let delay = policy.delay(rcpt.attempts, &mut rand::thread_rng());
+        }
+        self.report(&failed).await;
+    }
+
+    /// Reports failures of possibly several messages, one DSN per message.
+    async fn report(&self, failed: &[Failed]) {
+        let mut messages: Vec<QueueId> = failed.iter().map(|f| f.recipient.message).collect();
+        messages.dedup();
+        for message in messages {
+            let of_message: Vec<Failed> = failed
+                .iter()
+                .filter(|f| f.recipient.message == message)
+                .cloned()
+                .collect();
+            let found = tokio::try_join!(
+                self.stores.queue.entry(message),
+                self.stores.queue.read(message)
+            );
+            let result = match found {
+                Ok((entry, original)) => {
+                    self.reporter
+                        .report(&self.stores, &entry, &original, &of_message)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::warn!(queue_id = %message, "cannot record the failures: {e}");
+            }
+        }
+    }
+
+    /// Records why a local delivery did not happen: a retry later, or a permanent failure
+    /// (returned, for the report). Nothing here deletes a recipient.
+    async fn record_failure(&self, rcpt: QueuedRecipient, error: StoreError) -> Option<Failed> {
+        let stores = &self.stores;
+        let failed = |status: &str, diagnostic: String| {
+            Some(Failed {
+                recipient: rcpt.clone(),
+                status: status.into(),
+                diagnostic,
+                remote_mta: None,
+            })
+        };
+        let result = match error {
+            // Not pending any more (delivered or failed meanwhile): nothing to record.
+            StoreError::Invalid(e) => {
+                tracing::debug!(queue_id = %rcpt.message, rcpt = %rcpt.address, "skipped: {e}");
+                return None;
+            }
+            // The account or its INBOX is gone: a permanent failure for this recipient.
+            StoreError::NotFound(e) => {
+                tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "delivery failed: {e} does not exist");
+                return failed("5.1.1", format!("{e} does not exist"));
+            }
+            // A full mailbox may empty, a store failure may pass, a bug may be fixed: retry
+            // with backoff, and give up only after the retry period (RFC 5321 §4.5.4.1).
+            e @ (StoreError::Temporary(_)
+            | StoreError::OverQuota(_)
+            | StoreError::Internal(_)
+            | StoreError::AlreadyExists(_)) => {
+                if matches!(e, StoreError::Internal(_)) {
+                    tracing::error!(queue_id = %rcpt.message, rcpt = %rcpt.address, "local delivery failed: {e}");
+                }
+                if self.retry.expired(rcpt.received_at, now()) {
+                    tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "giving up: {e}");
+                    let status = match e {
+                        StoreError::OverQuota(_) => "5.2.2",
+                        _ => "4.4.7",
+                    };
+                    return failed(status, format!("gave up after the maximum queue time: {e}"));
+                }
+                let delay = self.retry.delay(rcpt.attempts, &mut rand::thread_rng());
                 tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, retry_in = delay.as_secs(), "delivery deferred: {e}");
                 stores
                     .queue
                     .defer(rcpt.id, now() + delay.as_secs() as i64, &e.to_string())
                     .await
             }
+        };
+        if let Err(e) = result {
+            tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "cannot record the delivery outcome: {e}");
         }
-    };
-    if let Err(e) = result {
-        tracing::warn!(queue_id = %rcpt.message, rcpt = %rcpt.address, "cannot record the delivery outcome: {e}");
+        None
     }
 }

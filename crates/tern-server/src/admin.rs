@@ -112,7 +112,7 @@ pub async fn run(config: &Config, command: Command) -> anyhow::Result<()> {
         Command::Domain(c) => domain(&stores, c).await,
         Command::User(c) => user(config, &stores, c).await,
         Command::Alias(c) => alias(&stores, c).await,
-        Command::Queue(c) => queue(&stores, c).await,
+        Command::Queue(c) => queue(config, &stores, c).await,
         Command::Dkim(c) => dkim(config, &stores, c).await,
         Command::Serve(_) | Command::Config(_) => bail!("not an admin command"),
     }
@@ -228,7 +228,7 @@ async fn alias(stores: &Stores, command: AliasCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn queue(stores: &Stores, command: QueueCommand) -> anyhow::Result<()> {
+async fn queue(config: &Config, stores: &Stores, command: QueueCommand) -> anyhow::Result<()> {
     match command {
         QueueCommand::List => {
             let entries = stores.queue.list().await?;
@@ -265,6 +265,37 @@ async fn queue(stores: &Stores, command: QueueCommand) -> anyhow::Result<()> {
                 .map_or(0, |d| d.as_secs() as i64);
             let due = stores.queue.retry(tern_types::QueueId(id), now).await?;
             println!("message {id}: {due} recipient(s) due now");
+        }
+        QueueCommand::Bounce { id } => {
+            let id = tern_types::QueueId(id);
+            let entry = stores.queue.entry(id).await.map_err(|e| match e {
+                tern_store::StoreError::NotFound(_) => anyhow::anyhow!(
+                    "no message {id} in the queue; `tern queue list` shows the ids"
+                ),
+                e => e.into(),
+            })?;
+            let original = stores.queue.read(id).await?;
+            let failed: Vec<tern_queue::Failed> = entry
+                .recipients
+                .iter()
+                .filter(|r| r.state.is_pending() || r.state == tern_store::RecipientState::Failed)
+                .map(|r| tern_queue::Failed {
+                    recipient: r.clone(),
+                    status: "5.0.0".into(),
+                    diagnostic: "returned to the sender by the mail administrator".into(),
+                    remote_mta: None,
+                })
+                .collect();
+            let reporter = tern_queue::Reporter {
+                hostname: config.hostname.to_string(),
+                recipients: crate::serve::recipient_policy(config),
+            };
+            reporter.report(stores, &entry, &original, &failed).await?;
+            println!(
+                "message {id}: {} recipient(s) bounced{}",
+                failed.len(),
+                if entry.sender.is_empty() { " (null sender: no report sent)" } else { "; the sender gets a delivery status notification" }
+            );
         }
         QueueCommand::Remove { id } => {
             let undelivered = stores.queue.remove(tern_types::QueueId(id)).await?;

@@ -160,6 +160,13 @@ pub enum QueueCommand {
         /// The id `tern queue list` shows.
         id: i64,
     },
+    /// Give up on a message now: every recipient not yet delivered fails, and the sender gets
+    /// a delivery status notification (as when the maximum queue age is reached). A running
+    /// server sends it within 30 seconds.
+    Bounce {
+        /// The id `tern queue list` shows.
+        id: i64,
+    },
     /// Remove a message from the queue (its recipients not yet delivered never get it).
     Remove {
         /// The id `tern queue list` shows (also the "queued as" id of the SMTP reply).

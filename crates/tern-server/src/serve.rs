@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tern_auth::{LoginThrottle, Secret, ThrottleConfig, Verifier};
+use tern_auth::{Authenticator, LoginThrottle, Secret, ThrottleConfig, Verifier};
 use tern_config::{Config, Protocol, Source};
 use tern_net::ConnectionLimiter;
 use tern_net::{
@@ -16,8 +16,10 @@ use tern_net::{
     TlsSource,
 };
 use tern_pop3::{MaildropLocks, Pop3Service, Pop3Settings, Pop3Shared};
-use tern_queue::RetryPolicy;
-use tern_smtp::{SmtpService, SmtpSettings};
+use tern_queue::outbound::client::{insecure_tls_config, ClientSettings, Timeouts};
+use tern_queue::outbound::dns::MxResolver;
+use tern_queue::{Outbound, Reporter, RetryPolicy, Scheduler};
+use tern_smtp::{SubmissionPolicy, SmtpService, SmtpSettings};
 use tern_store::{RecipientPolicy, StoreError, Stores};
 use tern_store_sqlite::SqliteStore;
 use tern_types::Domain;
@@ -193,15 +195,14 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
     let shutdown = Shutdown::new(config.shutdown_grace);
     let tracker = TaskTracker::new();
     let queue = tern_queue::spawn(
-        stores.clone(),
-        RetryPolicy::default(),
+        scheduler(config, &stores)?,
         shutdown.token(),
         &tracker,
     );
     let smtp: Arc<dyn Service> = Arc::new(SmtpService::new(
         smtp_settings(config),
         stores.clone(),
-        queue,
+        queue.clone(),
         Some(acceptor(Protocol::Smtp)),
     ));
     // One limiter per protocol, shared by its listeners (SMTP; pop3 and pop3s together).
@@ -218,16 +219,36 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
     let serves_pop3 = [Protocol::Pop3, Protocol::Pop3s]
         .iter()
         .any(|p| config.listeners(*p).next().is_some());
-    let pop3 = match serves_pop3 {
-        true => Some(Arc::new(
-            pop3_shared(config, &stores, acceptor(Protocol::Pop3)).await?,
-        )),
-        false => None,
-    };
+    let submission_limits = ConnectionLimiter::new(
+        config.submission.max_connections as usize,
+        config.submission.max_connections_per_ip as usize,
+        config.clients,
+    );
+    let auth = authenticator(config).await?;
+    let submission: Arc<dyn Service> = Arc::new(SmtpService::submission(
+        smtp_settings(config),
+        stores.clone(),
+        queue,
+        Some(acceptor(Protocol::Submission)),
+        Arc::new(SubmissionPolicy {
+            auth: auth.clone(),
+            plaintext: config.auth.plaintext_without_tls,
+            send_as_any: config.submission.send_as_any.clone(),
+        }),
+    ));
+    let pop3 = serves_pop3.then(|| {
+        Arc::new(pop3_shared(
+            config,
+            &stores,
+            auth.clone(),
+            acceptor(Protocol::Pop3),
+        ))
+    });
     for (protocol, listener) in bound {
         tracing::info!(proto = %protocol.key(), addr = %listener.addr, "listening");
         let service: Arc<dyn Service> = match protocol {
             Protocol::Smtp => smtp.clone(),
+            Protocol::Submission | Protocol::Submissions => submission.clone(),
             Protocol::Pop3 | Protocol::Pop3s => match &pop3 {
                 Some(shared) => Arc::new(Pop3Service::new(
                     shared.clone(),
@@ -240,6 +261,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         let tls = protocol.implicit_tls().then(|| acceptor(protocol));
         let limits = match protocol {
             Protocol::Smtp => Some(smtp_limits.clone()),
+            Protocol::Submission | Protocol::Submissions => Some(submission_limits.clone()),
             Protocol::Pop3 | Protocol::Pop3s => Some(pop3_limits.clone()),
             _ => None,
         };
@@ -311,19 +333,13 @@ pub fn smtp_settings(config: &Config) -> SmtpSettings {
 }
 
 /// What both POP3 listeners share: settings, the login throttle, the maildrop locks.
-async fn pop3_shared(
+fn pop3_shared(
     config: &Config,
     stores: &Stores,
+    auth: Arc<Authenticator>,
     tls: TlsAcceptor,
-) -> anyhow::Result<Pop3Shared> {
-    // Any password will do: the hash stands in for an account that does not exist, and such
-    // a login fails whatever it verifies to. Hashed off the async workers (argon2 is slow).
-    let cost = crate::admin::hash_cost(config);
-    let no_account_hash = tokio::task::spawn_blocking(move || {
-        tern_auth::hash_password(&Secret::new("no such account"), cost)
-    })
-    .await??;
-    Ok(Pop3Shared {
+) -> Pop3Shared {
+    Pop3Shared {
         settings: Pop3Settings {
             hostname: config.hostname.to_string(),
             idle_timeout: config.pop3.idle_timeout,
@@ -333,12 +349,67 @@ async fn pop3_shared(
             recipients: recipient_policy(config),
         },
         stores: stores.clone(),
-        throttle: LoginThrottle::new(throttle_config(config)),
+        auth,
         locks: MaildropLocks::new(),
         tls,
-        no_account_hash,
-        verifier: Verifier::spawn().context("cannot start the password verifier thread")?,
+    }
+}
+
+/// The queue scheduler, with remote delivery as `[outbound]` says.
+fn scheduler(config: &Config, stores: &Stores) -> anyhow::Result<Scheduler> {
+    let out = &config.outbound;
+    let retry = RetryPolicy::new(out.retry_intervals.clone(), out.max_age);
+    let resolver = match out.dns_servers.is_empty() {
+        true => MxResolver::system()
+            .map_err(|e| anyhow::anyhow!("{e}; set `outbound.dns_servers` in {}", config.source))?,
+        false => MxResolver::new(&out.dns_servers)
+            .map_err(|e| anyhow::anyhow!("{}: key `outbound.dns_servers`: {e}", config.source))?,
+    };
+    let reporter = Reporter {
+        hostname: config.hostname.to_string(),
+        recipients: recipient_policy(config),
+    };
+    let client = ClientSettings {
+        helo_name: config.hostname.to_string(),
+        timeouts: Timeouts {
+            connect: out.connect_timeout,
+            ..Timeouts::default()
+        },
+        tls: insecure_tls_config(),
+    };
+    let outbound = Outbound::new(
+        resolver,
+        client,
+        out.remote_port,
+        config.data_dir.clone(),
+        reporter.clone(),
+        retry.clone(),
+        out.max_connections as usize,
+        out.max_connections_per_domain as usize,
+    );
+    Ok(Scheduler {
+        stores: stores.clone(),
+        retry,
+        reporter,
+        outbound: Some(Arc::new(outbound)),
     })
+}
+
+/// Password checks and the failed-login throttle, one for all listeners: failures count
+/// across POP3, submission and IMAP.
+async fn authenticator(config: &Config) -> anyhow::Result<Arc<Authenticator>> {
+    // Any password will do: the hash stands in for an account that does not exist, and such
+    // a login fails whatever it verifies to. Hashed off the async workers (argon2 is slow).
+    let cost = crate::admin::hash_cost(config);
+    let no_account_hash = tokio::task::spawn_blocking(move || {
+        tern_auth::hash_password(&Secret::new("no such account"), cost)
+    })
+    .await??;
+    Ok(Arc::new(Authenticator::new(
+        LoginThrottle::new(throttle_config(config)),
+        Verifier::spawn().context("cannot start the password verifier thread")?,
+        no_account_hash,
+    )))
 }
 
 /// The failed-login throttle's thresholds, from `[auth]`.

@@ -29,10 +29,12 @@ mod conn;
 mod data;
 #[doc(hidden)]
 pub mod fuzzing;
+mod header_filter;
 mod line;
 mod postmaster;
 mod reply;
 mod session;
+mod submission;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,7 @@ use tern_store::{RecipientPolicy, Stores};
 use tern_types::{Address, Domain};
 
 pub use postmaster::{resolve_postmaster, PostmasterError};
+pub use submission::SubmissionPolicy;
 
 /// What the SMTP listener needs to know; built from the `[smtp]` configuration section.
 #[derive(Debug, Clone)]
@@ -70,6 +73,8 @@ pub struct SmtpService {
     stores: Stores,
     queue: QueueHandle,
     tls: Option<TlsAcceptor>,
+    /// Set for the submission listeners.
+    submission: Option<Arc<SubmissionPolicy>>,
 }
 
 impl std::fmt::Debug for SmtpService {
@@ -93,6 +98,21 @@ impl SmtpService {
             stores,
             queue,
             tls,
+            submission: None,
+        }
+    }
+
+    /// The service for a submission listener (RFC 6409): AUTH, then mail to anyone.
+    pub fn submission(
+        settings: SmtpSettings,
+        stores: Stores,
+        queue: QueueHandle,
+        tls: Option<TlsAcceptor>,
+        policy: Arc<SubmissionPolicy>,
+    ) -> Self {
+        Self {
+            submission: Some(policy),
+            ..Self::new(settings, stores, queue, tls)
         }
     }
 }
@@ -100,7 +120,10 @@ impl SmtpService {
 #[async_trait]
 impl Service for SmtpService {
     fn name(&self) -> &'static str {
-        "smtp"
+        match self.submission {
+            Some(_) => "submission",
+            None => "smtp",
+        }
     }
 
     async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: Shutdown) {
@@ -110,6 +133,7 @@ impl Service for SmtpService {
             self.queue.clone(),
             info,
             self.tls.is_some(),
+            self.submission.clone(),
         );
         conn::run(stream, session, self.tls.clone(), shutdown).await;
     }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use smtp_proto::{Error as ParseError, Request};
 use tern_net::ConnInfo;
 use tern_queue::QueueHandle;
-use tern_store::{BlobWriter, EnvelopeParams, Stores};
-use tern_types::AccountId;
+use tern_store::{AccountAuth, BlobWriter, EnvelopeParams, Route, Stores};
 
+use crate::cmd::auth::SaslStep;
 use crate::data::Flaws;
+use crate::header_filter::HeaderFilter;
 use crate::reply::Reply;
+use crate::submission::SubmissionPolicy;
 use crate::SmtpSettings;
 
 /// What the connection driver does after a reply.
@@ -59,11 +61,11 @@ pub(crate) struct Helo {
     pub(crate) extended: bool,
 }
 
-/// A recipient accepted by RCPT, resolved to one account.
+/// A recipient accepted by RCPT: one local account, or (submission) a remote address.
 #[derive(Debug, Clone)]
 pub(crate) struct Recipient {
     pub(crate) address: String,
-    pub(crate) account: AccountId,
+    pub(crate) route: Route,
     pub(crate) notify: Option<String>,
     pub(crate) orcpt: Option<String>,
 }
@@ -77,7 +79,7 @@ pub(crate) struct Transaction {
     /// Every RCPT that was accepted, as given (for the log and the Received header).
     pub(crate) accepted: Vec<String>,
     /// Accepted recipients, one per account (an alias or two addresses of one account
-    /// deliver once).
+    /// deliver once) or remote address.
     pub(crate) recipients: Vec<Recipient>,
     pub(crate) body: Option<Body>,
 }
@@ -93,6 +95,10 @@ pub(crate) struct Body {
     /// Whether this body came through BDAT (DATA and BDAT cannot mix, RFC 3030 §2).
     pub(crate) chunked: bool,
     pub(crate) flaws: Flaws,
+    /// Counts Received fields; leaves out Bcc on submission.
+    pub(crate) filter: HeaderFilter,
+    /// What the filter kept of the last piece of text, reused between pieces.
+    pub(crate) filtered: Vec<u8>,
 }
 
 pub(crate) struct Session {
@@ -108,6 +114,12 @@ pub(crate) struct Session {
     /// chunk has been read (its bytes must not be taken for commands).
     pub(crate) bdat_refusal: Option<Reply>,
     bad_commands: u32,
+    /// Set on the submission listeners.
+    pub(crate) submission: Option<Arc<SubmissionPolicy>>,
+    /// The account that logged in with AUTH (submission).
+    pub(crate) user: Option<AccountAuth>,
+    /// A SASL exchange waiting for the client's next line.
+    pub(crate) sasl: Option<SaslStep>,
 }
 
 impl Session {
@@ -117,6 +129,7 @@ impl Session {
         queue: QueueHandle,
         info: ConnInfo,
         tls_available: bool,
+        submission: Option<Arc<SubmissionPolicy>>,
     ) -> Self {
         Self {
             settings,
@@ -128,6 +141,9 @@ impl Session {
             tx: None,
             bdat_refusal: None,
             bad_commands: 0,
+            submission,
+            user: None,
+            sasl: None,
         }
     }
 
@@ -160,6 +176,9 @@ impl Session {
 
     /// Handles one complete command line.
     pub(crate) async fn command(&mut self, line: &[u8]) -> Outcome {
+        if let Some(step) = self.sasl.take() {
+            return self.sasl_response(step, line).await;
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request.into_owned(),
             Err(e) => return self.parse_error(e),
@@ -173,7 +192,7 @@ impl Session {
             // smtp-proto reads both `<>` and `<Postmaster>` as "": the raw line tells them apart.
             Request::Mail { from } => {
                 let postmaster = from.address.is_empty() && path_is_postmaster(line);
-                self.mail(from, postmaster)
+                self.mail(from, postmaster).await
             }
             Request::Rcpt { to } if to.address.is_empty() && !path_is_postmaster(line) => {
                 self.bad_command(Reply::new(501, "5.1.3", "The null path is not a recipient"))
@@ -209,11 +228,10 @@ impl Session {
                 "2.5.2",
                 "Cannot verify the user, but will accept the message and attempt delivery",
             )),
-            Request::Auth { .. } => Outcome::reply(Reply::new(
-                503,
-                "5.5.1",
-                "AUTH is not available on this port; use the submission port",
-            )),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response).await,
             Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
                 Outcome::reply(Reply::new(502, "5.5.1", "Command not implemented"))
             }
@@ -263,6 +281,7 @@ impl Session {
     pub(crate) fn tls_started(&mut self, description: String) {
         self.info.tls = Some(description);
         self.helo = None;
+        self.sasl = None;
         self.reset();
     }
 }

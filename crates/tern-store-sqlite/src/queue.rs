@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_store::{
-    Accepted, Appended, Change, NewQueueMessage, NewRecipient, QueueEntry, QueueStore,
+    Accepted, Appended, Change, EnvelopeParams, NewQueueMessage, NewRecipient, QueueEntry, QueueStore,
     QueuedRecipient, RecipientState, Route, StoreError, StoreResult,
 };
 use tern_types::{AccountId, BlobHash, Flags, QueueId, RecipientId};
@@ -17,8 +17,51 @@ use crate::SqliteStore;
 /// Recipient columns, from `queue_recipients r JOIN queue_messages q` ([`FROM_RECIPIENTS`]).
 const RECIPIENT_COLUMNS: &str =
     "r.id, r.message_id, r.address, r.account_id, r.state, r.attempts, \
-     r.next_attempt, r.last_error, q.received_at";
+     r.next_attempt, r.last_error, q.received_at, r.notify, r.orcpt";
 const FROM_RECIPIENTS: &str = "queue_recipients r JOIN queue_messages q ON q.id = r.message_id";
+/// Message columns for [`entry_row`], from [`FROM_ENTRIES`].
+const ENTRY_COLUMNS: &str =
+    "q.id, q.sender, q.size, q.received_at, b.hash, q.envid, q.ret, q.body, q.smtputf8";
+const FROM_ENTRIES: &str = "queue_messages q JOIN blobs b ON b.id = q.blob_id";
+
+/// A queued message without its recipients ([`with_recipients`] adds them).
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueEntry> {
+    let hash: Vec<u8> = r.get(4)?;
+    Ok(QueueEntry {
+        id: QueueId(r.get(0)?),
+        sender: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        received_at: r.get(3)?,
+        blob: BlobHash::from_slice(&hash).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Blob,
+                "bad blob hash".into(),
+            )
+        })?,
+        params: EnvelopeParams {
+            envid: r.get(5)?,
+            ret: r.get(6)?,
+            body: r.get(7)?,
+            smtputf8: r.get(8)?,
+        },
+        recipients: Vec::new(),
+    })
+}
+
+fn with_recipients(conn: &Connection, mut entry: QueueEntry) -> StoreResult<QueueEntry> {
+    let mut rcpts = conn
+        .prepare_cached(&format!(
+            "SELECT {RECIPIENT_COLUMNS} FROM {FROM_RECIPIENTS} WHERE r.message_id = ?1 ORDER BY r.id"
+        ))
+        .map_err(sql_err)?;
+    entry.recipients = rcpts
+        .query_map([entry.id.0], recipient_row)
+        .map_err(sql_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err)?;
+    Ok(entry)
+}
 
 fn recipient_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRecipient> {
     let account: Option<i64> = r.get(3)?;
@@ -39,6 +82,8 @@ fn recipient_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRecipient> {
         next_attempt: r.get(6)?,
         last_error: r.get(7)?,
         received_at: r.get(8)?,
+        notify: r.get(9)?,
+        orcpt: r.get(10)?,
     })
 }
 
@@ -84,13 +129,14 @@ fn set_state(
     Ok(())
 }
 
-/// Removes a queued message once every recipient has been delivered. A failed recipient keeps
-/// its message in the queue, with its error, until it is reported (a bounce) or an operator
-/// removes it: nothing accepted disappears without a record.
+/// Removes a queued message once every recipient has been delivered or its failure reported.
+/// A failed recipient keeps its message in the queue, with its error, until it is reported (a
+/// bounce) or an operator removes it: nothing accepted disappears without a record.
 fn retire_if_done(conn: &Connection, message: QueueId) -> StoreResult<()> {
     let undelivered: i64 = conn
         .row(
-            "SELECT count(*) FROM queue_recipients WHERE message_id = ?1 AND state != 'delivered'",
+            "SELECT count(*) FROM queue_recipients
+              WHERE message_id = ?1 AND state NOT IN ('delivered', 'bounced')",
             [message.0],
             |r| r.get(0),
         )
@@ -489,40 +535,80 @@ impl QueueStore for SqliteStore {
             .readers
             .read(|conn| {
                 let mut stmt = conn
-                    .prepare("SELECT q.id, q.sender, q.size, q.received_at, b.hash FROM queue_messages q
-                      JOIN blobs b ON b.id = q.blob_id ORDER BY q.id")
+                    .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM {FROM_ENTRIES} ORDER BY q.id"))
                     .map_err(sql_err)?;
                 let messages = stmt
-                    .query_map([], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, Vec<u8>>(4)?))
-                    })
+                    .query_map([], entry_row)
                     .map_err(sql_err)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(sql_err)?;
-                let mut rcpts = conn
-                    .prepare(&format!(
-                        "SELECT {RECIPIENT_COLUMNS} FROM {FROM_RECIPIENTS} WHERE r.message_id = ?1 ORDER BY r.id"
-                    ))
-                    .map_err(sql_err)?;
-                let mut out = Vec::with_capacity(messages.len());
-                for (id, sender, size, received_at, hash) in messages {
-                    let recipients = rcpts
-                        .query_map([id], recipient_row)
-                        .map_err(sql_err)?
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(sql_err)?;
-                    out.push(QueueEntry {
-                        id: QueueId(id),
-                        sender,
-                        size: size as u64,
-                        received_at,
-                        blob: BlobHash::from_slice(&hash).ok_or_else(|| StoreError::Internal("bad blob hash".into()))?,
-                        recipients,
-                    });
-                }
-                Ok(out)
+                messages
+                    .into_iter()
+                    .map(|m| with_recipients(conn, m))
+                    .collect()
             })
             .await
+    }
+
+    async fn entry(&self, message: QueueId) -> StoreResult<QueueEntry> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let entry = conn
+                    .row(
+                        &format!("SELECT {ENTRY_COLUMNS} FROM {FROM_ENTRIES} WHERE q.id = ?1"),
+                        [message.0],
+                        entry_row,
+                    )
+                    .optional()
+                    .map_err(sql_err)?
+                    .ok_or_else(|| StoreError::NotFound(format!("queued message {message}")))?;
+                with_recipients(conn, entry)
+            })
+            .await
+    }
+
+    async fn report_failures(
+        &self,
+        failures: &[(RecipientId, String)],
+        notice: Option<NewQueueMessage>,
+    ) -> StoreResult<Option<Accepted>> {
+        let failures = failures.to_vec();
+        let accepted = self
+            .inner
+            .writer
+            .write(move |conn| {
+                let mut messages = Vec::new();
+                for (id, error) in &failures {
+                    let rcpt = recipient(conn, *id)?;
+                    if !(rcpt.state.is_pending() || rcpt.state == RecipientState::Failed) {
+                        return Err(StoreError::Invalid(format!(
+                            "queue recipient #{id} is already {}",
+                            rcpt.state.as_str()
+                        )));
+                    }
+                    set_state(conn, *id, RecipientState::Bounced, Some(error))?;
+                    if !messages.contains(&rcpt.message) {
+                        messages.push(rcpt.message);
+                    }
+                }
+                let (accepted, events) = match &notice {
+                    Some(notice) => {
+                        let (accepted, events) = accept_in(conn, notice)?;
+                        (Some(accepted), events)
+                    }
+                    None => (None, Vec::new()),
+                };
+                for message in messages {
+                    retire_if_done(conn, message)?;
+                }
+                Ok((accepted, events))
+            })
+            .await?;
+        if let Some(accepted) = &accepted {
+            tracing::info!(id = %accepted.id, "delivery status notification stored");
+        }
+        Ok(accepted)
     }
 
     async fn remove(&self, message: QueueId) -> StoreResult<usize> {
@@ -550,7 +636,7 @@ impl QueueStore for SqliteStore {
                 let n = conn
                     .exec(
                         "UPDATE queue_recipients SET state = 'queued', next_attempt = ?2, lease_until = 0
-                          WHERE message_id = ?1 AND state != 'delivered'",
+                          WHERE message_id = ?1 AND state NOT IN ('delivered', 'bounced')",
                         params![message.0, now],
                     )
                     .map_err(sql_err)?;

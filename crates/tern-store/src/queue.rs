@@ -23,6 +23,9 @@ pub enum RecipientState {
     Delivered,
     Failed,
     Expired,
+    /// Failed, and the failure reported: a DSN went to the sender in the same commit, or
+    /// none was owed (null sender, NOTIFY without FAILURE). The message may leave the queue.
+    Bounced,
 }
 
 impl RecipientState {
@@ -33,6 +36,7 @@ impl RecipientState {
             RecipientState::Delivered => "delivered",
             RecipientState::Failed => "failed",
             RecipientState::Expired => "expired",
+            RecipientState::Bounced => "bounced",
         }
     }
 
@@ -43,6 +47,7 @@ impl RecipientState {
             RecipientState::Delivered,
             RecipientState::Failed,
             RecipientState::Expired,
+            RecipientState::Bounced,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -98,6 +103,10 @@ pub struct QueuedRecipient {
     pub last_error: Option<String>,
     /// When its message was received (seconds since the Unix epoch): retries end 5 days on.
     pub received_at: i64,
+    /// RFC 3461 §4.1 NOTIFY, as given.
+    pub notify: Option<String>,
+    /// RFC 3461 §4.2 ORCPT, as given.
+    pub orcpt: Option<String>,
 }
 
 /// What [`QueueStore::accept`] did with a message, all in one commit.
@@ -117,6 +126,7 @@ pub struct Accepted {
 pub struct QueueEntry {
     pub id: QueueId,
     pub sender: String,
+    pub params: EnvelopeParams,
     pub size: u64,
     pub received_at: i64,
     pub blob: BlobHash,
@@ -170,6 +180,17 @@ pub trait QueueStore: Send + Sync {
         next_attempt: i64,
         error: &str,
     ) -> StoreResult<()>;
+    /// Permanent failures, reported: each recipient (pending, or failed earlier) becomes
+    /// [`RecipientState::Bounced`] with its error, and `notice` (the DSN to the sender, when
+    /// one is owed) is accepted like any message, all in one commit: a crash can neither lose
+    /// the report nor send it twice. Messages with nothing left to do leave the queue.
+    async fn report_failures(
+        &self,
+        failures: &[(RecipientId, String)],
+        notice: Option<NewQueueMessage>,
+    ) -> StoreResult<Option<Accepted>>;
+    /// One queued message, with its recipients.
+    async fn entry(&self, message: QueueId) -> StoreResult<QueueEntry>;
     /// A permanent failure. The recipient stays in the queue, failed, with its error: a
     /// message leaves the queue only when every recipient has been delivered, so an accepted
     /// message never disappears without a record (a bounce, or an operator's decision).

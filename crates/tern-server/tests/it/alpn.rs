@@ -114,7 +114,7 @@ async fn assert_served(
         Protocol::Smtp => "250-mx.test",
         Protocol::Pop3 | Protocol::Pop3s => "+OK",
         Protocol::Imaps => "* BYE",
-        _ => "421 ",
+        _ => "220 mx.test",
     };
     assert!(text.starts_with(expected), "{protocol} over TLS: {text:?}");
 }

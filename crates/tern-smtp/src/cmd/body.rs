@@ -3,9 +3,10 @@
 //! that can take it and queues the rest.
 
 use tern_message::{received, return_path, Received};
-use tern_store::{EnvelopeParams, NewQueueMessage, NewRecipient, Route, StoreError};
+use tern_store::{EnvelopeParams, NewQueueMessage, NewRecipient, StoreError};
 
 use crate::data::Flaws;
+use crate::header_filter::{HeaderFilter, MAX_RECEIVED};
 use crate::reply::Reply;
 use crate::session::{Body, Next, Outcome, Recipient, Session, Transaction};
 
@@ -54,6 +55,8 @@ impl Session {
                 failed: false,
                 chunked,
                 flaws: Flaws::default(),
+                filter: HeaderFilter::new(self.submission.is_some()),
+                filtered: Vec::new(),
             });
         }
         Ok(())
@@ -75,6 +78,12 @@ impl Session {
     /// The chunk is always read (its length is known); the verdict is given after it.
     pub(crate) async fn bdat(&mut self, size: usize, last: bool) -> Outcome {
         let refusal = match body_refusal(self.tx.as_ref(), true) {
+            // Not advertised on submission (see `ehlo.rs`).
+            None if self.submission.is_some() => Some(Reply::new(
+                502,
+                "5.5.1",
+                "BDAT is not offered on this port; use DATA",
+            )),
             None if self.tx.as_ref().is_some_and(|t| t.body.is_none()) => {
                 self.start_body(true).await.err()
             }
@@ -106,8 +115,10 @@ impl Session {
             body.writer = None;
             return;
         }
+        body.filtered.clear();
+        body.filter.push(bytes, &mut body.filtered);
         if let Some(writer) = body.writer.as_mut() {
-            if let Err(e) = writer.write(bytes).await {
+            if let Err(e) = writer.write(&body.filtered).await {
                 tracing::error!("cannot write a blob: {e}");
                 body.writer = None;
                 body.failed = true;
@@ -202,6 +213,16 @@ impl Session {
                 "Bare CR or LF in message text is not allowed (RFC 5321 §2.3.8); message refused",
             ));
         }
+        // RFC 5321 §6.3: too many hops is a loop; refused now rather than bounced later.
+        if body.filter.received() > MAX_RECEIVED {
+            return Some(Reply::new(
+                554,
+                "5.4.6",
+                format!(
+                    "Routing loop detected: more than {MAX_RECEIVED} Received header fields"
+                ),
+            ));
+        }
         if body.flaws.line_too_long {
             return Some(Reply::new(
                 550,
@@ -221,14 +242,18 @@ impl Session {
             .helo
             .as_ref()
             .map_or(("unknown", false), |h| (h.name.as_str(), h.extended));
-        // RFC 3848 and RFC 6531 §3.7.3 transmission types.
-        let with = match (extended, smtputf8, self.info.tls.is_some()) {
-            (false, _, false) => "SMTP",
-            (false, _, true) => "SMTPS",
-            (true, false, false) => "ESMTP",
-            (true, false, true) => "ESMTPS",
-            (true, true, false) => "UTF8SMTP",
-            (true, true, true) => "UTF8SMTPS",
+        // RFC 3848 and RFC 6531 §3.7.3 transmission types; "A" for an authenticated client.
+        let with = match (extended, smtputf8, self.info.tls.is_some(), self.user.is_some()) {
+            (false, _, false, _) => "SMTP",
+            (false, _, true, _) => "SMTPS",
+            (true, false, false, false) => "ESMTP",
+            (true, false, true, false) => "ESMTPS",
+            (true, true, false, false) => "UTF8SMTP",
+            (true, true, true, false) => "UTF8SMTPS",
+            (true, false, false, true) => "ESMTPA",
+            (true, false, true, true) => "ESMTPSA",
+            (true, true, false, true) => "UTF8SMTPA",
+            (true, true, true, true) => "UTF8SMTPSA",
         };
         let id = self.info.id.to_string();
         let mut prefix = return_path(sender);
@@ -259,24 +284,36 @@ impl Session {
         body: Option<Body>,
     ) -> Reply {
         // `refusal` has turned away bodies whose writer was dropped (too big, failed).
-        let Some(writer) = body.and_then(|b| b.writer) else {
+        let Some((mut writer, mut filter)) = body.and_then(|b| Some((b.writer?, b.filter))) else {
             return Reply::new(503, "5.5.1", "No message was received");
         };
+        let mut rest = Vec::new();
+        filter.finish(&mut rest);
+        if let Err(e) = writer.write(&rest).await {
+            return self.store_failure(&e);
+        }
         let blob = match writer.finish().await {
             Ok(blob) => blob,
             Err(e) => return self.store_failure(&e),
         };
         let at = now();
+        let mut trace_prefix = self.trace_prefix(sender, params.smtputf8, accepted, at);
+        if let Some(user) = &self.user {
+            if let Some(reply) = self.check_from(user, &blob.content.meta).await {
+                return reply;
+            }
+            trace_prefix.extend_from_slice(self.added_fields(&blob.content.meta, at).as_bytes());
+        }
         let message = NewQueueMessage {
             blob,
-            trace_prefix: self.trace_prefix(sender, params.smtputf8, accepted, at),
+            trace_prefix,
             sender: sender.to_string(),
             params,
             recipients: recipients
                 .into_iter()
                 .map(|r| NewRecipient {
                     address: r.address,
-                    route: Route::Local(r.account),
+                    route: r.route,
                     notify: r.notify,
                     orcpt: r.orcpt,
                 })

@@ -22,10 +22,18 @@ impl Session {
             "8BITMIME".to_string(),
             "SMTPUTF8".to_string(),
             "ENHANCEDSTATUSCODES".to_string(),
-            "CHUNKING".to_string(),
-            "BINARYMIME".to_string(),
             "DSN".to_string(),
         ];
+        if self.submission.is_none() {
+            lines.push("CHUNKING".to_string());
+            lines.push("BINARYMIME".to_string());
+        } else if self.user.is_none() && self.auth_allowed() {
+            // RFC 4954 §4 / RFC 8314 §3.3: mechanisms that send a password are offered only
+            // once the connection is encrypted (or the configuration allows it). Submission
+            // takes DATA only, so that every message passes the text checks (bare CR/LF,
+            // line length) and the Bcc filter; clients use DATA anyway.
+            lines.push("AUTH PLAIN LOGIN".to_string());
+        }
         if self.tls_available && self.info.tls.is_none() {
             lines.push("STARTTLS".to_string());
         }

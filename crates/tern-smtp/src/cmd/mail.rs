@@ -6,9 +6,11 @@ use smtp_proto::{
     MAIL_RET_HDRS, MAIL_SMTPUTF8,
 };
 use tern_store::EnvelopeParams;
+use tern_types::Address;
 
 use crate::address::{reverse_path, PathError, ReversePathText};
 use crate::reply::Reply;
+use crate::submission::not_yours;
 use crate::session::{Outcome, Session, Transaction};
 
 /// MAIL parameters of the extensions this listener advertises: SIZE (a field), BODY,
@@ -20,8 +22,13 @@ const OFFERED_FLAGS: u64 = MAIL_BODY_7BIT
     | MAIL_RET_HDRS
     | MAIL_SMTPUTF8;
 
-fn has_unadvertised_parameters(from: &MailFrom<String>) -> bool {
-    from.flags & !OFFERED_FLAGS != 0
+fn has_unadvertised_parameters(from: &MailFrom<String>, submission: bool) -> bool {
+    // Submission takes DATA only (see `ehlo.rs`), so BINARYMIME is not offered there.
+    let offered = match submission {
+        true => OFFERED_FLAGS & !MAIL_BODY_BINARYMIME,
+        false => OFFERED_FLAGS,
+    };
+    from.flags & !offered != 0
         || from.trans_id.is_some()
         || from.by != 0
         || from.solicit.is_some()
@@ -35,10 +42,14 @@ fn has_unadvertised_parameters(from: &MailFrom<String>) -> bool {
 impl Session {
     /// MAIL; `postmaster` says the raw line's path was `<Postmaster>` (smtp-proto reads it
     /// as "", like `<>`).
-    pub(crate) fn mail(&mut self, from: MailFrom<String>, postmaster: bool) -> Outcome {
+    pub(crate) async fn mail(&mut self, from: MailFrom<String>, postmaster: bool) -> Outcome {
         let Some(helo) = &self.helo else {
             return Outcome::reply(Reply::new(503, "5.5.1", "Send EHLO or HELO first"));
         };
+        if self.submission.is_some() && self.user.is_none() {
+            // RFC 6409 §4.3 / RFC 4954 §6: submission needs a login first.
+            return Outcome::reply(Reply::new(530, "5.7.0", "Authentication required"));
+        }
         if self.tx.is_some() {
             return Outcome::reply(Reply::new(
                 503,
@@ -51,7 +62,7 @@ impl Session {
             // RFC 5321 §4.1.1.11: parameters belong to extensions, which HELO did not open.
             return Outcome::reply(Reply::new(555, "5.5.4", "MAIL parameters require EHLO"));
         }
-        if has_unadvertised_parameters(&from) {
+        if has_unadvertised_parameters(&from, self.submission.is_some()) {
             // RFC 5321 §4.1.1.11: a parameter of an extension not offered is refused with 555;
             // accepting it would silently drop what it asks for (REQUIRETLS, HOLDUNTIL, ...).
             return Outcome::reply(Reply::new(555, "5.5.4", "Unsupported MAIL parameter"));
@@ -74,6 +85,9 @@ impl Session {
                 ))
             }
         };
+        if let Some(reply) = self.check_sender(&sender).await {
+            return Outcome::reply(reply);
+        }
         // RFC 1870 §6: refuse at once what is declared too big.
         if from.size as u64 > self.settings.max_message_size {
             return Outcome::reply(Reply::new(
@@ -115,5 +129,27 @@ impl Session {
             body: None,
         });
         Outcome::reply(Reply::new(250, "2.1.0", "Sender OK"))
+    }
+}
+
+impl Session {
+    /// Submission: the envelope sender must be one of the user's addresses (RFC 6409 §4.3).
+    /// The null sender is for servers' own notices; only `send_as_any` accounts may use it.
+    async fn check_sender(&self, sender: &str) -> Option<Reply> {
+        let (Some(policy), Some(user)) = (&self.submission, &self.user) else {
+            return None;
+        };
+        if sender.is_empty() {
+            return (!policy.send_as_any.contains(&user.address))
+                .then(|| not_yours("The null sender", ""));
+        }
+        let Ok(address) = Address::parse(sender) else {
+            return Some(not_yours("Sender", sender));
+        };
+        match self.may_send_as(user, &address).await {
+            Ok(true) => None,
+            Ok(false) => Some(not_yours("Sender", sender)),
+            Err(reply) => Some(reply),
+        }
     }
 }

@@ -1,10 +1,11 @@
-//! RCPT TO (RFC 5321 §4.1.1.3): only local recipients, checked before DATA so that nothing
-//! accepted can bounce later (no backscatter), and never a relay.
+//! RCPT TO (RFC 5321 §4.1.1.3): on the MX listener only local recipients, checked before DATA
+//! so that nothing accepted can bounce later (no backscatter), and never a relay; on
+//! submission, any address for a logged-in user.
 
 use smtp_proto::{
     RcptTo, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS,
 };
-use tern_store::{AccountInfo, Resolution, StoreError};
+use tern_store::{AccountInfo, Resolution, Route, StoreError};
 use tern_types::Address;
 
 use crate::address::{forward_path, ForwardPath, PathError};
@@ -120,6 +121,11 @@ impl Session {
         {
             Ok(Resolution::Accounts(accounts)) => Ok((address, accounts)),
             Ok(Resolution::UnknownUser) => Err(unknown_user()),
+            // Submission relays for its logged-in users (RFC 6409 §4.3); MAIL has checked
+            // that this session has one.
+            Ok(Resolution::NotLocal) if self.user.is_some() => {
+                return self.accept_remote(address, &to)
+            }
             Ok(Resolution::NotLocal) => Err(relay_denied()),
             Err(e) => Err(self.store_failure(&e)),
         };
@@ -169,12 +175,34 @@ impl Session {
         };
         tx.accepted.push(address.to_string());
         for account in accounts {
-            if tx.recipients.iter().any(|r| r.account == account.id) {
+            if tx.recipients.iter().any(|r| r.route == Route::Local(account.id)) {
                 continue;
             }
             tx.recipients.push(Recipient {
                 address: address.to_string(),
-                account: account.id,
+                route: Route::Local(account.id),
+                notify: notify_text(to.flags),
+                orcpt: to.orcpt.clone(),
+            });
+        }
+        Outcome::reply(Reply::new(250, "2.1.5", "Recipient OK"))
+    }
+
+    /// A recipient at another domain, for the outbound queue (each address once).
+    fn accept_remote(&mut self, address: Address, to: &RcptTo<String>) -> Outcome {
+        let Some(tx) = self.tx.as_mut() else {
+            return Outcome::reply(Reply::new(503, "5.5.1", "Send MAIL first"));
+        };
+        let address = address.to_string();
+        tx.accepted.push(address.clone());
+        if !tx
+            .recipients
+            .iter()
+            .any(|r| r.route == Route::Remote && r.address == address)
+        {
+            tx.recipients.push(Recipient {
+                address,
+                route: Route::Remote,
                 notify: notify_text(to.flags),
                 orcpt: to.orcpt.clone(),
             });

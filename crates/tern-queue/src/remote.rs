@@ -1,0 +1,361 @@
+//! Delivery to other domains (RFC 5321 §5): one attempt for the recipients of one message at
+//! one domain, all in one transaction; the outcome of each recipient goes back to the queue.
+//!
+//! # Standards
+//! - RFC 5321 §5.1 (MX order, implicit MX; try the next host when one cannot be used),
+//!   §4.4 (Return-Path belongs to final delivery: a relay sends the message without it),
+//!   §4.5.4.1 (retries), §6.1 (a message is ours once accepted: retried or bounced, never
+//!   dropped)
+//! - RFC 7505 (null MX), RFC 6376 (DKIM signature added as the message leaves)
+//!
+//! # Delivered once
+//! The recipient is marked delivered right after the remote server's 250. A crash between that
+//! 250 and our commit sends the message again after the restart: RFC 5321 §6.1 prefers a
+//! duplicate to a loss, and the window is one store write.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tern_store::{QueueEntry, QueuedRecipient, Stores};
+use tokio::sync::Semaphore;
+
+use crate::bounce::{Failed, Reporter};
+use crate::outbound::client::{self, AttemptError, ClientSettings, Envelope, OutRecipient};
+use crate::outbound::dns::MxResolver;
+use crate::{dkim, RetryPolicy};
+
+/// Everything remote delivery needs, shared by all its tasks.
+#[derive(Debug)]
+pub struct Outbound {
+    pub resolver: MxResolver,
+    pub client: ClientSettings,
+    /// The port remote servers listen on (25; tests use their own).
+    pub port: u16,
+    /// The data directory, where `tern dkim generate` keeps keys.
+    pub data_dir: PathBuf,
+    pub reporter: Reporter,
+    pub retry: RetryPolicy,
+    /// Deliveries in flight, in all.
+    pub connections: Arc<Semaphore>,
+    pub max_per_domain: usize,
+    per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// What happened to one recipient in an attempt.
+enum Outcome {
+    Delivered,
+    Deferred(String),
+    Failed {
+        status: String,
+        diagnostic: String,
+        remote_mta: Option<String>,
+    },
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The domain of an address (after the last '@'), lower-cased: what MX lookups and the
+/// per-domain limit are keyed by.
+pub(crate) fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map_or(address, |(_, d)| d)
+        .to_ascii_lowercase()
+}
+
+/// RFC 5321 §4.4: the Return-Path field the accepting commit put first is for final delivery
+/// only; a relay leaves it out.
+fn without_return_path(message: &[u8]) -> &[u8] {
+    if message.len() >= 12 && message[..12].eq_ignore_ascii_case(b"Return-Path:") {
+        if let Some(end) = memchr_crlf(message) {
+            return &message[end..];
+        }
+    }
+    message
+}
+
+fn memchr_crlf(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\r\n").map(|i| i + 2)
+}
+
+/// The domain of the first From address: DKIM signs with the keys of the domain the recipient
+/// sees (so that DMARC finds the signature aligned).
+fn from_domain(message: &[u8]) -> Option<String> {
+    let parsed = mail_parser::MessageParser::new()
+        .parse_headers(message)?;
+    let address = parsed.from()?.first()?.address()?.to_string();
+    Some(domain_of(&address))
+}
+
+impl Outbound {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        resolver: MxResolver,
+        client: ClientSettings,
+        port: u16,
+        data_dir: PathBuf,
+        reporter: Reporter,
+        retry: RetryPolicy,
+        max_connections: usize,
+        max_per_domain: usize,
+    ) -> Self {
+        Self {
+            resolver,
+            client,
+            port,
+            data_dir,
+            reporter,
+            retry,
+            connections: Arc::new(Semaphore::new(max_connections.max(1))),
+            max_per_domain: max_per_domain.max(1),
+            per_domain: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn domain_slots(&self, domain: &str) -> Arc<Semaphore> {
+        let mut map = self.per_domain.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget domains nobody is delivering to, so the map stays as small as the traffic.
+        if map.len() > 10_000 {
+            map.retain(|_, s| s.available_permits() < self.max_per_domain);
+        }
+        map.entry(domain.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_domain)))
+            .clone()
+    }
+
+    /// One attempt for `rcpts` (recipients of one message at `domain`), within the limits,
+    /// then the outcome of each recorded.
+    pub async fn deliver(&self, stores: &Stores, domain: String, rcpts: Vec<QueuedRecipient>) {
+        let Some(first) = rcpts.first() else { return };
+        let message = first.message;
+        let slots = self.domain_slots(&domain);
+        let (Ok(_domain_permit), Ok(_permit)) = (
+            slots.acquire().await,
+            self.connections.clone().acquire_owned().await,
+        ) else {
+            return;
+        };
+        let (entry, bytes) = match tokio::try_join!(
+            stores.queue.entry(message),
+            stores.queue.read(message)
+        ) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(queue_id = %message, "cannot read a queued message: {e}");
+                return;
+            }
+        };
+        let outcomes = self.attempt(&entry, &domain, &rcpts, &bytes).await;
+        self.record(stores, &entry, &bytes, rcpts, outcomes).await;
+    }
+
+    async fn attempt(
+        &self,
+        entry: &QueueEntry,
+        domain: &str,
+        rcpts: &[QueuedRecipient],
+        queued: &[u8],
+    ) -> Vec<Outcome> {
+        let all = |outcome: &dyn Fn() -> Outcome| rcpts.iter().map(|_| outcome()).collect();
+        let hosts = match self.resolver.route(domain).await {
+            Ok(hosts) => hosts,
+            Err(e) if e.is_permanent() => {
+                let status = e.status().to_string();
+                return all(&|| Outcome::Failed {
+                    status: status.clone(),
+                    diagnostic: format!("{domain}: {e}"),
+                    remote_mta: None,
+                });
+            }
+            Err(e) => {
+                return all(&|| Outcome::Deferred(format!("{} {domain}: {e}", e.status())))
+            }
+        };
+        let message = self.signed(queued);
+        let recipients: Vec<OutRecipient> = rcpts
+            .iter()
+            .map(|r| OutRecipient {
+                address: r.address.clone(),
+                notify: r.notify.clone(),
+                orcpt: r.orcpt.clone(),
+            })
+            .collect();
+        let envelope = Envelope {
+            sender: &entry.sender,
+            recipients: &recipients,
+            envid: entry.params.envid.as_deref(),
+            ret: entry.params.ret.as_deref(),
+            smtputf8: entry.params.smtputf8,
+            eight_bit: entry.params.body.is_some() || !message.is_ascii(),
+        };
+        let mut last_error = format!("4.4.1 {domain}: no host could be reached");
+        for host in &hosts {
+            for ip in &host.addrs {
+                let addr = SocketAddr::new(*ip, self.port);
+                match client::send(addr, &host.name, &self.client, &envelope, &message).await {
+                    Ok(replies) => {
+                        return replies
+                            .into_iter()
+                            .map(|reply| match reply {
+                                r if r.is_positive() => Outcome::Delivered,
+                                r if r.is_permanent() => Outcome::Failed {
+                                    status: r
+                                        .status
+                                        .map_or_else(|| "5.0.0".to_string(), |s| s.to_string()),
+                                    diagnostic: r.to_string(),
+                                    remote_mta: Some(host.name.clone()),
+                                },
+                                r => Outcome::Deferred(format!("{} said: {r}", host.name)),
+                            })
+                            .collect();
+                    }
+                    Err(AttemptError::Session {
+                        failure,
+                        permanent: true,
+                    }) => {
+                        let text = failure.to_string();
+                        let status = text
+                            .split_whitespace()
+                            .find(|w| w.starts_with("5."))
+                            .unwrap_or("5.0.0")
+                            .to_string();
+                        return all(&|| Outcome::Failed {
+                            status: status.clone(),
+                            diagnostic: text.clone(),
+                            remote_mta: Some(host.name.clone()),
+                        });
+                    }
+                    // RFC 5321 §5.1: a host that cannot take the message now sends us on to the
+                    // next one.
+                    Err(e) => {
+                        tracing::info!(host = %host.name, %addr, "delivery attempt failed: {e}");
+                        last_error = format!("{} ({addr}) said: {e}", host.name);
+                    }
+                }
+            }
+        }
+        all(&|| Outcome::Deferred(last_error.clone()))
+    }
+
+    /// The message as it leaves: without Return-Path, with a DKIM signature when the From
+    /// domain has keys. A key that cannot be used is logged and the message goes unsigned
+    /// (better than not at all; the log says what to fix).
+    fn signed(&self, queued: &[u8]) -> Vec<u8> {
+        let message = without_return_path(queued);
+        let Some(domain) = from_domain(message) else {
+            return message.to_vec();
+        };
+        let keys = match dkim::load_keys(&dkim::key_dir(&self.data_dir, &domain)) {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(%domain, "DKIM keys cannot be read, sending unsigned: {e}");
+                return message.to_vec();
+            }
+        };
+        if keys.is_empty() {
+            return message.to_vec();
+        }
+        match dkim::sign(message, &domain, &keys) {
+            Ok(fields) => {
+                let mut out: Vec<u8> = fields.concat().into_bytes();
+                out.extend_from_slice(message);
+                out
+            }
+            Err(e) => {
+                tracing::warn!(%domain, "DKIM signing failed, sending unsigned: {e}");
+                message.to_vec()
+            }
+        }
+    }
+
+    /// Writes each recipient's outcome: delivered, deferred (or given up past the maximum
+    /// age), or failed and reported to the sender.
+    async fn record(
+        &self,
+        stores: &Stores,
+        entry: &QueueEntry,
+        queued: &[u8],
+        rcpts: Vec<QueuedRecipient>,
+        outcomes: Vec<Outcome>,
+    ) {
+        let mut failed = Vec::new();
+        for (rcpt, outcome) in rcpts.into_iter().zip(outcomes) {
+            let result = match outcome {
+                Outcome::Delivered => {
+                    tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, "delivered");
+                    stores.queue.mark_delivered(rcpt.id).await
+                }
+                Outcome::Deferred(why) if self.retry.expired(rcpt.received_at, now()) => {
+                    tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, "giving up: {why}");
+                    failed.push(Failed {
+                        recipient: rcpt,
+                        status: "4.4.7".into(),
+                        diagnostic: format!("gave up after the maximum queue time; last error: {why}"),
+                        remote_mta: None,
+                    });
+                    continue;
+                }
+                Outcome::Deferred(why) => {
+                    let delay = self.retry.delay(rcpt.attempts, &mut rand::thread_rng());
+                    tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, retry_in = delay.as_secs(), "deferred: {why}");
+                    stores
+                        .queue
+                        .defer(rcpt.id, now() + delay.as_secs() as i64, &why)
+                        .await
+                }
+                Outcome::Failed {
+                    status,
+                    diagnostic,
+                    remote_mta,
+                } => {
+                    tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, "failed: {diagnostic}");
+                    failed.push(Failed {
+                        recipient: rcpt,
+                        status,
+                        diagnostic,
+                        remote_mta,
+                    });
+                    continue;
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(queue_id = %entry.id, "cannot record the delivery outcome: {e}");
+            }
+        }
+        if let Err(e) = self
+            .reporter
+            .report(stores, entry, queued, &failed)
+            .await
+        {
+            tracing::warn!(queue_id = %entry.id, "cannot record the failures: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_path_is_left_out_and_nothing_else() {
+        assert_eq!(
+            without_return_path(b"Return-Path: <a@x.test>\r\nReceived: x\r\n\r\nbody"),
+            b"Received: x\r\n\r\nbody"
+        );
+        assert_eq!(without_return_path(b"Received: x\r\n\r\n"), b"Received: x\r\n\r\n");
+    }
+
+    #[test]
+    fn signing_domain_is_the_from_domain() {
+        let m = b"Received: x\r\nFrom: Alice <alice@A.Test>\r\nTo: b@b.test\r\n\r\nhi\r\n";
+        assert_eq!(from_domain(m).as_deref(), Some("a.test"));
+        assert_eq!(domain_of("bob@B.test"), "b.test");
+    }
+}

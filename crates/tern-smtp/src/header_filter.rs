@@ -1,0 +1,182 @@
+//! A streaming pass over the top-level header block of the message text as it arrives: it
+//! counts Received fields (loop detection) and, for submission, leaves out Bcc fields.
+//! Only the header block is looked at; once the blank line has passed, bytes go through
+//! untouched, so the cost on a message's body is nil.
+
+/// RFC 5321 §6.3: a message that has passed this many hops is looping. Postfix's
+/// `hopcount_limit` has the same default.
+pub(crate) const MAX_RECEIVED: usize = 50;
+
+/// Longest field name looked at; a longer one is passed through (it is no Bcc or Received).
+const MAX_NAME: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a header line.
+    LineStart,
+    /// Reading a field name (kept in `name` until its colon decides the field's fate).
+    Name,
+    /// In a field's value (or its continuation lines).
+    Value,
+    /// Past the header block.
+    Body,
+}
+
+#[derive(Debug)]
+pub(crate) struct HeaderFilter {
+    /// Submission: RFC 6409 §8 lets the MSA fix up a message; Bcc recipients must not be shown
+    /// to the others (RFC 5322 §3.6.3), and the copy we relay or deliver is the only one.
+    drop_bcc: bool,
+    state: State,
+    name: Vec<u8>,
+    /// The current field is a Bcc field being left out.
+    dropping: bool,
+    received: usize,
+}
+
+impl HeaderFilter {
+    pub(crate) fn new(drop_bcc: bool) -> Self {
+        Self {
+            drop_bcc,
+            state: State::LineStart,
+            name: Vec::new(),
+            dropping: false,
+            received: 0,
+        }
+    }
+
+    /// Received fields seen in the top-level header block.
+    pub(crate) fn received(&self) -> usize {
+        self.received
+    }
+
+    /// Appends to `out` what of `input` is kept. Input is message text with CRLF line ends
+    /// (DATA refuses bare CR and LF before it gets here), split anywhere.
+    pub(crate) fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        for (i, &b) in input.iter().enumerate() {
+            match self.state {
+                State::Body => {
+                    out.extend_from_slice(&input[i..]);
+                    return;
+                }
+                State::LineStart => match b {
+                    // RFC 5322 §2.1: the empty line ends the header block.
+                    b'\r' | b'\n' => {
+                        self.state = State::Body;
+                        out.extend_from_slice(&input[i..]);
+                        return;
+                    }
+                    // RFC 5322 §2.2.3: a folded line continues the field above.
+                    b' ' | b'\t' => {
+                        self.keep(b, out);
+                        self.state = State::Value;
+                    }
+                    _ => {
+                        self.dropping = false;
+                        self.name.clear();
+                        self.name.push(b);
+                        self.state = State::Name;
+                    }
+                },
+                State::Name => match b {
+                    b':' => {
+                        let name = self.name.trim_ascii_end();
+                        if name.eq_ignore_ascii_case(b"received") {
+                            self.received += 1;
+                        }
+                        self.dropping = self.drop_bcc && name.eq_ignore_ascii_case(b"bcc");
+                        if !self.dropping {
+                            out.extend_from_slice(&self.name);
+                            out.push(b':');
+                        }
+                        self.state = State::Value;
+                    }
+                    // Not a field (no colon on the line): passed through as it came.
+                    b'\n' => {
+                        out.extend_from_slice(&self.name);
+                        out.push(b);
+                        self.state = State::LineStart;
+                    }
+                    _ if self.name.len() >= MAX_NAME => {
+                        out.extend_from_slice(&self.name);
+                        out.push(b);
+                        self.state = State::Value;
+                    }
+                    _ => self.name.push(b),
+                },
+                State::Value => {
+                    self.keep(b, out);
+                    if b == b'\n' {
+                        self.state = State::LineStart;
+                    }
+                }
+            }
+        }
+    }
+
+    /// At the end of the message: a field name still held back (text that ended without a
+    /// colon or a line end) is passed on.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.state == State::Name {
+            out.append(&mut self.name);
+            self.state = State::Value;
+        }
+    }
+
+    fn keep(&self, b: u8, out: &mut Vec<u8>) {
+        if !self.dropping {
+            out.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `input` through a filter in pieces of `step` bytes.
+    fn run(input: &[u8], drop_bcc: bool, step: usize) -> (Vec<u8>, usize) {
+        let mut filter = HeaderFilter::new(drop_bcc);
+        let mut out = Vec::new();
+        for chunk in input.chunks(step) {
+            filter.push(chunk, &mut out);
+        }
+        filter.finish(&mut out);
+        (out, filter.received())
+    }
+
+    const MESSAGE: &[u8] = b"Received: from a\r\n\tby b\r\nFrom: a@x.test\r\nBCC : hidden@x.test,\r\n other@x.test\r\nTo: b@x.test\r\nbcc:\r\nSubject: Bcc: not a field\r\n\r\nBcc: in the body\r\nReceived: body\r\n";
+
+    #[test]
+    fn leaves_out_every_bcc_field_and_its_continuations_in_any_split() {
+        let expected: &[u8] = b"Received: from a\r\n\tby b\r\nFrom: a@x.test\r\nTo: b@x.test\r\nSubject: Bcc: not a field\r\n\r\nBcc: in the body\r\nReceived: body\r\n";
+        for step in 1..MESSAGE.len() {
+            let (out, received) = run(MESSAGE, true, step);
+            assert_eq!(out, expected, "split every {step} bytes");
+            assert_eq!(received, 1);
+        }
+    }
+
+    #[test]
+    fn keeps_everything_when_not_submission() {
+        for step in [1, 7, MESSAGE.len()] {
+            assert_eq!(run(MESSAGE, false, step).0, MESSAGE);
+        }
+    }
+
+    #[test]
+    fn counts_received_fields_of_the_top_header_block_only() {
+        let mut message = b"Received: x\r\n".repeat(51);
+        message.extend_from_slice(b"\r\nReceived: y\r\n");
+        assert_eq!(run(&message, false, 5).1, 51);
+    }
+
+    #[test]
+    fn a_message_without_a_body_or_header_passes_through() {
+        assert_eq!(run(b"\r\nbody\r\n", true, 3).0, b"\r\nbody\r\n");
+        assert_eq!(run(b"\x00\x01\x02", false, 2).0, b"\x00\x01\x02");
+        assert_eq!(run(b"Subject", true, 3).0, b"Subject");
+        let long_name = [b"X".repeat(100), b": v\r\n\r\n".to_vec()].concat();
+        assert_eq!(run(&long_name, true, 9).0, long_name);
+    }
+}
