@@ -106,7 +106,9 @@ impl Reporter {
             .iter()
             .map(|f| DsnRecipient {
                 address: f.recipient.address.clone(),
-                original: f.recipient.orcpt.clone(),
+                // RFC 3464 §2.3.1: address-type ";" address. The queue keeps ORCPT's address
+                // decoded (smtp-proto strips "rfc822;" and the xtext).
+                original: f.recipient.orcpt.as_ref().map(|o| format!("rfc822;{o}")),
                 action: DsnAction::Failed,
                 status: f.status.clone(),
                 remote_mta: f.remote_mta.clone(),

@@ -72,11 +72,17 @@ async fn run(
     tracker: TaskTracker,
 ) {
     loop {
-        scheduler.drain(&tracker, &shutdown).await;
+        scheduler.drain(&tracker, &shutdown, &wake).await;
+        // Sleep until the next deferred recipient is due (retry schedules may be seconds
+        // long), or POLL at most.
+        let sleep = match scheduler.stores.queue.next_due_after(now()).await {
+            Ok(Some(at)) => Duration::from_secs(at.saturating_sub(now()).max(1) as u64).min(POLL),
+            _ => POLL,
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(sleep) => {}
         }
     }
 }
@@ -84,7 +90,7 @@ async fn run(
 impl Scheduler {
     /// Delivers everything due, batch after batch: local recipients here, remote ones in
     /// tasks (one per message and domain) that wait for their delivery slots.
-    async fn drain(&self, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    async fn drain(&self, tracker: &TaskTracker, shutdown: &CancellationToken, wake: &Arc<Notify>) {
         let stores = &self.stores;
         loop {
             let due = match stores.queue.lease_due(now(), LEASE_SECS, BATCH).await {
@@ -115,13 +121,17 @@ impl Scheduler {
                 match &self.outbound {
                     Some(outbound) => {
                         let (outbound, stores) = (outbound.clone(), stores.clone());
-                        let shutdown = shutdown.clone();
+                        let (shutdown, wake) = (shutdown.clone(), wake.clone());
                         tracker.spawn(async move {
                             // A shutdown abandons the attempt; the lease is forgotten at the
                             // next start and the recipients are tried again.
                             tokio::select! {
                                 _ = shutdown.cancelled() => {}
-                                _ = outbound.deliver(&stores, domain, group) => {}
+                                _ = outbound.deliver(&stores, domain, group) => {
+                                    // A deferral or a bounce may be due before the
+                                    // scheduler's next wake-up: let it look again.
+                                    wake.notify_one();
+                                }
                             }
                         });
                     }

@@ -32,6 +32,7 @@ pub(crate) struct HeaderFilter {
     /// The current field is a Bcc field being left out.
     dropping: bool,
     received: usize,
+    from: usize,
 }
 
 impl HeaderFilter {
@@ -42,12 +43,20 @@ impl HeaderFilter {
             name: Vec::new(),
             dropping: false,
             received: 0,
+            from: 0,
         }
     }
 
     /// Received fields seen in the top-level header block.
     pub(crate) fn received(&self) -> usize {
         self.received
+    }
+
+    /// From fields seen in the top-level header block: RFC 5322 §3.6 allows one, and the
+    /// submission check of its addresses must not be passed by a second one (DKIM signs, and
+    /// many readers show, the last).
+    pub(crate) fn from_fields(&self) -> usize {
+        self.from
     }
 
     /// Appends to `out` what of `input` is kept. Input is message text with CRLF line ends
@@ -83,6 +92,8 @@ impl HeaderFilter {
                         let name = self.name.trim_ascii_end();
                         if name.eq_ignore_ascii_case(b"received") {
                             self.received += 1;
+                        } else if name.eq_ignore_ascii_case(b"from") {
+                            self.from += 1;
                         }
                         self.dropping = self.drop_bcc && name.eq_ignore_ascii_case(b"bcc");
                         if !self.dropping {
@@ -155,6 +166,14 @@ mod tests {
             assert_eq!(out, expected, "split every {step} bytes");
             assert_eq!(received, 1);
         }
+    }
+
+    #[test]
+    fn counts_from_fields() {
+        let mut filter = HeaderFilter::new(true);
+        let mut out = Vec::new();
+        filter.push(b"From: a@x.test\r\nfrom : b@x.test\r\n\r\nFrom: c\r\n", &mut out);
+        assert_eq!(filter.from_fields(), 2);
     }
 
     #[test]

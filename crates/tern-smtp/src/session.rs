@@ -282,6 +282,8 @@ impl Session {
         self.info.tls = Some(description);
         self.helo = None;
         self.sasl = None;
+        // RFC 3207 §4.2: nothing learned before the handshake is kept, a login included.
+        self.user = None;
         self.reset();
     }
 }

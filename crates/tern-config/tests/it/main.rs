@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use tern_config::{parse, Config, ConfigError, Protocol, Source};
 
@@ -93,6 +94,15 @@ fn example_file_documents_every_key() {
         "ipv4_prefix",
         "ipv6_prefix",
         "[pop3]",
+        "[submission]",
+        "send_as_any",
+        "[outbound]",
+        "dns_servers",
+        "remote_port",
+        "retry_intervals",
+        "max_age",
+        "max_connections_per_domain",
+        "connect_timeout",
     ];
     for key in keys {
         let line = EXAMPLE
@@ -290,4 +300,114 @@ fn postmaster_is_an_address_and_defaults_to_none() {
     let e = err("postmaster = \"root\"\n");
     assert_names(&e, "postmaster");
     assert!(e.to_string().contains("postmaster@example.org"), "{e}");
+}
+
+#[test]
+fn submission_and_outbound_defaults_are_those_of_the_example_file() {
+    let path = Path::new("/etc/tern/tern.toml");
+    let config = parse("", path).unwrap();
+    let minutes = |m: u64| Duration::from_secs(60 * m);
+    assert_eq!(
+        config.outbound.retry_intervals,
+        [
+            minutes(5),
+            minutes(10),
+            minutes(30),
+            minutes(60),
+            minutes(120),
+            minutes(240)
+        ]
+    );
+    assert_eq!(config.outbound.max_age, Duration::from_secs(5 * 86_400));
+    assert_eq!(config.outbound.remote_port, 25);
+    assert_eq!(config.outbound.max_connections, 100);
+    assert_eq!(config.outbound.max_connections_per_domain, 10);
+    assert_eq!(config.outbound.connect_timeout, Duration::from_secs(30));
+    assert!(config.outbound.dns_servers.is_empty());
+    assert_eq!(config.submission.max_connections, 500);
+    assert_eq!(config.submission.max_connections_per_ip, 20);
+    assert!(config.submission.send_as_any.is_empty());
+    // The example file spells out the same values.
+    let example = parse(EXAMPLE, path).unwrap();
+    assert_eq!(example.outbound, config.outbound);
+    assert_eq!(example.submission, config.submission);
+}
+
+#[test]
+fn outbound_durations_take_a_unit() {
+    let path = Path::new("/etc/tern/tern.toml");
+    let config = parse(
+        "[outbound]\nretry_intervals = [\"30s\", \"5m\", \"2h\", \"5d\"]\nmax_age = \"2h\"\n",
+        path,
+    )
+    .unwrap();
+    assert_eq!(
+        config.outbound.retry_intervals,
+        [30, 300, 7200, 432_000].map(Duration::from_secs)
+    );
+    assert_eq!(config.outbound.max_age, Duration::from_secs(7200));
+    for bad in ["5x", "", "0s", "m", "5"] {
+        let e = err(&format!(
+            "[outbound]\nretry_intervals = [\"1m\", {bad:?}]\n"
+        ));
+        assert_names(&e, "outbound.retry_intervals[1]");
+        let e = err(&format!("[outbound]\nmax_age = {bad:?}\n"));
+        assert_names(&e, "outbound.max_age");
+    }
+    let e = err("[outbound]\nretry_intervals = [\"5x\"]\n");
+    assert!(e.to_string().contains("5x"), "should show the value: {e}");
+    assert_names(
+        &err("[outbound]\nretry_intervals = []\n"),
+        "outbound.retry_intervals",
+    );
+}
+
+#[test]
+fn outbound_dns_servers_are_ip_and_port() {
+    let path = Path::new("/etc/tern/tern.toml");
+    let config = parse(
+        "[outbound]\ndns_servers = [\"127.0.0.1:53\", \"[::1]:5353\"]\n",
+        path,
+    )
+    .unwrap();
+    let expected: [SocketAddr; 2] = [
+        "127.0.0.1:53".parse().unwrap(),
+        "[::1]:5353".parse().unwrap(),
+    ];
+    assert_eq!(config.outbound.dns_servers, expected);
+    for bad in ["127.0.0.1", "dns.example:53", "1.1.1.1:99999"] {
+        let e = err(&format!(
+            "[outbound]\ndns_servers = [\"127.0.0.1:53\", {bad:?}]\n"
+        ));
+        assert_names(&e, "outbound.dns_servers[1]");
+        assert!(e.to_string().contains("ip:port"), "{e}");
+    }
+    assert_names(
+        &err("[outbound]\nremote_port = 0\n"),
+        "outbound.remote_port",
+    );
+    assert_names(
+        &err("[outbound]\nmax_connections_per_domain = 0\n"),
+        "outbound.max_connections_per_domain",
+    );
+}
+
+#[test]
+fn send_as_any_takes_addresses() {
+    let path = Path::new("/etc/tern/tern.toml");
+    let config = parse("[submission]\nsend_as_any = [\"app@example.org\"]\n", path).unwrap();
+    let names: Vec<String> = config
+        .submission
+        .send_as_any
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(names, ["app@example.org"]);
+    let e = err("[submission]\nsend_as_any = [\"app@example.org\", \"app\"]\n");
+    assert_names(&e, "submission.send_as_any[1]");
+    assert!(e.to_string().contains("app@example.org"), "{e}");
+    assert_names(
+        &err("[submission]\nmax_connections_per_ip = 0\n"),
+        "submission.max_connections_per_ip",
+    );
 }

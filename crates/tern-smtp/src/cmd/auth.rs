@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN};
-use tern_auth::{decode_login_field, decode_plain, LoginError, Secret};
+use tern_auth::{decode_login_field, decode_plain, LoginError, SaslError, Secret};
 use tern_types::Address;
 
 use crate::reply::Reply;
@@ -118,6 +118,12 @@ impl Session {
     async fn sasl_plain(&mut self, response: &str) -> Outcome {
         match decode_plain(response) {
             Ok(credentials) => self.login(credentials.username, credentials.password).await,
+            // RFC 4954 §6: acting as another identity is an authorization failure.
+            Err(SaslError::Authzid) => Outcome::reply(Reply::new(
+                535,
+                "5.7.8",
+                "Acting as another user is not supported",
+            )),
             Err(_) => Outcome::reply(undecodable()),
         }
     }

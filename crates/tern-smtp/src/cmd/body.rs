@@ -223,6 +223,14 @@ impl Session {
                 ),
             ));
         }
+        // RFC 5322 §3.6: one From field; submission checks the addresses of the only one.
+        if self.submission.is_some() && body.filter.from_fields() > 1 {
+            return Some(Reply::new(
+                550,
+                "5.6.0",
+                "The message has more than one From field (RFC 5322 §3.6)",
+            ));
+        }
         if body.flaws.line_too_long {
             return Some(Reply::new(
                 550,

@@ -8,6 +8,7 @@ mod mime;
 mod postmaster;
 mod raw;
 mod rust_client;
+mod submission;
 mod trace;
 
 use std::net::SocketAddr;
