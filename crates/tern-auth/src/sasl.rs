@@ -87,11 +87,17 @@ mod tests {
 
     #[test]
     fn login_fields() {
-        assert_eq!(decode_login_field(&b64(b"alice@x.test")).unwrap(), "alice@x.test");
+        assert_eq!(
+            decode_login_field(&b64(b"alice@x.test")).unwrap(),
+            "alice@x.test"
+        );
         assert_eq!(decode_login_field("!!"), Err(SaslError::Base64));
         assert_eq!(decode_login_field(""), Err(SaslError::Malformed));
         assert_eq!(decode_login_field(&b64(b"a\0b")), Err(SaslError::Malformed));
-        assert_eq!(decode_login_field(&b64(&[b'a'; 256])), Err(SaslError::Malformed));
+        assert_eq!(
+            decode_login_field(&b64(&[b'a'; 256])),
+            Err(SaslError::Malformed)
+        );
     }
 
     #[test]

@@ -10,9 +10,8 @@ use tern_types::{Address, Domain, PrefixLengths};
 
 use crate::schema::ConfigFile;
 use crate::{
-    OutboundConfig, SubmissionConfig,
-    AddressConfig, AuthConfig, Config, ConfigError, PlaintextAuth, Pop3Config, Protocol,
-    SmtpConfig, Source, StoreConfig, TlsFiles,
+    AddressConfig, AuthConfig, Config, ConfigError, OutboundConfig, PlaintextAuth, Pop3Config,
+    Protocol, SmtpConfig, Source, StoreConfig, SubmissionConfig, TlsFiles,
 };
 
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
@@ -261,9 +260,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("{text:?} has no unit; write it as 30s, 5m, 2h or 5d"))?;
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a number; write it as 30s, 5m, 2h or 5d"))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} does not start with a number; write it as 30s, 5m, 2h or 5d")
+    })?;
     let factor = match unit {
         "s" => 1,
         "m" => 60,
@@ -294,7 +293,9 @@ fn outbound_config(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let default_intervals = ["5m", "10m", "30m", "1h", "2h", "4h"].map(String::from).to_vec();
+    let default_intervals = ["5m", "10m", "30m", "1h", "2h", "4h"]
+        .map(String::from)
+        .to_vec();
     let retry_intervals = file
         .retry_intervals
         .as_ref()

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use tern_auth::{decode_plain, LoginError, Secret};
-use tern_store::StoreError;
 use tern_net::ConnInfo;
+use tern_store::StoreError;
 use tern_types::{Address, MailboxId, Uid};
 
 use crate::maildrop::Maildrop;

@@ -10,8 +10,8 @@
 
 use tern_message::return_path;
 use tern_store::{
-    NewQueueMessage, NewRecipient, QueueEntry, QueuedRecipient, RecipientPolicy, Resolution,
-    Route, StoreResult, Stores,
+    NewQueueMessage, NewRecipient, QueueEntry, QueuedRecipient, RecipientPolicy, Resolution, Route,
+    StoreResult, Stores,
 };
 use tern_types::Address;
 
@@ -43,7 +43,10 @@ pub struct Reporter {
 /// RFC 3461 §4.1: with no NOTIFY the sender is told of failures; NOTIFY=NEVER, or a list
 /// without FAILURE, says otherwise.
 fn wants_failure_report(notify: Option<&str>) -> bool {
-    notify.is_none_or(|n| n.split(',').any(|k| k.trim().eq_ignore_ascii_case("FAILURE")))
+    notify.is_none_or(|n| {
+        n.split(',')
+            .any(|k| k.trim().eq_ignore_ascii_case("FAILURE"))
+    })
 }
 
 fn now() -> i64 {
@@ -164,9 +167,9 @@ impl Reporter {
             .resolve_recipient(&address, self.recipients)
             .await
         {
-            Ok(Resolution::Accounts(accounts)) => Ok(Some(
-                accounts.iter().map(|a| Route::Local(a.id)).collect(),
-            )),
+            Ok(Resolution::Accounts(accounts)) => {
+                Ok(Some(accounts.iter().map(|a| Route::Local(a.id)).collect()))
+            }
             Ok(Resolution::NotLocal) => Ok(Some(vec![Route::Remote])),
             Ok(Resolution::UnknownUser) => Ok(None),
             Err(e) => Err(e),

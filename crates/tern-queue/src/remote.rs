@@ -88,8 +88,7 @@ fn memchr_crlf(bytes: &[u8]) -> Option<usize> {
 /// The domain of the first From address: DKIM signs with the keys of the domain the recipient
 /// sees (so that DMARC finds the signature aligned).
 fn from_domain(message: &[u8]) -> Option<String> {
-    let parsed = mail_parser::MessageParser::new()
-        .parse_headers(message)?;
+    let parsed = mail_parser::MessageParser::new().parse_headers(message)?;
     let address = parsed.from()?.first()?.address()?.to_string();
     Some(domain_of(&address))
 }
@@ -142,16 +141,14 @@ impl Outbound {
         ) else {
             return;
         };
-        let (entry, bytes) = match tokio::try_join!(
-            stores.queue.entry(message),
-            stores.queue.read(message)
-        ) {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(queue_id = %message, "cannot read a queued message: {e}");
-                return;
-            }
-        };
+        let (entry, bytes) =
+            match tokio::try_join!(stores.queue.entry(message), stores.queue.read(message)) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(queue_id = %message, "cannot read a queued message: {e}");
+                    return;
+                }
+            };
         let outcomes = self.attempt(&entry, &domain, &rcpts, &bytes).await;
         self.record(stores, &entry, &bytes, rcpts, outcomes).await;
     }
@@ -174,9 +171,7 @@ impl Outbound {
                     remote_mta: None,
                 });
             }
-            Err(e) => {
-                return all(&|| Outcome::Deferred(format!("{} {domain}: {e}", e.status())))
-            }
+            Err(e) => return all(&|| Outcome::Deferred(format!("{} {domain}: {e}", e.status()))),
         };
         let message = self.signed(queued);
         let recipients: Vec<OutRecipient> = rcpts
@@ -297,7 +292,9 @@ impl Outbound {
                     failed.push(Failed {
                         recipient: rcpt,
                         status: "4.4.7".into(),
-                        diagnostic: format!("gave up after the maximum queue time; last error: {why}"),
+                        diagnostic: format!(
+                            "gave up after the maximum queue time; last error: {why}"
+                        ),
                         remote_mta: None,
                     });
                     continue;
@@ -329,11 +326,7 @@ impl Outbound {
                 tracing::warn!(queue_id = %entry.id, "cannot record the delivery outcome: {e}");
             }
         }
-        if let Err(e) = self
-            .reporter
-            .report(stores, entry, queued, &failed)
-            .await
-        {
+        if let Err(e) = self.reporter.report(stores, entry, queued, &failed).await {
             tracing::warn!(queue_id = %entry.id, "cannot record the failures: {e}");
         }
     }
@@ -349,7 +342,10 @@ mod tests {
             without_return_path(b"Return-Path: <a@x.test>\r\nReceived: x\r\n\r\nbody"),
             b"Received: x\r\n\r\nbody"
         );
-        assert_eq!(without_return_path(b"Received: x\r\n\r\n"), b"Received: x\r\n\r\n");
+        assert_eq!(
+            without_return_path(b"Received: x\r\n\r\n"),
+            b"Received: x\r\n\r\n"
+        );
     }
 
     #[test]

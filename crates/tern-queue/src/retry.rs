@@ -68,7 +68,12 @@ mod tests {
         assert_eq!(p.base_delay(u32::MAX), Duration::from_secs(240 * 60));
         let short = RetryPolicy::new(vec![Duration::from_secs(1)], Duration::from_secs(9));
         assert_eq!(short.base_delay(7), Duration::from_secs(1));
-        assert_eq!(RetryPolicy::new(Vec::new(), Duration::ZERO).base_delay(0).as_secs(), 300);
+        assert_eq!(
+            RetryPolicy::new(Vec::new(), Duration::ZERO)
+                .base_delay(0)
+                .as_secs(),
+            300
+        );
     }
 
     #[test]

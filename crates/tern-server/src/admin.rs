@@ -269,9 +269,9 @@ async fn queue(config: &Config, stores: &Stores, command: QueueCommand) -> anyho
         QueueCommand::Bounce { id } => {
             let id = tern_types::QueueId(id);
             let entry = stores.queue.entry(id).await.map_err(|e| match e {
-                tern_store::StoreError::NotFound(_) => anyhow::anyhow!(
-                    "no message {id} in the queue; `tern queue list` shows the ids"
-                ),
+                tern_store::StoreError::NotFound(_) => {
+                    anyhow::anyhow!("no message {id} in the queue; `tern queue list` shows the ids")
+                }
                 e => e.into(),
             })?;
             let original = stores.queue.read(id).await?;
@@ -294,7 +294,11 @@ async fn queue(config: &Config, stores: &Stores, command: QueueCommand) -> anyho
             println!(
                 "message {id}: {} recipient(s) bounced{}",
                 failed.len(),
-                if entry.sender.is_empty() { " (null sender: no report sent)" } else { "; the sender gets a delivery status notification" }
+                if entry.sender.is_empty() {
+                    " (null sender: no report sent)"
+                } else {
+                    "; the sender gets a delivery status notification"
+                }
             );
         }
         QueueCommand::Remove { id } => {

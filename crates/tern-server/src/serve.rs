@@ -19,7 +19,7 @@ use tern_pop3::{MaildropLocks, Pop3Service, Pop3Settings, Pop3Shared};
 use tern_queue::outbound::client::{insecure_tls_config, ClientSettings, Timeouts};
 use tern_queue::outbound::dns::MxResolver;
 use tern_queue::{Outbound, Reporter, RetryPolicy, Scheduler};
-use tern_smtp::{SubmissionPolicy, SmtpService, SmtpSettings};
+use tern_smtp::{SmtpService, SmtpSettings, SubmissionPolicy};
 use tern_store::{RecipientPolicy, StoreError, Stores};
 use tern_store_sqlite::SqliteStore;
 use tern_types::Domain;
@@ -194,11 +194,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
 
     let shutdown = Shutdown::new(config.shutdown_grace);
     let tracker = TaskTracker::new();
-    let queue = tern_queue::spawn(
-        scheduler(config, &stores)?,
-        shutdown.token(),
-        &tracker,
-    );
+    let queue = tern_queue::spawn(scheduler(config, &stores)?, shutdown.token(), &tracker);
     let smtp: Arc<dyn Service> = Arc::new(SmtpService::new(
         smtp_settings(config),
         stores.clone(),

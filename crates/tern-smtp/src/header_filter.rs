@@ -55,7 +55,7 @@ impl HeaderFilter {
     /// From fields seen in the top-level header block: RFC 5322 §3.6 allows one, and the
     /// submission check of its addresses must not be passed by a second one (DKIM signs, and
     /// many readers show, the last).
-    pub(crate) fn from_fields(&self) -> usize {
+    pub(crate) fn count_of_from_fields(&self) -> usize {
         self.from
     }
 
@@ -169,11 +169,14 @@ mod tests {
     }
 
     #[test]
-    fn counts_from_fields() {
+    fn counts_count_of_from_fields() {
         let mut filter = HeaderFilter::new(true);
         let mut out = Vec::new();
-        filter.push(b"From: a@x.test\r\nfrom : b@x.test\r\n\r\nFrom: c\r\n", &mut out);
-        assert_eq!(filter.from_fields(), 2);
+        filter.push(
+            b"From: a@x.test\r\nfrom : b@x.test\r\n\r\nFrom: c\r\n",
+            &mut out,
+        );
+        assert_eq!(filter.count_of_from_fields(), 2);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_store::{
-    Accepted, Appended, Change, EnvelopeParams, NewQueueMessage, NewRecipient, QueueEntry, QueueStore,
-    QueuedRecipient, RecipientState, Route, StoreError, StoreResult,
+    Accepted, Appended, Change, EnvelopeParams, NewQueueMessage, NewRecipient, QueueEntry,
+    QueueStore, QueuedRecipient, RecipientState, Route, StoreError, StoreResult,
 };
 use tern_types::{AccountId, BlobHash, Flags, QueueId, RecipientId};
 
@@ -430,6 +430,22 @@ impl QueueStore for SqliteStore {
             .await
     }
 
+    async fn next_due_after(&self, now: i64) -> StoreResult<Option<i64>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                // A range of the (state, next_attempt) index: no scan, however long the queue.
+                conn.row(
+                    "SELECT min(next_attempt) FROM queue_recipients
+                      WHERE state = 'queued' AND next_attempt > ?1",
+                    [now],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)
+            })
+            .await
+    }
+
     async fn release_leases(&self) -> StoreResult<u64> {
         self.inner
             .writer
@@ -535,7 +551,9 @@ impl QueueStore for SqliteStore {
             .readers
             .read(|conn| {
                 let mut stmt = conn
-                    .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM {FROM_ENTRIES} ORDER BY q.id"))
+                    .prepare(&format!(
+                        "SELECT {ENTRY_COLUMNS} FROM {FROM_ENTRIES} ORDER BY q.id"
+                    ))
                     .map_err(sql_err)?;
                 let messages = stmt
                     .query_map([], entry_row)

@@ -150,6 +150,9 @@ pub trait QueueStore: Send + Sync {
         lease_secs: i64,
         limit: usize,
     ) -> StoreResult<Vec<QueuedRecipient>>;
+    /// The earliest time after `now` at which a queued recipient comes due (a deferred one),
+    /// so that the scheduler can sleep until then.
+    async fn next_due_after(&self, now: i64) -> StoreResult<Option<i64>>;
     /// Forgets every lease. Called by a server at start, when the process that held them is
     /// gone (a crash or SIGKILL): its recipients are due again at once, not when their
     /// leases would have run out.

@@ -42,8 +42,13 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub fn spawn(binary: &Path) -> Self {
+        Self::spawn_with(binary, "")
+    }
+
+    /// [`ChildServer::spawn`] with `extra` TOML over the test configuration.
+    pub fn spawn_with(binary: &Path, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config_path = write_test_config(dir.path(), "");
+        let config_path = write_test_config(dir.path(), extra);
         let mut server = Self {
             dir,
             config_path,

@@ -1,16 +1,21 @@
 //! Test-only helpers: a whole Tern server on ephemeral ports with a temporary data directory,
 //! in-process ([`TestServer`]) or as a child process ([`ChildServer`]), and the store load
-//! tool used by the crash test and the benchmark.
+//! tool used by the crash test and the benchmark; a private Postfix instance for interop
+//! tests ([`postfix::PostfixInstance`]).
 //!
 //! # Standards
 //! None.
 //!
 //! # Security
-//! Test code: binds only 127.0.0.1, port 0.
+//! Test code: binds only 127.0.0.1, port 0, except the Postfix instance, which listens on
+//! the 127.0.0.0/8 address and port its test names.
 
 mod child;
 mod corpus;
+pub mod dns;
+pub mod fake_mx;
 pub mod mime_corpus;
+pub mod postfix;
 pub mod process;
 mod server;
 pub mod smtp_client;

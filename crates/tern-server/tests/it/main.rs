@@ -4,4 +4,5 @@
 mod alpn;
 mod cli;
 mod private;
+mod sending;
 mod serve;

@@ -218,13 +218,11 @@ impl Session {
             return Some(Reply::new(
                 554,
                 "5.4.6",
-                format!(
-                    "Routing loop detected: more than {MAX_RECEIVED} Received header fields"
-                ),
+                format!("Routing loop detected: more than {MAX_RECEIVED} Received header fields"),
             ));
         }
         // RFC 5322 §3.6: one From field; submission checks the addresses of the only one.
-        if self.submission.is_some() && body.filter.from_fields() > 1 {
+        if self.submission.is_some() && body.filter.count_of_from_fields() > 1 {
             return Some(Reply::new(
                 550,
                 "5.6.0",
@@ -251,7 +249,12 @@ impl Session {
             .as_ref()
             .map_or(("unknown", false), |h| (h.name.as_str(), h.extended));
         // RFC 3848 and RFC 6531 §3.7.3 transmission types; "A" for an authenticated client.
-        let with = match (extended, smtputf8, self.info.tls.is_some(), self.user.is_some()) {
+        let with = match (
+            extended,
+            smtputf8,
+            self.info.tls.is_some(),
+            self.user.is_some(),
+        ) {
             (false, _, false, _) => "SMTP",
             (false, _, true, _) => "SMTPS",
             (true, false, false, false) => "ESMTP",

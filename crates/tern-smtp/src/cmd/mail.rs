@@ -10,8 +10,8 @@ use tern_types::Address;
 
 use crate::address::{reverse_path, PathError, ReversePathText};
 use crate::reply::Reply;
-use crate::submission::not_yours;
 use crate::session::{Outcome, Session, Transaction};
+use crate::submission::not_yours;
 
 /// MAIL parameters of the extensions this listener advertises: SIZE (a field), BODY,
 /// SMTPUTF8, and DSN's RET and ENVID (a field).

@@ -175,7 +175,11 @@ impl Session {
         };
         tx.accepted.push(address.to_string());
         for account in accounts {
-            if tx.recipients.iter().any(|r| r.route == Route::Local(account.id)) {
+            if tx
+                .recipients
+                .iter()
+                .any(|r| r.route == Route::Local(account.id))
+            {
                 continue;
             }
             tx.recipients.push(Recipient {
