@@ -462,3 +462,36 @@ async fn tern_relays_to_postfix_which_relays_to_tern() {
     assert!(postfix.wait_queue_empty(WAIT), "Postfix's queue drains");
     assert_eq!(a.queued().await, 0);
 }
+
+/// `tern queue bounce ID`: the administrator gives up on a message waiting for a remote server;
+/// the sender gets a DSN and the message leaves the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_administrator_can_bounce_a_waiting_message() {
+    let dns = TestDns::start().await;
+    let port = free_port(Ipv4Addr::new(127, 0, 0, 10));
+    dns.add_mx("slow.test", 10, "mx.slow.test").await;
+    dns.add_a("mx.slow.test", Ipv4Addr::new(127, 0, 0, 10))
+        .await;
+    let extra = outbound(&dns, port).replace("[\"1s\"]", "[\"1h\"]");
+    let a = tern("a.test", &["alice"], &extra).await;
+    alice_sends(&a, "hal@slow.test", "given-up").await;
+    let id = a.stores().queue.list().await.unwrap()[0].id;
+    use tern_server::cli::{Command as Cli, QueueCommand};
+    tern_server::admin::run(&a.config, Cli::Queue(QueueCommand::Bounce { id: id.0 }))
+        .await
+        .unwrap();
+    let dsn = dsn_for_alice(&a).await;
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; hal@slow.test"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Status: 5.0.0"), "{dsn}");
+    assert!(
+        dsn.contains("returned to the sender by the mail administrator"),
+        "{dsn}"
+    );
+    assert_eq!(a.queued().await, 0);
+    let again =
+        tern_server::admin::run(&a.config, Cli::Queue(QueueCommand::Bounce { id: id.0 })).await;
+    assert!(again.unwrap_err().to_string().contains("no message"));
+}
