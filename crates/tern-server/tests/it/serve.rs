@@ -163,6 +163,7 @@ fn sigkill_leaves_no_lock_and_the_next_start_cleans_orphans() {
 fn logs_open_and_close_each_connection_with_a_session_id_and_sigterm_stops_cleanly() {
     let mut server = ChildServer::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_tern")));
     let mut stream = std::net::TcpStream::connect(server.addr(Protocol::Submission)).unwrap();
+    std::io::Write::write_all(&mut stream, b"QUIT\r\n").unwrap();
     let mut reply = String::new();
     std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
     let status = server.terminate().expect("exit status");
