@@ -1,7 +1,7 @@
-//! Reporting permanent failures to the sender: a DSN (RFC 3464) built by [`crate::dsn`],
+//! Reporting to the sender: permanent failures in a DSN (RFC 3464) built by [`crate::dsn`],
 //! stored in the same commit that marks the recipients reported
 //! ([`tern_store::QueueStore::report_failures`]), so that a crash neither loses a bounce nor
-//! sends it twice.
+//! sends it twice; and successes, when the sender asked (NOTIFY=SUCCESS).
 //!
 //! # Standards
 //! - RFC 3461 §4.1 (NOTIFY: a DSN on failure unless the sender asked otherwise), §4.3 (RET),
@@ -15,7 +15,8 @@ use tern_store::{
 };
 use tern_types::Address;
 
-use crate::dsn::{self, DsnAction, DsnRecipient, ReturnContent};
+pub use crate::dsn::DsnAction;
+use crate::dsn::{self, DsnRecipient, ReturnContent};
 
 /// RET=FULL returns the whole message up to this size; above it, the headers only (as
 /// Postfix's `bounce_size_limit`, which is 50 000).
@@ -33,6 +34,48 @@ pub struct Failed {
     pub remote_mta: Option<String>,
 }
 
+/// One recipient delivered (here, or to a server without DSN), for a success report.
+#[derive(Debug, Clone)]
+pub struct Succeeded {
+    pub address: String,
+    pub notify: Option<String>,
+    pub orcpt: Option<String>,
+    /// [`DsnAction::Delivered`] or [`DsnAction::Relayed`].
+    pub action: DsnAction,
+    pub remote_mta: Option<String>,
+}
+
+/// The message a report is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Original<'a> {
+    /// Its envelope sender, who gets the report; empty for the null sender (no report).
+    pub sender: &'a str,
+    pub envid: Option<&'a str>,
+    pub ret: Option<&'a str>,
+    /// When it arrived (seconds since the epoch).
+    pub arrival: i64,
+    /// The message (at least its header block) for the returned content.
+    pub message: &'a [u8],
+}
+
+impl<'a> Original<'a> {
+    pub fn of(entry: &'a QueueEntry, message: &'a [u8]) -> Self {
+        Self {
+            sender: &entry.sender,
+            envid: entry.params.envid.as_deref(),
+            ret: entry.params.ret.as_deref(),
+            arrival: entry.received_at,
+            message,
+        }
+    }
+}
+
+/// RFC 3464 §2.3.1: address-type ";" address. The queue keeps ORCPT's address decoded
+/// (smtp-proto strips "rfc822;" and the xtext).
+fn original_recipient(orcpt: Option<&str>) -> Option<String> {
+    orcpt.map(|o| format!("rfc822;{o}"))
+}
+
 /// What a bounce needs to know of this server.
 #[derive(Debug, Clone)]
 pub struct Reporter {
@@ -43,10 +86,18 @@ pub struct Reporter {
 /// RFC 3461 §4.1: with no NOTIFY the sender is told of failures; NOTIFY=NEVER, or a list
 /// without FAILURE, says otherwise.
 fn wants_failure_report(notify: Option<&str>) -> bool {
-    notify.is_none_or(|n| {
-        n.split(',')
-            .any(|k| k.trim().eq_ignore_ascii_case("FAILURE"))
-    })
+    notify.is_none_or(|n| notify_has(n, "FAILURE"))
+}
+
+/// RFC 3461 §4.1: success is reported only when asked for.
+pub fn wants_success_report(notify: Option<&str>) -> bool {
+    notify.is_some_and(|n| notify_has(n, "SUCCESS"))
+}
+
+fn notify_has(notify: &str, keyword: &str) -> bool {
+    notify
+        .split(',')
+        .any(|k| k.trim().eq_ignore_ascii_case(keyword))
 }
 
 fn now() -> i64 {
@@ -73,45 +124,13 @@ impl Reporter {
             .iter()
             .map(|f| (f.recipient.id, format!("{} {}", f.status, f.diagnostic)))
             .collect();
-        let owed: Vec<&Failed> = failed
+        let at = now();
+        let owed: Vec<DsnRecipient> = failed
             .iter()
             .filter(|f| wants_failure_report(f.recipient.notify.as_deref()))
-            .collect();
-        let notice = match (entry.sender.is_empty(), owed.is_empty()) {
-            (false, false) => self.notice(stores, entry, original, &owed).await?,
-            _ => None,
-        };
-        if notice.is_none() {
-            tracing::info!(queue_id = %entry.id, "failure recorded, no report owed");
-        }
-        stores.queue.report_failures(&errors, notice).await?;
-        Ok(())
-    }
-
-    /// The DSN, staged and routed to the sender; `None` when the sender cannot get mail (a
-    /// local address that no longer exists).
-    async fn notice(
-        &self,
-        stores: &Stores,
-        entry: &QueueEntry,
-        original: &[u8],
-        owed: &[&Failed],
-    ) -> StoreResult<Option<NewQueueMessage>> {
-        let route = match self.route(stores, &entry.sender).await? {
-            Some(route) => route,
-            None => {
-                tracing::warn!(queue_id = %entry.id, sender = %entry.sender, "the sender has no mailbox here; the failure report is dropped");
-                return Ok(None);
-            }
-        };
-        let at = now();
-        let recipients: Vec<DsnRecipient> = owed
-            .iter()
             .map(|f| DsnRecipient {
                 address: f.recipient.address.clone(),
-                // RFC 3464 §2.3.1: address-type ";" address. The queue keeps ORCPT's address
-                // decoded (smtp-proto strips "rfc822;" and the xtext).
-                original: f.recipient.orcpt.as_ref().map(|o| format!("rfc822;{o}")),
+                original: original_recipient(f.recipient.orcpt.as_deref()),
                 action: DsnAction::Failed,
                 status: f.status.clone(),
                 remote_mta: f.remote_mta.clone(),
@@ -119,8 +138,69 @@ impl Reporter {
                 last_attempt: at,
             })
             .collect();
-        let ret = match entry.params.ret.as_deref() {
-            Some(r) if r.eq_ignore_ascii_case("FULL") => ReturnContent::Full {
+        let notice = self
+            .notice(stores, &Original::of(entry, original), owed)
+            .await?;
+        if notice.is_none() {
+            tracing::info!(queue_id = %entry.id, "failure recorded, no report owed");
+        }
+        stores.queue.report_failures(&errors, notice).await?;
+        Ok(())
+    }
+
+    /// Tells the sender of successful deliveries the sender asked to hear about (NOTIFY with
+    /// SUCCESS, RFC 3461 §6.2.3.2 "delivered" and §6.2.3.3 "relayed"). The notice is its own
+    /// commit after the delivery's: a crash in between loses the notice, never mail.
+    pub async fn report_success(
+        &self,
+        stores: &Stores,
+        original: &Original<'_>,
+        delivered: &[Succeeded],
+    ) -> StoreResult<()> {
+        let at = now();
+        let owed: Vec<DsnRecipient> = delivered
+            .iter()
+            .filter(|d| wants_success_report(d.notify.as_deref()))
+            .map(|d| DsnRecipient {
+                address: d.address.clone(),
+                original: original_recipient(d.orcpt.as_deref()),
+                action: d.action,
+                status: "2.0.0".into(),
+                remote_mta: d.remote_mta.clone(),
+                diagnostic: None,
+                last_attempt: at,
+            })
+            .collect();
+        if let Some(notice) = self.notice(stores, original, owed).await? {
+            stores.queue.accept(notice).await?;
+        }
+        Ok(())
+    }
+
+    /// The DSN for `recipients`, staged and routed to the sender; `None` when there is nothing
+    /// to report, the sender is null (RFC 3461 §6.2: no loops) or cannot get mail (a local
+    /// address that no longer exists).
+    async fn notice(
+        &self,
+        stores: &Stores,
+        original: &Original<'_>,
+        recipients: Vec<DsnRecipient>,
+    ) -> StoreResult<Option<NewQueueMessage>> {
+        if recipients.is_empty() || original.sender.is_empty() {
+            return Ok(None);
+        }
+        let route = match self.route(stores, original.sender).await? {
+            Some(route) => route,
+            None => {
+                tracing::warn!(sender = %original.sender, "the sender has no mailbox here; the report is dropped");
+                return Ok(None);
+            }
+        };
+        let at = now();
+        // RFC 3461 §4.3: a success report carries the headers only, whatever RET says.
+        let failed = recipients.iter().any(|r| r.action == DsnAction::Failed);
+        let ret = match original.ret {
+            Some(r) if failed && r.eq_ignore_ascii_case("FULL") => ReturnContent::Full {
                 max: RETURN_FULL_MAX,
             },
             _ => ReturnContent::Headers,
@@ -128,11 +208,11 @@ impl Reporter {
         let id = format!("{:032x}", rand::random::<u128>());
         let bytes = dsn::build(&dsn::Dsn {
             reporting_mta: &self.hostname,
-            to: &entry.sender,
-            envid: entry.params.envid.as_deref(),
-            arrival: entry.received_at,
+            to: original.sender,
+            envid: original.envid,
+            arrival: original.arrival,
             recipients: &recipients,
-            original,
+            original: original.message,
             ret,
             now: at,
             id: &id,
@@ -146,7 +226,7 @@ impl Reporter {
             recipients: route
                 .into_iter()
                 .map(|route| NewRecipient {
-                    address: entry.sender.clone(),
+                    address: original.sender.to_string(),
                     route,
                     // RFC 3461 §6.2: no DSN about a DSN.
                     notify: Some("NEVER".into()),
@@ -188,5 +268,8 @@ mod tests {
         assert!(wants_failure_report(Some("SUCCESS,failure")));
         assert!(!wants_failure_report(Some("NEVER")));
         assert!(!wants_failure_report(Some("SUCCESS,DELAY")));
+        assert!(wants_success_report(Some("success,FAILURE")));
+        assert!(!wants_success_report(None));
+        assert!(!wants_success_report(Some("FAILURE,DELAY")));
     }
 }

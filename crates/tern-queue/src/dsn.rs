@@ -16,6 +16,11 @@ pub enum DsnAction {
     Failed,
     /// Still being retried (a delay warning).
     Delayed,
+    /// Delivered to the recipient's mailbox here (NOTIFY=SUCCESS, RFC 3461 §6.2.3.2).
+    Delivered,
+    /// Handed to a server that does not offer DSN, so no further notice will come
+    /// (NOTIFY=SUCCESS, RFC 3461 §6.2.3.3).
+    Relayed,
 }
 
 impl DsnAction {
@@ -23,6 +28,8 @@ impl DsnAction {
         match self {
             DsnAction::Failed => "failed",
             DsnAction::Delayed => "delayed",
+            DsnAction::Delivered => "delivered",
+            DsnAction::Relayed => "relayed",
         }
     }
 }
@@ -96,14 +103,33 @@ fn one_line(value: &str) -> String {
     line
 }
 
+/// What the report is mainly about: a failure if any recipient failed, else a delay if any is
+/// late, else a success.
+fn kind(dsn: &Dsn<'_>) -> DsnAction {
+    let has = |action| dsn.recipients.iter().any(|r| r.action == action);
+    if has(DsnAction::Failed) {
+        DsnAction::Failed
+    } else if has(DsnAction::Delayed) {
+        DsnAction::Delayed
+    } else {
+        DsnAction::Delivered
+    }
+}
+
 /// The human-readable part (RFC 6522 §3: the first part of a report).
 fn explanation(dsn: &Dsn<'_>) -> String {
-    let failed = dsn.recipients.iter().any(|r| r.action == DsnAction::Failed);
-    let outcome = if failed {
-        "could not be delivered to the recipients below. It will not be tried again."
-    } else {
-        "has not been delivered yet to the recipients below. It is still being tried; you \
-         need not send it again."
+    let outcome = match kind(dsn) {
+        DsnAction::Failed => {
+            "could not be delivered to the recipients below. It will not be tried again."
+        }
+        DsnAction::Delayed => {
+            "has not been delivered yet to the recipients below. It is still being tried; you \
+             need not send it again."
+        }
+        DsnAction::Delivered | DsnAction::Relayed => {
+            "was delivered to the recipients below, as you asked to be told. (\"relayed\" \
+             means it went on to a server that sends no further reports.)"
+        }
     };
     let mut text = format!(
         "This is the mail system at {}.\r\n\r\nYour message {outcome}\r\n\r\n",
@@ -155,11 +181,10 @@ fn delivery_status(dsn: &Dsn<'_>) -> String {
 
 /// The DSN message, ready to queue with the null sender.
 pub fn build(dsn: &Dsn<'_>) -> Vec<u8> {
-    let failed = dsn.recipients.iter().any(|r| r.action == DsnAction::Failed);
-    let subject = if failed {
-        "Undelivered Mail Returned to Sender"
-    } else {
-        "Delayed Mail (still being retried)"
+    let subject = match kind(dsn) {
+        DsnAction::Failed => "Undelivered Mail Returned to Sender",
+        DsnAction::Delayed => "Delayed Mail (still being retried)",
+        DsnAction::Delivered | DsnAction::Relayed => "Successful Mail Delivery Report",
     };
     let returned = match dsn.ret {
         ReturnContent::Full { max } if dsn.original.len() <= max => {

@@ -26,7 +26,7 @@ mod remote;
 mod retry;
 mod scheduler;
 
-pub use bounce::{Failed, Reporter};
+pub use bounce::{wants_success_report, DsnAction, Failed, Original, Reporter, Succeeded};
 pub use remote::Outbound;
 pub use retry::RetryPolicy;
 pub use scheduler::{spawn, QueueHandle, Scheduler};

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use tern_store::{QueueEntry, QueuedRecipient, Stores};
 use tokio::sync::Semaphore;
 
-use crate::bounce::{Failed, Reporter};
+use crate::bounce::{DsnAction, Failed, Original, Reporter, Succeeded};
 use crate::outbound::client::{self, AttemptError, ClientSettings, Envelope, OutRecipient};
 use crate::outbound::dns::MxResolver;
 use crate::{dkim, RetryPolicy};
@@ -45,7 +45,11 @@ pub struct Outbound {
 
 /// What happened to one recipient in an attempt.
 enum Outcome {
-    Delivered,
+    /// Taken by `host`; `dsn`: that server offered DSN and carries the sender's NOTIFY on.
+    Delivered {
+        host: String,
+        dsn: bool,
+    },
     Deferred(String),
     Failed {
         status: String,
@@ -195,11 +199,16 @@ impl Outbound {
             for ip in &host.addrs {
                 let addr = SocketAddr::new(*ip, self.port);
                 match client::send(addr, &host.name, &self.client, &envelope, &message).await {
-                    Ok(replies) => {
-                        return replies
+                    Ok(delivery) => {
+                        let dsn = delivery.dsn;
+                        return delivery
+                            .replies
                             .into_iter()
                             .map(|reply| match reply {
-                                r if r.is_positive() => Outcome::Delivered,
+                                r if r.is_positive() => Outcome::Delivered {
+                                    host: host.name.clone(),
+                                    dsn,
+                                },
                                 r if r.is_permanent() => Outcome::Failed {
                                     status: r
                                         .status
@@ -281,11 +290,22 @@ impl Outbound {
         outcomes: Vec<Outcome>,
     ) {
         let mut failed = Vec::new();
+        let mut relayed = Vec::new();
         for (rcpt, outcome) in rcpts.into_iter().zip(outcomes) {
             let result = match outcome {
-                Outcome::Delivered => {
-                    tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, "delivered");
-                    stores.queue.mark_delivered(rcpt.id).await
+                Outcome::Delivered { host, dsn } => {
+                    tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, %host, "delivered");
+                    let marked = stores.queue.mark_delivered(rcpt.id).await;
+                    if marked.is_ok() && !dsn {
+                        relayed.push(Succeeded {
+                            address: rcpt.address,
+                            notify: rcpt.notify,
+                            orcpt: rcpt.orcpt,
+                            action: DsnAction::Relayed,
+                            remote_mta: Some(host),
+                        });
+                    }
+                    marked
                 }
                 Outcome::Deferred(why) if self.retry.expired(rcpt.received_at, now()) => {
                     tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, "giving up: {why}");
@@ -328,6 +348,14 @@ impl Outbound {
         }
         if let Err(e) = self.reporter.report(stores, entry, queued, &failed).await {
             tracing::warn!(queue_id = %entry.id, "cannot record the failures: {e}");
+        }
+        let original = Original::of(entry, queued);
+        if let Err(e) = self
+            .reporter
+            .report_success(stores, &original, &relayed)
+            .await
+        {
+            tracing::warn!(queue_id = %entry.id, "cannot send the success report: {e}");
         }
     }
 }

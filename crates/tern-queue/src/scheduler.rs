@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tern_store::{QueuedRecipient, Route, StoreError, Stores};
+use tern_store::{QueueEntry, QueuedRecipient, Route, StoreError, Stores};
 use tern_types::{QueueId, RecipientId};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::bounce::{Failed, Reporter};
+use crate::bounce::{wants_success_report, DsnAction, Failed, Original, Reporter, Succeeded};
 use crate::remote::{domain_of, Outbound};
 use crate::RetryPolicy;
 
@@ -155,19 +155,81 @@ impl Scheduler {
     async fn deliver_local(&self, local: Vec<QueuedRecipient>) {
         // One store operation for the batch: one commit, and UIDs in arrival order.
         let ids: Vec<RecipientId> = local.iter().map(|r| r.id).collect();
+        // Read before delivering: the last delivery takes the message out of the queue.
+        let originals = self.originals_for_success_reports(&local).await;
         let results = match self.stores.queue.deliver_local_batch(&ids, now()).await {
             Ok(results) => results,
             Err(e) => local.iter().map(|_| Err(e.clone())).collect(),
         };
         let mut failed = Vec::new();
+        let mut delivered = Vec::new();
         for (rcpt, result) in local.into_iter().zip(results) {
-            if let Err(e) = result {
-                if let Some(f) = self.record_failure(rcpt, e).await {
-                    failed.push(f);
+            match result {
+                Ok(_) if wants_success_report(rcpt.notify.as_deref()) => delivered.push(rcpt),
+                Ok(_) => {}
+                Err(e) => {
+                    if let Some(f) = self.record_failure(rcpt, e).await {
+                        failed.push(f);
+                    }
                 }
             }
         }
         self.report(&failed).await;
+        self.report_delivered(&delivered, &originals).await;
+    }
+
+    /// The queue entry and text of each message with a recipient whose sender asked for a
+    /// success report (rare: usually none, and nothing is read).
+    async fn originals_for_success_reports(
+        &self,
+        local: &[QueuedRecipient],
+    ) -> Vec<(QueueEntry, Vec<u8>)> {
+        let mut messages: Vec<QueueId> = local
+            .iter()
+            .filter(|r| wants_success_report(r.notify.as_deref()))
+            .map(|r| r.message)
+            .collect();
+        messages.dedup();
+        let mut out = Vec::new();
+        for message in messages {
+            match tokio::try_join!(
+                self.stores.queue.entry(message),
+                self.stores.queue.read(message)
+            ) {
+                Ok(found) => out.push(found),
+                Err(e) => tracing::warn!(queue_id = %message, "cannot read a queued message: {e}"),
+            }
+        }
+        out
+    }
+
+    /// RFC 3461 §6.2.3.2: a "delivered" report for recipients whose sender asked for one.
+    async fn report_delivered(
+        &self,
+        delivered: &[QueuedRecipient],
+        originals: &[(QueueEntry, Vec<u8>)],
+    ) {
+        for (entry, original) in originals {
+            let of_message: Vec<Succeeded> = delivered
+                .iter()
+                .filter(|r| r.message == entry.id)
+                .map(|r| Succeeded {
+                    address: r.address.clone(),
+                    notify: r.notify.clone(),
+                    orcpt: r.orcpt.clone(),
+                    action: DsnAction::Delivered,
+                    remote_mta: None,
+                })
+                .collect();
+            let original = Original::of(entry, original);
+            if let Err(e) = self
+                .reporter
+                .report_success(&self.stores, &original, &of_message)
+                .await
+            {
+                tracing::warn!(queue_id = %entry.id, "cannot send the success report: {e}");
+            }
+        }
     }
 
     /// Reports failures of possibly several messages, one DSN per message.

@@ -33,11 +33,18 @@ pub(crate) struct HeaderFilter {
     dropping: bool,
     received: usize,
     from: usize,
+    /// A copy of the header block as kept, when asked for (a success report quotes it).
+    copy: Option<Vec<u8>>,
 }
 
+/// The most of a header block [`HeaderFilter::header_copy`] keeps.
+const MAX_COPY: usize = 64 * 1024;
+
 impl HeaderFilter {
-    pub(crate) fn new(drop_bcc: bool) -> Self {
+    /// `copy_header`: keep a copy of the header block as it is stored.
+    pub(crate) fn new(drop_bcc: bool, copy_header: bool) -> Self {
         Self {
+            copy: copy_header.then(Vec::new),
             drop_bcc,
             state: State::LineStart,
             name: Vec::new(),
@@ -62,6 +69,23 @@ impl HeaderFilter {
     /// Appends to `out` what of `input` is kept. Input is message text with CRLF line ends
     /// (DATA refuses bare CR and LF before it gets here), split anywhere.
     pub(crate) fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        let in_header = self.state != State::Body;
+        self.filter(input, out);
+        if let (true, Some(copy)) = (in_header, self.copy.as_mut()) {
+            let room = MAX_COPY.saturating_sub(copy.len());
+            let kept = &out[start..];
+            copy.extend_from_slice(&kept[..kept.len().min(room)]);
+        }
+    }
+
+    /// The header block as stored (and possibly the start of the body), up to 64 KiB, when
+    /// the filter was asked to keep it.
+    pub(crate) fn header_copy(&self) -> Option<&[u8]> {
+        self.copy.as_deref()
+    }
+
+    fn filter(&mut self, input: &[u8], out: &mut Vec<u8>) {
         for (i, &b) in input.iter().enumerate() {
             match self.state {
                 State::Body => {
@@ -147,7 +171,7 @@ mod tests {
 
     /// Runs `input` through a filter in pieces of `step` bytes.
     fn run(input: &[u8], drop_bcc: bool, step: usize) -> (Vec<u8>, usize) {
-        let mut filter = HeaderFilter::new(drop_bcc);
+        let mut filter = HeaderFilter::new(drop_bcc, false);
         let mut out = Vec::new();
         for chunk in input.chunks(step) {
             filter.push(chunk, &mut out);
@@ -169,14 +193,18 @@ mod tests {
     }
 
     #[test]
-    fn counts_count_of_from_fields() {
-        let mut filter = HeaderFilter::new(true);
+    fn counts_from_fields_and_copies_the_header_block_as_kept() {
+        let mut filter = HeaderFilter::new(true, true);
         let mut out = Vec::new();
-        filter.push(
-            b"From: a@x.test\r\nfrom : b@x.test\r\n\r\nFrom: c\r\n",
-            &mut out,
-        );
+        filter.push(b"From: a@x.test\r\nfrom : b@x", &mut out);
+        filter.push(b".test\r\nBcc: c\r\n\r\nFrom: c\r\n", &mut out);
+        filter.push(b"more body\r\n", &mut out);
         assert_eq!(filter.count_of_from_fields(), 2);
+        assert_eq!(
+            filter.header_copy(),
+            Some(&b"From: a@x.test\r\nfrom : b@x.test\r\n\r\nFrom: c\r\n"[..])
+        );
+        assert_eq!(HeaderFilter::new(false, false).header_copy(), None);
     }
 
     #[test]

@@ -249,10 +249,11 @@ fn accept_in(conn: &Connection, message: &NewQueueMessage) -> StoreResult<(Accep
     let id = next_message_id(conn)?;
     let blob = insert_blob(conn, &message.blob)?;
     let mut delivered = Vec::new();
+    let mut delivered_recipients = Vec::new();
     let mut events = Vec::new();
     let mut waiting: Vec<(&NewRecipient, Option<String>)> = Vec::new();
     let mut over_quota = 0;
-    for rcpt in &message.recipients {
+    for (index, rcpt) in message.recipients.iter().enumerate() {
         let Route::Local(account) = rcpt.route else {
             waiting.push((rcpt, None));
             continue;
@@ -270,6 +271,7 @@ fn accept_in(conn: &Connection, message: &NewQueueMessage) -> StoreResult<(Accep
         match outcome {
             Ok((appended, change)) => {
                 delivered.push(appended);
+                delivered_recipients.push(index);
                 events.push(change);
             }
             Err(e) => {
@@ -291,6 +293,7 @@ fn accept_in(conn: &Connection, message: &NewQueueMessage) -> StoreResult<(Accep
     let accepted = Accepted {
         id,
         delivered,
+        delivered_recipients,
         queued: waiting.len(),
     };
     Ok((accepted, events))

@@ -117,6 +117,8 @@ pub struct Accepted {
     pub id: QueueId,
     /// Local recipients delivered in the accepting commit, in recipient order.
     pub delivered: Vec<Appended>,
+    /// For each of `delivered`, its index in the message's recipients.
+    pub delivered_recipients: Vec<usize>,
     /// Recipients left in the queue: remote ones, and local ones that could not be delivered
     /// at once (a full mailbox, a failure). The scheduler takes them from there.
     pub queued: usize,

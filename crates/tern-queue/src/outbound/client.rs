@@ -176,6 +176,17 @@ impl fmt::Display for Reply {
     }
 }
 
+/// What a transaction came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// One final reply per recipient, in order.
+    pub replies: Vec<Reply>,
+    /// The server offered DSN (RFC 3461), so NOTIFY went with the recipients and notifying
+    /// the sender of success is its job from now on; without it, a sender who asked for
+    /// success notices gets a "relayed" one from us (RFC 3461 §6.2.3.3).
+    pub dsn: bool,
+}
+
 /// Why a whole transaction failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -295,7 +306,7 @@ pub async fn send(
     settings: &ClientSettings,
     envelope: &Envelope<'_>,
     message: &[u8],
-) -> Result<Vec<Reply>, AttemptError> {
+) -> Result<Delivery, AttemptError> {
     command::check_envelope(envelope)?;
     let timeouts = &settings.timeouts;
     let tcp = match tokio::time::timeout(timeouts.connect, TcpStream::connect(addr)).await {
@@ -326,7 +337,7 @@ pub async fn send(
 /// RFC 5321 §4.1.1.10: QUIT ends every session that is still in step, a refused one too
 /// (§3.1: after a 554 greeting the server waits for QUIT). After a 421, a broken connection
 /// or a failed handshake there is nobody to say it to.
-fn in_step(outcome: &Result<Vec<Reply>, AttemptError>) -> bool {
+fn in_step(outcome: &Result<Delivery, AttemptError>) -> bool {
     match outcome {
         Ok(_) => true,
         Err(AttemptError::Session {
@@ -350,7 +361,7 @@ async fn session(
     settings: &ClientSettings,
     envelope: &Envelope<'_>,
     message: &[u8],
-) -> Result<Vec<Reply>, AttemptError> {
+) -> Result<Delivery, AttemptError> {
     // RFC 5321 §3.1: 220 opens the session; 554 (or any other refusal) ends it.
     let greeting = conn
         .read_reply(settings.timeouts.greeting, "greeting")
@@ -364,7 +375,11 @@ async fn session(
         // RFC 3207 §4.2: forget what the first EHLO said and ask again.
         extensions = hello(conn, settings).await?;
     }
-    transaction(conn, &extensions, settings, envelope, message).await
+    let replies = transaction(conn, &extensions, settings, envelope, message).await?;
+    Ok(Delivery {
+        replies,
+        dsn: extensions.has(EXT_DSN),
+    })
 }
 
 /// STARTTLS and the handshake; false when the server refused it and the session goes on in

@@ -105,9 +105,21 @@ impl Client {
 
     /// One transaction; returns the final reply.
     async fn submit(&mut self, from: &str, to: &[&str], message: &[u8]) -> String {
+        self.submit_with(from, to, "", message).await
+    }
+
+    /// [`Client::submit`] with `rcpt_params` after every RCPT (e.g. " NOTIFY=SUCCESS").
+    async fn submit_with(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        rcpt_params: &str,
+        message: &[u8],
+    ) -> String {
         self.expect(&format!("MAIL FROM:<{from}>"), "250").await;
         for rcpt in to {
-            self.expect(&format!("RCPT TO:<{rcpt}>"), "250").await;
+            self.expect(&format!("RCPT TO:<{rcpt}>{rcpt_params}"), "250")
+                .await;
         }
         self.expect("DATA", "354").await;
         // RFC 5321 §4.5.2: a line that starts with a dot gets one more.
@@ -494,4 +506,71 @@ async fn the_administrator_can_bounce_a_waiting_message() {
     let again =
         tern_server::admin::run(&a.config, Cli::Queue(QueueCommand::Bounce { id: id.0 })).await;
     assert!(again.unwrap_err().to_string().contains("no message"));
+}
+
+/// NOTIFY=SUCCESS (RFC 3461 §6.2.3): a "delivered" report for a local recipient, a "relayed"
+/// one for a remote server without DSN; nothing when the sender did not ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_reports_when_the_sender_asks_for_them() {
+    let (_dns, mx, a) = with_fake_mx("nodsn.test").await;
+    a.add_user("bob@a.test").await;
+    let mut client = Client::login(a.addr(Protocol::Submission), "alice@a.test").await;
+    let body = message("alice@a.test", "bob@a.test", "local-success");
+    let reply = client
+        .submit_with(
+            "alice@a.test",
+            &["bob@a.test"],
+            " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@a.test",
+            &body,
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let report = dsn_for_alice(&a).await;
+    assert!(
+        report.contains("Subject: Successful Mail Delivery Report"),
+        "{report}"
+    );
+    assert!(report.contains("Action: delivered"), "{report}");
+    assert!(report.contains("Status: 2.0.0"), "{report}");
+    assert!(
+        report.contains("Original-Recipient: rfc822;bob@a.test"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Subject: local-success"),
+        "the headers are quoted: {report}"
+    );
+    assert!(
+        !report.contains("Hello from"),
+        "a success report returns no body: {report}"
+    );
+
+    let body = message("alice@a.test", "ivy@nodsn.test", "relayed");
+    let reply = client
+        .submit_with(
+            "alice@a.test",
+            &["ivy@nodsn.test"],
+            " NOTIFY=SUCCESS",
+            &body,
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    assert!(mx.wait_for(1, WAIT).await);
+    let inbox = a.inbox("alice@a.test", 2).await;
+    let report = String::from_utf8_lossy(&inbox[1]);
+    assert!(report.contains("Action: relayed"), "{report}");
+    assert!(
+        report.contains("Remote-MTA: dns; mx.nodsn.test"),
+        "{report}"
+    );
+
+    // Not asked: no report.
+    let body = message("alice@a.test", "joe@nodsn.test", "quiet");
+    let reply = client
+        .submit("alice@a.test", &["joe@nodsn.test"], &body)
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    assert!(mx.wait_for(2, WAIT).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(a.inbox("alice@a.test", 0).await.len(), 2);
 }

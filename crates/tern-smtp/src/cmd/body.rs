@@ -9,6 +9,7 @@ use crate::data::Flaws;
 use crate::header_filter::{HeaderFilter, MAX_RECEIVED};
 use crate::reply::Reply;
 use crate::session::{Body, Next, Outcome, Recipient, Session, Transaction};
+use tern_queue::{wants_success_report, DsnAction, Original, Reporter, Succeeded};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -47,6 +48,13 @@ impl Session {
             .writer()
             .await
             .map_err(|e| self.store_failure(&e))?;
+        // A success report quotes the header block: a copy is kept only when one may be owed.
+        let copy_header = self.tx.as_ref().is_some_and(|t| {
+            t.recipients
+                .iter()
+                .any(|r| wants_success_report(r.notify.as_deref()))
+        });
+        let drop_bcc = self.submission.is_some();
         if let Some(tx) = self.tx.as_mut() {
             tx.body = Some(Body {
                 writer: Some(writer),
@@ -55,7 +63,7 @@ impl Session {
                 failed: false,
                 chunked,
                 flaws: Flaws::default(),
-                filter: HeaderFilter::new(self.submission.is_some()),
+                filter: HeaderFilter::new(drop_bcc, copy_header),
                 filtered: Vec::new(),
             });
         }
@@ -315,6 +323,25 @@ impl Session {
             }
             trace_prefix.extend_from_slice(self.added_fields(&blob.content.meta, at).as_bytes());
         }
+        // What a success report needs, before the recipients move into the message.
+        let quoted = filter
+            .header_copy()
+            .map(|h| [&trace_prefix[..], h].concat());
+        let success: Vec<Succeeded> = match quoted {
+            Some(_) => recipients
+                .iter()
+                .map(|r| Succeeded {
+                    address: r.address.clone(),
+                    notify: r.notify.clone(),
+                    orcpt: r.orcpt.clone(),
+                    action: DsnAction::Delivered,
+                    remote_mta: None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let envid = params.envid.clone();
+        let ret = params.ret.clone();
         let message = NewQueueMessage {
             blob,
             trace_prefix,
@@ -336,12 +363,46 @@ impl Session {
                 if accepted.queued > 0 {
                     self.queue.kick();
                 }
+                if let Some(quoted) = quoted {
+                    let delivered: Vec<Succeeded> = accepted
+                        .delivered_recipients
+                        .iter()
+                        .filter_map(|&i| success.get(i).cloned())
+                        .collect();
+                    let original = Original {
+                        sender,
+                        envid: envid.as_deref(),
+                        ret: ret.as_deref(),
+                        arrival: at,
+                        message: &quoted,
+                    };
+                    self.report_success(&original, &delivered).await;
+                }
                 Reply::new(250, "2.0.0", format!("OK, queued as {}", accepted.id))
             }
             // RFC 5321 §4.2.5 and RFC 3463 4.2.2 / 5.2.2: the mailbox has no room for what
             // was actually sent, whatever SIZE promised.
             Err(StoreError::OverQuota(_)) => self.mailbox_full(),
             Err(e) => self.store_failure(&e),
+        }
+    }
+}
+
+impl Session {
+    /// RFC 3461 §6.2.3.2: recipients delivered here whose sender asked to hear of it get a
+    /// "delivered" report. Its own commit, after the message's: a failure is logged, the mail
+    /// is safe either way.
+    async fn report_success(&self, original: &Original<'_>, delivered: &[Succeeded]) {
+        let reporter = Reporter {
+            hostname: self.settings.hostname.to_string(),
+            recipients: self.settings.recipients,
+        };
+        match reporter
+            .report_success(&self.stores, original, delivered)
+            .await
+        {
+            Ok(()) => self.queue.kick(),
+            Err(e) => tracing::warn!("cannot send the success report: {e}"),
         }
     }
 }
