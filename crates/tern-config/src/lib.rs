@@ -162,6 +162,8 @@ pub struct OutboundConfig {
     pub max_connections: u32,
     pub max_connections_per_domain: u32,
     pub connect_timeout: std::time::Duration,
+    /// Zero: no delay warnings.
+    pub delay_warning: std::time::Duration,
 }
 
 /// The SMTP listener's limits; see `SmtpFile` for what each means.

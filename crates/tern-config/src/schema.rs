@@ -86,6 +86,10 @@ pub struct OutboundFile {
     pub max_connections_per_domain: Option<u32>,
     /// Seconds to wait for a remote server to accept the TCP connection. Default 30.
     pub connect_timeout: Option<u64>,
+    /// How long a recipient may wait before its sender gets one "delayed" notice (RFC 3464;
+    /// only when NOTIFY is absent or includes DELAY). "0s" (the default, as Postfix's
+    /// `delay_warning_time`) sends none.
+    pub delay_warning: Option<String>,
 }
 
 /// Limits of the MIME analysis each stored message gets (against hostile MIME). A message

@@ -322,7 +322,10 @@ fn outbound_config(
     if max_age.is_zero() {
         return Err(check.err("outbound.max_age", "must be at least 1s"));
     }
+    let delay_warning = parse_duration(file.delay_warning.as_deref().unwrap_or("0s"))
+        .map_err(|e| check.err("outbound.delay_warning", e))?;
     Ok(OutboundConfig {
+        delay_warning,
         dns_servers,
         remote_port: check.at_least("outbound.remote_port", file.remote_port, 25, 1, "")?,
         retry_intervals,

@@ -148,6 +148,45 @@ impl Reporter {
         Ok(())
     }
 
+    /// Warns the sender, once per recipient, that `late` recipients are still being tried
+    /// (RFC 3464 "delayed", when NOTIFY is absent or includes DELAY, RFC 3461 §4.1), and
+    /// records the warning in the same commit.
+    pub async fn report_delay(
+        &self,
+        stores: &Stores,
+        entry: &QueueEntry,
+        original: &[u8],
+        late: &[Failed],
+    ) -> StoreResult<()> {
+        if late.is_empty() {
+            return Ok(());
+        }
+        let at = now();
+        let owed: Vec<DsnRecipient> = late
+            .iter()
+            .filter(|f| {
+                f.recipient
+                    .notify
+                    .as_deref()
+                    .is_none_or(|n| notify_has(n, "DELAY"))
+            })
+            .map(|f| DsnRecipient {
+                address: f.recipient.address.clone(),
+                original: original_recipient(f.recipient.orcpt.as_deref()),
+                action: DsnAction::Delayed,
+                status: f.status.clone(),
+                remote_mta: f.remote_mta.clone(),
+                diagnostic: Some(f.diagnostic.clone()),
+                last_attempt: at,
+            })
+            .collect();
+        let notice = self
+            .notice(stores, &Original::of(entry, original), owed)
+            .await?;
+        let ids: Vec<_> = late.iter().map(|f| f.recipient.id).collect();
+        stores.queue.mark_warned(&ids, notice).await
+    }
+
     /// Tells the sender of successful deliveries the sender asked to hear about (NOTIFY with
     /// SUCCESS, RFC 3461 §6.2.3.2 "delivered" and §6.2.3.3 "relayed"). The notice is its own
     /// commit after the delivery's: a crash in between loses the notice, never mail.

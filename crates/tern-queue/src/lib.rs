@@ -27,6 +27,6 @@ mod retry;
 mod scheduler;
 
 pub use bounce::{wants_success_report, DsnAction, Failed, Original, Reporter, Succeeded};
-pub use remote::Outbound;
+pub use remote::{Outbound, OutboundPolicy};
 pub use retry::RetryPolicy;
 pub use scheduler::{spawn, QueueHandle, Scheduler};

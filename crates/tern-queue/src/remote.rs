@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tern_store::{QueueEntry, QueuedRecipient, Stores};
 use tokio::sync::Semaphore;
@@ -26,20 +27,29 @@ use crate::outbound::client::{self, AttemptError, ClientSettings, Envelope, OutR
 use crate::outbound::dns::MxResolver;
 use crate::{dkim, RetryPolicy};
 
-/// Everything remote delivery needs, shared by all its tasks.
-#[derive(Debug)]
-pub struct Outbound {
-    pub resolver: MxResolver,
-    pub client: ClientSettings,
+/// How remote delivery behaves: `[outbound]`.
+#[derive(Debug, Clone)]
+pub struct OutboundPolicy {
     /// The port remote servers listen on (25; tests use their own).
     pub port: u16,
     /// The data directory, where `tern dkim generate` keeps keys.
     pub data_dir: PathBuf,
-    pub reporter: Reporter,
     pub retry: RetryPolicy,
-    /// Deliveries in flight, in all.
-    pub connections: Arc<Semaphore>,
+    /// Deliveries in flight, in all and to one domain.
+    pub max_connections: usize,
     pub max_per_domain: usize,
+    /// How late a recipient is when its sender is warned; zero: never.
+    pub delay_warning: Duration,
+}
+
+/// Everything remote delivery needs, shared by all its tasks.
+#[derive(Debug)]
+pub struct Outbound {
+    resolver: MxResolver,
+    client: ClientSettings,
+    reporter: Reporter,
+    policy: OutboundPolicy,
+    connections: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
@@ -74,6 +84,18 @@ pub(crate) fn domain_of(address: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The RFC 3463 code at the start of a deferral's reason ("4.4.1 ..."), or 4.0.0.
+fn status_of(why: &str) -> String {
+    why.split_whitespace()
+        .find(|w| {
+            w.starts_with("4.")
+                && w.len() <= 9
+                && w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        })
+        .unwrap_or("4.0.0")
+        .to_string()
+}
+
 /// RFC 5321 §4.4: the Return-Path field the accepting commit put first is for final delivery
 /// only; a relay leaves it out.
 fn without_return_path(message: &[u8]) -> &[u8] {
@@ -98,26 +120,18 @@ fn from_domain(message: &[u8]) -> Option<String> {
 }
 
 impl Outbound {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         resolver: MxResolver,
         client: ClientSettings,
-        port: u16,
-        data_dir: PathBuf,
         reporter: Reporter,
-        retry: RetryPolicy,
-        max_connections: usize,
-        max_per_domain: usize,
+        policy: OutboundPolicy,
     ) -> Self {
         Self {
             resolver,
             client,
-            port,
-            data_dir,
             reporter,
-            retry,
-            connections: Arc::new(Semaphore::new(max_connections.max(1))),
-            max_per_domain: max_per_domain.max(1),
+            connections: Arc::new(Semaphore::new(policy.max_connections.max(1))),
+            policy,
             per_domain: Mutex::new(HashMap::new()),
         }
     }
@@ -126,10 +140,10 @@ impl Outbound {
         let mut map = self.per_domain.lock().unwrap_or_else(|e| e.into_inner());
         // Forget domains nobody is delivering to, so the map stays as small as the traffic.
         if map.len() > 10_000 {
-            map.retain(|_, s| s.available_permits() < self.max_per_domain);
+            map.retain(|_, s| s.available_permits() < self.policy.max_per_domain.max(1));
         }
         map.entry(domain.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_domain)))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.policy.max_per_domain.max(1))))
             .clone()
     }
 
@@ -197,7 +211,7 @@ impl Outbound {
         let mut last_error = format!("4.4.1 {domain}: no host could be reached");
         for host in &hosts {
             for ip in &host.addrs {
-                let addr = SocketAddr::new(*ip, self.port);
+                let addr = SocketAddr::new(*ip, self.policy.port);
                 match client::send(addr, &host.name, &self.client, &envelope, &message).await {
                     Ok(delivery) => {
                         let dsn = delivery.dsn;
@@ -225,11 +239,9 @@ impl Outbound {
                         permanent: true,
                     }) => {
                         let text = failure.to_string();
-                        let status = text
-                            .split_whitespace()
-                            .find(|w| w.starts_with("5."))
-                            .unwrap_or("5.0.0")
-                            .to_string();
+                        let status = failure
+                            .status()
+                            .map_or_else(|| "5.0.0".to_string(), |s| s.to_string());
                         return all(&|| Outcome::Failed {
                             status: status.clone(),
                             diagnostic: text.clone(),
@@ -256,7 +268,7 @@ impl Outbound {
         let Some(domain) = from_domain(message) else {
             return message.to_vec();
         };
-        let keys = match dkim::load_keys(&dkim::key_dir(&self.data_dir, &domain)) {
+        let keys = match dkim::load_keys(&dkim::key_dir(&self.policy.data_dir, &domain)) {
             Ok(keys) => keys,
             Err(e) => {
                 tracing::warn!(%domain, "DKIM keys cannot be read, sending unsigned: {e}");
@@ -290,6 +302,7 @@ impl Outbound {
         outcomes: Vec<Outcome>,
     ) {
         let mut failed = Vec::new();
+        let mut late = Vec::new();
         let mut relayed = Vec::new();
         for (rcpt, outcome) in rcpts.into_iter().zip(outcomes) {
             let result = match outcome {
@@ -307,7 +320,7 @@ impl Outbound {
                     }
                     marked
                 }
-                Outcome::Deferred(why) if self.retry.expired(rcpt.received_at, now()) => {
+                Outcome::Deferred(why) if self.policy.retry.expired(rcpt.received_at, now()) => {
                     tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, "giving up: {why}");
                     failed.push(Failed {
                         recipient: rcpt,
@@ -320,7 +333,22 @@ impl Outbound {
                     continue;
                 }
                 Outcome::Deferred(why) => {
-                    let delay = self.retry.delay(rcpt.attempts, &mut rand::thread_rng());
+                    let warning = self.policy.delay_warning;
+                    if !warning.is_zero()
+                        && !rcpt.warned
+                        && now().saturating_sub(rcpt.received_at) >= warning.as_secs() as i64
+                    {
+                        late.push(Failed {
+                            recipient: rcpt.clone(),
+                            status: status_of(&why),
+                            diagnostic: why.clone(),
+                            remote_mta: None,
+                        });
+                    }
+                    let delay = self
+                        .policy
+                        .retry
+                        .delay(rcpt.attempts, &mut rand::thread_rng());
                     tracing::info!(queue_id = %rcpt.message, rcpt = %rcpt.address, retry_in = delay.as_secs(), "deferred: {why}");
                     stores
                         .queue
@@ -348,6 +376,13 @@ impl Outbound {
         }
         if let Err(e) = self.reporter.report(stores, entry, queued, &failed).await {
             tracing::warn!(queue_id = %entry.id, "cannot record the failures: {e}");
+        }
+        if let Err(e) = self
+            .reporter
+            .report_delay(stores, entry, queued, &late)
+            .await
+        {
+            tracing::warn!(queue_id = %entry.id, "cannot send the delay warning: {e}");
         }
         let original = Original::of(entry, queued);
         if let Err(e) = self

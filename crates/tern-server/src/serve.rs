@@ -18,7 +18,7 @@ use tern_net::{
 use tern_pop3::{MaildropLocks, Pop3Service, Pop3Settings, Pop3Shared};
 use tern_queue::outbound::client::{insecure_tls_config, ClientSettings, Timeouts};
 use tern_queue::outbound::dns::MxResolver;
-use tern_queue::{Outbound, Reporter, RetryPolicy, Scheduler};
+use tern_queue::{Outbound, OutboundPolicy, Reporter, RetryPolicy, Scheduler};
 use tern_smtp::{SmtpService, SmtpSettings, SubmissionPolicy};
 use tern_store::{RecipientPolicy, StoreError, Stores};
 use tern_store_sqlite::SqliteStore;
@@ -376,12 +376,15 @@ fn scheduler(config: &Config, stores: &Stores) -> anyhow::Result<Scheduler> {
     let outbound = Outbound::new(
         resolver,
         client,
-        out.remote_port,
-        config.data_dir.clone(),
         reporter.clone(),
-        retry.clone(),
-        out.max_connections as usize,
-        out.max_connections_per_domain as usize,
+        OutboundPolicy {
+            port: out.remote_port,
+            data_dir: config.data_dir.clone(),
+            retry: retry.clone(),
+            max_connections: out.max_connections as usize,
+            max_per_domain: out.max_connections_per_domain as usize,
+            delay_warning: out.delay_warning,
+        },
     );
     Ok(Scheduler {
         stores: stores.clone(),

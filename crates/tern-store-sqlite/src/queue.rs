@@ -17,7 +17,7 @@ use crate::SqliteStore;
 /// Recipient columns, from `queue_recipients r JOIN queue_messages q` ([`FROM_RECIPIENTS`]).
 const RECIPIENT_COLUMNS: &str =
     "r.id, r.message_id, r.address, r.account_id, r.state, r.attempts, \
-     r.next_attempt, r.last_error, q.received_at, r.notify, r.orcpt";
+     r.next_attempt, r.last_error, q.received_at, r.notify, r.orcpt, r.warned";
 const FROM_RECIPIENTS: &str = "queue_recipients r JOIN queue_messages q ON q.id = r.message_id";
 /// Message columns for [`entry_row`], from [`FROM_ENTRIES`].
 const ENTRY_COLUMNS: &str =
@@ -84,6 +84,7 @@ fn recipient_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRecipient> {
         received_at: r.get(8)?,
         notify: r.get(9)?,
         orcpt: r.get(10)?,
+        warned: r.get(11)?,
     })
 }
 
@@ -567,6 +568,30 @@ impl QueueStore for SqliteStore {
                     .into_iter()
                     .map(|m| with_recipients(conn, m))
                     .collect()
+            })
+            .await
+    }
+
+    async fn mark_warned(
+        &self,
+        recipients: &[RecipientId],
+        notice: Option<NewQueueMessage>,
+    ) -> StoreResult<()> {
+        let recipients = recipients.to_vec();
+        self.inner
+            .writer
+            .write(move |conn| {
+                let mut mark = conn
+                    .prepare_cached("UPDATE queue_recipients SET warned = 1 WHERE id = ?1")
+                    .map_err(sql_err)?;
+                for id in &recipients {
+                    mark.execute([id.0]).map_err(sql_err)?;
+                }
+                let events = match &notice {
+                    Some(notice) => accept_in(conn, notice)?.1,
+                    None => Vec::new(),
+                };
+                Ok(((), events))
             })
             .await
     }

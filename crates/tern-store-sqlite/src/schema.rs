@@ -140,6 +140,9 @@ INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(i
 "#,
     CANONICAL_DOMAIN_NAMES,
     MESSAGE_CONTENT,
+    // Version 5: whether the sender has been warned that a recipient is late (a "delayed"
+    // DSN, RFC 3464; sent once per recipient).
+    "ALTER TABLE queue_recipients ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Version 4: the message layer (`content.rs`, `indexer.rs`). Blobs stored before it have no

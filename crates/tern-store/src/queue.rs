@@ -107,6 +107,8 @@ pub struct QueuedRecipient {
     pub notify: Option<String>,
     /// RFC 3461 §4.2 ORCPT, as given.
     pub orcpt: Option<String>,
+    /// The sender has been told this recipient is late.
+    pub warned: bool,
 }
 
 /// What [`QueueStore::accept`] did with a message, all in one commit.
@@ -194,6 +196,13 @@ pub trait QueueStore: Send + Sync {
         failures: &[(RecipientId, String)],
         notice: Option<NewQueueMessage>,
     ) -> StoreResult<Option<Accepted>>;
+    /// Records that the sender has been warned of `recipients`' delay, and accepts `notice`
+    /// (the "delayed" DSN, when one is owed), in one commit: one warning per recipient.
+    async fn mark_warned(
+        &self,
+        recipients: &[RecipientId],
+        notice: Option<NewQueueMessage>,
+    ) -> StoreResult<()>;
     /// One queued message, with its recipients.
     async fn entry(&self, message: QueueId) -> StoreResult<QueueEntry>;
     /// A permanent failure. The recipient stays in the queue, failed, with its error: a

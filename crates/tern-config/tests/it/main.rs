@@ -103,6 +103,7 @@ fn example_file_documents_every_key() {
         "max_age",
         "max_connections_per_domain",
         "connect_timeout",
+        "delay_warning",
     ];
     for key in keys {
         let line = EXAMPLE
@@ -324,6 +325,10 @@ fn submission_and_outbound_defaults_are_those_of_the_example_file() {
     assert_eq!(config.outbound.max_connections_per_domain, 10);
     assert_eq!(config.outbound.connect_timeout, Duration::from_secs(30));
     assert!(config.outbound.dns_servers.is_empty());
+    assert!(
+        config.outbound.delay_warning.is_zero(),
+        "no delay warnings by default"
+    );
     assert_eq!(config.submission.max_connections, 500);
     assert_eq!(config.submission.max_connections_per_ip, 20);
     assert!(config.submission.send_as_any.is_empty());
@@ -337,7 +342,8 @@ fn submission_and_outbound_defaults_are_those_of_the_example_file() {
 fn outbound_durations_take_a_unit() {
     let path = Path::new("/etc/tern/tern.toml");
     let config = parse(
-        "[outbound]\nretry_intervals = [\"30s\", \"5m\", \"2h\", \"5d\"]\nmax_age = \"2h\"\n",
+        "[outbound]\nretry_intervals = [\"30s\", \"5m\", \"2h\", \"5d\"]\nmax_age = \"2h\"\n\
+         delay_warning = \"4h\"\n",
         path,
     )
     .unwrap();
@@ -346,6 +352,11 @@ fn outbound_durations_take_a_unit() {
         [30, 300, 7200, 432_000].map(Duration::from_secs)
     );
     assert_eq!(config.outbound.max_age, Duration::from_secs(7200));
+    assert_eq!(config.outbound.delay_warning, Duration::from_secs(4 * 3600));
+    assert_names(
+        &err("[outbound]\ndelay_warning = \"4 hours\"\n"),
+        "outbound.delay_warning",
+    );
     for bad in ["5x", "", "0s", "m", "5"] {
         let e = err(&format!(
             "[outbound]\nretry_intervals = [\"1m\", {bad:?}]\n"

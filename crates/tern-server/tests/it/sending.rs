@@ -574,3 +574,33 @@ async fn success_reports_when_the_sender_asks_for_them() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(a.inbox("alice@a.test", 0).await.len(), 2);
 }
+
+/// `outbound.delay_warning`: a recipient still waiting after it gets one "delayed" notice to
+/// its sender, however many retries follow; the message is still delivered afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_recipient_gets_one_delay_warning() {
+    let dns = TestDns::start().await;
+    let port = free_port(Ipv4Addr::new(127, 0, 0, 11));
+    dns.add_mx("late.test", 10, "mx.late.test").await;
+    dns.add_a("mx.late.test", Ipv4Addr::new(127, 0, 0, 11))
+        .await;
+    let extra = format!("{}delay_warning = \"1s\"\n", outbound(&dns, port));
+    let a = tern("a.test", &["alice"], &extra).await;
+    alice_sends(&a, "kim@late.test", "late").await;
+    let warning = dsn_for_alice(&a).await;
+    assert!(
+        warning.contains("Subject: Delayed Mail (still being retried)"),
+        "{warning}"
+    );
+    assert!(warning.contains("Action: delayed"), "{warning}");
+    assert!(warning.contains("Status: 4."), "{warning}");
+    assert!(
+        warning.contains("Final-Recipient: rfc822; kim@late.test"),
+        "{warning}"
+    );
+    // More retries, no second warning.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(a.inbox("alice@a.test", 0).await.len(), 1);
+    let mx = FakeMx::start(SocketAddr::from(([127, 0, 0, 11], port))).await;
+    assert!(mx.wait_for(1, WAIT).await, "still delivered");
+}

@@ -100,6 +100,7 @@ async fn domains_stored_as_u_labels_are_migrated_and_merged() {
              DROP TRIGGER blobs_forget_text;
              DROP TABLE text_dropped;
              ALTER TABLE blobs DROP COLUMN meta;
+             ALTER TABLE queue_recipients DROP COLUMN warned;
              PRAGMA user_version = 1;",
         )
         .unwrap();
