@@ -138,8 +138,20 @@ pub struct Config {
     pub clients: PrefixLengths,
     pub smtp: SmtpConfig,
     pub pop3: Pop3Config,
+    pub imap: ImapConfig,
     pub submission: SubmissionConfig,
     pub outbound: OutboundConfig,
+}
+
+/// The IMAP listeners' limits; see `ImapFile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapConfig {
+    pub idle_timeout: std::time::Duration,
+    pub prelogin_timeout: std::time::Duration,
+    pub max_prelogin_literal: u64,
+    pub max_command_size: u32,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
 }
 
 /// The submission listeners' settings; see `SubmissionFile`.

@@ -44,6 +44,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub mime: MimeFile,
     #[serde(default)]
+    pub imap: ImapFile,
+    #[serde(default)]
     pub submission: SubmissionFile,
     #[serde(default)]
     pub outbound: OutboundFile,
@@ -223,6 +225,26 @@ pub struct ClientsFile {
     /// Leading bits of an IPv6 address that name one client. Default 64 (one host usually
     /// holds a whole /64).
     pub ipv6_prefix: Option<u8>,
+}
+
+/// Limits of the IMAP listeners (imap and imaps together).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapFile {
+    /// Seconds without a command after login before the session is closed (RFC 9051 §5.4
+    /// asks for at least 1800). Default 1800.
+    pub idle_timeout: Option<u64>,
+    /// Seconds without a command before login. Default 60.
+    pub prelogin_timeout: Option<u64>,
+    /// Largest literal before login, in octets (a user name or password needs little).
+    /// Default 8192.
+    pub max_prelogin_literal: Option<u64>,
+    /// Largest command after login, literals included, in octets. Default 65536.
+    pub max_command_size: Option<u32>,
+    /// Concurrent IMAP connections in all (both listeners). Default 1000.
+    pub max_connections: Option<u32>,
+    /// Concurrent IMAP connections from one client (see `[clients]`). Default 20.
+    pub max_connections_per_ip: Option<u32>,
 }
 
 /// Limits of the POP3 listeners.

@@ -10,7 +10,7 @@ use tern_types::{Address, Domain, PrefixLengths};
 
 use crate::schema::ConfigFile;
 use crate::{
-    AddressConfig, AuthConfig, Config, ConfigError, OutboundConfig, PlaintextAuth, Pop3Config,
+    AddressConfig, AuthConfig, Config, ConfigError, ImapConfig, OutboundConfig, PlaintextAuth, Pop3Config,
     Protocol, SmtpConfig, Source, StoreConfig, SubmissionConfig, TlsFiles,
 };
 
@@ -187,6 +187,7 @@ pub(crate) fn validate(
     let auth = auth_config(&file.auth, clients, &check)?;
     let smtp = smtp_config(&file.smtp, &check)?;
     let pop3 = pop3_config(&file.pop3, &check)?;
+    let imap = imap_config(&file.imap, &check)?;
     let submission = submission_config(&file.submission, &check)?;
     let outbound = outbound_config(&file.outbound, &check)?;
 
@@ -211,8 +212,57 @@ pub(crate) fn validate(
         clients,
         smtp,
         pop3,
+        imap,
         submission,
         outbound,
+    })
+}
+
+fn imap_config(file: &crate::schema::ImapFile, check: &Checker) -> Result<ImapConfig, ConfigError> {
+    Ok(ImapConfig {
+        // RFC 9051 §5.4: the autologout timer is at least 30 minutes.
+        idle_timeout: Duration::from_secs(check.at_least(
+            "imap.idle_timeout",
+            file.idle_timeout,
+            1800,
+            1800,
+            " seconds (RFC 9051 §5.4)",
+        )?),
+        prelogin_timeout: Duration::from_secs(check.at_least(
+            "imap.prelogin_timeout",
+            file.prelogin_timeout,
+            60,
+            1,
+            " second",
+        )?),
+        max_prelogin_literal: check.at_least(
+            "imap.max_prelogin_literal",
+            file.max_prelogin_literal,
+            8192,
+            1024,
+            " octets (room for a user name and password)",
+        )?,
+        max_command_size: check.at_least(
+            "imap.max_command_size",
+            file.max_command_size,
+            65536,
+            8192,
+            " octets (RFC 9051 §4: commands of 8000 octets must fit)",
+        )?,
+        max_connections: check.at_least(
+            "imap.max_connections",
+            file.max_connections,
+            1000,
+            1,
+            "",
+        )?,
+        max_connections_per_ip: check.at_least(
+            "imap.max_connections_per_ip",
+            file.max_connections_per_ip,
+            20,
+            1,
+            "",
+        )?,
     })
 }
 

@@ -1,10 +1,107 @@
-//! Tern's IMAP server (issue 8), being built. So far: mailbox names as IMAP carries them.
+//! Tern's IMAP server (issue 8), being built. This version: the session states, CAPABILITY,
+//! NOOP, LOGOUT, STARTTLS, LOGIN and AUTHENTICATE PLAIN (SASL-IR), LIST, SELECT/EXAMINE,
+//! FETCH of flags, UID, size, internal date, ENVELOPE, BODY/BODYSTRUCTURE and whole messages,
+//! CLOSE, UNSELECT, CHECK. Other commands are answered `NO [CANNOT]` until they are built.
+//!
+//! Layers: `conn.rs` (bytes, literals, TLS, timeouts) parses with imap-codec and hands a
+//! [`request::Request`] to `session.rs` (state and store calls), whose answers `respond.rs`
+//! writes; message bodies are streamed from the store.
 //!
 //! # Standards
-//! - RFC 9051 §5.1 (mailbox naming), RFC 3501 §5.1.3 (modified UTF-7), RFC 6855 (UTF-8 names)
+//! - RFC 3501 (IMAP4rev1), RFC 9051 §5.1 (mailbox naming), §5.4 (autologout), §6 (commands)
+//! - RFC 3501 §5.1.3 (modified UTF-7), RFC 4959 (SASL-IR), RFC 7888 (LITERAL+), RFC 3691
+//!   (UNSELECT), RFC 4616 (PLAIN), RFC 8314 (implicit TLS)
 //!
 //! # Security
-//! Names come from clients: every decoder here refuses what is not exactly one valid
-//! encoding, so two spellings can never name one mailbox.
+//! Names and commands come from clients: literals are refused before they are read past a
+//! small limit before login ([`ImapSettings::max_prelogin_literal`]) and a command limit
+//! after; passwords only over TLS unless allowed; logins go through the shared throttle;
+//! input pipelined before a TLS handshake is dropped; mailbox names are decoded strictly.
 
+mod conn;
+mod list;
 pub mod names;
+mod request;
+mod respond;
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tern_auth::Authenticator;
+use tern_config::PlaintextAuth;
+use tern_net::{ConnInfo, Refusal, Service, Shutdown, Stream, TlsAcceptor};
+use tern_store::{RecipientPolicy, Stores};
+
+/// The IMAP listeners' settings.
+#[derive(Debug, Clone)]
+pub struct ImapSettings {
+    pub hostname: String,
+    /// RFC 9051 §5.4: at least 30 minutes of inactivity after login.
+    pub idle_timeout: Duration,
+    /// Before login.
+    pub prelogin_timeout: Duration,
+    /// Largest literal before login.
+    pub max_prelogin_literal: u64,
+    /// Largest command, literals included.
+    pub max_command_size: u32,
+    pub plaintext: PlaintextAuth,
+    pub recipients: RecipientPolicy,
+}
+
+/// Shared by the imap and imaps listeners.
+pub struct ImapShared {
+    pub settings: ImapSettings,
+    pub stores: Stores,
+    pub auth: Arc<Authenticator>,
+    /// For STARTTLS.
+    pub tls: TlsAcceptor,
+}
+
+impl std::fmt::Debug for ImapShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapShared")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The service of one IMAP listener.
+#[derive(Debug)]
+pub struct ImapService {
+    shared: Arc<ImapShared>,
+    implicit_tls: bool,
+}
+
+impl ImapService {
+    pub fn new(shared: Arc<ImapShared>, implicit_tls: bool) -> Self {
+        Self {
+            shared,
+            implicit_tls,
+        }
+    }
+}
+
+#[async_trait]
+impl Service for ImapService {
+    fn name(&self) -> &'static str {
+        if self.implicit_tls {
+            "imaps"
+        } else {
+            "imap"
+        }
+    }
+
+    async fn serve(&self, stream: Box<dyn Stream>, info: ConnInfo, shutdown: Shutdown) {
+        conn::run(stream, info, self.shared.clone(), shutdown).await;
+    }
+
+    fn refusal(&self, why: Refusal) -> String {
+        let text = match why {
+            Refusal::TooManyConnections => "Too many connections, try again later",
+            Refusal::TooManyFromAddress => "Too many connections from your address",
+        };
+        format!("* BYE [UNAVAILABLE] {text}\r\n")
+    }
+}

@@ -17,4 +17,3 @@ pub mod cli;
 mod data_dir;
 pub mod logging;
 pub mod serve;
-mod unavailable;

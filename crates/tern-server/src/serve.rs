@@ -19,6 +19,7 @@ use tern_pop3::{MaildropLocks, Pop3Service, Pop3Settings, Pop3Shared};
 use tern_queue::outbound::client::{insecure_tls_config, ClientSettings, Timeouts};
 use tern_queue::outbound::dns::MxResolver;
 use tern_queue::{Outbound, OutboundPolicy, Reporter, RetryPolicy, Scheduler};
+use tern_imap::{ImapService, ImapSettings, ImapShared};
 use tern_smtp::{SmtpService, SmtpSettings, SubmissionPolicy};
 use tern_store::{RecipientPolicy, StoreError, Stores};
 use tern_store_sqlite::SqliteStore;
@@ -26,7 +27,6 @@ use tern_types::Domain;
 
 use crate::admin::open_store_for;
 use crate::data_dir::create_private_file;
-use crate::unavailable::Unavailable;
 
 /// How often unreferenced blobs are collected while serving, and how old an unreferenced
 /// blob file must be before it goes (a delivery may be about to commit a reference to it).
@@ -240,11 +240,33 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
             acceptor(Protocol::Pop3),
         ))
     });
+    let imap_limits = ConnectionLimiter::new(
+        config.imap.max_connections as usize,
+        config.imap.max_connections_per_ip as usize,
+        config.clients,
+    );
+    let imap = Arc::new(ImapShared {
+        settings: ImapSettings {
+            hostname: config.hostname.to_string(),
+            idle_timeout: config.imap.idle_timeout,
+            prelogin_timeout: config.imap.prelogin_timeout,
+            max_prelogin_literal: config.imap.max_prelogin_literal,
+            max_command_size: config.imap.max_command_size,
+            plaintext: config.auth.plaintext_without_tls,
+            recipients: recipient_policy(config),
+        },
+        stores: stores.clone(),
+        auth: auth.clone(),
+        tls: acceptor(Protocol::Imap),
+    });
     for (protocol, listener) in bound {
         tracing::info!(proto = %protocol.key(), addr = %listener.addr, "listening");
         let service: Arc<dyn Service> = match protocol {
             Protocol::Smtp => smtp.clone(),
             Protocol::Submission | Protocol::Submissions => submission.clone(),
+            Protocol::Imap | Protocol::Imaps => {
+                Arc::new(ImapService::new(imap.clone(), protocol == Protocol::Imaps))
+            }
             Protocol::Pop3 | Protocol::Pop3s => match &pop3 {
                 Some(shared) => Arc::new(Pop3Service::new(
                     shared.clone(),
@@ -252,14 +274,13 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
                 )),
                 None => unreachable!("a POP3 listener is bound, so the POP3 state was built"),
             },
-            _ => Arc::new(Unavailable::new(protocol, config.hostname.to_string())),
         };
         let tls = protocol.implicit_tls().then(|| acceptor(protocol));
         let limits = match protocol {
             Protocol::Smtp => Some(smtp_limits.clone()),
             Protocol::Submission | Protocol::Submissions => Some(submission_limits.clone()),
+            Protocol::Imap | Protocol::Imaps => Some(imap_limits.clone()),
             Protocol::Pop3 | Protocol::Pop3s => Some(pop3_limits.clone()),
-            _ => None,
         };
         tracker.spawn(tern_net::serve(
             listener,

@@ -113,7 +113,7 @@ async fn assert_served(
     let expected = match protocol {
         Protocol::Smtp => "250-mx.test",
         Protocol::Pop3 | Protocol::Pop3s => "+OK",
-        Protocol::Imaps => "* BYE",
+        Protocol::Imaps => "* OK [CAPABILITY",
         _ => "220 mx.test",
     };
     assert!(text.starts_with(expected), "{protocol} over TLS: {text:?}");

@@ -27,7 +27,7 @@ async fn every_protocol_listens_and_implicit_tls_uses_the_generated_certificate(
     );
     let greetings = [
         (Protocol::Submission, "220 mx.test ESMTP"),
-        (Protocol::Imap, "* BYE [UNAVAILABLE] imap "),
+        (Protocol::Imap, "* OK [CAPABILITY IMAP4rev1"),
     ];
     for (protocol, expected) in greetings {
         let stream = TcpStream::connect(server.addr(protocol)).await.unwrap();
@@ -41,7 +41,7 @@ async fn every_protocol_listens_and_implicit_tls_uses_the_generated_certificate(
     let connector = tern_testkit::tls_connector(&cert);
     for (protocol, expected) in [
         (Protocol::Submissions, "220 mx.test ESMTP"),
-        (Protocol::Imaps, "* BYE "),
+        (Protocol::Imaps, "* OK [CAPABILITY IMAP4rev1"),
     ] {
         let tcp = TcpStream::connect(server.addr(protocol)).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from("mx.test").unwrap();

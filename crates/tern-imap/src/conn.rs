@@ -1,0 +1,235 @@
+//! The connection driver: imap-codec's Fragmentizer cuts the input into command messages
+//! (lines and literals), literal announcements are answered here (RFC 9051 §4.3, RFC 7888
+//! LITERAL+), replies are written and message bodies streamed from the store; STARTTLS, the
+//! timeouts and the shutdown live here too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
+use imap_codec::imap_types::core::LiteralMode;
+use imap_codec::imap_types::auth::AuthenticateData;
+use imap_codec::{AuthenticateDataCodec, CommandCodec};
+use tern_net::{io, ConnInfo, Shutdown, Stream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::request::Request;
+use crate::respond::{tagged, untagged};
+use crate::session::{Next, Outcome, Piece, Session};
+use crate::ImapShared;
+
+const READ_CHUNK: usize = 16 * 1024;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes of a message body read from the store and written per step.
+const STREAM_CHUNK: usize = 64 * 1024;
+
+pub(crate) async fn run(
+    stream: Box<dyn Stream>,
+    info: ConnInfo,
+    shared: Arc<ImapShared>,
+    shutdown: Shutdown,
+) {
+    let settings = &shared.settings;
+    let mut session = Session::new(shared.clone(), info);
+    let mut stream = stream;
+    let mut frag = Fragmentizer::new(settings.max_command_size);
+    let mut scratch = vec![0u8; READ_CHUNK];
+    let mut auth_tag: Option<String> = None;
+    let mut out = session.greeting();
+    loop {
+        // Everything complete in the input is answered before the next read.
+        while let Some(info) = frag.progress() {
+            if let FragmentInfo::Line {
+                announcement: Some(announcement),
+                ..
+            } = info
+            {
+                let allowed = u64::from(announcement.length) <= session_literal_limit(&session, &shared);
+                match (allowed, announcement.mode) {
+                    (true, LiteralMode::Sync) => out.extend_from_slice(b"+ Ready for literal data\r\n"),
+                    (true, LiteralMode::NonSync) => {}
+                    // RFC 9051 §7.1 TOOBIG: refused before the client sends it.
+                    (false, LiteralMode::Sync) => {
+                        let tag = frag.decode_tag().map(|t| t.as_ref().to_string());
+                        tagged(&mut out, tag.as_deref().unwrap_or("*"), "NO", "[TOOBIG] Literal too large");
+                        frag.skip_message();
+                    }
+                    // Already in flight: swallowed, answered when it has passed.
+                    (false, LiteralMode::NonSync) => frag.poison_message(),
+                }
+                continue;
+            }
+            if !frag.is_message_complete() {
+                continue;
+            }
+            let outcome = match auth_tag.take() {
+                Some(tag) => {
+                    let data = match frag.decode_message(&AuthenticateDataCodec::default()) {
+                        Ok(AuthenticateData::Continue(data)) => Some(data.declassify().to_vec()),
+                        _ => None,
+                    };
+                    session.auth_data(&tag, data).await
+                }
+                None => match frag.decode_message(&CommandCodec::default()) {
+                    Ok(command) => {
+                        let tag = command.tag.as_ref().to_string();
+                        let request = Request::from_command(&command);
+                        session.command(&tag, request).await
+                    }
+                    Err(e) => {
+                        let tag = frag.decode_tag().map(|t| t.as_ref().to_string());
+                        let why = match e {
+                            DecodeMessageError::MessagePoisoned { .. } => "[TOOBIG] Literal too large",
+                            DecodeMessageError::MessageTooLong { .. } => "[TOOBIG] Command too long",
+                            _ => "Syntax error in command",
+                        };
+                        let mut bad = Vec::new();
+                        match (tag, why.starts_with("[TOOBIG]")) {
+                            (Some(tag), true) => tagged(&mut bad, &tag, "NO", why),
+                            (Some(tag), false) => tagged(&mut bad, &tag, "BAD", why),
+                            (None, _) => untagged(&mut bad, &format!("BAD {why}")),
+                        }
+                        Outcome {
+                            pieces: vec![Piece::Bytes(bad)],
+                            next: Next::Continue,
+                        }
+                    }
+                },
+            };
+            for piece in outcome.pieces {
+                match piece {
+                    Piece::Bytes(bytes) => out.extend_from_slice(&bytes),
+                    Piece::Message { mailbox, uid } => {
+                        if !send(&mut stream, &mut out, &shared, &shutdown).await {
+                            return;
+                        }
+                        if !stream_message(&mut stream, &shared, mailbox, uid, &shutdown).await {
+                            return;
+                        }
+                    }
+                }
+            }
+            match outcome.next {
+                Next::Continue => {}
+                Next::AuthData(tag) => auth_tag = Some(tag),
+                Next::Close => {
+                    if send(&mut stream, &mut out, &shared, &shutdown).await {
+                        let _ = io::bounded(stream.shutdown(), settings.idle_timeout, &shutdown).await;
+                    }
+                    return;
+                }
+                Next::StartTls => {
+                    if !send(&mut stream, &mut out, &shared, &shutdown).await {
+                        return;
+                    }
+                    // RFC 9051 §6.2.1: nothing the client sent before the handshake counts
+                    // (command injection, CVE-2011-0411 class).
+                    frag = Fragmentizer::new(settings.max_command_size);
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let description = tern_net::describe_tls(tls.get_ref().1);
+                            tracing::info!(tls = %description, "STARTTLS done");
+                            session.tls_started(description);
+                            stream = Box::new(tls);
+                        }
+                        Ok(Err(e)) => {
+                            tracing::info!("STARTTLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!("STARTTLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if !send(&mut stream, &mut out, &shared, &shutdown).await {
+            return;
+        }
+        // RFC 9051 §5.4: 30 minutes of inactivity after login; less before it.
+        let wait = if session.is_authenticated() {
+            settings.idle_timeout
+        } else {
+            settings.prelogin_timeout
+        };
+        let read = tokio::select! {
+            _ = shutdown.begun() => {
+                untagged(&mut out, "BYE [UNAVAILABLE] Server shutting down");
+                let _ = send(&mut stream, &mut out, &shared, &shutdown).await;
+                return;
+            }
+            read = tokio::time::timeout(wait, stream.read(&mut scratch)) => read,
+        };
+        match read {
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(n)) => frag.enqueue_bytes(scratch.get(..n).unwrap_or_default()),
+            Err(_) => {
+                tracing::info!("autologout");
+                untagged(&mut out, "BYE Autologout; idle for too long");
+                let _ = send(&mut stream, &mut out, &shared, &shutdown).await;
+                return;
+            }
+        }
+    }
+}
+
+/// The largest literal accepted now: small before login (nobody unknown may make us buffer
+/// much), larger after.
+fn session_literal_limit(session: &Session, shared: &ImapShared) -> u64 {
+    match session.is_authenticated() {
+        true => u64::from(shared.settings.max_command_size),
+        false => shared.settings.max_prelogin_literal,
+    }
+}
+
+/// Writes and empties `out`; false when the client is gone or stalls past the idle timeout.
+async fn send(
+    stream: &mut Box<dyn Stream>,
+    out: &mut Vec<u8>,
+    shared: &ImapShared,
+    shutdown: &Shutdown,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let sent = io::write_all(stream, out, shared.settings.idle_timeout, shutdown)
+        .await
+        .is_ok();
+    out.clear();
+    sent
+}
+
+/// Streams one whole message from the store, 64 KiB at a time.
+async fn stream_message(
+    stream: &mut Box<dyn Stream>,
+    shared: &ImapShared,
+    mailbox: tern_types::MailboxId,
+    uid: tern_types::Uid,
+    shutdown: &Shutdown,
+) -> bool {
+    let reader = match shared.stores.mailboxes.open_message(mailbox, uid).await {
+        Ok(reader) => reader,
+        Err(e) => {
+            // The literal's length is promised: nothing honest can follow.
+            tracing::error!("cannot read a message while sending it: {e}");
+            return false;
+        }
+    };
+    let mut buf = Vec::with_capacity(STREAM_CHUNK);
+    let mut offset = 0;
+    while offset < reader.len() {
+        if let Err(e) = reader.read_at(offset, STREAM_CHUNK, &mut buf).await {
+            tracing::error!("cannot read a message while sending it: {e}");
+            return false;
+        }
+        if buf.is_empty() {
+            return false;
+        }
+        offset += buf.len() as u64;
+        if !send(stream, &mut buf, shared, shutdown).await {
+            return false;
+        }
+    }
+    true
+}

@@ -1,0 +1,207 @@
+//! What a client asked, in our terms: imap-codec's parse of one command, turned into owned
+//! values the session can work with (and test) without the codec's borrowed types.
+
+use std::num::NonZeroU32;
+
+use imap_codec::imap_types::auth::AuthMechanism;
+use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::fetch::{
+    Macro, MacroOrMessageDataItemNames, MessageDataItemName, Section,
+};
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+
+/// One end of a sequence range: a number, or `*` (the last message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    Value(u32),
+    Last,
+}
+
+/// A sequence set as given (RFC 9051 §9 `sequence-set`), message numbers or UIDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Set(pub(crate) Vec<(Bound, Bound)>);
+
+/// A FETCH data item this version answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Item {
+    Flags,
+    Uid,
+    Size,
+    InternalDate,
+    Envelope,
+    /// BODYSTRUCTURE (true) or BODY (false).
+    Structure(bool),
+    /// The whole message: `BODY[]`, `BODY.PEEK[]` or `RFC822`; `seen` when it sets \Seen.
+    Whole { seen: bool, rfc822: bool },
+}
+
+#[derive(Debug)]
+pub(crate) enum Request {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Login { user: String, password: String },
+    /// AUTHENTICATE PLAIN, with the SASL-IR initial response if given (raw, not base64).
+    AuthenticatePlain { initial: Option<Vec<u8>> },
+    /// AUTHENTICATE with another mechanism.
+    AuthenticateOther,
+    Select { mailbox: String, read_only: bool },
+    List { reference: String, pattern: String },
+    Fetch { set: Set, items: Vec<Item>, uid: bool },
+    Close,
+    Unselect,
+    Check,
+    /// A command this version does not do yet (named for the reply).
+    NotYet(&'static str),
+}
+
+/// The mailbox name as the client sent it (modified UTF-7 or UTF-8; decoded by the session).
+fn mailbox_name(mailbox: &Mailbox<'_>) -> String {
+    match mailbox {
+        Mailbox::Inbox => "INBOX".to_string(),
+        Mailbox::Other(other) => String::from_utf8_lossy(other.as_ref()).into_owned(),
+    }
+}
+
+fn list_pattern(pattern: &ListMailbox<'_>) -> String {
+    match pattern {
+        ListMailbox::Token(token) => String::from_utf8_lossy(token.as_ref()).into_owned(),
+        ListMailbox::String(string) => String::from_utf8_lossy(string.as_ref()).into_owned(),
+    }
+}
+
+fn bound(value: &SeqOrUid) -> Bound {
+    match value {
+        SeqOrUid::Value(n) => Bound::Value(NonZeroU32::get(*n)),
+        SeqOrUid::Asterisk => Bound::Last,
+    }
+}
+
+fn set(sequence_set: &SequenceSet) -> Set {
+    Set(sequence_set
+        .0
+        .as_ref()
+        .iter()
+        .map(|sequence| match sequence {
+            Sequence::Single(one) => (bound(one), bound(one)),
+            Sequence::Range(a, b) => (bound(a), bound(b)),
+        })
+        .collect())
+}
+
+/// The items of a FETCH, or the name of the first one this version does not answer.
+fn items(names: &MacroOrMessageDataItemNames<'_>) -> Result<Vec<Item>, &'static str> {
+    // RFC 9051 §6.4.5: the macros.
+    let names: Vec<MessageDataItemName<'_>> = match names {
+        MacroOrMessageDataItemNames::Macro(m) => match m {
+            Macro::Fast => vec![
+                MessageDataItemName::Flags,
+                MessageDataItemName::InternalDate,
+                MessageDataItemName::Rfc822Size,
+            ],
+            Macro::All => vec![
+                MessageDataItemName::Flags,
+                MessageDataItemName::InternalDate,
+                MessageDataItemName::Rfc822Size,
+                MessageDataItemName::Envelope,
+            ],
+            Macro::Full => vec![
+                MessageDataItemName::Flags,
+                MessageDataItemName::InternalDate,
+                MessageDataItemName::Rfc822Size,
+                MessageDataItemName::Envelope,
+                MessageDataItemName::Body,
+            ],
+            _ => return Err("this FETCH macro"),
+        },
+        MacroOrMessageDataItemNames::MessageDataItemNames(names) => names.clone(),
+    };
+    names
+        .iter()
+        .map(|name| match name {
+            MessageDataItemName::Flags => Ok(Item::Flags),
+            MessageDataItemName::Uid => Ok(Item::Uid),
+            MessageDataItemName::Rfc822Size => Ok(Item::Size),
+            MessageDataItemName::InternalDate => Ok(Item::InternalDate),
+            MessageDataItemName::Envelope => Ok(Item::Envelope),
+            MessageDataItemName::BodyStructure => Ok(Item::Structure(true)),
+            MessageDataItemName::Body => Ok(Item::Structure(false)),
+            MessageDataItemName::Rfc822 => Ok(Item::Whole {
+                seen: true,
+                rfc822: true,
+            }),
+            MessageDataItemName::BodyExt {
+                section: None,
+                partial: None,
+                peek,
+            } => Ok(Item::Whole {
+                seen: !peek,
+                rfc822: false,
+            }),
+            MessageDataItemName::BodyExt {
+                section: Some(Section::Part(_) | Section::Mime(_)),
+                ..
+            } => Err("BODY[part]"),
+            MessageDataItemName::BodyExt { .. } => Err("BODY[section] and partial fetches"),
+            _ => Err("this FETCH item"),
+        })
+        .collect()
+}
+
+impl Request {
+    pub(crate) fn from_command(command: &Command<'_>) -> Request {
+        match &command.body {
+            CommandBody::Capability => Request::Capability,
+            CommandBody::Noop => Request::Noop,
+            CommandBody::Logout => Request::Logout,
+            CommandBody::StartTLS => Request::StartTls,
+            CommandBody::Login { username, password } => Request::Login {
+                user: String::from_utf8_lossy(username.as_ref()).into_owned(),
+                password: String::from_utf8_lossy(password.declassify().as_ref()).into_owned(),
+            },
+            CommandBody::Authenticate {
+                mechanism: AuthMechanism::Plain,
+                initial_response,
+            } => Request::AuthenticatePlain {
+                initial: initial_response
+                    .as_ref()
+                    .map(|ir| ir.declassify().to_vec()),
+            },
+            CommandBody::Authenticate { .. } => Request::AuthenticateOther,
+            CommandBody::Select { mailbox, .. } => Request::Select {
+                mailbox: mailbox_name(mailbox),
+                read_only: false,
+            },
+            CommandBody::Examine { mailbox, .. } => Request::Select {
+                mailbox: mailbox_name(mailbox),
+                read_only: true,
+            },
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => Request::List {
+                reference: mailbox_name(reference),
+                pattern: list_pattern(mailbox_wildcard),
+            },
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                ..
+            } => match items(macro_or_item_names) {
+                Ok(items) => Request::Fetch {
+                    set: set(sequence_set),
+                    items,
+                    uid: *uid,
+                },
+                Err(what) => Request::NotYet(what),
+            },
+            CommandBody::Close => Request::Close,
+            CommandBody::Unselect => Request::Unselect,
+            CommandBody::Check => Request::Check,
+            other => Request::NotYet(other.name()),
+        }
+    }
+}

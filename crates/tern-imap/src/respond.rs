@@ -1,0 +1,75 @@
+//! Writing responses (RFC 9051 §7, formal syntax §9). Written by hand rather than through
+//! imap-codec's typed responses: the renderer of `tern-message` already gives ENVELOPE and
+//! BODYSTRUCTURE as bytes, and message bodies are streamed from the store, which the codec's
+//! whole-message encoder cannot do.
+
+/// A string as `quoted` when it can be (RFC 9051 §4.3: no CR, LF, NUL, and 7-bit unless the
+/// client takes UTF-8), else as a literal.
+pub(crate) fn string(out: &mut Vec<u8>, value: &str, utf8: bool) {
+    let quotable = value.len() < 1024
+        && value
+            .bytes()
+            .all(|b| b != b'\r' && b != b'\n' && b != 0 && (utf8 || b.is_ascii()));
+    if quotable {
+        out.push(b'"');
+        for b in value.bytes() {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(format!("{{{}}}\r\n", value.len()).as_bytes());
+        out.extend_from_slice(value.as_bytes());
+    }
+}
+
+/// A tagged status response: `tag OK [CODE] text`.
+pub(crate) fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, text: &str) {
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(one_line(text).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// An untagged response line: `* text`.
+pub(crate) fn untagged(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(b"* ");
+    out.extend_from_slice(one_line(text).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Text from elsewhere (an error, a name) must not end the line early.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(value: &str, utf8: bool) -> String {
+        let mut out = Vec::new();
+        string(&mut out, value, utf8);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn quoted_when_possible_literal_otherwise() {
+        assert_eq!(s("INBOX", false), "\"INBOX\"");
+        assert_eq!(s("a\"b\\c", false), "\"a\\\"b\\\\c\"");
+        assert_eq!(s("Entwürfe", true), "\"Entwürfe\"");
+        assert_eq!(s("Entwürfe", false), "{9}\r\nEntwürfe");
+        assert_eq!(s("a\r\nb", true), "{4}\r\na\r\nb");
+    }
+
+    #[test]
+    fn status_text_stays_on_one_line() {
+        let mut out = Vec::new();
+        tagged(&mut out, "a1", "NO", "bad\r\n* OK injected");
+        assert_eq!(out, b"a1 NO bad  * OK injected\r\n");
+    }
+}

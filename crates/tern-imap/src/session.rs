@@ -1,0 +1,706 @@
+//! The session: its state (RFC 9051 §3: not authenticated, authenticated, selected, logout)
+//! and the commands of this version, answered into an output buffer, with message bodies as
+//! [`Piece::Message`] for the connection to stream from the store.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use tern_auth::{decode_plain, LoginError, Secret};
+use tern_message::mime::{body_structure, imap_envelope, ImapStrings};
+use tern_net::ConnInfo;
+use tern_store::{AccountAuth, FlagOp, MailboxInfo, MessageRecord, StoreError};
+use tern_types::{Address, Flag, Flags, MailboxId, Uid};
+
+use crate::list;
+use crate::names;
+use crate::request::{Bound, Item, Request, Set};
+use crate::respond::{string, tagged, untagged};
+use crate::ImapShared;
+
+/// What the connection sends, in order.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    Bytes(Vec<u8>),
+    /// A whole message (`len` octets), streamed from the store.
+    Message { mailbox: MailboxId, uid: Uid },
+}
+
+/// What the connection does after a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Next {
+    Continue,
+    /// Send what is pending, then close.
+    Close,
+    /// Send what is pending, drop buffered input, and start the TLS handshake (RFC 9051 §6.2.1).
+    StartTls,
+    /// The next line is the client's answer to `+` for this AUTHENTICATE tag.
+    AuthData(String),
+}
+
+/// The selected mailbox: the message sequence numbers of this session (RFC 9051 §2.3.1.2),
+/// kept as the UIDs in order; flags and bodies are read from the store when asked for.
+#[derive(Debug)]
+struct Selected {
+    mailbox: MailboxInfo,
+    read_only: bool,
+    uids: Vec<Uid>,
+}
+
+#[derive(Debug)]
+enum State {
+    NotAuthenticated,
+    Authenticated(AccountAuth),
+    Selected(AccountAuth, Selected),
+}
+
+pub(crate) struct Session {
+    shared: Arc<ImapShared>,
+    pub(crate) info: ConnInfo,
+    state: State,
+}
+
+/// What one command produced.
+pub(crate) struct Outcome {
+    pub(crate) pieces: Vec<Piece>,
+    pub(crate) next: Next,
+}
+
+impl Outcome {
+    fn done(out: Vec<u8>) -> Self {
+        Self {
+            pieces: vec![Piece::Bytes(out)],
+            next: Next::Continue,
+        }
+    }
+}
+
+/// IMAP4rev1 strings for clients: names in modified UTF-7, non-ASCII text encoded (this
+/// version does not offer IMAP4rev2 or UTF8=ACCEPT yet).
+const STRINGS: ImapStrings = ImapStrings { utf8: false };
+
+fn store_failure(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
+    tracing::error!("store failure: {e}");
+    tagged(out, tag, "NO", "[UNAVAILABLE] Temporary server failure, try again later");
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<ImapShared>, info: ConnInfo) -> Self {
+        Self {
+            shared,
+            info,
+            state: State::NotAuthenticated,
+        }
+    }
+
+    pub(crate) fn is_authenticated(&self) -> bool {
+        !matches!(self.state, State::NotAuthenticated)
+    }
+
+    /// RFC 9051 §11.1 / RFC 8314: passwords only over TLS, unless the configuration allows
+    /// them in the clear (by default from loopback only).
+    fn login_allowed(&self) -> bool {
+        self.info.tls.is_some()
+            || self
+                .shared
+                .settings
+                .plaintext
+                .allows(self.info.is_loopback())
+    }
+
+    /// What this version offers (RFC 9051 §7.2.2), as the current state allows.
+    fn capabilities(&self) -> String {
+        let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "UNSELECT"];
+        if !self.is_authenticated() {
+            if self.info.tls.is_none() {
+                caps.push("STARTTLS");
+            }
+            if self.login_allowed() {
+                caps.push("AUTH=PLAIN");
+            } else {
+                caps.push("LOGINDISABLED");
+            }
+        }
+        caps.join(" ")
+    }
+
+    pub(crate) fn greeting(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        untagged(
+            &mut out,
+            &format!(
+                "OK [CAPABILITY {}] {} Tern IMAP ready",
+                self.capabilities(),
+                self.shared.settings.hostname
+            ),
+        );
+        out
+    }
+
+    pub(crate) fn tls_started(&mut self, description: String) {
+        self.info.tls = Some(description);
+    }
+
+    pub(crate) async fn command(&mut self, tag: &str, request: Request) -> Outcome {
+        let mut out = Vec::new();
+        let next = match request {
+            Request::Capability => {
+                untagged(&mut out, &format!("CAPABILITY {}", self.capabilities()));
+                tagged(&mut out, tag, "OK", "CAPABILITY completed");
+                Next::Continue
+            }
+            Request::Noop | Request::Check => {
+                self.report_new_messages(&mut out).await;
+                tagged(&mut out, tag, "OK", "Done");
+                Next::Continue
+            }
+            Request::Logout => {
+                untagged(&mut out, "BYE Logging out");
+                tagged(&mut out, tag, "OK", "LOGOUT completed");
+                Next::Close
+            }
+            Request::StartTls if self.info.tls.is_some() || self.is_authenticated() => {
+                tagged(&mut out, tag, "BAD", "STARTTLS is only for an unencrypted connection before login");
+                Next::Continue
+            }
+            Request::StartTls => {
+                tagged(&mut out, tag, "OK", "Begin TLS negotiation now");
+                Next::StartTls
+            }
+            Request::Login { user, password } => {
+                self.login(&mut out, tag, user, Secret::new(password)).await;
+                Next::Continue
+            }
+            Request::AuthenticatePlain { initial } => {
+                return self.authenticate_plain(tag, initial).await;
+            }
+            Request::AuthenticateOther => {
+                tagged(&mut out, tag, "NO", "[CANNOT] Only AUTHENTICATE PLAIN is supported");
+                Next::Continue
+            }
+            Request::Select { mailbox, read_only } => {
+                self.select(&mut out, tag, &mailbox, read_only).await;
+                Next::Continue
+            }
+            Request::List { reference, pattern } => {
+                self.list(&mut out, tag, &reference, &pattern).await;
+                Next::Continue
+            }
+            Request::Fetch { set, items, uid } => {
+                return self.fetch(out, tag, &set, &items, uid).await;
+            }
+            Request::Close | Request::Unselect => {
+                self.close(&mut out, tag, matches!(request, Request::Close)).await;
+                Next::Continue
+            }
+            Request::NotYet(what) => {
+                tagged(
+                    &mut out,
+                    tag,
+                    "NO",
+                    &format!("[CANNOT] {what} is not available in this version of Tern"),
+                );
+                Next::Continue
+            }
+        };
+        Outcome {
+            pieces: vec![Piece::Bytes(out)],
+            next,
+        }
+    }
+
+    fn account(&self) -> Option<&AccountAuth> {
+        match &self.state {
+            State::NotAuthenticated => None,
+            State::Authenticated(a) | State::Selected(a, _) => Some(a),
+        }
+    }
+
+    async fn login(&mut self, out: &mut Vec<u8>, tag: &str, user: String, password: Secret) {
+        if self.is_authenticated() {
+            tagged(out, tag, "BAD", "Already logged in");
+            return;
+        }
+        if !self.login_allowed() {
+            // RFC 9051 §6.2.3 / §7.1: LOGINDISABLED; PRIVACYREQUIRED says why.
+            tagged(out, tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS or the IMAPS port first");
+            return;
+        }
+        let shared = self.shared.clone();
+        let lookup = async {
+            let Ok(address) = Address::parse(&user) else {
+                return Ok(None);
+            };
+            let account = shared
+                .stores
+                .directory
+                .account_auth(&address, shared.settings.recipients)
+                .await?;
+            Ok(account.map(|a| {
+                let hash = a.password_hash.clone();
+                (a, hash)
+            }))
+        };
+        match shared
+            .auth
+            .login(self.info.peer.ip(), &user, password, lookup)
+            .await
+        {
+            Ok(account) => {
+                tracing::info!(user = %account.address, "logged in");
+                self.state = State::Authenticated(account);
+                tagged(
+                    out,
+                    tag,
+                    "OK",
+                    &format!("[CAPABILITY {}] Logged in", self.capabilities()),
+                );
+            }
+            Err(LoginError::Throttled(why)) => {
+                tracing::info!(user = %user, "login refused: {why}");
+                tagged(out, tag, "NO", "[UNAVAILABLE] Too many failed logins; try again later");
+            }
+            Err(LoginError::Invalid) => {
+                tracing::info!(user = %user, "login failed");
+                tagged(out, tag, "NO", "[AUTHENTICATIONFAILED] Invalid user name or password");
+            }
+            Err(LoginError::Lookup(e)) => {
+                let e: StoreError = e;
+                store_failure(out, tag, &e);
+            }
+        }
+    }
+
+    async fn authenticate_plain(&mut self, tag: &str, initial: Option<Vec<u8>>) -> Outcome {
+        let mut out = Vec::new();
+        if self.is_authenticated() {
+            tagged(&mut out, tag, "BAD", "Already logged in");
+            return Outcome::done(out);
+        }
+        if !self.login_allowed() {
+            tagged(&mut out, tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS or the IMAPS port first");
+            return Outcome::done(out);
+        }
+        match initial {
+            Some(raw) => {
+                self.sasl_plain(&mut out, tag, &raw).await;
+                Outcome::done(out)
+            }
+            None => {
+                out.extend_from_slice(b"+ \r\n");
+                Outcome {
+                    pieces: vec![Piece::Bytes(out)],
+                    next: Next::AuthData(tag.to_string()),
+                }
+            }
+        }
+    }
+
+    /// The client's line after `+` (already base64-decoded), or `None` for `*` (cancel).
+    pub(crate) async fn auth_data(&mut self, tag: &str, data: Option<Vec<u8>>) -> Outcome {
+        let mut out = Vec::new();
+        match data {
+            Some(raw) => self.sasl_plain(&mut out, tag, &raw).await,
+            None => tagged(&mut out, tag, "BAD", "Authentication cancelled"),
+        }
+        Outcome::done(out)
+    }
+
+    async fn sasl_plain(&mut self, out: &mut Vec<u8>, tag: &str, raw: &[u8]) {
+        // decode_plain takes the wire form; the codec has already decoded it.
+        let text = base64::engine::general_purpose::STANDARD.encode(raw);
+        match decode_plain(&text) {
+            Ok(c) => self.login(out, tag, c.username, c.password).await,
+            Err(e) => tagged(out, tag, "NO", &format!("[AUTHENTICATIONFAILED] {e}")),
+        }
+    }
+
+    /// The mailbox a client names: INBOX in any case, others in modified UTF-7 (RFC 3501
+    /// §5.1.3) decoded strictly.
+    async fn find_mailbox(&self, name: &str) -> Result<MailboxInfo, String> {
+        let Some(account) = self.account() else {
+            return Err("Log in first".into());
+        };
+        let decoded = if name.eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_string()
+        } else {
+            names::decode_utf7(name).map_err(|e| format!("Bad mailbox name: {e}"))?
+        };
+        match self
+            .shared
+            .stores
+            .mailboxes
+            .mailbox(account.id, &decoded)
+            .await
+        {
+            Ok(mailbox) => Ok(mailbox),
+            Err(StoreError::NotFound(_)) => Err("[NONEXISTENT] No such mailbox".into()),
+            Err(e) => {
+                tracing::error!("store failure: {e}");
+                Err("[UNAVAILABLE] Temporary server failure, try again later".into())
+            }
+        }
+    }
+
+    async fn select(&mut self, out: &mut Vec<u8>, tag: &str, name: &str, read_only: bool) {
+        let Some(account) = self.account().cloned() else {
+            tagged(out, tag, "BAD", "Log in first");
+            return;
+        };
+        // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected.
+        self.state = State::Authenticated(account.clone());
+        let mailbox = match self.find_mailbox(name).await {
+            Ok(mailbox) => mailbox,
+            Err(why) => {
+                tagged(out, tag, "NO", &why);
+                return;
+            }
+        };
+        let records = match self.shared.stores.mailboxes.messages(mailbox.id, Uid(1)).await {
+            Ok(records) => records,
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        // RFC 9051 §6.3.2 / RFC 3501 §6.3.1: FLAGS, EXISTS, (RECENT), UIDVALIDITY, UIDNEXT,
+        // PERMANENTFLAGS, then the tagged OK with the access mode.
+        untagged(out, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+        untagged(out, &format!("{} EXISTS", records.len()));
+        untagged(out, "0 RECENT");
+        untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity.0));
+        untagged(out, &format!("OK [UIDNEXT {}] Predicted next UID", mailbox.uid_next.0));
+        match read_only {
+            true => untagged(out, "OK [PERMANENTFLAGS ()] Read-only mailbox"),
+            false => untagged(
+                out,
+                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
+            ),
+        }
+        let mode = if read_only { "[READ-ONLY]" } else { "[READ-WRITE]" };
+        let verb = if read_only { "EXAMINE" } else { "SELECT" };
+        tagged(out, tag, "OK", &format!("{mode} {verb} completed"));
+        self.state = State::Selected(
+            account,
+            Selected {
+                mailbox,
+                read_only,
+                uids: records.iter().map(|r| r.uid).collect(),
+            },
+        );
+    }
+
+    /// New messages since the session last looked, as EXISTS (RFC 9051 §7.4.1). Expunges by
+    /// other sessions are not reported by this version: their sequence numbers stay until
+    /// the mailbox is selected again.
+    async fn report_new_messages(&mut self, out: &mut Vec<u8>) {
+        let State::Selected(_, selected) = &mut self.state else {
+            return;
+        };
+        let from = selected.uids.last().map_or(Uid(1), |u| Uid(u.0 + 1));
+        if let Ok(records) = self
+            .shared
+            .stores
+            .mailboxes
+            .messages(selected.mailbox.id, from)
+            .await
+        {
+            if !records.is_empty() {
+                selected.uids.extend(records.iter().map(|r| r.uid));
+                untagged(out, &format!("{} EXISTS", selected.uids.len()));
+            }
+        }
+    }
+
+    async fn list(&self, out: &mut Vec<u8>, tag: &str, reference: &str, pattern: &str) {
+        let Some(account) = self.account() else {
+            tagged(out, tag, "BAD", "Log in first");
+            return;
+        };
+        // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
+        if pattern.is_empty() {
+            untagged(out, "LIST (\\Noselect) \"/\" \"\"");
+            tagged(out, tag, "OK", "LIST completed");
+            return;
+        }
+        let full = match names::decode_utf7(&format!("{reference}{pattern}")) {
+            Ok(full) => full,
+            Err(e) => {
+                tagged(out, tag, "BAD", &format!("Bad pattern: {e}"));
+                return;
+            }
+        };
+        let mailboxes = match self.shared.stores.mailboxes.list_mailboxes(account.id).await {
+            Ok(m) => m,
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        for mailbox in &mailboxes {
+            if !list::matches(&full, &mailbox.name) {
+                continue;
+            }
+            let children = mailboxes
+                .iter()
+                .any(|m| m.name.starts_with(&format!("{}/", mailbox.name)));
+            let mut attributes = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
+            if let Some(special) = mailbox.special_use {
+                attributes.push(special.as_str());
+            }
+            let mut line = format!("* LIST ({}) \"/\" ", attributes.join(" ")).into_bytes();
+            string(&mut line, &names::encode_utf7(&mailbox.name), false);
+            line.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&line);
+        }
+        tagged(out, tag, "OK", "LIST completed");
+    }
+
+    async fn close(&mut self, out: &mut Vec<u8>, tag: &str, expunge: bool) {
+        let state = std::mem::replace(&mut self.state, State::NotAuthenticated);
+        let State::Selected(account, selected) = state else {
+            self.state = state;
+            tagged(out, tag, "BAD", "No mailbox selected");
+            return;
+        };
+        self.state = State::Authenticated(account);
+        // RFC 9051 §6.4.1: CLOSE removes \Deleted messages silently (not in read-only mode).
+        if expunge && !selected.read_only {
+            let mailboxes = &self.shared.stores.mailboxes;
+            let deleted: Vec<Uid> = match mailboxes.messages(selected.mailbox.id, Uid(1)).await {
+                Ok(records) => records
+                    .into_iter()
+                    .filter(|r| r.flags.contains(&Flag::Deleted))
+                    .map(|r| r.uid)
+                    .collect(),
+                Err(e) => return store_failure(out, tag, &e),
+            };
+            if !deleted.is_empty() {
+                if let Err(e) = mailboxes.expunge(selected.mailbox.id, &deleted).await {
+                    return store_failure(out, tag, &e);
+                }
+            }
+        }
+        tagged(out, tag, "OK", "Mailbox closed");
+    }
+
+    /// The UIDs a sequence set names in this session, in order (RFC 9051 §6.4.5: a set with
+    /// numbers out of range is an error for message numbers, ignored for UIDs).
+    fn resolve(uids: &[Uid], set: &Set, by_uid: bool) -> Result<Vec<Uid>, &'static str> {
+        let last = if by_uid {
+            uids.last().map_or(0, |u| u.0)
+        } else {
+            uids.len() as u32
+        };
+        let value = |b: Bound| match b {
+            Bound::Value(v) => v,
+            Bound::Last => last,
+        };
+        let mut picked = vec![false; uids.len()];
+        for &(a, b) in &set.0 {
+            let (lo, hi) = {
+                let (a, b) = (value(a), value(b));
+                (a.min(b), a.max(b))
+            };
+            if by_uid {
+                let start = uids.partition_point(|u| u.0 < lo);
+                let end = uids.partition_point(|u| u.0 <= hi);
+                picked[start..end].iter_mut().for_each(|p| *p = true);
+            } else {
+                if lo == 0 || hi as usize > uids.len() {
+                    return Err("Invalid message sequence number");
+                }
+                picked[lo as usize - 1..hi as usize]
+                    .iter_mut()
+                    .for_each(|p| *p = true);
+            }
+        }
+        Ok(uids
+            .iter()
+            .zip(picked)
+            .filter_map(|(u, p)| p.then_some(*u))
+            .collect())
+    }
+
+    async fn fetch(
+        &mut self,
+        mut out: Vec<u8>,
+        tag: &str,
+        set: &Set,
+        items: &[Item],
+        by_uid: bool,
+    ) -> Outcome {
+        let State::Selected(_, selected) = &self.state else {
+            tagged(&mut out, tag, "BAD", "No mailbox selected");
+            return Outcome::done(out);
+        };
+        let wanted = match Self::resolve(&selected.uids, set, by_uid) {
+            Ok(w) => w,
+            Err(why) => {
+                tagged(&mut out, tag, "BAD", why);
+                return Outcome::done(out);
+            }
+        };
+        let (mailbox, read_only) = (selected.mailbox.id, selected.read_only);
+        let mailboxes = self.shared.stores.mailboxes.clone();
+        // RFC 9051 §6.4.5: fetching a body without .PEEK sets \Seen (not in read-only mode).
+        let sets_seen = !read_only && items.iter().any(|i| matches!(i, Item::Whole { seen: true, .. }));
+        if sets_seen && !wanted.is_empty() {
+            let seen: Flags = [Flag::Seen].into_iter().collect();
+            if let Err(e) = mailboxes.store_flags(mailbox, &wanted, FlagOp::Add, &seen, None).await {
+                store_failure(&mut out, tag, &e);
+                return Outcome::done(out);
+            }
+        }
+        let first = wanted.first().copied().unwrap_or(Uid(1));
+        let records: Vec<MessageRecord> = match mailboxes.messages(mailbox, first).await {
+            Ok(r) => r,
+            Err(e) => {
+                store_failure(&mut out, tag, &e);
+                return Outcome::done(out);
+            }
+        };
+        let mut pieces = Vec::new();
+        let mut records = records.into_iter().peekable();
+        for uid in &wanted {
+            while records.peek().is_some_and(|r| r.uid < *uid) {
+                records.next();
+            }
+            // Expunged by another session meanwhile: nothing to say about it.
+            let Some(record) = records.peek().filter(|r| r.uid == *uid).cloned() else {
+                continue;
+            };
+            let Some(seq) = selected_seq(&self.state, *uid) else {
+                continue;
+            };
+            let mut line = format!("* {seq} FETCH (").into_bytes();
+            let mut first_item = true;
+            let mut sep = |line: &mut Vec<u8>| {
+                if !std::mem::take(&mut first_item) {
+                    line.push(b' ');
+                }
+            };
+            // RFC 9051 §6.4.9: UID FETCH always returns UID.
+            if by_uid && !items.contains(&Item::Uid) {
+                sep(&mut line);
+                line.extend_from_slice(format!("UID {}", uid.0).as_bytes());
+            }
+            let mut body: Option<bool> = None;
+            for item in items {
+                match item {
+                    Item::Flags => {
+                        sep(&mut line);
+                        let flags: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                        line.extend_from_slice(format!("FLAGS ({})", flags.join(" ")).as_bytes());
+                    }
+                    Item::Uid => {
+                        sep(&mut line);
+                        line.extend_from_slice(format!("UID {}", uid.0).as_bytes());
+                    }
+                    Item::Size => {
+                        sep(&mut line);
+                        line.extend_from_slice(format!("RFC822.SIZE {}", record.size).as_bytes());
+                    }
+                    Item::InternalDate => {
+                        sep(&mut line);
+                        line.extend_from_slice(
+                            format!("INTERNALDATE \"{}\"", internal_date(record.internal_date)).as_bytes(),
+                        );
+                    }
+                    Item::Envelope | Item::Structure(_) => {
+                        let meta = match mailboxes.message_meta(mailbox, *uid).await {
+                            Ok(Some(meta)) => meta,
+                            Ok(None) => continue,
+                            Err(e) => {
+                                store_failure(&mut out, tag, &e);
+                                return Outcome::done(out);
+                            }
+                        };
+                        sep(&mut line);
+                        match item {
+                            Item::Envelope => {
+                                line.extend_from_slice(b"ENVELOPE ");
+                                line.extend_from_slice(&imap_envelope(&meta, STRINGS));
+                            }
+                            Item::Structure(extension) => {
+                                line.extend_from_slice(if *extension { b"BODYSTRUCTURE " } else { b"BODY " });
+                                line.extend_from_slice(&body_structure(&meta, *extension, STRINGS));
+                            }
+                            _ => {}
+                        }
+                    }
+                    Item::Whole { rfc822, .. } => body = Some(*rfc822),
+                }
+            }
+            match body {
+                None => {
+                    line.extend_from_slice(b")\r\n");
+                    out.extend_from_slice(&line);
+                }
+                Some(rfc822) => {
+                    sep(&mut line);
+                    let name: &[u8] = if rfc822 { b"RFC822" } else { b"BODY[]" };
+                    line.extend_from_slice(name);
+                    line.extend_from_slice(format!(" {{{}}}\r\n", record.size).as_bytes());
+                    out.extend_from_slice(&line);
+                    pieces.push(Piece::Bytes(std::mem::take(&mut out)));
+                    pieces.push(Piece::Message { mailbox, uid: *uid });
+                    out.extend_from_slice(b")\r\n");
+                }
+            }
+        }
+        tagged(&mut out, tag, "OK", "FETCH completed");
+        pieces.push(Piece::Bytes(out));
+        Outcome {
+            pieces,
+            next: Next::Continue,
+        }
+    }
+}
+
+/// The message sequence number of `uid` in the selected mailbox.
+fn selected_seq(state: &State, uid: Uid) -> Option<usize> {
+    match state {
+        State::Selected(_, selected) => selected.uids.binary_search(&uid).ok().map(|i| i + 1),
+        _ => None,
+    }
+}
+
+/// RFC 9051 §9 `date-time`: "dd-Mon-yyyy hh:mm:ss +0000".
+fn internal_date(unix: i64) -> String {
+    let date = tern_message::rfc5322_date(unix);
+    // rfc5322_date: "Mon, 30 Nov 2026 12:00:00 +0000"
+    let parts: Vec<&str> = date.split_whitespace().collect();
+    match parts.as_slice() {
+        [_, day, month, year, time, zone] => format!("{day:0>2}-{month}-{year} {time} {zone}"),
+        _ => date,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_sets_resolve_to_uids() {
+        let uids = [Uid(3), Uid(7), Uid(9), Uid(20)];
+        let set = |v: &[(Bound, Bound)]| Set(v.to_vec());
+        use Bound::{Last, Value};
+        assert_eq!(
+            Session::resolve(&uids, &set(&[(Value(2), Value(3))]), false),
+            Ok(vec![Uid(7), Uid(9)])
+        );
+        assert_eq!(
+            Session::resolve(&uids, &set(&[(Value(4), Last)]), false),
+            Ok(vec![Uid(20)])
+        );
+        assert!(Session::resolve(&uids, &set(&[(Value(5), Value(5))]), false).is_err());
+        assert_eq!(
+            Session::resolve(&uids, &set(&[(Value(8), Value(100))]), true),
+            Ok(vec![Uid(9), Uid(20)])
+        );
+        assert_eq!(
+            Session::resolve(&uids, &set(&[(Last, Value(10))]), true),
+            Ok(vec![Uid(20)])
+        );
+        assert_eq!(Session::resolve(&[], &set(&[(Value(1), Last)]), true), Ok(vec![]));
+    }
+
+    #[test]
+    fn internal_dates() {
+        assert_eq!(internal_date(0), "01-Jan-1970 00:00:00 +0000");
+    }
+}

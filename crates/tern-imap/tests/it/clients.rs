@@ -1,0 +1,114 @@
+//! Python's imaplib: login, LIST, SELECT, FETCH of flags, sizes, structure and bodies, over
+//! plain IMAP on loopback, STARTTLS and IMAPS.
+
+use std::process::Command;
+
+use tern_config::Protocol;
+use tern_testkit::{run_client, TestServer, TEST_PASSWORD};
+
+const MESSAGE: &[u8] = b"From: Carol <carol@remote.example>\r\nTo: alice@example.test\r\n\
+Subject: Hello IMAP\r\nDate: Mon, 30 Nov 2026 12:00:00 +0000\r\nMessage-ID: <m1@remote.example>\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nFirst line.\r\nSecond line.\r\n";
+
+/// A server with alice and one message in her INBOX, as delivered over SMTP.
+async fn server_with_mail() -> (TestServer, Vec<u8>) {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    tern_testkit::smtp_client::deliver(
+        server.addr(Protocol::Smtp),
+        "carol@remote.example",
+        &["alice@example.test"],
+        &[MESSAGE.to_vec()],
+    )
+    .await;
+    let stored = server.inbox("alice@example.test", 1).await.remove(0);
+    (server, stored)
+}
+
+/// Runs `script` with python3: argv[1] port, argv[2] the server's certificate, argv[3] the
+/// password; its stdout is returned.
+async fn python(server: &TestServer, protocol: Protocol, script: &str) -> String {
+    let mut command = Command::new("python3");
+    command
+        .arg("-c")
+        .arg(script)
+        .arg(server.addr(protocol).port().to_string())
+        .arg(server.config.data_dir.join("tls/cert.pem"))
+        .arg(TEST_PASSWORD);
+    let output = run_client(command, "python3 imaplib").await;
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const SESSION: &str = r#"
+def session(imap):
+    typ, caps = imap.capability()
+    print("CAPS", caps[0].decode())
+    imap.login("alice@example.test", sys.argv[3])
+    typ, boxes = imap.list()
+    print("LIST", sorted(b.decode() for b in boxes))
+    typ, data = imap.select("INBOX")
+    print("EXISTS", data[0].decode())
+    typ, data = imap.fetch("1", "(FLAGS UID RFC822.SIZE)")
+    print("META", data[0].decode())
+    typ, data = imap.uid("fetch", "1:*", "(BODY.PEEK[])")
+    sys.stdout.buffer.write(b"BODY " + data[0][1] + b"\nEND\n")
+    typ, data = imap.fetch("1", "(FLAGS)")
+    print("AFTER-PEEK", data[0].decode())
+    typ, data = imap.fetch("1", "(BODY[] BODYSTRUCTURE ENVELOPE)")
+    print("STRUCTURE", data[0][0].decode())
+    typ, data = imap.fetch("1", "(FLAGS)")
+    print("AFTER-BODY", data[0].decode())
+    imap.close()
+    imap.logout()
+"#;
+
+fn check(output: &str, stored: &[u8], tls: bool) {
+    let line = |key: &str| {
+        output
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in:\n{output}"))
+            .to_string()
+    };
+    assert!(line("CAPS").contains("IMAP4rev1"), "{output}");
+    assert_eq!(line("CAPS").contains("STARTTLS"), !tls, "{output}");
+    let list = line("LIST");
+    for name in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
+        assert!(list.contains(&format!("\"/\" {name}")) || list.contains(&format!("\"/\" \"{name}\"")), "{name}: {list}");
+    }
+    assert!(list.contains("\\Sent"), "special-use attributes: {list}");
+    assert_eq!(line("EXISTS"), "EXISTS 1");
+    let meta = line("META");
+    assert!(meta.contains("UID 1") && meta.contains(&format!("RFC822.SIZE {}", stored.len())), "{meta}");
+    let start = output.find("BODY ").expect("BODY") + 5;
+    let end = output.find("\nEND\n").expect("END");
+    assert_eq!(output[start..end].as_bytes(), stored, "the message byte for byte");
+    assert!(!line("AFTER-PEEK").contains("\\Seen"), "BODY.PEEK[] leaves \\Seen alone");
+    let structure = line("STRUCTURE");
+    assert!(structure.contains("BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\")"), "{structure}");
+    assert!(structure.contains("\"Hello IMAP\""), "ENVELOPE subject: {structure}");
+    assert!(line("AFTER-BODY").contains("\\Seen"), "BODY[] sets \\Seen");
+}
+
+/// Each mode on a server of its own: BODY[] sets \\Seen, which the next run must not find.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imaplib_over_plain_loopback_starttls_and_imaps() {
+    let (server, stored) = server_with_mail().await;
+    let plain = format!("import imaplib, sys\n{SESSION}\nsession(imaplib.IMAP4('127.0.0.1', int(sys.argv[1])))\n");
+    check(&python(&server, Protocol::Imap, &plain).await, &stored, false);
+
+    let (server, stored) = server_with_mail().await;
+    let starttls = format!(
+        "import imaplib, ssl, sys\n{SESSION}\nctx = ssl.create_default_context(cafile=sys.argv[2])\n\
+         ctx.check_hostname = False\nimap = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))\n\
+         imap.starttls(ssl_context=ctx)\nsession(imap)\n"
+    );
+    check(&python(&server, Protocol::Imap, &starttls).await, &stored, true);
+
+    let (server, stored) = server_with_mail().await;
+    let imaps = format!(
+        "import imaplib, ssl, sys\n{SESSION}\nctx = ssl.create_default_context(cafile=sys.argv[2])\n\
+         ctx.check_hostname = False\nsession(imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx))\n"
+    );
+    check(&python(&server, Protocol::Imaps, &imaps).await, &stored, true);
+}
