@@ -10,8 +10,8 @@ use tern_types::{Address, Domain, PrefixLengths};
 
 use crate::schema::ConfigFile;
 use crate::{
-    AddressConfig, AuthConfig, Config, ConfigError, ImapConfig, OutboundConfig, PlaintextAuth, Pop3Config,
-    Protocol, SmtpConfig, Source, StoreConfig, SubmissionConfig, TlsFiles,
+    AddressConfig, AuthConfig, Config, ConfigError, ImapConfig, OutboundConfig, PlaintextAuth,
+    Pop3Config, Protocol, SmtpConfig, Source, StoreConfig, SubmissionConfig, TlsFiles,
 };
 
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
-use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::imap_types::auth::AuthenticateData;
+use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::{AuthenticateDataCodec, CommandCodec};
 use tern_net::{io, ConnInfo, Shutdown, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,14 +44,22 @@ pub(crate) async fn run(
                 ..
             } = info
             {
-                let allowed = u64::from(announcement.length) <= session_literal_limit(&session, &shared);
+                let allowed =
+                    u64::from(announcement.length) <= session_literal_limit(&session, &shared);
                 match (allowed, announcement.mode) {
-                    (true, LiteralMode::Sync) => out.extend_from_slice(b"+ Ready for literal data\r\n"),
+                    (true, LiteralMode::Sync) => {
+                        out.extend_from_slice(b"+ Ready for literal data\r\n")
+                    }
                     (true, LiteralMode::NonSync) => {}
                     // RFC 9051 §7.1 TOOBIG: refused before the client sends it.
                     (false, LiteralMode::Sync) => {
                         let tag = frag.decode_tag().map(|t| t.as_ref().to_string());
-                        tagged(&mut out, tag.as_deref().unwrap_or("*"), "NO", "[TOOBIG] Literal too large");
+                        tagged(
+                            &mut out,
+                            tag.as_deref().unwrap_or("*"),
+                            "NO",
+                            "[TOOBIG] Literal too large",
+                        );
                         frag.skip_message();
                     }
                     // Already in flight: swallowed, answered when it has passed.
@@ -79,8 +87,12 @@ pub(crate) async fn run(
                     Err(e) => {
                         let tag = frag.decode_tag().map(|t| t.as_ref().to_string());
                         let why = match e {
-                            DecodeMessageError::MessagePoisoned { .. } => "[TOOBIG] Literal too large",
-                            DecodeMessageError::MessageTooLong { .. } => "[TOOBIG] Command too long",
+                            DecodeMessageError::MessagePoisoned { .. } => {
+                                "[TOOBIG] Literal too large"
+                            }
+                            DecodeMessageError::MessageTooLong { .. } => {
+                                "[TOOBIG] Command too long"
+                            }
                             _ => "Syntax error in command",
                         };
                         let mut bad = Vec::new();
@@ -114,7 +126,8 @@ pub(crate) async fn run(
                 Next::AuthData(tag) => auth_tag = Some(tag),
                 Next::Close => {
                     if send(&mut stream, &mut out, &shared, &shutdown).await {
-                        let _ = io::bounded(stream.shutdown(), settings.idle_timeout, &shutdown).await;
+                        let _ =
+                            io::bounded(stream.shutdown(), settings.idle_timeout, &shutdown).await;
                     }
                     return;
                 }
@@ -125,7 +138,9 @@ pub(crate) async fn run(
                     // RFC 9051 §6.2.1: nothing the client sent before the handshake counts
                     // (command injection, CVE-2011-0411 class).
                     frag = Fragmentizer::new(settings.max_command_size);
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream)).await {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream))
+                        .await
+                    {
                         Ok(Ok(tls)) => {
                             let description = tern_net::describe_tls(tls.get_ref().1);
                             tracing::info!(tls = %description, "STARTTLS done");

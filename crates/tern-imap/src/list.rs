@@ -5,12 +5,13 @@
 pub(crate) fn matches(pattern: &str, name: &str) -> bool {
     let name_is_inbox = name.eq_ignore_ascii_case("INBOX");
     let folded;
-    let pattern = if name_is_inbox && pattern.len() >= 5 && pattern[..5].eq_ignore_ascii_case("INBOX") {
-        folded = format!("INBOX{}", &pattern[5..]);
-        folded.as_str()
-    } else {
-        pattern
-    };
+    let pattern =
+        if name_is_inbox && pattern.len() >= 5 && pattern[..5].eq_ignore_ascii_case("INBOX") {
+            folded = format!("INBOX{}", &pattern[5..]);
+            folded.as_str()
+        } else {
+            pattern
+        };
     let name = if name_is_inbox { "INBOX" } else { name };
     glob(pattern.as_bytes(), name.as_bytes())
 }

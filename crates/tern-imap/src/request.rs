@@ -33,7 +33,10 @@ pub(crate) enum Item {
     /// BODYSTRUCTURE (true) or BODY (false).
     Structure(bool),
     /// The whole message: `BODY[]`, `BODY.PEEK[]` or `RFC822`; `seen` when it sets \Seen.
-    Whole { seen: bool, rfc822: bool },
+    Whole {
+        seen: bool,
+        rfc822: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -42,14 +45,29 @@ pub(crate) enum Request {
     Noop,
     Logout,
     StartTls,
-    Login { user: String, password: String },
+    Login {
+        user: String,
+        password: String,
+    },
     /// AUTHENTICATE PLAIN, with the SASL-IR initial response if given (raw, not base64).
-    AuthenticatePlain { initial: Option<Vec<u8>> },
+    AuthenticatePlain {
+        initial: Option<Vec<u8>>,
+    },
     /// AUTHENTICATE with another mechanism.
     AuthenticateOther,
-    Select { mailbox: String, read_only: bool },
-    List { reference: String, pattern: String },
-    Fetch { set: Set, items: Vec<Item>, uid: bool },
+    Select {
+        mailbox: String,
+        read_only: bool,
+    },
+    List {
+        reference: String,
+        pattern: String,
+    },
+    Fetch {
+        set: Set,
+        items: Vec<Item>,
+        uid: bool,
+    },
     Close,
     Unselect,
     Check,
@@ -165,9 +183,7 @@ impl Request {
                 mechanism: AuthMechanism::Plain,
                 initial_response,
             } => Request::AuthenticatePlain {
-                initial: initial_response
-                    .as_ref()
-                    .map(|ir| ir.declassify().to_vec()),
+                initial: initial_response.as_ref().map(|ir| ir.declassify().to_vec()),
             },
             CommandBody::Authenticate { .. } => Request::AuthenticateOther,
             CommandBody::Select { mailbox, .. } => Request::Select {

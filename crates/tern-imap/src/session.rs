@@ -22,7 +22,10 @@ use crate::ImapShared;
 pub(crate) enum Piece {
     Bytes(Vec<u8>),
     /// A whole message (`len` octets), streamed from the store.
-    Message { mailbox: MailboxId, uid: Uid },
+    Message {
+        mailbox: MailboxId,
+        uid: Uid,
+    },
 }
 
 /// What the connection does after a command.
@@ -80,7 +83,12 @@ const STRINGS: ImapStrings = ImapStrings { utf8: false };
 
 fn store_failure(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
     tracing::error!("store failure: {e}");
-    tagged(out, tag, "NO", "[UNAVAILABLE] Temporary server failure, try again later");
+    tagged(
+        out,
+        tag,
+        "NO",
+        "[UNAVAILABLE] Temporary server failure, try again later",
+    );
 }
 
 impl Session {
@@ -159,7 +167,12 @@ impl Session {
                 Next::Close
             }
             Request::StartTls if self.info.tls.is_some() || self.is_authenticated() => {
-                tagged(&mut out, tag, "BAD", "STARTTLS is only for an unencrypted connection before login");
+                tagged(
+                    &mut out,
+                    tag,
+                    "BAD",
+                    "STARTTLS is only for an unencrypted connection before login",
+                );
                 Next::Continue
             }
             Request::StartTls => {
@@ -174,7 +187,12 @@ impl Session {
                 return self.authenticate_plain(tag, initial).await;
             }
             Request::AuthenticateOther => {
-                tagged(&mut out, tag, "NO", "[CANNOT] Only AUTHENTICATE PLAIN is supported");
+                tagged(
+                    &mut out,
+                    tag,
+                    "NO",
+                    "[CANNOT] Only AUTHENTICATE PLAIN is supported",
+                );
                 Next::Continue
             }
             Request::Select { mailbox, read_only } => {
@@ -189,7 +207,8 @@ impl Session {
                 return self.fetch(out, tag, &set, &items, uid).await;
             }
             Request::Close | Request::Unselect => {
-                self.close(&mut out, tag, matches!(request, Request::Close)).await;
+                self.close(&mut out, tag, matches!(request, Request::Close))
+                    .await;
                 Next::Continue
             }
             Request::NotYet(what) => {
@@ -222,7 +241,12 @@ impl Session {
         }
         if !self.login_allowed() {
             // RFC 9051 §6.2.3 / §7.1: LOGINDISABLED; PRIVACYREQUIRED says why.
-            tagged(out, tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS or the IMAPS port first");
+            tagged(
+                out,
+                tag,
+                "NO",
+                "[PRIVACYREQUIRED] Use STARTTLS or the IMAPS port first",
+            );
             return;
         }
         let shared = self.shared.clone();
@@ -257,11 +281,21 @@ impl Session {
             }
             Err(LoginError::Throttled(why)) => {
                 tracing::info!(user = %user, "login refused: {why}");
-                tagged(out, tag, "NO", "[UNAVAILABLE] Too many failed logins; try again later");
+                tagged(
+                    out,
+                    tag,
+                    "NO",
+                    "[UNAVAILABLE] Too many failed logins; try again later",
+                );
             }
             Err(LoginError::Invalid) => {
                 tracing::info!(user = %user, "login failed");
-                tagged(out, tag, "NO", "[AUTHENTICATIONFAILED] Invalid user name or password");
+                tagged(
+                    out,
+                    tag,
+                    "NO",
+                    "[AUTHENTICATIONFAILED] Invalid user name or password",
+                );
             }
             Err(LoginError::Lookup(e)) => {
                 let e: StoreError = e;
@@ -277,7 +311,12 @@ impl Session {
             return Outcome::done(out);
         }
         if !self.login_allowed() {
-            tagged(&mut out, tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS or the IMAPS port first");
+            tagged(
+                &mut out,
+                tag,
+                "NO",
+                "[PRIVACYREQUIRED] Use STARTTLS or the IMAPS port first",
+            );
             return Outcome::done(out);
         }
         match initial {
@@ -355,7 +394,13 @@ impl Session {
                 return;
             }
         };
-        let records = match self.shared.stores.mailboxes.messages(mailbox.id, Uid(1)).await {
+        let records = match self
+            .shared
+            .stores
+            .mailboxes
+            .messages(mailbox.id, Uid(1))
+            .await
+        {
             Ok(records) => records,
             Err(e) => return store_failure(out, tag, &e),
         };
@@ -364,8 +409,14 @@ impl Session {
         untagged(out, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
         untagged(out, &format!("{} EXISTS", records.len()));
         untagged(out, "0 RECENT");
-        untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity.0));
-        untagged(out, &format!("OK [UIDNEXT {}] Predicted next UID", mailbox.uid_next.0));
+        untagged(
+            out,
+            &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity.0),
+        );
+        untagged(
+            out,
+            &format!("OK [UIDNEXT {}] Predicted next UID", mailbox.uid_next.0),
+        );
         match read_only {
             true => untagged(out, "OK [PERMANENTFLAGS ()] Read-only mailbox"),
             false => untagged(
@@ -373,7 +424,11 @@ impl Session {
                 "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
             ),
         }
-        let mode = if read_only { "[READ-ONLY]" } else { "[READ-WRITE]" };
+        let mode = if read_only {
+            "[READ-ONLY]"
+        } else {
+            "[READ-WRITE]"
+        };
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         tagged(out, tag, "OK", &format!("{mode} {verb} completed"));
         self.state = State::Selected(
@@ -426,7 +481,13 @@ impl Session {
                 return;
             }
         };
-        let mailboxes = match self.shared.stores.mailboxes.list_mailboxes(account.id).await {
+        let mailboxes = match self
+            .shared
+            .stores
+            .mailboxes
+            .list_mailboxes(account.id)
+            .await
+        {
             Ok(m) => m,
             Err(e) => return store_failure(out, tag, &e),
         };
@@ -437,7 +498,11 @@ impl Session {
             let children = mailboxes
                 .iter()
                 .any(|m| m.name.starts_with(&format!("{}/", mailbox.name)));
-            let mut attributes = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
+            let mut attributes = vec![if children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            }];
             if let Some(special) = mailbox.special_use {
                 attributes.push(special.as_str());
             }
@@ -537,10 +602,16 @@ impl Session {
         let (mailbox, read_only) = (selected.mailbox.id, selected.read_only);
         let mailboxes = self.shared.stores.mailboxes.clone();
         // RFC 9051 §6.4.5: fetching a body without .PEEK sets \Seen (not in read-only mode).
-        let sets_seen = !read_only && items.iter().any(|i| matches!(i, Item::Whole { seen: true, .. }));
+        let sets_seen = !read_only
+            && items
+                .iter()
+                .any(|i| matches!(i, Item::Whole { seen: true, .. }));
         if sets_seen && !wanted.is_empty() {
             let seen: Flags = [Flag::Seen].into_iter().collect();
-            if let Err(e) = mailboxes.store_flags(mailbox, &wanted, FlagOp::Add, &seen, None).await {
+            if let Err(e) = mailboxes
+                .store_flags(mailbox, &wanted, FlagOp::Add, &seen, None)
+                .await
+            {
                 store_failure(&mut out, tag, &e);
                 return Outcome::done(out);
             }
@@ -583,7 +654,8 @@ impl Session {
                 match item {
                     Item::Flags => {
                         sep(&mut line);
-                        let flags: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                        let flags: Vec<String> =
+                            record.flags.iter().map(|f| f.to_string()).collect();
                         line.extend_from_slice(format!("FLAGS ({})", flags.join(" ")).as_bytes());
                     }
                     Item::Uid => {
@@ -597,7 +669,8 @@ impl Session {
                     Item::InternalDate => {
                         sep(&mut line);
                         line.extend_from_slice(
-                            format!("INTERNALDATE \"{}\"", internal_date(record.internal_date)).as_bytes(),
+                            format!("INTERNALDATE \"{}\"", internal_date(record.internal_date))
+                                .as_bytes(),
                         );
                     }
                     Item::Envelope | Item::Structure(_) => {
@@ -616,7 +689,11 @@ impl Session {
                                 line.extend_from_slice(&imap_envelope(&meta, STRINGS));
                             }
                             Item::Structure(extension) => {
-                                line.extend_from_slice(if *extension { b"BODYSTRUCTURE " } else { b"BODY " });
+                                line.extend_from_slice(if *extension {
+                                    b"BODYSTRUCTURE "
+                                } else {
+                                    b"BODY "
+                                });
                                 line.extend_from_slice(&body_structure(&meta, *extension, STRINGS));
                             }
                             _ => {}
@@ -696,7 +773,10 @@ mod tests {
             Session::resolve(&uids, &set(&[(Last, Value(10))]), true),
             Ok(vec![Uid(20)])
         );
-        assert_eq!(Session::resolve(&[], &set(&[(Value(1), Last)]), true), Ok(vec![]));
+        assert_eq!(
+            Session::resolve(&[], &set(&[(Value(1), Last)]), true),
+            Ok(vec![])
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Where a message's header block ends.
+//! Where a message's header block ends, and how many fields of a name it has.
 
 /// Octets of the header block: up to and including the first blank line (CRLF CRLF, or bare
 /// LF LF), or the whole message when it has none (RFC 5322 §2.1).
@@ -21,9 +21,31 @@ pub fn header_block_len(message: &[u8]) -> usize {
     message.len()
 }
 
+/// How many header fields named `name` (any case) the message's top-level header block has,
+/// as the message layer's parser (mail-parser) reads it: the count a check must use when the
+/// rest of the message layer reads the same fields with that parser.
+pub fn header_field_count(message: &[u8], name: &str) -> usize {
+    mail_parser::MessageParser::new()
+        .parse_headers(message)
+        .map_or(0, |m| {
+            m.headers()
+                .iter()
+                .filter(|h| h.raw_name().eq_ignore_ascii_case(name))
+                .count()
+        })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::header_block_len;
+    use super::{header_block_len, header_field_count};
+
+    #[test]
+    fn fields_are_counted_as_the_parser_reads_them() {
+        let m = b"From: a@x.test\r\nTo: b@x.test\r\nfrom : c@x.test\r\n\r\nFrom: body\r\n";
+        assert_eq!(header_field_count(m, "From"), 2);
+        assert_eq!(header_field_count(m, "to"), 1);
+        assert_eq!(header_field_count(b"\r\nbody", "From"), 0);
+    }
 
     #[test]
     fn the_block_ends_after_the_blank_line() {

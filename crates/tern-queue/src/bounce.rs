@@ -18,8 +18,8 @@ use tern_types::Address;
 pub use crate::dsn::DsnAction;
 use crate::dsn::{self, DsnRecipient, ReturnContent};
 
-/// RET=FULL returns the whole message up to this size; above it, the headers only (as
-/// Postfix's `bounce_size_limit`, which is 50 000).
+/// RET=FULL returns the whole message up to this size; above it, the headers only (Postfix's
+/// `bounce_size_limit` is 50,000 octets; a mail client's attachment is often larger).
 const RETURN_FULL_MAX: usize = 1 << 20;
 
 /// One recipient that failed for good.
@@ -261,7 +261,11 @@ impl Reporter {
             blob,
             trace_prefix: return_path("").into_bytes(),
             sender: String::new(),
-            params: Default::default(),
+            // RFC 6533 §3: a report to a UTF-8 address needs SMTPUTF8 on its way.
+            params: tern_store::EnvelopeParams {
+                smtputf8: !original.sender.is_ascii(),
+                ..Default::default()
+            },
             recipients: route
                 .into_iter()
                 .map(|route| NewRecipient {

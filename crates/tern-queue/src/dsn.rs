@@ -82,6 +82,9 @@ pub struct Dsn<'a> {
     pub id: &'a str,
 }
 
+/// The most of the original's header block a report returns.
+const MAX_RETURNED_HEADERS: usize = 256 * 1024;
+
 /// Octets of one field value at most: RFC 5322 §2.1.1 lines stay under 998 octets.
 const MAX_VALUE: usize = 900;
 
@@ -92,7 +95,8 @@ fn one_line(value: &str) -> String {
         .split(['\r', '\n'])
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+        .replace(|c: char| c.is_control(), " ");
     if line.len() > MAX_VALUE {
         let mut end = MAX_VALUE;
         while !line.is_char_boundary(end) {
@@ -192,9 +196,10 @@ pub fn build(dsn: &Dsn<'_>) -> Vec<u8> {
                 // RFC 2046 §5.2.1: message/rfc822 is never base64 or quoted-printable.
                 .transfer_encoding("8bit")
         }
+        // A message without a blank line is all header block: the part stays bounded anyway.
         _ => MimePart::new(
             ContentType::new("text/rfc822-headers"),
-            &dsn.original[..header_block_len(dsn.original)],
+            &dsn.original[..header_block_len(dsn.original).min(MAX_RETURNED_HEADERS)],
         )
         .transfer_encoding("8bit"),
     };

@@ -10,11 +10,13 @@
 //!
 //! # Delivered once
 //! The recipient is marked delivered right after the remote server's 250. A crash between that
-//! 250 and our commit sends the message again after the restart: RFC 5321 §6.1 prefers a
-//! duplicate to a loss, and the window is one store write.
+//! 250 and our commit, or a connection lost while waiting for the reply to the final dot,
+//! sends the message again later (RFC 5321 §6.1 prefers a duplicate to a loss; RFC 1047).
+//! Within one attempt, a failure after MAIL defers rather than trying the next host, and a
+//! lease that ran out is never used to send (see `scheduler.rs`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,7 +26,8 @@ use tokio::sync::Semaphore;
 
 use crate::bounce::{DsnAction, Failed, Original, Reporter, Succeeded};
 use crate::outbound::client::{self, AttemptError, ClientSettings, Envelope, OutRecipient};
-use crate::outbound::dns::MxResolver;
+use crate::outbound::dns::{Host, MxResolver};
+use crate::scheduler::LEASE_SECS;
 use crate::{dkim, RetryPolicy};
 
 /// How remote delivery behaves: `[outbound]`.
@@ -52,6 +55,12 @@ pub struct Outbound {
     connections: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
+
+/// The longest one attempt may take, all hosts included (well within the lease).
+pub(crate) const ATTEMPT_BUDGET: Duration = Duration::from_secs(30 * 60);
+
+/// Addresses tried per attempt, over all of a domain's hosts.
+const MAX_ADDRESSES: usize = 5;
 
 /// What happened to one recipient in an attempt.
 enum Outcome {
@@ -116,7 +125,10 @@ fn memchr_crlf(bytes: &[u8]) -> Option<usize> {
 fn from_domain(message: &[u8]) -> Option<String> {
     let parsed = mail_parser::MessageParser::new().parse_headers(message)?;
     let address = parsed.from()?.first()?.address()?.to_string();
-    Some(domain_of(&address))
+    // The name becomes a directory name: only a valid domain may.
+    tern_types::Domain::parse(&domain_of(&address))
+        .ok()
+        .map(|d| d.to_string())
 }
 
 impl Outbound {
@@ -159,15 +171,53 @@ impl Outbound {
         ) else {
             return;
         };
+        // The lease may have run out while this task waited for its slots, and the recipients
+        // gone to another worker: only those still ours are sent.
+        let leases: Vec<_> = rcpts.iter().map(|r| (r.id, r.lease_until)).collect();
+        let mine = match stores.queue.renew_leases(&leases, now() + LEASE_SECS).await {
+            Ok(mine) => mine,
+            Err(e) => {
+                tracing::warn!(queue_id = %message, "cannot renew the leases: {e}");
+                return;
+            }
+        };
+        let rcpts: Vec<QueuedRecipient> =
+            rcpts.into_iter().filter(|r| mine.contains(&r.id)).collect();
+        if rcpts.is_empty() {
+            return;
+        }
         let (entry, bytes) =
             match tokio::try_join!(stores.queue.entry(message), stores.queue.read(message)) {
                 Ok(found) => found,
                 Err(e) => {
+                    // Deferred like any failure, so that it expires like one too.
                     tracing::warn!(queue_id = %message, "cannot read a queued message: {e}");
+                    for rcpt in &rcpts {
+                        let delay = self
+                            .policy
+                            .retry
+                            .delay(rcpt.attempts, &mut rand::thread_rng());
+                        let error = format!("4.3.0 the queued message cannot be read: {e}");
+                        let _ = stores
+                            .queue
+                            .defer(rcpt.id, now() + delay.as_secs() as i64, &error)
+                            .await;
+                    }
                     return;
                 }
             };
-        let outcomes = self.attempt(&entry, &domain, &rcpts, &bytes).await;
+        let outcomes = match tokio::time::timeout(
+            ATTEMPT_BUDGET,
+            self.attempt(&entry, &domain, &rcpts, &bytes),
+        )
+        .await
+        {
+            Ok(outcomes) => outcomes,
+            Err(_) => rcpts
+                .iter()
+                .map(|_| Outcome::Deferred(format!("4.4.2 {domain}: the attempt took too long")))
+                .collect(),
+        };
         self.record(stores, &entry, &bytes, rcpts, outcomes).await;
     }
 
@@ -206,12 +256,24 @@ impl Outbound {
             envid: entry.params.envid.as_deref(),
             ret: entry.params.ret.as_deref(),
             smtputf8: entry.params.smtputf8,
-            eight_bit: entry.params.body.is_some() || !message.is_ascii(),
+            eight_bit: matches!(
+                entry.params.body.as_deref(),
+                Some("8BITMIME" | "BINARYMIME")
+            ) || !message.is_ascii(),
         };
         let mut last_error = format!("4.4.1 {domain}: no host could be reached");
+        // Postfix's smtp_mx_address_limit: a domain with many hosts and addresses cannot keep
+        // a delivery slot for hours.
+        let mut addresses: Vec<(&Host, IpAddr)> = Vec::new();
         for host in &hosts {
             for ip in &host.addrs {
-                let addr = SocketAddr::new(*ip, self.policy.port);
+                addresses.push((host, *ip));
+            }
+        }
+        addresses.truncate(MAX_ADDRESSES);
+        for (host, ip) in addresses {
+            {
+                let addr = SocketAddr::new(ip, self.policy.port);
                 match client::send(addr, &host.name, &self.client, &envelope, &message).await {
                     Ok(delivery) => {
                         let dsn = delivery.dsn;
@@ -248,11 +310,17 @@ impl Outbound {
                             remote_mta: Some(host.name.clone()),
                         });
                     }
-                    // RFC 5321 §5.1: a host that cannot take the message now sends us on to the
-                    // next one.
-                    Err(e) => {
+                    // Inside the transaction: the host may have the message already (a lost
+                    // reply to the final dot); another host would deliver it twice (RFC 1047).
+                    Err(AttemptError::Session { failure, .. }) => {
+                        tracing::info!(host = %host.name, %addr, "delivery deferred: {failure}");
+                        let why = format!("{} ({addr}) said: {failure}", host.name);
+                        return all(&|| Outcome::Deferred(why.clone()));
+                    }
+                    // RFC 5321 §5.1: a host that could not be used sends us on to the next one.
+                    Err(e @ AttemptError::Connect(_)) => {
                         tracing::info!(host = %host.name, %addr, "delivery attempt failed: {e}");
-                        last_error = format!("{} ({addr}) said: {e}", host.name);
+                        last_error = format!("{} ({addr}): {e}", host.name);
                     }
                 }
             }

@@ -13,10 +13,11 @@ use crate::bounce::{wants_success_report, DsnAction, Failed, Original, Reporter,
 use crate::remote::{domain_of, Outbound};
 use crate::RetryPolicy;
 
-/// How long a leased recipient is reserved for one delivery attempt: longer than the slowest
-/// remote attempt the RFC 5321 §4.5.3.2 timeouts allow to one host, plus the wait for a
-/// delivery slot. A server restart forgets leases at once.
-const LEASE_SECS: i64 = 3600;
+/// How long a leased recipient is reserved. A remote task renews the lease when it gets its
+/// delivery slot (so time spent waiting for one does not count) and then takes at most
+/// `remote::ATTEMPT_BUDGET`; a lease that runs out anyway goes to another worker, and the
+/// renewal's token check keeps the first from sending too. A restart forgets leases at once.
+pub(crate) const LEASE_SECS: i64 = 3600;
 /// Recipients taken per lease: enough that concurrent deliveries share group commits.
 const BATCH: usize = 256;
 /// How often the queue is looked at without a kick (deferred recipients coming due).
@@ -189,6 +190,7 @@ impl Scheduler {
             .filter(|r| wants_success_report(r.notify.as_deref()))
             .map(|r| r.message)
             .collect();
+        messages.sort_unstable();
         messages.dedup();
         let mut out = Vec::new();
         for message in messages {
@@ -235,6 +237,7 @@ impl Scheduler {
     /// Reports failures of possibly several messages, one DSN per message.
     async fn report(&self, failed: &[Failed]) {
         let mut messages: Vec<QueueId> = failed.iter().map(|f| f.recipient.message).collect();
+        messages.sort_unstable();
         messages.dedup();
         for message in messages {
             let of_message: Vec<Failed> = failed

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tern_auth::{Authenticator, LoginThrottle, Secret, ThrottleConfig, Verifier};
 use tern_config::{Config, Protocol, Source};
+use tern_imap::{ImapService, ImapSettings, ImapShared};
 use tern_net::ConnectionLimiter;
 use tern_net::{
     AppProtocol, BoundListener, CancellationToken, Service, Shutdown, TaskTracker, TlsAcceptor,
@@ -19,7 +20,6 @@ use tern_pop3::{MaildropLocks, Pop3Service, Pop3Settings, Pop3Shared};
 use tern_queue::outbound::client::{insecure_tls_config, ClientSettings, Timeouts};
 use tern_queue::outbound::dns::MxResolver;
 use tern_queue::{Outbound, OutboundPolicy, Reporter, RetryPolicy, Scheduler};
-use tern_imap::{ImapService, ImapSettings, ImapShared};
 use tern_smtp::{SmtpService, SmtpSettings, SubmissionPolicy};
 use tern_store::{RecipientPolicy, StoreError, Stores};
 use tern_store_sqlite::SqliteStore;

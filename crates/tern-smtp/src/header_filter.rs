@@ -35,16 +35,23 @@ pub(crate) struct HeaderFilter {
     from: usize,
     /// A copy of the header block as kept, when asked for (a success report quotes it).
     copy: Option<Vec<u8>>,
+    /// The first line starts with a blank: a continuation of nothing, which after the trace
+    /// fields put in front would continue the last of them (RFC 5322 §2.2.3).
+    starts_folded: bool,
+    /// Nothing has been seen yet.
+    at_start: bool,
 }
 
 /// The most of a header block [`HeaderFilter::header_copy`] keeps.
-const MAX_COPY: usize = 64 * 1024;
+const MAX_COPY: usize = 256 * 1024;
 
 impl HeaderFilter {
     /// `copy_header`: keep a copy of the header block as it is stored.
     pub(crate) fn new(drop_bcc: bool, copy_header: bool) -> Self {
         Self {
             copy: copy_header.then(Vec::new),
+            starts_folded: false,
+            at_start: true,
             drop_bcc,
             state: State::LineStart,
             name: Vec::new(),
@@ -79,13 +86,27 @@ impl HeaderFilter {
         }
     }
 
-    /// The header block as stored (and possibly the start of the body), up to 64 KiB, when
+    /// The header block as stored (and possibly the start of the body), up to 256 KiB, when
     /// the filter was asked to keep it.
     pub(crate) fn header_copy(&self) -> Option<&[u8]> {
         self.copy.as_deref()
     }
 
+    /// Whether the message's first line starts with a blank.
+    pub(crate) fn starts_folded(&self) -> bool {
+        self.starts_folded
+    }
+
+    /// Whether the header block has been passed: what follows is copied as it is.
+    pub(crate) fn in_body(&self) -> bool {
+        self.state == State::Body
+    }
+
     fn filter(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        if let (true, Some(&first)) = (self.at_start, input.first()) {
+            self.at_start = false;
+            self.starts_folded = matches!(first, b' ' | b'\t');
+        }
         for (i, &b) in input.iter().enumerate() {
             match self.state {
                 State::Body => {
@@ -132,7 +153,9 @@ impl HeaderFilter {
                         out.push(b);
                         self.state = State::LineStart;
                     }
-                    _ if self.name.len() >= MAX_NAME => {
+                    // Blanks before the colon are part of no name (RFC 5322 §4.5.1 obs-optional:
+                    // "From   :" is From, however many there are), so they never end the name.
+                    _ if self.name.len() >= MAX_NAME && !matches!(b, b' ' | b'\t') => {
                         out.extend_from_slice(&self.name);
                         out.push(b);
                         self.state = State::Value;
@@ -205,6 +228,23 @@ mod tests {
             Some(&b"From: a@x.test\r\nfrom : b@x.test\r\n\r\nFrom: c\r\n"[..])
         );
         assert_eq!(HeaderFilter::new(false, false).header_copy(), None);
+    }
+
+    #[test]
+    fn from_with_any_number_of_blanks_before_the_colon_is_from() {
+        let message = format!(
+            "From{}: b@x.test\r\nFrom: a@x.test\r\n\r\n",
+            " ".repeat(100)
+        );
+        let mut filter = HeaderFilter::new(true, false);
+        let mut out = Vec::new();
+        filter.push(message.as_bytes(), &mut out);
+        assert_eq!(filter.count_of_from_fields(), 2);
+        assert_eq!(out, message.as_bytes());
+        assert!(!filter.starts_folded());
+        let mut folded = HeaderFilter::new(true, false);
+        folded.push(b" From: a@x.test\r\n\r\n", &mut out);
+        assert!(folded.starts_folded());
     }
 
     #[test]

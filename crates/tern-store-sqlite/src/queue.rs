@@ -17,7 +17,7 @@ use crate::SqliteStore;
 /// Recipient columns, from `queue_recipients r JOIN queue_messages q` ([`FROM_RECIPIENTS`]).
 const RECIPIENT_COLUMNS: &str =
     "r.id, r.message_id, r.address, r.account_id, r.state, r.attempts, \
-     r.next_attempt, r.last_error, q.received_at, r.notify, r.orcpt, r.warned";
+     r.next_attempt, r.last_error, q.received_at, r.notify, r.orcpt, r.warned, r.lease_until";
 const FROM_RECIPIENTS: &str = "queue_recipients r JOIN queue_messages q ON q.id = r.message_id";
 /// Message columns for [`entry_row`], from [`FROM_ENTRIES`].
 const ENTRY_COLUMNS: &str =
@@ -85,6 +85,7 @@ fn recipient_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRecipient> {
         notify: r.get(9)?,
         orcpt: r.get(10)?,
         warned: r.get(11)?,
+        lease_until: r.get(12)?,
     })
 }
 
@@ -246,7 +247,14 @@ fn in_savepoint<T>(
 }
 
 /// The accepting transaction (see [`QueueStore::accept`]).
-fn accept_in(conn: &Connection, message: &NewQueueMessage) -> StoreResult<(Accepted, Vec<Change>)> {
+///
+/// `refuse_when_full`: SMTP's hand-off refuses a message every recipient of which is over
+/// quota (the client keeps it); a notice of our own (a DSN) is queued instead, to be retried.
+fn accept_in(
+    conn: &Connection,
+    message: &NewQueueMessage,
+    refuse_when_full: bool,
+) -> StoreResult<(Accepted, Vec<Change>)> {
     let id = next_message_id(conn)?;
     let blob = insert_blob(conn, &message.blob)?;
     let mut delivered = Vec::new();
@@ -282,7 +290,7 @@ fn accept_in(conn: &Connection, message: &NewQueueMessage) -> StoreResult<(Accep
             }
         }
     }
-    if over_quota == message.recipients.len() {
+    if refuse_when_full && over_quota == message.recipients.len() {
         // Every recipient is local and full: refused whole, the sender keeps the message.
         return Err(StoreError::OverQuota(format!(
             "every recipient of message {id}"
@@ -388,7 +396,7 @@ impl QueueStore for SqliteStore {
         let accepted = self
             .inner
             .writer
-            .write(move |conn| accept_in(conn, &message))
+            .write(move |conn| accept_in(conn, &message, true))
             .await?;
         // Logged in the caller's span, so the lines carry its session id.
         for appended in &accepted.delivered {
@@ -416,20 +424,56 @@ impl QueueStore for SqliteStore {
                           ORDER BY r.next_attempt, r.id LIMIT ?2"
                     ))
                     .map_err(sql_err)?;
-                let due = stmt
+                let mut due = stmt
                     .query_map(params![now, limit as i64], recipient_row)
                     .map_err(sql_err)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(sql_err)?;
+                // next_attempt moves to the lease's end too: leased rows leave the index range
+                // that the next call scans (`next_attempt <= now`), so a long queue of leased
+                // recipients costs nothing to step over.
                 let mut lease = conn
-                    .prepare_cached("UPDATE queue_recipients SET lease_until = ?2 WHERE id = ?1")
+                    .prepare_cached(
+                        "UPDATE queue_recipients SET lease_until = ?2, next_attempt = ?2 WHERE id = ?1",
+                    )
                     .map_err(sql_err)?;
-                for rcpt in &due {
+                for rcpt in &mut due {
+                    rcpt.lease_until = now + lease_secs;
                     lease
-                        .execute(params![rcpt.id.0, now + lease_secs])
+                        .execute(params![rcpt.id.0, rcpt.lease_until])
                         .map_err(sql_err)?;
                 }
                 Ok((due, Vec::new()))
+            })
+            .await
+    }
+
+    async fn renew_leases(
+        &self,
+        leases: &[(RecipientId, i64)],
+        until: i64,
+    ) -> StoreResult<Vec<RecipientId>> {
+        let leases = leases.to_vec();
+        self.inner
+            .writer
+            .write(move |conn| {
+                let mut renew = conn
+                    .prepare_cached(
+                        "UPDATE queue_recipients SET lease_until = ?3, next_attempt = ?3
+                          WHERE id = ?1 AND lease_until = ?2 AND state = 'queued'",
+                    )
+                    .map_err(sql_err)?;
+                let mut mine = Vec::new();
+                for (id, token) in leases {
+                    if renew
+                        .execute(params![id.0, token, until])
+                        .map_err(sql_err)?
+                        == 1
+                    {
+                        mine.push(id);
+                    }
+                }
+                Ok((mine, Vec::new()))
             })
             .await
     }
@@ -456,7 +500,8 @@ impl QueueStore for SqliteStore {
             .write(|conn| {
                 let n = conn
                     .exec(
-                        "UPDATE queue_recipients SET lease_until = 0 WHERE lease_until != 0",
+                        "UPDATE queue_recipients SET lease_until = 0, next_attempt = 0
+                          WHERE lease_until != 0 AND state = 'queued'",
                         [],
                     )
                     .map_err(sql_err)?;
@@ -588,7 +633,7 @@ impl QueueStore for SqliteStore {
                     mark.execute([id.0]).map_err(sql_err)?;
                 }
                 let events = match &notice {
-                    Some(notice) => accept_in(conn, notice)?.1,
+                    Some(notice) => accept_in(conn, notice, false)?.1,
                     None => Vec::new(),
                 };
                 Ok(((), events))
@@ -640,7 +685,7 @@ impl QueueStore for SqliteStore {
                 }
                 let (accepted, events) = match &notice {
                     Some(notice) => {
-                        let (accepted, events) = accept_in(conn, notice)?;
+                        let (accepted, events) = accept_in(conn, notice, false)?;
                         (Some(accepted), events)
                     }
                     None => (None, Vec::new()),

@@ -109,6 +109,10 @@ pub struct QueuedRecipient {
     pub orcpt: Option<String>,
     /// The sender has been told this recipient is late.
     pub warned: bool,
+    /// Until when the recipient is leased (0: not leased): the token
+    /// [`QueueStore::renew_leases`] checks, so that a worker whose lease ran out and was given
+    /// to another never delivers too.
+    pub lease_until: i64,
 }
 
 /// What [`QueueStore::accept`] did with a message, all in one commit.
@@ -157,6 +161,14 @@ pub trait QueueStore: Send + Sync {
     /// The earliest time after `now` at which a queued recipient comes due (a deferred one),
     /// so that the scheduler can sleep until then.
     async fn next_due_after(&self, now: i64) -> StoreResult<Option<i64>>;
+    /// Extends the leases of the recipients still leased with the token given (their
+    /// `lease_until` from [`QueueStore::lease_due`]) to `until`, and returns those: the others
+    /// have been leased again meanwhile, or are done, and are not this worker's any more.
+    async fn renew_leases(
+        &self,
+        leases: &[(RecipientId, i64)],
+        until: i64,
+    ) -> StoreResult<Vec<RecipientId>>;
     /// Forgets every lease. Called by a server at start, when the process that held them is
     /// gone (a crash or SIGKILL): its recipients are due again at once, not when their
     /// leases would have run out.

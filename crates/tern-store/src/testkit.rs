@@ -29,7 +29,7 @@ macro_rules! conformance_tests {
             expunge_keeps_change_log, quota_usage_follows_appends_and_expunges,
             change_events_follow_commits, accept_delivers_local_recipients_in_one_commit,
             accept_queues_a_full_mailbox_and_refuses_when_all_are_full,
-            queue_keeps_what_was_not_delivered, queue_defer_fail_and_lease,
+            queue_keeps_what_was_not_delivered, queue_defer_fail_and_lease, queue_leases_and_reports,
             large_blobs_round_trip, messages_read_in_ranges, removing_account_cleans_up,
             content_is_recorded_and_searchable, mailbox_operations_for_imap);
     };
@@ -836,6 +836,115 @@ pub async fn queue_defer_fail_and_lease(backend: &dyn Backend) {
     assert_eq!(stores.queue.remove(id).await.unwrap(), 1);
     // The message left the queue and nothing else referenced its blob.
     assert_eq!(stores.blobs.count().await.unwrap(), 0);
+}
+
+/// Leases are tokens: a worker whose lease ran out and was given to another cannot renew it;
+/// leased recipients are not due again until their lease ends; a failure report and its
+/// notice are one commit, and reported recipients let the message leave the queue.
+pub async fn queue_leases_and_reports(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let blob = stores.blobs.stage(b"x".to_vec()).await.unwrap();
+    let remote = |a: &str| NewRecipient {
+        address: a.into(),
+        route: Route::Remote,
+        notify: None,
+        orcpt: Some("a@remote.example".into()),
+    };
+    let t = 1_700_000_000;
+    let id = stores
+        .queue
+        .accept(queued(
+            blob,
+            vec![remote("a@remote.example"), remote("b@remote.example")],
+        ))
+        .await
+        .unwrap()
+        .id;
+    let first = stores.queue.lease_due(t, 60, 10).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].lease_until, t + 60);
+    assert_eq!(first[0].orcpt.as_deref(), Some("a@remote.example"));
+    assert!(
+        stores
+            .queue
+            .lease_due(t + 30, 60, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    assert_eq!(
+        stores.queue.next_due_after(t + 30).await.unwrap(),
+        Some(t + 60)
+    );
+    // The lease ran out and another worker took the recipients: the first cannot renew.
+    let second = stores.queue.lease_due(t + 61, 60, 10).await.unwrap();
+    assert_eq!(second.len(), 2);
+    let tokens =
+        |r: &[crate::QueuedRecipient]| r.iter().map(|r| (r.id, r.lease_until)).collect::<Vec<_>>();
+    assert!(stores
+        .queue
+        .renew_leases(&tokens(&first), t + 500)
+        .await
+        .unwrap()
+        .is_empty());
+    let mine = stores
+        .queue
+        .renew_leases(&tokens(&second), t + 500)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 2);
+    // A delay warning is recorded once, with its notice to alice, in one commit.
+    let notice_blob = stores
+        .blobs
+        .stage(b"Subject: late\r\n\r\n".to_vec())
+        .await
+        .unwrap();
+    let mut notice = queued(
+        notice_blob,
+        vec![NewRecipient {
+            address: "alice@example.test".into(),
+            route: Route::Local(alice),
+            notify: Some("NEVER".into()),
+            orcpt: None,
+        }],
+    );
+    notice.sender = String::new();
+    stores
+        .queue
+        .mark_warned(&[second[0].id], Some(notice.clone()))
+        .await
+        .unwrap();
+    let entry = stores.queue.entry(id).await.unwrap();
+    assert!(entry.recipients[0].warned && !entry.recipients[1].warned);
+    // Both fail; the report goes to alice in the same commit, and the message leaves.
+    let failures = vec![
+        (second[0].id, "5.1.1 no such user".to_string()),
+        (second[1].id, "5.1.1 no such user".to_string()),
+    ];
+    let notice_blob = stores
+        .blobs
+        .stage(b"Subject: failed\r\n\r\n".to_vec())
+        .await
+        .unwrap();
+    notice.blob = notice_blob;
+    let reported = stores
+        .queue
+        .report_failures(&failures, Some(notice))
+        .await
+        .unwrap();
+    assert!(reported.is_some_and(|a| a.delivered.len() == 1));
+    assert!(matches!(
+        stores.queue.entry(id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        stores.queue.report_failures(&failures, None).await,
+        Err(StoreError::Invalid(_) | StoreError::NotFound(_))
+    ));
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(inbox.messages, 2, "the warning and the report");
 }
 
 pub async fn large_blobs_round_trip(backend: &dyn Backend) {

@@ -74,19 +74,38 @@ fn check(output: &str, stored: &[u8], tls: bool) {
     assert_eq!(line("CAPS").contains("STARTTLS"), !tls, "{output}");
     let list = line("LIST");
     for name in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
-        assert!(list.contains(&format!("\"/\" {name}")) || list.contains(&format!("\"/\" \"{name}\"")), "{name}: {list}");
+        assert!(
+            list.contains(&format!("\"/\" {name}")) || list.contains(&format!("\"/\" \"{name}\"")),
+            "{name}: {list}"
+        );
     }
     assert!(list.contains("\\Sent"), "special-use attributes: {list}");
     assert_eq!(line("EXISTS"), "EXISTS 1");
     let meta = line("META");
-    assert!(meta.contains("UID 1") && meta.contains(&format!("RFC822.SIZE {}", stored.len())), "{meta}");
+    assert!(
+        meta.contains("UID 1") && meta.contains(&format!("RFC822.SIZE {}", stored.len())),
+        "{meta}"
+    );
     let start = output.find("BODY ").expect("BODY") + 5;
     let end = output.find("\nEND\n").expect("END");
-    assert_eq!(output[start..end].as_bytes(), stored, "the message byte for byte");
-    assert!(!line("AFTER-PEEK").contains("\\Seen"), "BODY.PEEK[] leaves \\Seen alone");
+    assert_eq!(
+        &output.as_bytes()[start..end],
+        stored,
+        "the message byte for byte"
+    );
+    assert!(
+        !line("AFTER-PEEK").contains("\\Seen"),
+        "BODY.PEEK[] leaves \\Seen alone"
+    );
     let structure = line("STRUCTURE");
-    assert!(structure.contains("BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\")"), "{structure}");
-    assert!(structure.contains("\"Hello IMAP\""), "ENVELOPE subject: {structure}");
+    assert!(
+        structure.contains("BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\")"),
+        "{structure}"
+    );
+    assert!(
+        structure.contains("\"Hello IMAP\""),
+        "ENVELOPE subject: {structure}"
+    );
     assert!(line("AFTER-BODY").contains("\\Seen"), "BODY[] sets \\Seen");
 }
 
@@ -94,8 +113,14 @@ fn check(output: &str, stored: &[u8], tls: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imaplib_over_plain_loopback_starttls_and_imaps() {
     let (server, stored) = server_with_mail().await;
-    let plain = format!("import imaplib, sys\n{SESSION}\nsession(imaplib.IMAP4('127.0.0.1', int(sys.argv[1])))\n");
-    check(&python(&server, Protocol::Imap, &plain).await, &stored, false);
+    let plain = format!(
+        "import imaplib, sys\n{SESSION}\nsession(imaplib.IMAP4('127.0.0.1', int(sys.argv[1])))\n"
+    );
+    check(
+        &python(&server, Protocol::Imap, &plain).await,
+        &stored,
+        false,
+    );
 
     let (server, stored) = server_with_mail().await;
     let starttls = format!(
@@ -103,12 +128,20 @@ async fn imaplib_over_plain_loopback_starttls_and_imaps() {
          ctx.check_hostname = False\nimap = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))\n\
          imap.starttls(ssl_context=ctx)\nsession(imap)\n"
     );
-    check(&python(&server, Protocol::Imap, &starttls).await, &stored, true);
+    check(
+        &python(&server, Protocol::Imap, &starttls).await,
+        &stored,
+        true,
+    );
 
     let (server, stored) = server_with_mail().await;
     let imaps = format!(
         "import imaplib, ssl, sys\n{SESSION}\nctx = ssl.create_default_context(cafile=sys.argv[2])\n\
          ctx.check_hostname = False\nsession(imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx))\n"
     );
-    check(&python(&server, Protocol::Imaps, &imaps).await, &stored, true);
+    check(
+        &python(&server, Protocol::Imaps, &imaps).await,
+        &stored,
+        true,
+    );
 }

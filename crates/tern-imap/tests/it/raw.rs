@@ -13,12 +13,17 @@ struct Client {
 
 impl Client {
     async fn connect(server: &TestServer) -> Self {
-        let stream = TcpStream::connect(server.addr(Protocol::Imap)).await.unwrap();
+        let stream = TcpStream::connect(server.addr(Protocol::Imap))
+            .await
+            .unwrap();
         let mut client = Self {
             lines: BufReader::new(stream),
         };
         let greeting = client.line().await;
-        assert!(greeting.starts_with("* OK [CAPABILITY IMAP4rev1"), "{greeting}");
+        assert!(
+            greeting.starts_with("* OK [CAPABILITY IMAP4rev1"),
+            "{greeting}"
+        );
         client
     }
 
@@ -29,7 +34,11 @@ impl Client {
     }
 
     async fn send(&mut self, text: &str) {
-        self.lines.get_mut().write_all(text.as_bytes()).await.unwrap();
+        self.lines
+            .get_mut()
+            .write_all(text.as_bytes())
+            .await
+            .unwrap();
     }
 
     /// Sends `command` with `tag` and returns every line up to and including the tagged one.
@@ -62,21 +71,38 @@ async fn states_and_refusals() {
     server.add_user("alice@example.test").await;
     let mut c = Client::connect(&server).await;
     let caps = c.run("a1", "CAPABILITY").await;
-    assert!(caps[0].contains("STARTTLS") && caps[0].contains("AUTH=PLAIN"), "{caps:?}");
+    assert!(
+        caps[0].contains("STARTTLS") && caps[0].contains("AUTH=PLAIN"),
+        "{caps:?}"
+    );
     assert!(last(&c.run("a2", "SELECT INBOX").await).starts_with("a2 BAD"));
     assert!(last(&c.run("a3", "FOO").await).starts_with("a3 BAD"));
     let wrong = c.run("a4", "LOGIN alice@example.test wrong").await;
-    assert!(last(&wrong).starts_with("a4 NO [AUTHENTICATIONFAILED]"), "{wrong:?}");
-    let ok = c.run("a5", &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\"")).await;
+    assert!(
+        last(&wrong).starts_with("a4 NO [AUTHENTICATIONFAILED]"),
+        "{wrong:?}"
+    );
+    let ok = c
+        .run(
+            "a5",
+            &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+        )
+        .await;
     assert!(last(&ok).starts_with("a5 OK [CAPABILITY"), "{ok:?}");
     assert!(last(&c.run("a6", "LOGIN alice@example.test x").await).starts_with("a6 BAD"));
     let missing = c.run("a7", "SELECT Nowhere").await;
-    assert!(last(&missing).starts_with("a7 NO [NONEXISTENT]"), "{missing:?}");
+    assert!(
+        last(&missing).starts_with("a7 NO [NONEXISTENT]"),
+        "{missing:?}"
+    );
     assert!(last(&c.run("a8", "FETCH 1 FLAGS").await).starts_with("a8 BAD"));
     let select = c.run("a9", "EXAMINE inbox").await;
     assert!(select.iter().any(|l| l == "* 0 EXISTS\r\n"), "{select:?}");
     assert!(last(&select).starts_with("a9 OK [READ-ONLY]"), "{select:?}");
-    assert!(last(&c.run("b1", "FETCH 1 FLAGS").await).starts_with("b1 BAD"), "no message 1");
+    assert!(
+        last(&c.run("b1", "FETCH 1 FLAGS").await).starts_with("b1 BAD"),
+        "no message 1"
+    );
     let later = c.run("b2", "SEARCH ALL").await;
     assert!(last(&later).starts_with("b2 NO [CANNOT]"), "{later:?}");
     let bye = c.run("b3", "LOGOUT").await;
@@ -104,7 +130,10 @@ async fn authenticate_plain_with_and_without_initial_response() {
     assert_eq!(c.line().await, "+ \r\n");
     c.send("*\r\n").await;
     assert!(last(&c.until("a1").await).starts_with("a1 BAD"));
-    assert!(last(&c.run("a2", "NOOP").await).starts_with("a2 OK"), "still usable");
+    assert!(
+        last(&c.run("a2", "NOOP").await).starts_with("a2 OK"),
+        "still usable"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,9 +142,20 @@ async fn passwords_need_tls_unless_allowed() {
     server.add_user("alice@example.test").await;
     let mut c = Client::connect(&server).await;
     let caps = c.run("a1", "CAPABILITY").await;
-    assert!(caps[0].contains("LOGINDISABLED") && !caps[0].contains("AUTH=PLAIN"), "{caps:?}");
-    let refused = c.run("a2", &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\"")).await;
-    assert!(last(&refused).starts_with("a2 NO [PRIVACYREQUIRED]"), "{refused:?}");
+    assert!(
+        caps[0].contains("LOGINDISABLED") && !caps[0].contains("AUTH=PLAIN"),
+        "{caps:?}"
+    );
+    let refused = c
+        .run(
+            "a2",
+            &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+        )
+        .await;
+    assert!(
+        last(&refused).starts_with("a2 NO [PRIVACYREQUIRED]"),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +168,8 @@ async fn literals_over_the_limit_are_refused_before_they_are_sent() {
     // The client did not send the literal: the next command is read as a command.
     assert!(last(&c.run("a2", "NOOP").await).starts_with("a2 OK"));
     // A non-synchronising literal in flight is swallowed, then refused.
-    c.send(&format!("a3 LOGIN {{2000+}}\r\n{}\r\n", "x".repeat(2000))).await;
+    c.send(&format!("a3 LOGIN {{2000+}}\r\n{}\r\n", "x".repeat(2000)))
+        .await;
     assert!(last(&c.until("a3").await).starts_with("a3 NO [TOOBIG]"));
     assert!(last(&c.run("a4", "NOOP").await).starts_with("a4 OK"));
     // Within the limit: "+" and on.
@@ -140,7 +181,9 @@ async fn literals_over_the_limit_are_refused_before_they_are_sent() {
 async fn an_idle_client_is_logged_out() {
     let server = TestServer::start_with("[imap]\nprelogin_timeout = 1\n").await;
     let mut c = Client::connect(&server).await;
-    let bye = tokio::time::timeout(Duration::from_secs(10), c.line()).await.unwrap();
+    let bye = tokio::time::timeout(Duration::from_secs(10), c.line())
+        .await
+        .unwrap();
     assert!(bye.starts_with("* BYE"), "{bye}");
     assert_eq!(c.line().await, "", "closed");
 }

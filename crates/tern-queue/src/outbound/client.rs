@@ -251,6 +251,20 @@ impl AttemptError {
     }
 }
 
+/// Before MAIL nothing of the message has been sent: a temporary refusal (a 421 or 4xx
+/// greeting, EHLO or STARTTLS) is this host's problem, and the next host may take the message
+/// (RFC 5321 §5.1). After MAIL a temporary failure defers the message instead: the host may
+/// already have it (a lost reply to the final dot), and a second host would deliver it twice.
+fn next_host(e: AttemptError) -> AttemptError {
+    match e {
+        AttemptError::Session {
+            failure,
+            permanent: false,
+        } => AttemptError::Connect(failure.to_string()),
+        other => other,
+    }
+}
+
 /// Before MAIL, a broken connection is this host's problem: try the next one.
 fn setup(e: WireError) -> AttemptError {
     AttemptError::Connect(e.to_string())
@@ -368,12 +382,16 @@ async fn session(
         .await
         .map_err(setup)?;
     if !greeting.is_positive() {
-        return Err(AttemptError::refused(greeting));
+        return Err(next_host(AttemptError::refused(greeting)));
     }
-    let mut extensions = hello(conn, settings).await?;
-    if extensions.has(EXT_START_TLS) && start_tls(conn, addr, tls_server_name, settings).await? {
+    let mut extensions = hello(conn, settings).await.map_err(next_host)?;
+    if extensions.has(EXT_START_TLS)
+        && start_tls(conn, addr, tls_server_name, settings)
+            .await
+            .map_err(next_host)?
+    {
         // RFC 3207 §4.2: forget what the first EHLO said and ask again.
-        extensions = hello(conn, settings).await?;
+        extensions = hello(conn, settings).await.map_err(next_host)?;
     }
     let replies = transaction(conn, &extensions, settings, envelope, message).await?;
     Ok(Delivery {
@@ -453,6 +471,14 @@ async fn transaction(
         return Err(AttemptError::local(
             [5, 6, 7],
             "the recipient's server does not support SMTPUTF8",
+        ));
+    }
+    if envelope.eight_bit && !extensions.has(EXT_8BIT_MIME) {
+        // RFC 6152 §3: 8-bit text may only go to a server that offers 8BITMIME; converting
+        // it (to quoted-printable) would break a DKIM signature, so it is returned instead.
+        return Err(AttemptError::local(
+            [5, 6, 3],
+            "the recipient's server does not accept 8-bit mail (no 8BITMIME)",
         ));
     }
     if let Some(limit) = extensions.size_limit() {

@@ -604,3 +604,32 @@ async fn a_late_recipient_gets_one_delay_warning() {
     let mx = FakeMx::start(SocketAddr::from(([127, 0, 0, 11], port))).await;
     assert!(mx.wait_for(1, WAIT).await, "still delivered");
 }
+
+/// RFC 1047 / RFC 5321 §6.1: a failure after the message text was sent (here a 421 in answer
+/// to the final dot) may mean the first host has the message: the attempt is deferred, not
+/// taken to the next MX, so the message is not delivered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_the_data_defers_instead_of_trying_the_next_host() {
+    let dns = TestDns::start().await;
+    let first = FakeMx::start(SocketAddr::from(([127, 0, 0, 12], 0))).await;
+    let port = first.addr.port();
+    let second = FakeMx::start(SocketAddr::from(([127, 0, 0, 13], port))).await;
+    dns.add_mx("two.test", 10, "mx1.two.test").await;
+    dns.add_mx("two.test", 20, "mx2.two.test").await;
+    dns.add_a("mx1.two.test", Ipv4Addr::new(127, 0, 0, 12))
+        .await;
+    dns.add_a("mx2.two.test", Ipv4Addr::new(127, 0, 0, 13))
+        .await;
+    first.script_data(&["421 4.3.2 shutting down"]);
+    let a = tern("a.test", &["alice"], &outbound(&dns, port)).await;
+    alice_sends(&a, "lou@two.test", "twice").await;
+    assert!(
+        first.wait_for(1, WAIT).await,
+        "delivered by the first host on a retry"
+    );
+    assert!(
+        second.accepted().is_empty(),
+        "never handed to the second host"
+    );
+    assert_eq!(second.connections(), 0);
+}

@@ -49,11 +49,13 @@ impl Session {
             .await
             .map_err(|e| self.store_failure(&e))?;
         // A success report quotes the header block: a copy is kept only when one may be owed.
-        let copy_header = self.tx.as_ref().is_some_and(|t| {
-            t.recipients
-                .iter()
-                .any(|r| wants_success_report(r.notify.as_deref()))
-        });
+        // Submission also counts From fields with the message layer's own parser.
+        let copy_header = self.submission.is_some()
+            || self.tx.as_ref().is_some_and(|t| {
+                t.recipients
+                    .iter()
+                    .any(|r| wants_success_report(r.notify.as_deref()))
+            });
         let drop_bcc = self.submission.is_some();
         if let Some(tx) = self.tx.as_mut() {
             tx.body = Some(Body {
@@ -123,10 +125,16 @@ impl Session {
             body.writer = None;
             return;
         }
-        body.filtered.clear();
-        body.filter.push(bytes, &mut body.filtered);
+        // Past the header block the text goes to the blob as it came (no copy).
+        let text = if body.filter.in_body() {
+            bytes
+        } else {
+            body.filtered.clear();
+            body.filter.push(bytes, &mut body.filtered);
+            &body.filtered
+        };
         if let Some(writer) = body.writer.as_mut() {
-            if let Err(e) = writer.write(&body.filtered).await {
+            if let Err(e) = writer.write(text).await {
                 tracing::error!("cannot write a blob: {e}");
                 body.writer = None;
                 body.failed = true;
@@ -229,6 +237,15 @@ impl Session {
                 format!("Routing loop detected: more than {MAX_RECEIVED} Received header fields"),
             ));
         }
+        // RFC 5322 §2.2.3: a first line that starts with a blank would continue our own
+        // trace fields, and a parser that skips it would see another header than a reader.
+        if self.submission.is_some() && body.filter.starts_folded() {
+            return Some(Reply::new(
+                550,
+                "5.6.0",
+                "The message starts with a folded line; it must start with a header field",
+            ));
+        }
         // RFC 5322 §3.6: one From field; submission checks the addresses of the only one.
         if self.submission.is_some() && body.filter.count_of_from_fields() > 1 {
             return Some(Reply::new(
@@ -318,6 +335,18 @@ impl Session {
         let at = now();
         let mut trace_prefix = self.trace_prefix(sender, params.smtputf8, accepted, at);
         if let Some(user) = &self.user {
+            // The header filter counted From fields its way; the parser whose first From the
+            // check reads must not see a second one either.
+            if filter
+                .header_copy()
+                .is_some_and(|h| tern_message::header_field_count(h, "From") > 1)
+            {
+                return Reply::new(
+                    550,
+                    "5.6.0",
+                    "The message has more than one From field (RFC 5322 §3.6)",
+                );
+            }
             if let Some(reply) = self.check_from(user, &blob.content.meta).await {
                 return reply;
             }

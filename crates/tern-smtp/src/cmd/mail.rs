@@ -33,7 +33,9 @@ fn has_unadvertised_parameters(from: &MailFrom<String>, submission: bool) -> boo
         || from.by != 0
         || from.solicit.is_some()
         || from.mtrk.is_some()
-        || from.auth.is_some()
+        // RFC 4954 §5: AUTH= is accepted where AUTH is offered (and ignored: the session's
+        // own login is what counts).
+        || (from.auth.is_some() && !submission)
         || from.hold_for != 0
         || from.hold_until != 0
         || from.mt_priority != 0

@@ -17,8 +17,16 @@ use crate::session::{Outcome, Recipient, Session};
 const NOTIFY_FLAGS: u64 =
     RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY | RCPT_NOTIFY_NEVER;
 
-/// RFC 3461 §4.1 NOTIFY, back to its text form for the queue.
-fn notify_text(flags: u64) -> Option<String> {
+/// RFC 3461 §4.1 NOTIFY, back to its text form for the queue. SUCCESS is honoured only for
+/// a logged-in client: from anyone else it would make us mail a "delivered" report to
+/// whatever address MAIL FROM names, quoting their headers (backscatter, as Postfix's advice
+/// to discard DSN on port 25 says); what else was asked for stays.
+fn notify_text(flags: u64, authenticated: bool) -> Option<String> {
+    let flags = match authenticated {
+        true => flags,
+        false if flags & !RCPT_NOTIFY_SUCCESS == 0 && flags != 0 => RCPT_NOTIFY_NEVER,
+        false => flags & !RCPT_NOTIFY_SUCCESS,
+    };
     if flags & RCPT_NOTIFY_NEVER != 0 {
         return Some("NEVER".into());
     }
@@ -185,7 +193,7 @@ impl Session {
             tx.recipients.push(Recipient {
                 address: address.to_string(),
                 route: Route::Local(account.id),
-                notify: notify_text(to.flags),
+                notify: notify_text(to.flags, self.user.is_some()),
                 orcpt: to.orcpt.clone(),
             });
         }
@@ -207,7 +215,7 @@ impl Session {
             tx.recipients.push(Recipient {
                 address,
                 route: Route::Remote,
-                notify: notify_text(to.flags),
+                notify: notify_text(to.flags, self.user.is_some()),
                 orcpt: to.orcpt.clone(),
             });
         }
@@ -233,5 +241,31 @@ impl Session {
     pub(crate) fn store_failure(&self, e: &StoreError) -> Reply {
         tracing::error!("store failure: {e}");
         Reply::new(451, "4.3.0", "Temporary server failure, try again later")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_reports_only_for_logged_in_clients() {
+        assert_eq!(
+            notify_text(RCPT_NOTIFY_SUCCESS, true).as_deref(),
+            Some("SUCCESS")
+        );
+        assert_eq!(
+            notify_text(RCPT_NOTIFY_SUCCESS, false).as_deref(),
+            Some("NEVER")
+        );
+        assert_eq!(
+            notify_text(RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE, false).as_deref(),
+            Some("FAILURE")
+        );
+        assert_eq!(notify_text(0, false), None);
+        assert_eq!(
+            notify_text(RCPT_NOTIFY_NEVER, false).as_deref(),
+            Some("NEVER")
+        );
     }
 }

@@ -557,6 +557,26 @@ async fn a_second_from_field_cannot_carry_a_forged_address() {
     nothing_delivered(&server).await;
 }
 
+/// The same forgery hidden where one parser sees a second From and another does not: a first
+/// line that starts with a blank (it would continue our trace fields once they are put in
+/// front), and a From whose name is padded with blanks past any name-length limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_from_hidden_from_one_parser_is_refused_too() {
+    let server = submission_server("").await;
+    let mut c = Client::submission(&server).await;
+    c.login(ALICE).await;
+    let folded = " From: alice@example.test\r\nFrom: bob@example.test\r\nSubject: x\r\n\r\nx\r\n";
+    let reply = c.mail(ALICE, &[BOB], folded).await;
+    assert!(reply.starts_with("550 5.6.0"), "{reply}");
+    let padded = format!(
+        "From: alice@example.test\r\nFrom{}: bob@example.test\r\nSubject: x\r\n\r\nx\r\n",
+        " ".repeat(61)
+    );
+    let reply = c.mail(ALICE, &[BOB], &padded).await;
+    assert!(reply.starts_with("550 5.6.0"), "{reply}");
+    nothing_delivered(&server).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_as_any_accounts_may_use_any_sender() {
     let server = submission_server("[submission]\nsend_as_any = [\"carol@example.test\"]\n").await;

@@ -346,11 +346,7 @@ async fn without_pipelining_no_data_when_every_recipient_is_refused() {
 #[tokio::test]
 async fn helo_when_ehlo_is_not_known() {
     let rcpts = recipients(&["b@b.test"]);
-    let env = Envelope {
-        // Without EHLO there is no 8BITMIME to declare: no BODY parameter.
-        eight_bit: true,
-        ..envelope(&rcpts)
-    };
+    let env = envelope(&rcpts);
     let script = vec![
         Say("220 old.test\r\n"),
         hear("EHLO client.test\r\n"),
@@ -372,6 +368,33 @@ async fn helo_when_ehlo_is_not_known() {
         .await
         .unwrap();
     assert_eq!(codes(&replies), [250]);
+}
+
+#[tokio::test]
+async fn eight_bit_text_to_a_server_without_8bitmime_is_returned() {
+    let rcpts = recipients(&["b@b.test"]);
+    let env = Envelope {
+        eight_bit: true,
+        ..envelope(&rcpts)
+    };
+    let script = vec![
+        Say("220 old.test\r\n"),
+        hear("EHLO client.test\r\n"),
+        Say("250 old.test\r\n"),
+        hear("QUIT\r\n"),
+        Say("221 bye\r\n"),
+    ];
+    let err = run(script, &settings(), &env, MESSAGE.as_bytes())
+        .await
+        .unwrap_err();
+    let AttemptError::Session {
+        failure: Failure::Local { status, .. },
+        permanent: true,
+    } = err
+    else {
+        panic!("not a permanent failure of ours: {err:?}");
+    };
+    assert_eq!(status.to_string(), "5.6.3");
 }
 
 #[tokio::test]
@@ -472,7 +495,7 @@ async fn a_failed_tls_handshake_means_the_next_host() {
 }
 
 #[tokio::test]
-async fn greeting_421_is_temporary_and_554_permanent() {
+async fn greeting_421_means_the_next_host_and_554_is_permanent() {
     let rcpts = recipients(&["b@b.test"]);
     // RFC 5321 §3.1: after 554 the server waits for QUIT; after 421 it has gone.
     let busy = ("421 4.3.2 busy\r\n", vec![]);
@@ -486,15 +509,21 @@ async fn greeting_421_is_temporary_and_554_permanent() {
         let err = run(script, &settings(), &envelope(&rcpts), MESSAGE.as_bytes())
             .await
             .unwrap_err();
-        let AttemptError::Session {
-            failure: Failure::Reply(reply),
-            permanent: p,
-        } = err
-        else {
-            panic!("not a refusal: {err:?}");
-        };
-        assert_eq!(p, permanent);
-        assert_eq!(format!("{reply}\r\n"), greeting);
+        match err {
+            // Before MAIL a temporary refusal sends us to the next host (RFC 5321 §5.1).
+            AttemptError::Connect(text) => {
+                assert!(!permanent);
+                assert_eq!(format!("{text}\r\n"), greeting);
+            }
+            AttemptError::Session {
+                failure: Failure::Reply(reply),
+                permanent: p,
+            } => {
+                assert!(p && permanent);
+                assert_eq!(format!("{reply}\r\n"), greeting);
+            }
+            err => panic!("not a refusal: {err:?}"),
+        }
     }
 }
 
