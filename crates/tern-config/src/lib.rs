@@ -150,6 +150,7 @@ pub struct ImapConfig {
     pub prelogin_timeout: std::time::Duration,
     pub max_prelogin_literal: u64,
     pub max_command_size: u32,
+    pub append_limit: u32,
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
 }

@@ -241,6 +241,9 @@ pub struct ImapFile {
     pub max_prelogin_literal: Option<u64>,
     /// Largest command after login, literals included, in octets. Default 65536.
     pub max_command_size: Option<u32>,
+    /// Largest message APPEND stores, in octets; advertised as APPENDLIMIT (RFC 7889). Larger
+    /// get `NO [TOOBIG]` before they are sent. Default 52428800 (50 MiB, as smtp).
+    pub append_limit: Option<u32>,
     /// Concurrent IMAP connections in all (both listeners). Default 1000.
     pub max_connections: Option<u32>,
     /// Concurrent IMAP connections from one client (see `[clients]`). Default 20.

@@ -249,6 +249,13 @@ fn imap_config(file: &crate::schema::ImapFile, check: &Checker) -> Result<ImapCo
             8192,
             " octets (RFC 9051 §4: commands of 8000 octets must fit)",
         )?,
+        append_limit: check.at_least(
+            "imap.append_limit",
+            file.append_limit,
+            50 * 1024 * 1024,
+            1024,
+            " octets",
+        )?,
         max_connections: check.at_least(
             "imap.max_connections",
             file.max_connections,

@@ -32,7 +32,10 @@ pub(crate) async fn run(
     let settings = &shared.settings;
     let mut session = Session::new(shared.clone(), info);
     let mut stream = stream;
-    let mut frag = Fragmentizer::new(settings.max_command_size);
+    let mut frag = Fragmentizer::new(fragmentizer_limit(settings));
+    // Bytes given to the Fragmentizer since a command last completed: before login this may
+    // not pass `max_prelogin_literal` plus a command line, whatever the input looks like.
+    let mut pending: usize = 0;
     let mut scratch = vec![0u8; READ_CHUNK];
     let mut auth_tag: Option<String> = None;
     let mut out = session.greeting();
@@ -70,6 +73,7 @@ pub(crate) async fn run(
             if !frag.is_message_complete() {
                 continue;
             }
+            pending = 0;
             let outcome = match auth_tag.take() {
                 Some(tag) => {
                     let data = match frag.decode_message(&AuthenticateDataCodec::default()) {
@@ -137,7 +141,8 @@ pub(crate) async fn run(
                     }
                     // RFC 9051 §6.2.1: nothing the client sent before the handshake counts
                     // (command injection, CVE-2011-0411 class).
-                    frag = Fragmentizer::new(settings.max_command_size);
+                    frag = Fragmentizer::new(fragmentizer_limit(settings));
+                    pending = 0;
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream))
                         .await
                     {
@@ -178,7 +183,16 @@ pub(crate) async fn run(
         };
         match read {
             Ok(Ok(0) | Err(_)) => return,
-            Ok(Ok(n)) => frag.enqueue_bytes(scratch.get(..n).unwrap_or_default()),
+            Ok(Ok(n)) => {
+                pending += n;
+                let bound = settings.max_prelogin_literal as usize + PRELOGIN_LINE;
+                if !session.is_authenticated() && pending > bound {
+                    untagged(&mut out, "BYE [TOOBIG] Command too long before login");
+                    let _ = send(&mut stream, &mut out, &shared, &shutdown).await;
+                    return;
+                }
+                frag.enqueue_bytes(scratch.get(..n).unwrap_or_default())
+            }
             Err(_) => {
                 tracing::info!("autologout");
                 untagged(&mut out, "BYE Autologout; idle for too long");
@@ -190,12 +204,28 @@ pub(crate) async fn run(
 }
 
 /// The largest literal accepted now: small before login (nobody unknown may make us buffer
-/// much), larger after.
+/// much), up to the APPEND limit after.
 fn session_literal_limit(session: &Session, shared: &ImapShared) -> u64 {
     match session.is_authenticated() {
-        true => u64::from(shared.settings.max_command_size),
+        true => u64::from(
+            shared
+                .settings
+                .append_limit
+                .max(shared.settings.max_command_size),
+        ),
         false => shared.settings.max_prelogin_literal,
     }
+}
+
+/// Room for the command line around a literal before login.
+const PRELOGIN_LINE: usize = 8 * 1024;
+
+/// A whole command, literals included, is buffered up to this (an APPEND is the largest).
+fn fragmentizer_limit(settings: &crate::ImapSettings) -> u32 {
+    settings
+        .append_limit
+        .max(settings.max_command_size)
+        .saturating_add(PRELOGIN_LINE as u32)
 }
 
 /// Writes and empties `out`; false when the client is gone or stalls past the idle timeout.

@@ -1,7 +1,9 @@
 //! Tern's IMAP server (issue 8), being built. This version: the session states, CAPABILITY,
-//! NOOP, LOGOUT, STARTTLS, LOGIN and AUTHENTICATE PLAIN (SASL-IR), LIST, SELECT/EXAMINE,
-//! FETCH of flags, UID, size, internal date, ENVELOPE, BODY/BODYSTRUCTURE and whole messages,
-//! CLOSE, UNSELECT, CHECK. Other commands are answered `NO [CANNOT]` until they are built.
+//! NOOP, LOGOUT, STARTTLS, LOGIN and AUTHENTICATE PLAIN (SASL-IR), LIST, LSUB, SELECT/EXAMINE,
+//! STATUS, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, APPEND, FETCH of flags, UID, size,
+//! internal date, ENVELOPE, BODY/BODYSTRUCTURE and whole messages, STORE, EXPUNGE, COPY, MOVE
+//! (and the UID forms, UIDPLUS codes), CLOSE, UNSELECT, CHECK. Other commands are answered
+//! `NO [CANNOT]` until they are built.
 //!
 //! Layers: `conn.rs` (bytes, literals, TLS, timeouts) parses with imap-codec and hands a
 //! [`request::Request`] to `session.rs` (state and store calls), whose answers `respond.rs`
@@ -10,7 +12,8 @@
 //! # Standards
 //! - RFC 3501 (IMAP4rev1), RFC 9051 §5.1 (mailbox naming), §5.4 (autologout), §6 (commands)
 //! - RFC 3501 §5.1.3 (modified UTF-7), RFC 4959 (SASL-IR), RFC 7888 (LITERAL+), RFC 3691
-//!   (UNSELECT), RFC 4616 (PLAIN), RFC 8314 (implicit TLS)
+//!   (UNSELECT), RFC 4315 (UIDPLUS), RFC 6851 (MOVE), RFC 7889 (APPENDLIMIT), RFC 4616
+//!   (PLAIN), RFC 8314 (implicit TLS)
 //!
 //! # Security
 //! Names and commands come from clients: literals are refused before they are read past a
@@ -18,6 +21,7 @@
 //! after; passwords only over TLS unless allowed; logins go through the shared throttle;
 //! input pipelined before a TLS handshake is dropped; mailbox names are decoded strictly.
 
+mod cmd;
 mod conn;
 mod list;
 pub mod names;
@@ -44,8 +48,10 @@ pub struct ImapSettings {
     pub prelogin_timeout: Duration,
     /// Largest literal before login.
     pub max_prelogin_literal: u64,
-    /// Largest command, literals included.
+    /// Largest command after login, literals included (APPEND aside).
     pub max_command_size: u32,
+    /// Largest message APPEND takes (RFC 7889 APPENDLIMIT).
+    pub append_limit: u32,
     pub plaintext: PlaintextAuth,
     pub recipients: RecipientPolicy,
 }

@@ -5,11 +5,16 @@ use std::num::NonZeroU32;
 
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItemName, Section,
 };
+use imap_codec::imap_types::flag::{Flag as ImapFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use imap_codec::imap_types::status::StatusDataItemName;
+use tern_store::FlagOp;
+use tern_types::{Flag, Flags};
 
 /// One end of a sequence range: a number, or `*` (the last message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +76,83 @@ pub(crate) enum Request {
     Close,
     Unselect,
     Check,
+    Store {
+        set: Set,
+        op: FlagOp,
+        flags: Flags,
+        silent: bool,
+        uid: bool,
+    },
+    /// EXPUNGE, or UID EXPUNGE (RFC 4315 §2.1) of the UIDs in the set.
+    Expunge {
+        uids: Option<Set>,
+    },
+    Create {
+        mailbox: String,
+    },
+    Delete {
+        mailbox: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe {
+        mailbox: String,
+        subscribe: bool,
+    },
+    Lsub {
+        reference: String,
+        pattern: String,
+    },
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    /// COPY or MOVE (RFC 6851), by message number or UID.
+    Copy {
+        set: Set,
+        to: String,
+        uid: bool,
+        remove: bool,
+    },
+    Append {
+        mailbox: String,
+        flags: Flags,
+        date: Option<i64>,
+        message: Vec<u8>,
+    },
+    /// A flag a client may not set (`\Recent`, an unknown `\` flag): BAD.
+    BadFlag,
     /// A command this version does not do yet (named for the reply).
     NotYet(&'static str),
+}
+
+/// A STATUS item this version answers (RFC 9051 §6.3.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+}
+
+/// Flags as stored; `None` when one of them is not a flag a client may set.
+fn flags(given: &[ImapFlag<'_>]) -> Option<Flags> {
+    given
+        .iter()
+        .map(|f| match f {
+            ImapFlag::Answered => Some(Flag::Answered),
+            ImapFlag::Deleted => Some(Flag::Deleted),
+            ImapFlag::Draft => Some(Flag::Draft),
+            ImapFlag::Flagged => Some(Flag::Flagged),
+            ImapFlag::Seen => Some(Flag::Seen),
+            ImapFlag::Keyword(atom) => Some(Flag::Keyword(atom.inner().to_string())),
+            // RFC 9051 §2.3.2: \Recent is gone, other system-flag names do not exist.
+            ImapFlag::Extension(_) => None,
+        })
+        .collect()
 }
 
 /// The mailbox name as the client sent it (modified UTF-7 or UTF-8; decoded by the session).
@@ -213,6 +293,116 @@ impl Request {
                     uid: *uid,
                 },
                 Err(what) => Request::NotYet(what),
+            },
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags: given,
+                uid,
+                ..
+            } => match flags(given) {
+                Some(flags) => Request::Store {
+                    set: set(sequence_set),
+                    op: match kind {
+                        StoreType::Replace => FlagOp::Replace,
+                        StoreType::Add => FlagOp::Add,
+                        StoreType::Remove => FlagOp::Remove,
+                    },
+                    flags,
+                    silent: matches!(response, StoreResponse::Silent),
+                    uid: *uid,
+                },
+                None => Request::BadFlag,
+            },
+            CommandBody::Expunge => Request::Expunge { uids: None },
+            CommandBody::ExpungeUid { sequence_set } => Request::Expunge {
+                uids: Some(set(sequence_set)),
+            },
+            CommandBody::Create { mailbox } => Request::Create {
+                mailbox: mailbox_name(mailbox),
+            },
+            CommandBody::Delete { mailbox } => Request::Delete {
+                mailbox: mailbox_name(mailbox),
+            },
+            CommandBody::Rename { from, to } => Request::Rename {
+                from: mailbox_name(from),
+                to: mailbox_name(to),
+            },
+            CommandBody::Subscribe { mailbox } => Request::Subscribe {
+                mailbox: mailbox_name(mailbox),
+                subscribe: true,
+            },
+            CommandBody::Unsubscribe { mailbox } => Request::Subscribe {
+                mailbox: mailbox_name(mailbox),
+                subscribe: false,
+            },
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => Request::Lsub {
+                reference: mailbox_name(reference),
+                pattern: list_pattern(mailbox_wildcard),
+            },
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => {
+                let items: Option<Vec<StatusItem>> = item_names
+                    .iter()
+                    .map(|item| match item {
+                        StatusDataItemName::Messages => Some(StatusItem::Messages),
+                        StatusDataItemName::Recent => Some(StatusItem::Recent),
+                        StatusDataItemName::UidNext => Some(StatusItem::UidNext),
+                        StatusDataItemName::UidValidity => Some(StatusItem::UidValidity),
+                        StatusDataItemName::Unseen => Some(StatusItem::Unseen),
+                        _ => None,
+                    })
+                    .collect();
+                match items {
+                    Some(items) => Request::Status {
+                        mailbox: mailbox_name(mailbox),
+                        items,
+                    },
+                    None => Request::NotYet("this STATUS item"),
+                }
+            }
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => Request::Copy {
+                set: set(sequence_set),
+                to: mailbox_name(mailbox),
+                uid: *uid,
+                remove: false,
+            },
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => Request::Copy {
+                set: set(sequence_set),
+                to: mailbox_name(mailbox),
+                uid: *uid,
+                remove: true,
+            },
+            CommandBody::Append {
+                mailbox,
+                flags: given,
+                date,
+                message,
+            } => match flags(given) {
+                Some(flags) => Request::Append {
+                    mailbox: mailbox_name(mailbox),
+                    flags,
+                    date: date.as_ref().map(|d| d.as_ref().timestamp()),
+                    message: match message {
+                        LiteralOrLiteral8::Literal(literal) => literal.data().to_vec(),
+                        LiteralOrLiteral8::Literal8(literal) => literal.data.to_vec(),
+                    },
+                },
+                None => Request::BadFlag,
             },
             CommandBody::Close => Request::Close,
             CommandBody::Unselect => Request::Unselect,

@@ -43,23 +43,23 @@ pub(crate) enum Next {
 /// The selected mailbox: the message sequence numbers of this session (RFC 9051 §2.3.1.2),
 /// kept as the UIDs in order; flags and bodies are read from the store when asked for.
 #[derive(Debug)]
-struct Selected {
-    mailbox: MailboxInfo,
-    read_only: bool,
-    uids: Vec<Uid>,
+pub(crate) struct Selected {
+    pub(crate) mailbox: MailboxInfo,
+    pub(crate) read_only: bool,
+    pub(crate) uids: Vec<Uid>,
 }
 
 #[derive(Debug)]
-enum State {
+pub(crate) enum State {
     NotAuthenticated,
     Authenticated(AccountAuth),
     Selected(AccountAuth, Selected),
 }
 
 pub(crate) struct Session {
-    shared: Arc<ImapShared>,
+    pub(crate) shared: Arc<ImapShared>,
     pub(crate) info: ConnInfo,
-    state: State,
+    pub(crate) state: State,
 }
 
 /// What one command produced.
@@ -69,7 +69,7 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    fn done(out: Vec<u8>) -> Self {
+    pub(crate) fn done(out: Vec<u8>) -> Self {
         Self {
             pieces: vec![Piece::Bytes(out)],
             next: Next::Continue,
@@ -79,9 +79,9 @@ impl Outcome {
 
 /// IMAP4rev1 strings for clients: names in modified UTF-7, non-ASCII text encoded (this
 /// version does not offer IMAP4rev2 or UTF8=ACCEPT yet).
-const STRINGS: ImapStrings = ImapStrings { utf8: false };
+pub(crate) const STRINGS: ImapStrings = ImapStrings { utf8: false };
 
-fn store_failure(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
+pub(crate) fn store_failure(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
     tracing::error!("store failure: {e}");
     tagged(
         out,
@@ -117,7 +117,16 @@ impl Session {
 
     /// What this version offers (RFC 9051 §7.2.2), as the current state allows.
     fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "UNSELECT"];
+        let append_limit = format!("APPENDLIMIT={}", self.shared.settings.append_limit);
+        let mut caps = vec![
+            "IMAP4rev1",
+            "LITERAL+",
+            "SASL-IR",
+            "UNSELECT",
+            "UIDPLUS",
+            "MOVE",
+            append_limit.as_str(),
+        ];
         if !self.is_authenticated() {
             if self.info.tls.is_none() {
                 caps.push("STARTTLS");
@@ -200,7 +209,74 @@ impl Session {
                 Next::Continue
             }
             Request::List { reference, pattern } => {
-                self.list(&mut out, tag, &reference, &pattern).await;
+                self.list(&mut out, tag, &reference, &pattern, false).await;
+                Next::Continue
+            }
+            Request::Lsub { reference, pattern } => {
+                self.list(&mut out, tag, &reference, &pattern, true).await;
+                Next::Continue
+            }
+            Request::Store {
+                set,
+                op,
+                flags,
+                silent,
+                uid,
+            } => {
+                self.store(&mut out, tag, &set, op, &flags, silent, uid)
+                    .await;
+                Next::Continue
+            }
+            Request::Expunge { uids } => {
+                self.expunge(&mut out, tag, uids.as_ref()).await;
+                Next::Continue
+            }
+            Request::Create { mailbox } => {
+                self.create(&mut out, tag, &mailbox).await;
+                Next::Continue
+            }
+            Request::Delete { mailbox } => {
+                self.delete(&mut out, tag, &mailbox).await;
+                Next::Continue
+            }
+            Request::Rename { from, to } => {
+                self.rename(&mut out, tag, &from, &to).await;
+                Next::Continue
+            }
+            Request::Subscribe { mailbox, subscribe } => {
+                self.subscribe(&mut out, tag, &mailbox, subscribe).await;
+                Next::Continue
+            }
+            Request::Status { mailbox, items } => {
+                self.status(&mut out, tag, &mailbox, &items).await;
+                Next::Continue
+            }
+            Request::Copy {
+                set,
+                to,
+                uid,
+                remove,
+            } => {
+                self.copy(&mut out, tag, &set, &to, uid, remove).await;
+                Next::Continue
+            }
+            Request::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => {
+                self.append(&mut out, tag, &mailbox, flags, date, message)
+                    .await;
+                Next::Continue
+            }
+            Request::BadFlag => {
+                tagged(
+                    &mut out,
+                    tag,
+                    "BAD",
+                    "A flag that cannot be set (\\Recent or an unknown system flag)",
+                );
                 Next::Continue
             }
             Request::Fetch { set, items, uid } => {
@@ -227,7 +303,7 @@ impl Session {
         }
     }
 
-    fn account(&self) -> Option<&AccountAuth> {
+    pub(crate) fn account(&self) -> Option<&AccountAuth> {
         match &self.state {
             State::NotAuthenticated => None,
             State::Authenticated(a) | State::Selected(a, _) => Some(a),
@@ -355,7 +431,7 @@ impl Session {
 
     /// The mailbox a client names: INBOX in any case, others in modified UTF-7 (RFC 3501
     /// §5.1.3) decoded strictly.
-    async fn find_mailbox(&self, name: &str) -> Result<MailboxInfo, String> {
+    pub(crate) async fn find_mailbox(&self, name: &str) -> Result<MailboxInfo, String> {
         let Some(account) = self.account() else {
             return Err("Log in first".into());
         };
@@ -463,15 +539,23 @@ impl Session {
         }
     }
 
-    async fn list(&self, out: &mut Vec<u8>, tag: &str, reference: &str, pattern: &str) {
+    async fn list(
+        &self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        reference: &str,
+        pattern: &str,
+        subscribed_only: bool,
+    ) {
+        let verb = if subscribed_only { "LSUB" } else { "LIST" };
         let Some(account) = self.account() else {
             tagged(out, tag, "BAD", "Log in first");
             return;
         };
         // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
         if pattern.is_empty() {
-            untagged(out, "LIST (\\Noselect) \"/\" \"\"");
-            tagged(out, tag, "OK", "LIST completed");
+            untagged(out, &format!("{verb} (\\Noselect) \"/\" \"\""));
+            tagged(out, tag, "OK", &format!("{verb} completed"));
             return;
         }
         let full = match names::decode_utf7(&format!("{reference}{pattern}")) {
@@ -492,7 +576,7 @@ impl Session {
             Err(e) => return store_failure(out, tag, &e),
         };
         for mailbox in &mailboxes {
-            if !list::matches(&full, &mailbox.name) {
+            if !list::matches(&full, &mailbox.name) || (subscribed_only && !mailbox.subscribed) {
                 continue;
             }
             let children = mailboxes
@@ -506,12 +590,12 @@ impl Session {
             if let Some(special) = mailbox.special_use {
                 attributes.push(special.as_str());
             }
-            let mut line = format!("* LIST ({}) \"/\" ", attributes.join(" ")).into_bytes();
+            let mut line = format!("* {verb} ({}) \"/\" ", attributes.join(" ")).into_bytes();
             string(&mut line, &names::encode_utf7(&mailbox.name), false);
             line.extend_from_slice(b"\r\n");
             out.extend_from_slice(&line);
         }
-        tagged(out, tag, "OK", "LIST completed");
+        tagged(out, tag, "OK", &format!("{verb} completed"));
     }
 
     async fn close(&mut self, out: &mut Vec<u8>, tag: &str, expunge: bool) {
@@ -544,7 +628,7 @@ impl Session {
 
     /// The UIDs a sequence set names in this session, in order (RFC 9051 §6.4.5: a set with
     /// numbers out of range is an error for message numbers, ignored for UIDs).
-    fn resolve(uids: &[Uid], set: &Set, by_uid: bool) -> Result<Vec<Uid>, &'static str> {
+    pub(crate) fn resolve(uids: &[Uid], set: &Set, by_uid: bool) -> Result<Vec<Uid>, &'static str> {
         let last = if by_uid {
             uids.last().map_or(0, |u| u.0)
         } else {

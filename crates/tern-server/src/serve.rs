@@ -252,6 +252,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
             prelogin_timeout: config.imap.prelogin_timeout,
             max_prelogin_literal: config.imap.max_prelogin_literal,
             max_command_size: config.imap.max_command_size,
+            append_limit: config.imap.append_limit,
             plaintext: config.auth.plaintext_without_tls,
             recipients: recipient_policy(config),
         },

@@ -145,3 +145,108 @@ async fn imaplib_over_plain_loopback_starttls_and_imaps() {
         true,
     );
 }
+
+/// Changing mail with imaplib: folders (CREATE with a missing parent, RENAME, SUBSCRIBE,
+/// LSUB, STATUS, DELETE), APPEND with flags, STORE, COPY and MOVE with UIDPLUS codes,
+/// EXPUNGE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imaplib_changes_folders_flags_and_messages() {
+    let (server, stored) = server_with_mail().await;
+    let script = r#"
+import imaplib, sys
+imap = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+imap.login("alice@example.test", sys.argv[3])
+def ok(what, result):
+    typ, data = result
+    assert typ == "OK", (what, typ, data)
+    return data
+ok("create", imap.create("Projects/2026"))
+typ, data = imap.create("Projects")
+assert typ == "NO" and b"ALREADYEXISTS" in data[0], data
+ok("rename", imap.rename("Projects/2026", "Projects/Done"))
+ok("subscribe", imap.subscribe("Projects/Done"))
+print("LSUB", sorted(b.decode() for b in ok("lsub", imap.lsub())))
+print("LIST", sorted(b.decode() for b in ok("list", imap.list('""', "Projects/*"))))
+typ, data = imap.append("Projects/Done", "(\\Flagged)", None, b"Subject: appended\r\n\r\nbody\r\n")
+assert typ == "OK", data
+print("APPEND", data[0].decode())
+typ, data = imap.append("Nowhere", None, None, b"Subject: x\r\n\r\nx\r\n")
+assert typ == "NO" and b"TRYCREATE" in data[0], data
+print("STATUS", ok("status", imap.status("Projects/Done", "(MESSAGES UIDNEXT UNSEEN)"))[0].decode())
+ok("select", imap.select("INBOX"))
+print("STORE", ok("store", imap.store("1", "+FLAGS", "(\\Flagged $Important)"))[0].decode())
+typ, data = imap.uid("copy", "1", "Projects/Done")
+assert typ == "OK", data
+print("COPY", data[0].decode() if data[0] else imap.untagged_responses)
+typ, data = imap.uid("move", "1", "Archive")
+assert typ == "OK", data
+print("MOVED", imap.select("INBOX")[1][0].decode())
+ok("select", imap.select("Projects/Done"))
+ok("store", imap.store("1", "+FLAGS", "(\\Deleted)"))
+print("EXPUNGE", ok("expunge", imap.expunge()))
+typ, data = imap.fetch("1", "(BODY.PEEK[])")
+sys.stdout.buffer.write(b"COPIED " + data[0][1] + b"\nEND\n")
+ok("close", imap.close())
+ok("delete", imap.delete("Projects/Done"))
+print("AFTER", sorted(b.decode() for b in ok("list", imap.list('""', "Projects*"))))
+imap.logout()
+"#;
+    let output = python(&server, Protocol::Imap, script).await;
+    let line = |key: &str| {
+        output
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in:\n{output}"))
+            .to_string()
+    };
+    assert!(line("LSUB").contains("Projects/Done"), "{output}");
+    assert!(
+        line("LIST").contains("Projects/Done") && !line("LIST").contains("2026"),
+        "{output}"
+    );
+    assert!(line("APPEND").contains("[APPENDUID "), "{output}");
+    assert!(
+        line("STATUS").contains("MESSAGES 1") && line("STATUS").contains("UNSEEN 1"),
+        "{output}"
+    );
+    assert!(
+        line("STORE").contains("\\Flagged") && line("STORE").contains("$Important"),
+        "{output}"
+    );
+    assert!(line("COPY").contains("COPYUID"), "{output}");
+    assert_eq!(line("MOVED"), "MOVED 0", "INBOX is empty after the MOVE");
+    assert!(line("EXPUNGE").contains("1"), "{output}");
+    let start = output.find("COPIED ").expect("COPIED") + 7;
+    let end = output.find("\nEND\n").expect("END");
+    assert_eq!(
+        &output.as_bytes()[start..end],
+        &stored[..],
+        "the copy is the message"
+    );
+    assert!(!line("AFTER").contains("Done"), "{output}");
+    assert!(
+        line("AFTER").contains("Projects"),
+        "the parent stays: {output}"
+    );
+    // The moved message is in Archive, flagged.
+    let archive = server
+        .stores()
+        .mailboxes
+        .mailbox(
+            server
+                .stores()
+                .directory
+                .account_auth(
+                    &tern_types::Address::parse("alice@example.test").unwrap(),
+                    Default::default(),
+                )
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            "Archive",
+        )
+        .await
+        .unwrap();
+    assert_eq!(archive.messages, 1);
+}

@@ -1,0 +1,188 @@
+//! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE and STATUS (RFC 9051 §6.3.4–6.3.11).
+
+use tern_store::StoreError;
+use tern_types::{Flag, Uid};
+
+use crate::names;
+use crate::request::StatusItem;
+use crate::respond::{string, tagged};
+use crate::session::{store_failure, Session, State};
+
+impl Session {
+    /// A new mailbox name from a client: modified UTF-7 decoded strictly, validated, without
+    /// the trailing delimiter RFC 9051 §6.3.4 allows.
+    fn new_name(name: &str) -> Result<String, String> {
+        let name = name.strip_suffix('/').unwrap_or(name);
+        let decoded = names::decode_utf7(name).map_err(|e| format!("Bad mailbox name: {e}"))?;
+        names::validate(&decoded).map_err(|e| format!("Bad mailbox name: {e}"))?;
+        Ok(decoded)
+    }
+
+    pub(crate) async fn create(&mut self, out: &mut Vec<u8>, tag: &str, name: &str) {
+        let Some(account) = self.account().map(|a| a.id) else {
+            return tagged(out, tag, "BAD", "Log in first");
+        };
+        let name = match Self::new_name(name) {
+            Ok(name) => name,
+            Err(why) => return tagged(out, tag, "NO", &why),
+        };
+        if name.eq_ignore_ascii_case("INBOX") {
+            return tagged(out, tag, "NO", "[ALREADYEXISTS] INBOX always exists");
+        }
+        let mailboxes = &self.shared.stores.mailboxes;
+        // RFC 9051 §6.3.4: the superiors a name needs are created too.
+        let levels: Vec<&str> = name.split('/').collect();
+        for depth in 1..levels.len() {
+            let parent = levels[..depth].join("/");
+            match mailboxes.create_mailbox(account, &parent, None).await {
+                Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+                Err(e) => return store_failure(out, tag, &e),
+            }
+        }
+        match mailboxes.create_mailbox(account, &name, None).await {
+            Ok(_) => tagged(out, tag, "OK", "CREATE completed"),
+            Err(StoreError::AlreadyExists(_)) => {
+                tagged(out, tag, "NO", "[ALREADYEXISTS] The mailbox exists")
+            }
+            Err(StoreError::Invalid(why)) => tagged(out, tag, "NO", &format!("[CANNOT] {why}")),
+            Err(e) => store_failure(out, tag, &e),
+        }
+    }
+
+    pub(crate) async fn delete(&mut self, out: &mut Vec<u8>, tag: &str, name: &str) {
+        if self.account().is_none() {
+            return tagged(out, tag, "BAD", "Log in first");
+        }
+        let mailbox = match self.find_mailbox(name).await {
+            Ok(mailbox) => mailbox,
+            Err(why) => return tagged(out, tag, "NO", &why),
+        };
+        if mailbox.name.eq_ignore_ascii_case("INBOX") {
+            return tagged(out, tag, "NO", "[CANNOT] INBOX cannot be deleted");
+        }
+        match self
+            .shared
+            .stores
+            .mailboxes
+            .delete_mailbox(mailbox.id)
+            .await
+        {
+            Ok(()) => {
+                // A session with the deleted mailbox selected is left with none.
+                if let State::Selected(account, selected) = &self.state {
+                    if selected.mailbox.id == mailbox.id {
+                        self.state = State::Authenticated(account.clone());
+                    }
+                }
+                tagged(out, tag, "OK", "DELETE completed")
+            }
+            Err(StoreError::Invalid(why)) => tagged(out, tag, "NO", &format!("[CANNOT] {why}")),
+            Err(e) => store_failure(out, tag, &e),
+        }
+    }
+
+    pub(crate) async fn rename(&mut self, out: &mut Vec<u8>, tag: &str, from: &str, to: &str) {
+        if self.account().is_none() {
+            return tagged(out, tag, "BAD", "Log in first");
+        }
+        let mailbox = match self.find_mailbox(from).await {
+            Ok(mailbox) => mailbox,
+            Err(why) => return tagged(out, tag, "NO", &why),
+        };
+        let to = match Self::new_name(to) {
+            Ok(name) => name,
+            Err(why) => return tagged(out, tag, "NO", &why),
+        };
+        match self
+            .shared
+            .stores
+            .mailboxes
+            .rename_mailbox(mailbox.id, &to)
+            .await
+        {
+            Ok(()) => tagged(out, tag, "OK", "RENAME completed"),
+            Err(StoreError::AlreadyExists(_)) => tagged(
+                out,
+                tag,
+                "NO",
+                "[ALREADYEXISTS] A mailbox of that name exists",
+            ),
+            Err(StoreError::Invalid(why)) => tagged(out, tag, "NO", &format!("[CANNOT] {why}")),
+            Err(e) => store_failure(out, tag, &e),
+        }
+    }
+
+    pub(crate) async fn subscribe(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        name: &str,
+        subscribe: bool,
+    ) {
+        if self.account().is_none() {
+            return tagged(out, tag, "BAD", "Log in first");
+        }
+        let mailbox = match self.find_mailbox(name).await {
+            Ok(mailbox) => mailbox,
+            Err(why) => return tagged(out, tag, "NO", &why),
+        };
+        match self
+            .shared
+            .stores
+            .mailboxes
+            .set_subscribed(mailbox.id, subscribe)
+            .await
+        {
+            Ok(()) => tagged(out, tag, "OK", "Done"),
+            Err(e) => store_failure(out, tag, &e),
+        }
+    }
+
+    pub(crate) async fn status(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        name: &str,
+        items: &[StatusItem],
+    ) {
+        if self.account().is_none() {
+            return tagged(out, tag, "BAD", "Log in first");
+        }
+        let mailbox = match self.find_mailbox(name).await {
+            Ok(mailbox) => mailbox,
+            Err(why) => return tagged(out, tag, "NO", &why),
+        };
+        let unseen = match items.contains(&StatusItem::Unseen) {
+            true => match self
+                .shared
+                .stores
+                .mailboxes
+                .messages(mailbox.id, Uid(1))
+                .await
+            {
+                Ok(records) => records
+                    .iter()
+                    .filter(|r| !r.flags.contains(&Flag::Seen))
+                    .count(),
+                Err(e) => return store_failure(out, tag, &e),
+            },
+            false => 0,
+        };
+        let values: Vec<String> = items
+            .iter()
+            .map(|item| match item {
+                StatusItem::Messages => format!("MESSAGES {}", mailbox.messages),
+                // RFC 9051 removed \\Recent; IMAP4rev1 clients are told none are recent.
+                StatusItem::Recent => "RECENT 0".to_string(),
+                StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next.0),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity.0),
+                StatusItem::Unseen => format!("UNSEEN {unseen}"),
+            })
+            .collect();
+        let mut line = b"* STATUS ".to_vec();
+        string(&mut line, &names::encode_utf7(&mailbox.name), false);
+        line.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
+        out.extend_from_slice(&line);
+        tagged(out, tag, "OK", "STATUS completed");
+    }
+}

@@ -1,0 +1,197 @@
+//! STORE, EXPUNGE (and UID EXPUNGE), COPY and MOVE (RFC 9051 §6.4; RFC 4315 UIDPLUS, RFC 6851).
+
+use tern_store::{FlagOp, StoreError};
+use tern_types::{Flag, Flags, Uid};
+
+use crate::request::Set;
+use crate::respond::{tagged, untagged};
+use crate::session::{store_failure, Session, State};
+
+/// A UID list as a sequence set (for COPYUID): single UIDs, comma-separated.
+fn uid_list(uids: impl Iterator<Item = Uid>) -> String {
+    uids.map(|u| u.0.to_string()).collect::<Vec<_>>().join(",")
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn store(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        set: &Set,
+        op: FlagOp,
+        flags: &Flags,
+        silent: bool,
+        by_uid: bool,
+    ) {
+        let State::Selected(_, selected) = &self.state else {
+            return tagged(out, tag, "BAD", "No mailbox selected");
+        };
+        if selected.read_only {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[READ-ONLY] The mailbox is selected read-only",
+            );
+        }
+        let uids = match Self::resolve(&selected.uids, set, by_uid) {
+            Ok(uids) => uids,
+            Err(why) => return tagged(out, tag, "BAD", why),
+        };
+        let mailbox = selected.mailbox.id;
+        let changed = match self
+            .shared
+            .stores
+            .mailboxes
+            .store_flags(mailbox, &uids, op, flags, None)
+            .await
+        {
+            Ok(changed) => changed,
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        // RFC 9051 §6.4.6: the new flags of each changed message, unless .SILENT.
+        if !silent {
+            for record in &changed {
+                let Some(seq) = selected.uids.binary_search(&record.uid).ok() else {
+                    continue;
+                };
+                let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                let uid = if by_uid {
+                    format!(" UID {}", record.uid.0)
+                } else {
+                    String::new()
+                };
+                untagged(
+                    out,
+                    &format!("{} FETCH (FLAGS ({}){uid})", seq + 1, names.join(" ")),
+                );
+            }
+        }
+        tagged(out, tag, "OK", "STORE completed");
+    }
+
+    /// Removes the selected mailbox's `\Deleted` messages (those in `only`, for UID EXPUNGE)
+    /// and reports each with its sequence number (RFC 9051 §7.5.1).
+    pub(crate) async fn expunge(&mut self, out: &mut Vec<u8>, tag: &str, only: Option<&Set>) {
+        let State::Selected(_, selected) = &self.state else {
+            return tagged(out, tag, "BAD", "No mailbox selected");
+        };
+        if selected.read_only {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[READ-ONLY] The mailbox is selected read-only",
+            );
+        }
+        let within = match only.map(|set| Self::resolve(&selected.uids, set, true)) {
+            Some(Ok(uids)) => Some(uids),
+            Some(Err(why)) => return tagged(out, tag, "BAD", why),
+            None => None,
+        };
+        let mailbox = selected.mailbox.id;
+        let mailboxes = self.shared.stores.mailboxes.clone();
+        let deleted: Vec<Uid> = match mailboxes.messages(mailbox, Uid(1)).await {
+            Ok(records) => records
+                .into_iter()
+                .filter(|r| r.flags.contains(&Flag::Deleted))
+                .filter(|r| within.as_ref().is_none_or(|w| w.contains(&r.uid)))
+                .map(|r| r.uid)
+                .collect(),
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        let removed = if deleted.is_empty() {
+            Vec::new()
+        } else {
+            match mailboxes.expunge(mailbox, &deleted).await {
+                Ok(removed) => removed,
+                Err(e) => return store_failure(out, tag, &e),
+            }
+        };
+        self.forget(out, &removed);
+        tagged(out, tag, "OK", "EXPUNGE completed");
+    }
+
+    /// Takes expunged messages out of this session's numbering, telling the client.
+    fn forget(&mut self, out: &mut Vec<u8>, removed: &[Uid]) {
+        let State::Selected(_, selected) = &mut self.state else {
+            return;
+        };
+        for uid in removed {
+            if let Ok(index) = selected.uids.binary_search(uid) {
+                selected.uids.remove(index);
+                untagged(out, &format!("{} EXPUNGE", index + 1));
+            }
+        }
+    }
+
+    pub(crate) async fn copy(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        set: &Set,
+        to: &str,
+        by_uid: bool,
+        remove: bool,
+    ) {
+        let (from, uids) = {
+            let State::Selected(_, selected) = &self.state else {
+                return tagged(out, tag, "BAD", "No mailbox selected");
+            };
+            if remove && selected.read_only {
+                return tagged(
+                    out,
+                    tag,
+                    "NO",
+                    "[READ-ONLY] The mailbox is selected read-only",
+                );
+            }
+            match Self::resolve(&selected.uids, set, by_uid) {
+                Ok(uids) => (selected.mailbox.id, uids),
+                Err(why) => return tagged(out, tag, "BAD", why),
+            }
+        };
+        let target = match self.find_mailbox(to).await {
+            Ok(target) => target,
+            // RFC 9051 §6.4.7: TRYCREATE tells the client CREATE would help.
+            Err(why) if why.starts_with("[NONEXISTENT]") => {
+                return tagged(out, tag, "NO", "[TRYCREATE] No such mailbox")
+            }
+            Err(why) => return tagged(out, tag, "NO", &why),
+        };
+        let mailboxes = &self.shared.stores.mailboxes;
+        let result = match remove {
+            true => mailboxes.move_messages(from, &uids, target.id).await,
+            false => mailboxes.copy_messages(from, &uids, target.id).await,
+        };
+        let pairs = match result {
+            Ok(pairs) => pairs,
+            Err(StoreError::OverQuota(_)) => {
+                return tagged(out, tag, "NO", "[OVERQUOTA] The mailbox is full")
+            }
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        // RFC 4315 §3: COPYUID destination-UIDVALIDITY source-UIDs destination-UIDs.
+        let code = match pairs.is_empty() {
+            true => String::new(),
+            false => format!(
+                "[COPYUID {} {} {}] ",
+                target.uid_validity.0,
+                uid_list(pairs.iter().map(|p| p.0)),
+                uid_list(pairs.iter().map(|p| p.1))
+            ),
+        };
+        if remove {
+            // RFC 6851 §4.3: the COPYUID goes in an untagged OK before the expunges.
+            if !code.is_empty() {
+                untagged(out, &format!("OK {code}Moved"));
+            }
+            let moved: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
+            self.forget(out, &moved);
+            tagged(out, tag, "OK", "MOVE completed");
+        } else {
+            tagged(out, tag, "OK", &format!("{code}COPY completed"));
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Commands beyond the session's core: mailbox management, and commands that change messages.
+
+mod append;
+mod mailboxes;
+mod messages;
