@@ -9,9 +9,11 @@ use std::time::Duration;
 use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
 use imap_codec::imap_types::auth::AuthenticateData;
 use imap_codec::imap_types::core::LiteralMode;
-use imap_codec::{AuthenticateDataCodec, CommandCodec};
+use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
 use tern_net::{io, ConnInfo, Shutdown, Stream};
+use tern_store::Change;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::broadcast;
 
 use crate::request::Request;
 use crate::respond::{tagged, untagged};
@@ -38,6 +40,8 @@ pub(crate) async fn run(
     let mut pending: usize = 0;
     let mut scratch = vec![0u8; READ_CHUNK];
     let mut auth_tag: Option<String> = None;
+    // IDLE (RFC 2177): its tag and the store's change events, while the client idles.
+    let mut idle: Option<(String, broadcast::Receiver<Change>)> = None;
     let mut out = session.greeting();
     loop {
         // Everything complete in the input is answered before the next read.
@@ -74,6 +78,13 @@ pub(crate) async fn run(
                 continue;
             }
             pending = 0;
+            if let Some((tag, _)) = idle.take() {
+                match frag.decode_message(&IdleDoneCodec::default()) {
+                    Ok(_) => tagged(&mut out, &tag, "OK", "IDLE terminated"),
+                    Err(_) => tagged(&mut out, &tag, "BAD", "Expected DONE"),
+                }
+                continue;
+            }
             let outcome = match auth_tag.take() {
                 Some(tag) => {
                     let data = match frag.decode_message(&AuthenticateDataCodec::default()) {
@@ -128,6 +139,12 @@ pub(crate) async fn run(
             match outcome.next {
                 Next::Continue => {}
                 Next::AuthData(tag) => auth_tag = Some(tag),
+                Next::Idle(tag) => {
+                    // Watching starts before a last look, so no change falls in between.
+                    let changes = shared.stores.mailboxes.watch();
+                    session.refresh(&mut out).await;
+                    idle = Some((tag, changes));
+                }
                 Next::Close => {
                     if send(&mut stream, &mut out, &shared, &shutdown).await {
                         let _ =
@@ -179,6 +196,12 @@ pub(crate) async fn run(
                 let _ = send(&mut stream, &mut out, &shared, &shutdown).await;
                 return;
             }
+            changed = next_change(&mut idle, session.selected_mailbox()) => {
+                if changed {
+                    session.refresh(&mut out).await;
+                }
+                continue;
+            }
             read = tokio::time::timeout(wait, stream.read(&mut scratch)) => read,
         };
         match read {
@@ -214,6 +237,25 @@ fn session_literal_limit(session: &Session, shared: &ImapShared) -> u64 {
                 .max(shared.settings.max_command_size),
         ),
         false => shared.settings.max_prelogin_literal,
+    }
+}
+
+/// Waits, while the client idles, for a change to the selected mailbox (true), or for ever
+/// otherwise. A lagging receiver counts as a change: the store is asked anyway.
+async fn next_change(
+    idle: &mut Option<(String, broadcast::Receiver<Change>)>,
+    mailbox: Option<tern_types::MailboxId>,
+) -> bool {
+    let (Some((_, changes)), Some(mailbox)) = (idle.as_mut(), mailbox) else {
+        return std::future::pending().await;
+    };
+    loop {
+        match changes.recv().await {
+            Ok(change) if change.mailbox == mailbox => return true,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return true,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
     }
 }
 

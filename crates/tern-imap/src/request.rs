@@ -76,6 +76,7 @@ pub(crate) enum Request {
     Close,
     Unselect,
     Check,
+    Idle,
     Store {
         set: Set,
         op: FlagOp,
@@ -404,6 +405,7 @@ impl Request {
                 },
                 None => Request::BadFlag,
             },
+            CommandBody::Idle => Request::Idle,
             CommandBody::Close => Request::Close,
             CommandBody::Unselect => Request::Unselect,
             CommandBody::Check => Request::Check,

@@ -9,7 +9,7 @@ use tern_auth::{decode_plain, LoginError, Secret};
 use tern_message::mime::{body_structure, imap_envelope, ImapStrings};
 use tern_net::ConnInfo;
 use tern_store::{AccountAuth, FlagOp, MailboxInfo, MessageRecord, StoreError};
-use tern_types::{Address, Flag, Flags, MailboxId, Uid};
+use tern_types::{Address, Flag, Flags, MailboxId, ModSeq, Uid};
 
 use crate::list;
 use crate::names;
@@ -38,6 +38,8 @@ pub(crate) enum Next {
     StartTls,
     /// The next line is the client's answer to `+` for this AUTHENTICATE tag.
     AuthData(String),
+    /// IDLE (RFC 2177) under this tag: changes are pushed until the client sends DONE.
+    Idle(String),
 }
 
 /// The selected mailbox: the message sequence numbers of this session (RFC 9051 §2.3.1.2),
@@ -47,6 +49,8 @@ pub(crate) struct Selected {
     pub(crate) mailbox: MailboxInfo,
     pub(crate) read_only: bool,
     pub(crate) uids: Vec<Uid>,
+    /// The highest MODSEQ this session has reported (RFC 7162): what `refresh` asks after.
+    pub(crate) modseq: ModSeq,
 }
 
 #[derive(Debug)]
@@ -125,6 +129,7 @@ impl Session {
             "UNSELECT",
             "UIDPLUS",
             "MOVE",
+            "IDLE",
             append_limit.as_str(),
         ];
         if !self.is_authenticated() {
@@ -165,8 +170,17 @@ impl Session {
                 tagged(&mut out, tag, "OK", "CAPABILITY completed");
                 Next::Continue
             }
+            Request::Idle if !self.is_authenticated() => {
+                tagged(&mut out, tag, "BAD", "Log in first");
+                Next::Continue
+            }
+            Request::Idle => {
+                self.refresh(&mut out).await;
+                out.extend_from_slice(b"+ idling\r\n");
+                Next::Idle(tag.to_string())
+            }
             Request::Noop | Request::Check => {
-                self.report_new_messages(&mut out).await;
+                self.refresh(&mut out).await;
                 tagged(&mut out, tag, "OK", "Done");
                 Next::Continue
             }
@@ -507,35 +521,76 @@ impl Session {
         };
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         tagged(out, tag, "OK", &format!("{mode} {verb} completed"));
+        let modseq = records
+            .iter()
+            .map(|r| r.modseq)
+            .max()
+            .unwrap_or(ModSeq(0))
+            .max(mailbox.highest_modseq);
         self.state = State::Selected(
             account,
             Selected {
                 mailbox,
                 read_only,
                 uids: records.iter().map(|r| r.uid).collect(),
+                modseq,
             },
         );
     }
 
-    /// New messages since the session last looked, as EXISTS (RFC 9051 §7.4.1). Expunges by
-    /// other sessions are not reported by this version: their sequence numbers stay until
-    /// the mailbox is selected again.
-    async fn report_new_messages(&mut self, out: &mut Vec<u8>) {
+    /// What changed in the selected mailbox since the session last looked (the change log,
+    /// by MODSEQ): expunged messages as EXPUNGE, new ones as EXISTS, other sessions' flag
+    /// changes as FETCH FLAGS (RFC 9051 §7.4.1, §7.5.1, §7.5.2). Sent only where RFC 9051
+    /// §7 allows expunges to be announced: NOOP, CHECK, IDLE.
+    pub(crate) async fn refresh(&mut self, out: &mut Vec<u8>) {
         let State::Selected(_, selected) = &mut self.state else {
             return;
         };
-        let from = selected.uids.last().map_or(Uid(1), |u| Uid(u.0 + 1));
-        if let Ok(records) = self
+        let Ok(changes) = self
             .shared
             .stores
             .mailboxes
-            .messages(selected.mailbox.id, from)
+            .changes_since(selected.mailbox.id, selected.modseq)
             .await
-        {
-            if !records.is_empty() {
-                selected.uids.extend(records.iter().map(|r| r.uid));
-                untagged(out, &format!("{} EXISTS", selected.uids.len()));
+        else {
+            return;
+        };
+        for uid in &changes.expunged {
+            if let Ok(index) = selected.uids.binary_search(uid) {
+                selected.uids.remove(index);
+                untagged(out, &format!("{} EXPUNGE", index + 1));
             }
+        }
+        let known = selected.uids.last().copied().unwrap_or(Uid(0));
+        let mut added = false;
+        for record in &changes.changed {
+            if record.uid > known {
+                selected.uids.push(record.uid);
+                added = true;
+            } else if let Ok(index) = selected.uids.binary_search(&record.uid) {
+                let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                untagged(
+                    out,
+                    &format!(
+                        "{} FETCH (FLAGS ({}) UID {})",
+                        index + 1,
+                        names.join(" "),
+                        record.uid.0
+                    ),
+                );
+            }
+        }
+        if added {
+            untagged(out, &format!("{} EXISTS", selected.uids.len()));
+        }
+        selected.modseq = selected.modseq.max(changes.highest_modseq);
+    }
+
+    /// The mailbox IDLE watches.
+    pub(crate) fn selected_mailbox(&self) -> Option<MailboxId> {
+        match &self.state {
+            State::Selected(_, selected) => Some(selected.mailbox.id),
+            _ => None,
         }
     }
 

@@ -33,6 +33,13 @@ impl Client {
         line
     }
 
+    /// A line the server sends on its own (IDLE), within 10 s.
+    async fn pushed(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(10), self.line())
+            .await
+            .expect("pushed in time")
+    }
+
     async fn send(&mut self, text: &str) {
         self.lines
             .get_mut()
@@ -186,4 +193,57 @@ async fn an_idle_client_is_logged_out() {
         .unwrap();
     assert!(bye.starts_with("* BYE"), "{bye}");
     assert_eq!(c.line().await, "", "closed");
+}
+
+/// RFC 2177 IDLE and RFC 9051 §7: what other sessions and deliveries do reaches a session in
+/// IDLE at once (EXISTS, FETCH FLAGS, EXPUNGE), and one that polls with NOOP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_reach_other_sessions_in_idle_and_on_noop() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let deliver = || async {
+        tern_testkit::smtp_client::deliver(
+            server.addr(Protocol::Smtp),
+            "carol@remote.example",
+            &["alice@example.test"],
+            &[b"Subject: hi\r\n\r\nhello\r\n".to_vec()],
+        )
+        .await
+    };
+    deliver().await;
+    let login = format!("LOGIN alice@example.test \"{TEST_PASSWORD}\"");
+    let mut idler = Client::connect(&server).await;
+    idler.run("a1", &login).await;
+    idler.run("a2", "SELECT INBOX").await;
+    let mut other = Client::connect(&server).await;
+    other.run("b1", &login).await;
+    other.run("b2", "SELECT INBOX").await;
+
+    idler.send("a3 IDLE\r\n").await;
+    assert_eq!(idler.line().await, "+ idling\r\n");
+    deliver().await;
+    assert_eq!(idler.pushed().await, "* 2 EXISTS\r\n");
+    other.run("b3", "STORE 1 +FLAGS (\\Flagged)").await;
+    let flags = idler.pushed().await;
+    assert!(
+        flags.starts_with("* 1 FETCH (FLAGS (\\Flagged) UID 1)"),
+        "{flags}"
+    );
+    other.run("b4", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    assert!(idler.pushed().await.starts_with("* 1 FETCH (FLAGS"));
+    let expunged = other.run("b5", "EXPUNGE").await;
+    assert_eq!(expunged[0], "* 1 EXPUNGE\r\n", "{expunged:?}");
+    assert_eq!(idler.pushed().await, "* 1 EXPUNGE\r\n");
+    idler.send("DONE\r\n").await;
+    assert!(last(&idler.until("a3").await).starts_with("a3 OK"));
+    // The other session learns of a new message on NOOP.
+    deliver().await;
+    server.inbox("alice@example.test", 2).await;
+    let noop = other.run("b6", "NOOP").await;
+    assert!(noop.contains(&"* 2 EXISTS\r\n".to_string()), "{noop:?}");
+    // Both sessions number the same messages the same way, once the idler has looked.
+    idler.run("a4", "NOOP").await;
+    let a = idler.run("a5", "FETCH 1:* (UID)").await;
+    let b = other.run("b7", "FETCH 1:* (UID)").await;
+    assert_eq!(a[..a.len() - 1], b[..b.len() - 1]);
 }
