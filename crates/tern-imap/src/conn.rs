@@ -126,11 +126,16 @@ pub(crate) async fn run(
             for piece in outcome.pieces {
                 match piece {
                     Piece::Bytes(bytes) => out.extend_from_slice(&bytes),
-                    Piece::Message { mailbox, uid } => {
+                    Piece::Range {
+                        mailbox,
+                        uid,
+                        range,
+                    } => {
                         if !send(&mut stream, &mut out, &shared, &shutdown).await {
                             return;
                         }
-                        if !stream_message(&mut stream, &shared, mailbox, uid, &shutdown).await {
+                        if !stream_range(&mut stream, &shared, mailbox, uid, range, &shutdown).await
+                        {
                             return;
                         }
                     }
@@ -287,12 +292,13 @@ async fn send(
     sent
 }
 
-/// Streams one whole message from the store, 64 KiB at a time.
-async fn stream_message(
+/// Streams octets `range` of a message from the store, 64 KiB at a time.
+async fn stream_range(
     stream: &mut Box<dyn Stream>,
     shared: &ImapShared,
     mailbox: tern_types::MailboxId,
     uid: tern_types::Uid,
+    range: std::ops::Range<u64>,
     shutdown: &Shutdown,
 ) -> bool {
     let reader = match shared.stores.mailboxes.open_message(mailbox, uid).await {
@@ -304,9 +310,12 @@ async fn stream_message(
         }
     };
     let mut buf = Vec::with_capacity(STREAM_CHUNK);
-    let mut offset = 0;
-    while offset < reader.len() {
-        if let Err(e) = reader.read_at(offset, STREAM_CHUNK, &mut buf).await {
+    let mut offset = range.start;
+    while offset < range.end {
+        let want = usize::try_from(range.end - offset)
+            .unwrap_or(STREAM_CHUNK)
+            .min(STREAM_CHUNK);
+        if let Err(e) = reader.read_at(offset, want, &mut buf).await {
             tracing::error!("cannot read a message while sending it: {e}");
             return false;
         }

@@ -27,6 +27,7 @@ mod list;
 pub mod names;
 mod request;
 mod respond;
+mod section;
 mod session;
 
 use std::sync::Arc;

@@ -5,9 +5,10 @@ use std::num::NonZeroU32;
 
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::fetch::{
-    Macro, MacroOrMessageDataItemNames, MessageDataItemName, Section,
+    Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part as ImapPart, Section,
 };
 use imap_codec::imap_types::flag::{Flag as ImapFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
@@ -15,6 +16,8 @@ use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use imap_codec::imap_types::status::StatusDataItemName;
 use tern_store::FlagOp;
 use tern_types::{Flag, Flags};
+
+use crate::section::BodySection;
 
 /// One end of a sequence range: a number, or `*` (the last message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +40,52 @@ pub(crate) enum Item {
     Envelope,
     /// BODYSTRUCTURE (true) or BODY (false).
     Structure(bool),
-    /// The whole message: `BODY[]`, `BODY.PEEK[]` or `RFC822`; `seen` when it sets \Seen.
-    Whole {
+    /// A body section, `BODY[...]<partial>` or an RFC822 form; `seen` when it sets \Seen.
+    Body {
+        section: BodySection,
+        partial: Option<(u32, u32)>,
         seen: bool,
-        rfc822: bool,
+        label: Label,
     },
+}
+
+/// How a body item is named in the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Label {
+    Body,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+}
+
+fn part_numbers(part: Option<&ImapPart>) -> Vec<u32> {
+    part.map(|p| p.0.as_ref().iter().map(|n| n.get()).collect())
+        .unwrap_or_default()
+}
+
+fn section(section: &Option<Section<'_>>) -> BodySection {
+    let names = |list: &[AString<'_>]| -> Vec<String> {
+        list.iter()
+            .map(|n| String::from_utf8_lossy(n.as_ref()).into_owned())
+            .collect()
+    };
+    match section {
+        None => BodySection::Full,
+        Some(Section::Part(part)) => BodySection::Part(part_numbers(Some(part))),
+        Some(Section::Mime(part)) => BodySection::Mime(part_numbers(Some(part))),
+        Some(Section::Header(part)) => BodySection::Header(part_numbers(part.as_ref())),
+        Some(Section::Text(part)) => BodySection::Text(part_numbers(part.as_ref())),
+        Some(Section::HeaderFields(part, list)) => BodySection::Fields {
+            part: part_numbers(part.as_ref()),
+            names: names(list.as_ref()),
+            not: false,
+        },
+        Some(Section::HeaderFieldsNot(part, list)) => BodySection::Fields {
+            part: part_numbers(part.as_ref()),
+            names: names(list.as_ref()),
+            not: true,
+        },
+    }
 }
 
 #[derive(Debug)]
@@ -227,23 +271,34 @@ fn items(names: &MacroOrMessageDataItemNames<'_>) -> Result<Vec<Item>, &'static 
             MessageDataItemName::Envelope => Ok(Item::Envelope),
             MessageDataItemName::BodyStructure => Ok(Item::Structure(true)),
             MessageDataItemName::Body => Ok(Item::Structure(false)),
-            MessageDataItemName::Rfc822 => Ok(Item::Whole {
-                seen: true,
-                rfc822: true,
-            }),
-            MessageDataItemName::BodyExt {
-                section: None,
+            MessageDataItemName::Rfc822 => Ok(Item::Body {
+                section: BodySection::Full,
                 partial: None,
-                peek,
-            } => Ok(Item::Whole {
-                seen: !peek,
-                rfc822: false,
+                seen: true,
+                label: Label::Rfc822,
+            }),
+            MessageDataItemName::Rfc822Header => Ok(Item::Body {
+                section: BodySection::Header(Vec::new()),
+                partial: None,
+                seen: false,
+                label: Label::Rfc822Header,
+            }),
+            MessageDataItemName::Rfc822Text => Ok(Item::Body {
+                section: BodySection::Text(Vec::new()),
+                partial: None,
+                seen: true,
+                label: Label::Rfc822Text,
             }),
             MessageDataItemName::BodyExt {
-                section: Some(Section::Part(_) | Section::Mime(_)),
-                ..
-            } => Err("BODY[part]"),
-            MessageDataItemName::BodyExt { .. } => Err("BODY[section] and partial fetches"),
+                section: which,
+                partial,
+                peek,
+            } => Ok(Item::Body {
+                section: section(which),
+                partial: partial.map(|(offset, len)| (offset, len.get())),
+                seen: !peek,
+                label: Label::Body,
+            }),
             _ => Err("this FETCH item"),
         })
         .collect()

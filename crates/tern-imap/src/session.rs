@@ -13,18 +13,20 @@ use tern_types::{Address, Flag, Flags, MailboxId, ModSeq, Uid};
 
 use crate::list;
 use crate::names;
-use crate::request::{Bound, Item, Request, Set};
+use crate::request::{Bound, Item, Label, Request, Set};
 use crate::respond::{string, tagged, untagged};
+use crate::section::{header_fields, BodySection};
 use crate::ImapShared;
 
 /// What the connection sends, in order.
 #[derive(Debug)]
 pub(crate) enum Piece {
     Bytes(Vec<u8>),
-    /// A whole message (`len` octets), streamed from the store.
-    Message {
+    /// Octets `range` of a message (trace prefix and blob), streamed from the store.
+    Range {
         mailbox: MailboxId,
         uid: Uid,
+        range: std::ops::Range<u64>,
     },
 }
 
@@ -744,7 +746,7 @@ impl Session {
         let sets_seen = !read_only
             && items
                 .iter()
-                .any(|i| matches!(i, Item::Whole { seen: true, .. }));
+                .any(|i| matches!(i, Item::Body { seen: true, .. }));
         if sets_seen && !wanted.is_empty() {
             let seen: Flags = [Flag::Seen].into_iter().collect();
             if let Err(e) = mailboxes
@@ -788,7 +790,21 @@ impl Session {
                 sep(&mut line);
                 line.extend_from_slice(format!("UID {}", uid.0).as_bytes());
             }
-            let mut body: Option<bool> = None;
+            // Read once per message, when an item needs it.
+            let needs_meta = items.iter().any(|i| {
+                matches!(i, Item::Envelope | Item::Structure(_))
+                    || matches!(i, Item::Body { section, .. } if *section != BodySection::Full)
+            });
+            let meta = match needs_meta {
+                true => match mailboxes.message_meta(mailbox, *uid).await {
+                    Ok(meta) => meta,
+                    Err(e) => {
+                        store_failure(&mut out, tag, &e);
+                        return Outcome::done(out);
+                    }
+                },
+                false => None,
+            };
             for item in items {
                 match item {
                     Item::Flags => {
@@ -812,51 +828,72 @@ impl Session {
                                 .as_bytes(),
                         );
                     }
-                    Item::Envelope | Item::Structure(_) => {
-                        let meta = match mailboxes.message_meta(mailbox, *uid).await {
-                            Ok(Some(meta)) => meta,
-                            Ok(None) => continue,
-                            Err(e) => {
-                                store_failure(&mut out, tag, &e);
-                                return Outcome::done(out);
-                            }
-                        };
-                        sep(&mut line);
-                        match item {
-                            Item::Envelope => {
-                                line.extend_from_slice(b"ENVELOPE ");
-                                line.extend_from_slice(&imap_envelope(&meta, STRINGS));
-                            }
-                            Item::Structure(extension) => {
-                                line.extend_from_slice(if *extension {
-                                    b"BODYSTRUCTURE "
-                                } else {
-                                    b"BODY "
-                                });
-                                line.extend_from_slice(&body_structure(&meta, *extension, STRINGS));
-                            }
-                            _ => {}
+                    Item::Envelope => {
+                        if let Some(meta) = &meta {
+                            sep(&mut line);
+                            line.extend_from_slice(b"ENVELOPE ");
+                            line.extend_from_slice(&imap_envelope(meta, STRINGS));
                         }
                     }
-                    Item::Whole { rfc822, .. } => body = Some(*rfc822),
+                    Item::Structure(extension) => {
+                        if let Some(meta) = &meta {
+                            sep(&mut line);
+                            line.extend_from_slice(if *extension {
+                                b"BODYSTRUCTURE "
+                            } else {
+                                b"BODY "
+                            });
+                            line.extend_from_slice(&body_structure(meta, *extension, STRINGS));
+                        }
+                    }
+                    Item::Body {
+                        section,
+                        partial,
+                        label,
+                        ..
+                    } => {
+                        sep(&mut line);
+                        line.extend_from_slice(body_label(section, *partial, *label).as_bytes());
+                        // RFC 9051 §6.4.5: a part that does not exist is sent empty.
+                        let range = match section {
+                            BodySection::Full => Some(0..record.size),
+                            _ => meta.as_ref().and_then(|m| section.range(m, record.size)),
+                        };
+                        let Some(range) = range else {
+                            line.extend_from_slice(b" \"\"");
+                            continue;
+                        };
+                        if let BodySection::Fields { names, not, .. } = section {
+                            let header = match read_range(&mailboxes, mailbox, *uid, range).await {
+                                Ok(header) => header,
+                                Err(e) => {
+                                    store_failure(&mut out, tag, &e);
+                                    return Outcome::done(out);
+                                }
+                            };
+                            let fields = header_fields(&header, names, *not);
+                            let fields = cut(&fields, *partial);
+                            line.extend_from_slice(format!(" {{{}}}\r\n", fields.len()).as_bytes());
+                            line.extend_from_slice(fields);
+                            continue;
+                        }
+                        let range = cut_range(range, *partial);
+                        line.extend_from_slice(
+                            format!(" {{{}}}\r\n", range.end - range.start).as_bytes(),
+                        );
+                        out.extend_from_slice(&line);
+                        line.clear();
+                        pieces.push(Piece::Bytes(std::mem::take(&mut out)));
+                        pieces.push(Piece::Range {
+                            mailbox,
+                            uid: *uid,
+                            range,
+                        });
+                    }
                 }
             }
-            match body {
-                None => {
-                    line.extend_from_slice(b")\r\n");
-                    out.extend_from_slice(&line);
-                }
-                Some(rfc822) => {
-                    sep(&mut line);
-                    let name: &[u8] = if rfc822 { b"RFC822" } else { b"BODY[]" };
-                    line.extend_from_slice(name);
-                    line.extend_from_slice(format!(" {{{}}}\r\n", record.size).as_bytes());
-                    out.extend_from_slice(&line);
-                    pieces.push(Piece::Bytes(std::mem::take(&mut out)));
-                    pieces.push(Piece::Message { mailbox, uid: *uid });
-                    out.extend_from_slice(b")\r\n");
-                }
-            }
+            line.extend_from_slice(b")\r\n");
+            out.extend_from_slice(&line);
         }
         tagged(&mut out, tag, "OK", "FETCH completed");
         pieces.push(Piece::Bytes(out));
@@ -865,6 +902,50 @@ impl Session {
             next: Next::Continue,
         }
     }
+}
+
+/// `BODY[section]<origin>` (or an RFC822 form) as the response names it (RFC 9051 §7.5.2).
+fn body_label(section: &BodySection, partial: Option<(u32, u32)>, label: Label) -> String {
+    match label {
+        Label::Rfc822 => "RFC822".into(),
+        Label::Rfc822Header => "RFC822.HEADER".into(),
+        Label::Rfc822Text => "RFC822.TEXT".into(),
+        Label::Body => match partial {
+            Some((offset, _)) => format!("BODY[{}]<{offset}>", section.spec()),
+            None => format!("BODY[{}]", section.spec()),
+        },
+    }
+}
+
+/// `<offset.length>` applied to a section (RFC 9051 §6.4.5): past its end, nothing.
+fn cut_range(range: std::ops::Range<u64>, partial: Option<(u32, u32)>) -> std::ops::Range<u64> {
+    match partial {
+        None => range,
+        Some((offset, len)) => {
+            let start = range.start.saturating_add(u64::from(offset)).min(range.end);
+            let end = start.saturating_add(u64::from(len)).min(range.end);
+            start..end
+        }
+    }
+}
+
+fn cut(bytes: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
+    let range = cut_range(0..bytes.len() as u64, partial);
+    &bytes[range.start as usize..range.end as usize]
+}
+
+/// A small range of a message (a header block), read whole.
+async fn read_range(
+    mailboxes: &std::sync::Arc<dyn tern_store::MailboxStore>,
+    mailbox: MailboxId,
+    uid: Uid,
+    range: std::ops::Range<u64>,
+) -> Result<Vec<u8>, StoreError> {
+    let reader = mailboxes.open_message(mailbox, uid).await?;
+    let mut buf = Vec::new();
+    let want = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+    reader.read_at(range.start, want, &mut buf).await?;
+    Ok(buf)
 }
 
 /// The message sequence number of `uid` in the selected mailbox.

@@ -55,7 +55,7 @@ def session(imap):
     typ, data = imap.fetch("1", "(FLAGS)")
     print("AFTER-PEEK", data[0].decode())
     typ, data = imap.fetch("1", "(BODY[] BODYSTRUCTURE ENVELOPE)")
-    print("STRUCTURE", data[0][0].decode())
+    print("STRUCTURE", data[0][0].decode() + data[1].decode())
     typ, data = imap.fetch("1", "(FLAGS)")
     print("AFTER-BODY", data[0].decode())
     imap.close()

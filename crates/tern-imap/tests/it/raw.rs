@@ -247,3 +247,71 @@ async fn changes_reach_other_sessions_in_idle_and_on_noop() {
     let b = other.run("b7", "FETCH 1:* (UID)").await;
     assert_eq!(a[..a.len() - 1], b[..b.len() - 1]);
 }
+
+/// FETCH of body sections (RFC 9051 §6.4.5) from the structure recorded at delivery: header
+/// fields as a mail client's message list asks for them, parts, a nested message, MIME headers
+/// and partial fetches, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_sections_and_partial_fetches() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let message = b"From: Carol <carol@remote.example>\r\nSubject: parts\r\nTo: alice@example.test\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n\
+--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
+    tern_testkit::smtp_client::deliver(
+        server.addr(Protocol::Smtp),
+        "carol@remote.example",
+        &["alice@example.test"],
+        &[message.to_vec()],
+    )
+    .await;
+    server.inbox("alice@example.test", 1).await;
+    let mut c = Client::connect(&server).await;
+    c.run(
+        "a1",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    c.run("a2", "SELECT INBOX").await;
+    let fetch = |items: &str| format!("FETCH 1 ({items})");
+    let lines = c
+        .run("a3", &fetch("BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]"))
+        .await;
+    let joined = lines.concat();
+    assert!(
+        joined.contains("BODY[HEADER.FIELDS (SUBJECT FROM)] {54}\r\nFrom: Carol <carol@remote.example>\r\nSubject: parts\r\n\r\n)"),
+        "{joined}"
+    );
+    let joined = c.run("a4", &fetch("BODY.PEEK[1]")).await.concat();
+    assert!(joined.contains("BODY[1] {10}\r\nfirst part)"), "{joined}");
+    let joined = c
+        .run("a5", &fetch("BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT]"))
+        .await
+        .concat();
+    assert!(
+        joined.contains(
+            "BODY[2.HEADER] {18}\r\nSubject: inner\r\n\r\n BODY[2.TEXT] {10}\r\ninner body)"
+        ),
+        "{joined}"
+    );
+    let joined = c.run("a6", &fetch("BODY.PEEK[1.MIME]")).await.concat();
+    assert!(
+        joined.contains("BODY[1.MIME] {28}\r\nContent-Type: text/plain\r\n\r\n)"),
+        "{joined}"
+    );
+    let joined = c.run("a7", &fetch("BODY.PEEK[]<0.12>")).await.concat();
+    assert!(
+        joined.contains("BODY[]<0> {12}\r\nReturn-Path:)"),
+        "{joined}"
+    );
+    let joined = c.run("a8", &fetch("BODY.PEEK[9]")).await.concat();
+    assert!(
+        joined.contains("BODY[9] \"\")"),
+        "a missing part is empty: {joined}"
+    );
+    let flags = c.run("a9", &fetch("FLAGS")).await.concat();
+    assert!(!flags.contains("\\Seen"), "PEEK sets nothing: {flags}");
+    c.run("b1", &fetch("BODY[TEXT]")).await;
+    let flags = c.run("b2", &fetch("FLAGS")).await.concat();
+    assert!(flags.contains("\\Seen"), "{flags}");
+}
