@@ -27,6 +27,7 @@ mod list;
 pub mod names;
 mod request;
 mod respond;
+mod search;
 mod section;
 mod session;
 

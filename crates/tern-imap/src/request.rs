@@ -17,6 +17,7 @@ use imap_codec::imap_types::status::StatusDataItemName;
 use tern_store::FlagOp;
 use tern_types::{Flag, Flags};
 
+use crate::search::Key;
 use crate::section::BodySection;
 
 /// One end of a sequence range: a number, or `*` (the last message).
@@ -167,6 +168,12 @@ pub(crate) enum Request {
         date: Option<i64>,
         message: Vec<u8>,
     },
+    /// SEARCH or UID SEARCH (RFC 9051 §6.4.4); `None` criteria: a key this version lacks.
+    Search {
+        key: Option<Key>,
+        charset_ok: bool,
+        uid: bool,
+    },
     /// A flag a client may not set (`\Recent`, an unknown `\` flag): BAD.
     BadFlag,
     /// A command this version does not do yet (named for the reply).
@@ -222,7 +229,7 @@ fn bound(value: &SeqOrUid) -> Bound {
     }
 }
 
-fn set(sequence_set: &SequenceSet) -> Set {
+pub(crate) fn set(sequence_set: &SequenceSet) -> Set {
     Set(sequence_set
         .0
         .as_ref()
@@ -461,6 +468,24 @@ impl Request {
                 None => Request::BadFlag,
             },
             CommandBody::Idle => Request::Idle,
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => Request::Search {
+                key: criteria
+                    .as_ref()
+                    .iter()
+                    .map(Key::from_imap)
+                    .collect::<Option<Vec<_>>>()
+                    .map(Key::And),
+                // RFC 9051 §6.4.4: US-ASCII and UTF-8 are the charsets every server knows.
+                charset_ok: charset.as_ref().is_none_or(|c| {
+                    let c = c.as_ref();
+                    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
+                }),
+                uid: *uid,
+            },
             CommandBody::Close => Request::Close,
             CommandBody::Unselect => Request::Unselect,
             CommandBody::Check => Request::Check,

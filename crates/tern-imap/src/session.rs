@@ -286,6 +286,14 @@ impl Session {
                     .await;
                 Next::Continue
             }
+            Request::Search {
+                key,
+                charset_ok,
+                uid,
+            } => {
+                self.search(&mut out, tag, key, charset_ok, uid).await;
+                Next::Continue
+            }
             Request::BadFlag => {
                 tagged(
                     &mut out,
@@ -586,6 +594,64 @@ impl Session {
             untagged(out, &format!("{} EXISTS", selected.uids.len()));
         }
         selected.modseq = selected.modseq.max(changes.highest_modseq);
+    }
+
+    async fn search(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        key: Option<crate::search::Key>,
+        charset_ok: bool,
+        by_uid: bool,
+    ) {
+        let State::Selected(_, selected) = &self.state else {
+            return tagged(out, tag, "BAD", "No mailbox selected");
+        };
+        if !charset_ok {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[BADCHARSET (UTF-8 US-ASCII)] Unknown charset",
+            );
+        }
+        let Some(key) = key else {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[CANNOT] A search key this version does not know",
+            );
+        };
+        let found = match crate::search::run(
+            &self.shared.stores,
+            selected.mailbox.id,
+            &selected.uids,
+            &key,
+        )
+        .await
+        {
+            Ok(found) => found,
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        let numbers: Vec<String> = found
+            .iter()
+            .filter_map(|uid| match by_uid {
+                true => Some(uid.0.to_string()),
+                false => selected
+                    .uids
+                    .binary_search(uid)
+                    .ok()
+                    .map(|i| (i + 1).to_string()),
+            })
+            .collect();
+        let mut line = String::from("SEARCH");
+        for n in &numbers {
+            line.push(' ');
+            line.push_str(n);
+        }
+        untagged(out, &line);
+        tagged(out, tag, "OK", "SEARCH completed");
     }
 
     /// The mailbox IDLE watches.

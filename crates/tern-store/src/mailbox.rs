@@ -121,7 +121,7 @@ pub enum ChangeKind {
 }
 
 /// Where a text search looks: the string-taking SEARCH keys of RFC 9051 §6.4.4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TextField {
     Subject,
     From,

@@ -33,6 +33,11 @@ impl Client {
         line
     }
 
+    /// The untagged SEARCH line of `SEARCH criteria`.
+    async fn search(&mut self, tag: &str, criteria: &str) -> String {
+        self.run(tag, &format!("SEARCH {criteria}")).await[0].clone()
+    }
+
     /// A line the server sends on its own (IDLE), within 10 s.
     async fn pushed(&mut self) -> String {
         tokio::time::timeout(Duration::from_secs(10), self.line())
@@ -110,7 +115,7 @@ async fn states_and_refusals() {
         last(&c.run("b1", "FETCH 1 FLAGS").await).starts_with("b1 BAD"),
         "no message 1"
     );
-    let later = c.run("b2", "SEARCH ALL").await;
+    let later = c.run("b2", "SORT (DATE) UTF-8 ALL").await;
     assert!(last(&later).starts_with("b2 NO [CANNOT]"), "{later:?}");
     let bye = c.run("b3", "LOGOUT").await;
     assert!(bye[0].starts_with("* BYE"), "{bye:?}");
@@ -314,4 +319,72 @@ Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain
     c.run("b1", &fetch("BODY[TEXT]")).await;
     let flags = c.run("b2", &fetch("FLAGS")).await.concat();
     assert!(flags.contains("\\Seen"), "{flags}");
+}
+
+/// SEARCH and UID SEARCH (RFC 9051 §6.4.4): flags, sizes, sets, header, body and text
+/// substrings through the store's index, HEADER on a named field, NOT and OR nesting, dates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_keys() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages: Vec<Vec<u8>> = [
+        "From: Carol <carol@remote.example>\r\nSubject: Quarterly report\r\nX-Project: Apollo\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\nThe numbers are in.\r\n",
+        "From: Dave <dave@remote.example>\r\nSubject: Lunch\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n\r\nPizza at noon? The report can wait.\r\n",
+        "From: Carol <carol@remote.example>\r\nSubject: Re: Lunch\r\nDate: Wed, 4 Nov 2026 10:00:00 +0000\r\n\r\nYes, pizza.\r\n",
+    ]
+    .iter()
+    .map(|m| m.as_bytes().to_vec())
+    .collect();
+    tern_testkit::smtp_client::deliver(
+        server.addr(Protocol::Smtp),
+        "carol@remote.example",
+        &["alice@example.test"],
+        &messages,
+    )
+    .await;
+    server.inbox("alice@example.test", 3).await;
+    let mut c = Client::connect(&server).await;
+    c.run(
+        "a1",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    c.run("a2", "SELECT INBOX").await;
+    c.run("a3", "STORE 2 +FLAGS (\\Seen)").await;
+    assert_eq!(c.search("b1", "ALL").await, "* SEARCH 1 2 3\r\n");
+    assert_eq!(c.search("b2", "UNSEEN").await, "* SEARCH 1 3\r\n");
+    assert_eq!(c.search("b3", "FROM carol").await, "* SEARCH 1 3\r\n");
+    assert_eq!(c.search("b4", "SUBJECT lunch").await, "* SEARCH 2 3\r\n");
+    assert_eq!(c.search("b5", "BODY pizza").await, "* SEARCH 2 3\r\n");
+    assert_eq!(c.search("b6", "TEXT report").await, "* SEARCH 1 2\r\n");
+    assert_eq!(
+        c.search("b7", "HEADER X-Project apollo").await,
+        "* SEARCH 1\r\n"
+    );
+    assert_eq!(
+        c.search("b8", "HEADER Subject apollo").await,
+        "* SEARCH\r\n"
+    );
+    assert_eq!(c.search("b9", "NOT FROM carol").await, "* SEARCH 2\r\n");
+    assert_eq!(
+        c.search("c1", "OR SEEN SUBJECT quarterly").await,
+        "* SEARCH 1 2\r\n"
+    );
+    assert_eq!(c.search("c2", "2:*").await, "* SEARCH 2 3\r\n");
+    assert_eq!(
+        c.search("c3", "SENTSINCE 3-Nov-2026 SENTBEFORE 4-Nov-2026")
+            .await,
+        "* SEARCH 2\r\n"
+    );
+    assert_eq!(
+        c.search("c4", "LARGER 1 SMALLER 100000 UNSEEN FROM carol")
+            .await,
+        "* SEARCH 1 3\r\n"
+    );
+    let uids = c.run("c5", "UID SEARCH UID 2:3 UNSEEN").await;
+    assert_eq!(uids[0], "* SEARCH 3\r\n");
+    let bad = c.run("c6", "SEARCH CHARSET KOI8-R ALL").await;
+    assert!(last(&bad).starts_with("c6 NO [BADCHARSET"), "{bad:?}");
+    let utf8 = c.run("c7", "SEARCH CHARSET UTF-8 SUBJECT lunch").await;
+    assert_eq!(utf8[0], "* SEARCH 2 3\r\n");
 }

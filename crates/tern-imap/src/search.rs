@@ -1,0 +1,302 @@
+//! SEARCH (RFC 9051 §6.4.4, RFC 3501 §6.4.4): criteria in our terms, evaluated against the
+//! selected mailbox's records (flags, sizes, dates), the stored structure (sent dates) and the
+//! store's full-text search (header, body and text substrings), never by reading every message.
+
+use std::collections::{HashMap, HashSet};
+
+use imap_codec::imap_types::search::SearchKey;
+use tern_store::{MessageRecord, StoreError, TextField};
+use tern_types::{Flag, MailboxId, Uid};
+
+use crate::request::{set, Set};
+
+/// Seconds in a day: SEARCH dates are days, "disregarding time and timezone" (RFC 9051
+/// §6.4.4); Tern takes UTC days.
+const DAY: i64 = 86_400;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Key {
+    All,
+    /// Matches nothing: RECENT and NEW (no message is \Recent in this server).
+    Nothing,
+    Sequence(Set),
+    Uid(Set),
+    /// The message has (true) or lacks (false) the flag.
+    Flag(Flag, bool),
+    Larger(u64),
+    Smaller(u64),
+    /// Internal date before / on / since a UTC day (its first second).
+    Before(i64),
+    On(i64),
+    Since(i64),
+    SentBefore(i64),
+    SentOn(i64),
+    SentSince(i64),
+    Text(TextField, String),
+    Header(String, String),
+    Not(Box<Key>),
+    Or(Box<Key>, Box<Key>),
+    And(Vec<Key>),
+}
+
+fn text(value: &impl AsRef<[u8]>) -> String {
+    String::from_utf8_lossy(value.as_ref()).into_owned()
+}
+
+fn day(date: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
+    date.as_ref()
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |d| d.and_utc().timestamp())
+}
+
+impl Key {
+    pub(crate) fn from_imap(key: &SearchKey<'_>) -> Option<Key> {
+        Some(match key {
+            SearchKey::And(keys) => Key::And(
+                keys.as_ref()
+                    .iter()
+                    .map(Key::from_imap)
+                    .collect::<Option<_>>()?,
+            ),
+            SearchKey::SequenceSet(s) => Key::Sequence(set(s)),
+            SearchKey::All => Key::All,
+            SearchKey::Answered => Key::Flag(Flag::Answered, true),
+            SearchKey::Unanswered => Key::Flag(Flag::Answered, false),
+            SearchKey::Deleted => Key::Flag(Flag::Deleted, true),
+            SearchKey::Undeleted => Key::Flag(Flag::Deleted, false),
+            SearchKey::Draft => Key::Flag(Flag::Draft, true),
+            SearchKey::Undraft => Key::Flag(Flag::Draft, false),
+            SearchKey::Flagged => Key::Flag(Flag::Flagged, true),
+            SearchKey::Unflagged => Key::Flag(Flag::Flagged, false),
+            SearchKey::Seen => Key::Flag(Flag::Seen, true),
+            SearchKey::Unseen => Key::Flag(Flag::Seen, false),
+            SearchKey::Keyword(k) => Key::Flag(Flag::Keyword(k.inner().to_string()), true),
+            SearchKey::Unkeyword(k) => Key::Flag(Flag::Keyword(k.inner().to_string()), false),
+            // RFC 3501: NEW is RECENT UNSEEN, OLD is NOT RECENT; nothing is recent here.
+            SearchKey::New | SearchKey::Recent => Key::Nothing,
+            SearchKey::Old => Key::All,
+            SearchKey::Larger(n) => Key::Larger(u64::from(*n)),
+            SearchKey::Smaller(n) => Key::Smaller(u64::from(*n)),
+            SearchKey::Before(d) => Key::Before(day(d)),
+            SearchKey::On(d) => Key::On(day(d)),
+            SearchKey::Since(d) => Key::Since(day(d)),
+            SearchKey::SentBefore(d) => Key::SentBefore(day(d)),
+            SearchKey::SentOn(d) => Key::SentOn(day(d)),
+            SearchKey::SentSince(d) => Key::SentSince(day(d)),
+            SearchKey::Subject(v) => Key::Text(TextField::Subject, text(v)),
+            SearchKey::From(v) => Key::Text(TextField::From, text(v)),
+            SearchKey::To(v) => Key::Text(TextField::To, text(v)),
+            SearchKey::Cc(v) => Key::Text(TextField::Cc, text(v)),
+            SearchKey::Bcc(v) => Key::Text(TextField::Bcc, text(v)),
+            SearchKey::Body(v) => Key::Text(TextField::Body, text(v)),
+            SearchKey::Text(v) => Key::Text(TextField::Text, text(v)),
+            SearchKey::Header(name, value) => Key::Header(text(name), text(value)),
+            SearchKey::Uid(s) => Key::Uid(set(s)),
+            SearchKey::Not(k) => Key::Not(Box::new(Key::from_imap(k)?)),
+            SearchKey::Or(a, b) => {
+                Key::Or(Box::new(Key::from_imap(a)?), Box::new(Key::from_imap(b)?))
+            }
+            #[allow(unreachable_patterns)]
+            _ => return None,
+        })
+    }
+
+    /// Every text search the criteria need, to run once each before matching.
+    fn text_terms<'a>(&'a self, out: &mut Vec<(TextField, &'a str)>) {
+        match self {
+            Key::Text(field, term) => out.push((*field, term)),
+            // HEADER's candidates: the value somewhere in the headers; the field name is
+            // checked on the candidates' header blocks.
+            Key::Header(_, value) => out.push((TextField::Headers, value)),
+            Key::Not(k) => k.text_terms(out),
+            Key::Or(a, b) => {
+                a.text_terms(out);
+                b.text_terms(out);
+            }
+            Key::And(keys) => keys.iter().for_each(|k| k.text_terms(out)),
+            _ => {}
+        }
+    }
+
+    fn needs_sent_date(&self) -> bool {
+        match self {
+            Key::SentBefore(_) | Key::SentOn(_) | Key::SentSince(_) => true,
+            Key::Not(k) => k.needs_sent_date(),
+            Key::Or(a, b) => a.needs_sent_date() || b.needs_sent_date(),
+            Key::And(keys) => keys.iter().any(Key::needs_sent_date),
+            _ => false,
+        }
+    }
+}
+
+/// What matching looks at besides the record.
+pub(crate) struct Context<'a> {
+    /// The session's UIDs in order: message numbers, and `*`.
+    pub(crate) uids: &'a [Uid],
+    /// Messages each text search found.
+    pub(crate) found: HashMap<(TextField, String), HashSet<Uid>>,
+    /// Messages whose header block has a field of the name with the value (HEADER).
+    pub(crate) headers: HashMap<(String, String), HashSet<Uid>>,
+    /// Sent dates (Date field), when a SENT* key needs them.
+    pub(crate) sent: HashMap<Uid, i64>,
+}
+
+impl Key {
+    fn matches(&self, record: &MessageRecord, cx: &Context<'_>) -> bool {
+        let in_set = |s: &Set, by_uid: bool| {
+            crate::session::Session::resolve(cx.uids, s, by_uid)
+                .map(|picked| picked.contains(&record.uid))
+                .unwrap_or(false)
+        };
+        match self {
+            Key::All => true,
+            Key::Nothing => false,
+            Key::Sequence(s) => in_set(s, false),
+            Key::Uid(s) => in_set(s, true),
+            Key::Flag(flag, has) => record.flags.contains(flag) == *has,
+            Key::Larger(n) => record.size > *n,
+            Key::Smaller(n) => record.size < *n,
+            Key::Before(d) => record.internal_date < *d,
+            Key::On(d) => (*d..*d + DAY).contains(&record.internal_date),
+            Key::Since(d) => record.internal_date >= *d,
+            Key::SentBefore(d) => cx.sent.get(&record.uid).is_some_and(|t| t < d),
+            Key::SentOn(d) => cx
+                .sent
+                .get(&record.uid)
+                .is_some_and(|t| (*d..*d + DAY).contains(t)),
+            Key::SentSince(d) => cx.sent.get(&record.uid).is_some_and(|t| t >= d),
+            Key::Text(field, term) => cx
+                .found
+                .get(&(*field, term.clone()))
+                .is_some_and(|uids| uids.contains(&record.uid)),
+            Key::Header(name, value) => cx
+                .headers
+                .get(&(name.clone(), value.clone()))
+                .is_some_and(|uids| uids.contains(&record.uid)),
+            Key::Not(k) => !k.matches(record, cx),
+            Key::Or(a, b) => a.matches(record, cx) || b.matches(record, cx),
+            Key::And(keys) => keys.iter().all(|k| k.matches(record, cx)),
+        }
+    }
+}
+
+/// Whether a header block has a field `name` whose value contains `value`, case-insensitively
+/// (RFC 9051 §6.4.4 HEADER; an empty value matches any such field).
+fn header_has(header: &[u8], name: &str, value: &str) -> bool {
+    let text = String::from_utf8_lossy(header);
+    let unfolded = text.replace("\r\n ", " ").replace("\r\n\t", " ");
+    let value = value.to_lowercase();
+    unfolded.lines().any(|line| {
+        line.split_once(':').is_some_and(|(field, content)| {
+            field.trim().eq_ignore_ascii_case(name) && content.to_lowercase().contains(&value)
+        })
+    })
+}
+
+/// Runs the searches `key` needs and returns the UIDs of the messages that match, in order.
+pub(crate) async fn run(
+    stores: &tern_store::Stores,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    key: &Key,
+) -> Result<Vec<Uid>, StoreError> {
+    let mailboxes = &stores.mailboxes;
+    let records = mailboxes.messages(mailbox, Uid(1)).await?;
+    let mut cx = Context {
+        uids,
+        found: HashMap::new(),
+        headers: HashMap::new(),
+        sent: HashMap::new(),
+    };
+    let mut terms = Vec::new();
+    key.text_terms(&mut terms);
+    for (field, term) in terms {
+        if cx.found.contains_key(&(field, term.to_string())) {
+            continue;
+        }
+        let hits: HashSet<Uid> = mailboxes
+            .search_text(mailbox, field, term)
+            .await?
+            .into_iter()
+            .collect();
+        cx.found.insert((field, term.to_string()), hits);
+    }
+    header_candidates(stores, mailbox, key, &mut cx).await?;
+    if key.needs_sent_date() {
+        for record in &records {
+            if let Some(meta) = mailboxes.message_meta(mailbox, record.uid).await? {
+                if let Some(sent) = meta.sort.sent_date {
+                    cx.sent.insert(record.uid, sent);
+                }
+            }
+        }
+    }
+    Ok(records
+        .iter()
+        .filter(|r| uids.binary_search(&r.uid).is_ok() && key.matches(r, &cx))
+        .map(|r| r.uid)
+        .collect())
+}
+
+/// HEADER keys: of the messages whose headers contain the value, those where it is in the
+/// named field, read from their header blocks.
+async fn header_candidates(
+    stores: &tern_store::Stores,
+    mailbox: MailboxId,
+    key: &Key,
+    cx: &mut Context<'_>,
+) -> Result<(), StoreError> {
+    let mut pairs = Vec::new();
+    collect_headers(key, &mut pairs);
+    for (name, value) in pairs {
+        let candidates = cx
+            .found
+            .get(&(TextField::Headers, value.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let mut hits = HashSet::new();
+        for uid in candidates {
+            let Some(meta) = stores.mailboxes.message_meta(mailbox, uid).await? else {
+                continue;
+            };
+            let reader = stores.mailboxes.open_message(mailbox, uid).await?;
+            let prefix = reader.len().saturating_sub(meta.root.body_end);
+            let mut header = Vec::new();
+            let want = usize::try_from(prefix + meta.root.body_start).unwrap_or(usize::MAX);
+            reader.read_at(0, want, &mut header).await?;
+            if header_has(&header, &name, &value) {
+                hits.insert(uid);
+            }
+        }
+        cx.headers.insert((name, value), hits);
+    }
+    Ok(())
+}
+
+fn collect_headers(key: &Key, out: &mut Vec<(String, String)>) {
+    match key {
+        Key::Header(name, value) => out.push((name.clone(), value.clone())),
+        Key::Not(k) => collect_headers(k, out),
+        Key::Or(a, b) => {
+            collect_headers(a, out);
+            collect_headers(b, out);
+        }
+        Key::And(keys) => keys.iter().for_each(|k| collect_headers(k, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_has;
+
+    #[test]
+    fn header_values_are_matched_in_their_named_field_unfolded() {
+        let header = b"Subject: a long\r\n subject here\r\nX-Tag: Blue\r\n\r\n";
+        assert!(header_has(header, "subject", "LONG SUBJECT"));
+        assert!(header_has(header, "x-tag", "blue"));
+        assert!(header_has(header, "X-Tag", ""));
+        assert!(!header_has(header, "X-Tag", "long"));
+        assert!(!header_has(header, "To", ""));
+    }
+}
