@@ -2,4 +2,5 @@
 //! sockets for the protocol details and bad input.
 
 mod clients;
+mod mbsync;
 mod raw;
