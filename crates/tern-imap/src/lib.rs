@@ -105,6 +105,12 @@ impl Service for ImapService {
         conn::run(stream, info, self.shared.clone(), shutdown).await;
     }
 
+    /// A literal and the CRLF after it often come in two writes (Python's imaplib): they must
+    /// not wait for a delayed acknowledgement between them.
+    fn quick_ack(&self) -> bool {
+        true
+    }
+
     fn refusal(&self, why: Refusal) -> String {
         let text = match why {
             Refusal::TooManyConnections => "Too many connections, try again later",

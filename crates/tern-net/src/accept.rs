@@ -27,6 +27,12 @@ pub trait Service: Send + Sync {
     fn refusal(&self, _why: Refusal) -> String {
         String::new()
     }
+    /// Whether reads are acknowledged at once ([`crate::QuickAck`]): for protocols where a
+    /// client's split writes would otherwise wait for a delayed acknowledgement (IMAP
+    /// literals).
+    fn quick_ack(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
@@ -128,15 +134,28 @@ pub async fn serve(
                     local,
                     tls: None,
                 };
+                let quick = service.quick_ack();
                 let stream: Box<dyn Stream> = match tls {
+                    None if quick => Box::new(crate::QuickAck(tcp)),
                     None => Box::new(tcp),
                     Some(acceptor) => {
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
-                            .await
-                        {
-                            Ok(Ok(tls_stream)) => {
-                                info.tls = Some(describe_tls(tls_stream.get_ref().1));
-                                Box::new(tls_stream)
+                        // The same handshake whichever stream is below; the TLS stream's
+                        // own description is taken before it is boxed.
+                        let handshake = async {
+                            if quick {
+                                let s = acceptor.accept(crate::QuickAck(tcp)).await?;
+                                let described = describe_tls(s.get_ref().1);
+                                Ok::<_, std::io::Error>((Box::new(s) as Box<dyn Stream>, described))
+                            } else {
+                                let s = acceptor.accept(tcp).await?;
+                                let described = describe_tls(s.get_ref().1);
+                                Ok((Box::new(s) as Box<dyn Stream>, described))
+                            }
+                        };
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                            Ok(Ok((stream, described))) => {
+                                info.tls = Some(described);
+                                stream
                             }
                             Ok(Err(e)) => {
                                 tracing::info!(
