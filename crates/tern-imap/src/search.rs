@@ -223,10 +223,17 @@ pub(crate) async fn run(
     }
     header_candidates(stores, mailbox, key, &mut cx).await?;
     if key.needs_sent_date() {
-        for record in &records {
-            if let Some(meta) = mailboxes.message_meta(mailbox, record.uid).await? {
-                if let Some(sent) = meta.sort.sent_date {
-                    cx.sent.insert(record.uid, sent);
+        // The stored records in batches: one read each, little memory at a time.
+        for batch in records.chunks(256) {
+            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                continue;
+            };
+            for (uid, meta) in mailboxes
+                .messages_meta(mailbox, first.uid, last.uid)
+                .await?
+            {
+                if let Some(sent) = meta.and_then(|m| m.sort.sent_date) {
+                    cx.sent.insert(uid, sent);
                 }
             }
         }

@@ -833,7 +833,8 @@ impl Session {
         };
         let mut pieces = Vec::new();
         let mut records = records.into_iter().peekable();
-        for uid in &wanted {
+        let mut metas = std::collections::VecDeque::new();
+        for (index, uid) in wanted.iter().enumerate() {
             while records.peek().is_some_and(|r| r.uid < *uid) {
                 records.next();
             }
@@ -862,13 +863,26 @@ impl Session {
                     || matches!(i, Item::Body { section, .. } if *section != BodySection::Full)
             });
             let meta = match needs_meta {
-                true => match mailboxes.message_meta(mailbox, *uid).await {
-                    Ok(meta) => meta,
-                    Err(e) => {
-                        store_failure(&mut out, tag, &e);
-                        return Outcome::done(out);
+                true => {
+                    while metas.front().is_some_and(|(u, _)| u < uid) {
+                        metas.pop_front();
                     }
-                },
+                    if metas.is_empty() {
+                        // One read for the next batch of wanted messages.
+                        let last = wanted[(index + META_BATCH - 1).min(wanted.len() - 1)];
+                        match mailboxes.messages_meta(mailbox, *uid, last).await {
+                            Ok(batch) => metas = batch.into(),
+                            Err(e) => {
+                                store_failure(&mut out, tag, &e);
+                                return Outcome::done(out);
+                            }
+                        }
+                    }
+                    match metas.front() {
+                        Some((u, _)) if u == uid => metas.pop_front().and_then(|(_, m)| m),
+                        _ => None,
+                    }
+                }
                 false => None,
             };
             for item in items {
@@ -1013,6 +1027,10 @@ async fn read_range(
     reader.read_at(range.start, want, &mut buf).await?;
     Ok(buf)
 }
+
+/// Message records (structure, envelope) read at once for a FETCH: enough to save the reads,
+/// few enough to keep the memory small.
+const META_BATCH: usize = 256;
 
 /// The message sequence number of `uid` in the selected mailbox.
 fn selected_seq(state: &State, uid: Uid) -> Option<usize> {

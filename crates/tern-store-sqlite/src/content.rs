@@ -39,6 +39,38 @@ pub(crate) fn meta_of(
     }
 }
 
+/// The records of `from..=to`, in UID order (see [`meta_of`]).
+pub(crate) fn metas_of(
+    conn: &Connection,
+    mailbox: MailboxId,
+    from: Uid,
+    to: Uid,
+) -> StoreResult<Vec<(Uid, Option<MessageMeta>)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.uid, b.meta FROM messages m JOIN blobs b ON b.id = m.blob_id
+              WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
+        )
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map(params![mailbox.0, from.0, to.0], |r| {
+            Ok((Uid(r.get(0)?), r.get::<_, Option<Vec<u8>>>(1)?))
+        })
+        .map_err(sql_err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (uid, bytes) = row.map_err(sql_err)?;
+        let meta = match bytes {
+            Some(bytes) => {
+                Some(MessageMeta::decode(&bytes).map_err(|e| StoreError::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
+        out.push((uid, meta));
+    }
+    Ok(out)
+}
+
 /// The index column(s) a field searches.
 fn columns(field: TextField) -> &'static [&'static str] {
     match field {

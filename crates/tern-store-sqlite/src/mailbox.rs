@@ -565,6 +565,18 @@ impl MailboxStore for SqliteStore {
             .await
     }
 
+    async fn messages_meta(
+        &self,
+        mailbox: MailboxId,
+        from: Uid,
+        to: Uid,
+    ) -> StoreResult<Vec<(Uid, Option<MessageMeta>)>> {
+        self.inner
+            .readers
+            .read(move |conn| crate::content::metas_of(conn, mailbox, from, to))
+            .await
+    }
+
     async fn search_text(
         &self,
         mailbox: MailboxId,

@@ -202,6 +202,14 @@ pub trait MailboxStore: Send + Sync {
     /// What the message layer recorded about the message at delivery (part tree, envelope,
     /// sort keys). `None` for a message stored before there was a message layer.
     async fn message_meta(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<MessageMeta>>;
+    /// [`MailboxStore::message_meta`] of every message with a UID in `from..=to`, in UID
+    /// order: one read for a whole FETCH of ENVELOPE or BODYSTRUCTURE.
+    async fn messages_meta(
+        &self,
+        mailbox: MailboxId,
+        from: Uid,
+        to: Uid,
+    ) -> StoreResult<Vec<(Uid, Option<MessageMeta>)>>;
     /// UIDs of the messages whose `field` contains `term`, case-insensitively (RFC 9051
     /// §6.4.4: substring match), in UID order; answered from the full-text index.
     async fn search_text(
