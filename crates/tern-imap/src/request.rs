@@ -122,6 +122,12 @@ pub(crate) enum Request {
     Unselect,
     Check,
     Idle,
+    /// RFC 2971 ID: the client's parameters are only logged.
+    Id,
+    /// RFC 2342 NAMESPACE.
+    Namespace,
+    /// RFC 5161 ENABLE with the capabilities asked for.
+    Enable(Vec<String>),
     Store {
         set: Set,
         op: FlagOp,
@@ -468,6 +474,15 @@ impl Request {
                 None => Request::BadFlag,
             },
             CommandBody::Idle => Request::Idle,
+            CommandBody::Id { .. } => Request::Id,
+            CommandBody::Namespace => Request::Namespace,
+            CommandBody::Enable { capabilities } => Request::Enable(
+                capabilities
+                    .as_ref()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            ),
             CommandBody::Search {
                 charset,
                 criteria,

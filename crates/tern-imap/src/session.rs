@@ -132,6 +132,9 @@ impl Session {
             "UIDPLUS",
             "MOVE",
             "IDLE",
+            "ID",
+            "NAMESPACE",
+            "ENABLE",
             append_limit.as_str(),
         ];
         if !self.is_authenticated() {
@@ -180,6 +183,34 @@ impl Session {
                 self.refresh(&mut out).await;
                 out.extend_from_slice(b"+ idling\r\n");
                 Next::Idle(tag.to_string())
+            }
+            Request::Id => {
+                // RFC 2971 §3.3: the server's own identification, nothing secret.
+                untagged(&mut out, "ID (\"name\" \"Tern\" \"vendor\" \"Tern\")");
+                tagged(&mut out, tag, "OK", "ID completed");
+                Next::Continue
+            }
+            Request::Namespace if !self.is_authenticated() => {
+                tagged(&mut out, tag, "BAD", "Log in first");
+                Next::Continue
+            }
+            Request::Namespace => {
+                // RFC 2342 §5: one personal namespace, no prefix, "/" between levels.
+                untagged(&mut out, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+                tagged(&mut out, tag, "OK", "NAMESPACE completed");
+                Next::Continue
+            }
+            Request::Enable(_) if !self.is_authenticated() => {
+                tagged(&mut out, tag, "BAD", "Log in first");
+                Next::Continue
+            }
+            Request::Enable(asked) => {
+                // RFC 5161 §3.1: nothing this version offers needs enabling; ENABLED lists
+                // what was enabled, here none of what was asked.
+                tracing::debug!(?asked, "ENABLE");
+                untagged(&mut out, "ENABLED");
+                tagged(&mut out, tag, "OK", "ENABLE completed");
+                Next::Continue
             }
             Request::Noop | Request::Check => {
                 self.refresh(&mut out).await;

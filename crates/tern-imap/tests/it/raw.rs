@@ -388,3 +388,76 @@ async fn search_keys() {
     let utf8 = c.run("c7", "SEARCH CHARSET UTF-8 SUBJECT lunch").await;
     assert_eq!(utf8[0], "* SEARCH 2 3\r\n");
 }
+
+/// A POP3 session's deletions reach an IMAP session of the same mailbox as EXPUNGE (one store,
+/// one change log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_deletions_are_seen_over_imap() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages = vec![
+        b"Subject: one\r\n\r\n1\r\n".to_vec(),
+        b"Subject: two\r\n\r\n2\r\n".to_vec(),
+    ];
+    tern_testkit::smtp_client::deliver(
+        server.addr(Protocol::Smtp),
+        "carol@remote.example",
+        &["alice@example.test"],
+        &messages,
+    )
+    .await;
+    server.inbox("alice@example.test", 2).await;
+    let mut imap = Client::connect(&server).await;
+    imap.run(
+        "a1",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    let select = imap.run("a2", "SELECT INBOX").await;
+    assert!(select.contains(&"* 2 EXISTS\r\n".to_string()), "{select:?}");
+
+    let pop3 = TcpStream::connect(server.addr(Protocol::Pop3))
+        .await
+        .unwrap();
+    let mut pop3 = BufReader::new(pop3);
+    let mut line = String::new();
+    pop3.read_line(&mut line).await.unwrap();
+    for command in [
+        "USER alice@example.test".to_string(),
+        format!("PASS {TEST_PASSWORD}"),
+        "DELE 1".to_string(),
+        "QUIT".to_string(),
+    ] {
+        pop3.get_mut()
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        line.clear();
+        pop3.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("+OK"), "{command}: {line}");
+    }
+    let noop = imap.run("a3", "NOOP").await;
+    assert_eq!(noop[0], "* 1 EXPUNGE\r\n", "{noop:?}");
+    let fetch = imap.run("a4", "FETCH 1:* (UID)").await;
+    assert_eq!(fetch[0], "* 1 FETCH (UID 2)\r\n", "{fetch:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_namespace_and_enable() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let mut c = Client::connect(&server).await;
+    let id = c.run("a1", "ID (\"name\" \"test\")").await;
+    assert_eq!(id[0], "* ID (\"name\" \"Tern\" \"vendor\" \"Tern\")\r\n");
+    assert!(last(&c.run("a2", "NAMESPACE").await).starts_with("a2 BAD"));
+    c.run(
+        "a3",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    let ns = c.run("a4", "NAMESPACE").await;
+    assert_eq!(ns[0], "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+    let enable = c.run("a5", "ENABLE CONDSTORE").await;
+    assert_eq!(enable[0], "* ENABLED\r\n");
+    assert!(last(&enable).starts_with("a5 OK"));
+}
