@@ -126,6 +126,16 @@ pub(crate) enum Request {
     Id,
     /// RFC 2342 NAMESPACE.
     Namespace,
+    /// RFC 9208 GETQUOTAROOT of a mailbox.
+    GetQuotaRoot {
+        mailbox: String,
+    },
+    /// RFC 9208 GETQUOTA of a quota root.
+    GetQuota {
+        root: String,
+    },
+    /// RFC 9208 SETQUOTA: quotas are the administrator's (`tern user`), not the user's.
+    SetQuota,
     /// RFC 5161 ENABLE with the capabilities asked for.
     Enable(Vec<String>),
     Store {
@@ -476,6 +486,13 @@ impl Request {
             CommandBody::Idle => Request::Idle,
             CommandBody::Id { .. } => Request::Id,
             CommandBody::Namespace => Request::Namespace,
+            CommandBody::GetQuotaRoot { mailbox } => Request::GetQuotaRoot {
+                mailbox: mailbox_name(mailbox),
+            },
+            CommandBody::GetQuota { root } => Request::GetQuota {
+                root: String::from_utf8_lossy(root.as_ref()).into_owned(),
+            },
+            CommandBody::SetQuota { .. } => Request::SetQuota,
             CommandBody::Enable { capabilities } => Request::Enable(
                 capabilities
                     .as_ref()

@@ -135,6 +135,8 @@ impl Session {
             "ID",
             "NAMESPACE",
             "ENABLE",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
             append_limit.as_str(),
         ];
         if !self.is_authenticated() {
@@ -198,6 +200,23 @@ impl Session {
                 // RFC 2342 §5: one personal namespace, no prefix, "/" between levels.
                 untagged(&mut out, "NAMESPACE ((\"\" \"/\")) NIL NIL");
                 tagged(&mut out, tag, "OK", "NAMESPACE completed");
+                Next::Continue
+            }
+            Request::GetQuotaRoot { mailbox } => {
+                self.get_quota_root(&mut out, tag, &mailbox).await;
+                Next::Continue
+            }
+            Request::GetQuota { root } => {
+                self.get_quota(&mut out, tag, &root).await;
+                Next::Continue
+            }
+            Request::SetQuota => {
+                tagged(
+                    &mut out,
+                    tag,
+                    "NO",
+                    "[NOPERM] Quotas are set by the mail administrator",
+                );
                 Next::Continue
             }
             Request::Enable(_) if !self.is_authenticated() => {

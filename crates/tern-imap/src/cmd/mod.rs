@@ -3,3 +3,4 @@
 mod append;
 mod mailboxes;
 mod messages;
+mod quota;

@@ -461,3 +461,58 @@ async fn id_namespace_and_enable() {
     assert_eq!(enable[0], "* ENABLED\r\n");
     assert!(last(&enable).starts_with("a5 OK"));
 }
+
+/// RFC 9208 QUOTA: the account's limit as the quota root "", in KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_of_an_account_with_and_without_a_limit() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let hash = tern_auth::hash_password(
+        &tern_auth::Secret::new(TEST_PASSWORD),
+        tern_auth::HashCost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+    )
+    .unwrap();
+    server
+        .stores()
+        .directory
+        .add_account(
+            &tern_types::Address::parse("bob@example.test").unwrap(),
+            &hash,
+            10 * 1024 * 1024,
+        )
+        .await
+        .unwrap();
+    let mut c = Client::connect(&server).await;
+    c.run("a1", &format!("LOGIN bob@example.test \"{TEST_PASSWORD}\""))
+        .await;
+    c.send("a2 APPEND INBOX {21+}\r\nSubject: x\r\n\r\nhello\r\n\r\n")
+        .await;
+    let appended = c.until("a2").await;
+    assert!(
+        last(&appended).starts_with("a2 OK [APPENDUID"),
+        "{appended:?}"
+    );
+    let root = c.run("a3", "GETQUOTAROOT INBOX").await;
+    assert_eq!(root[0], "* QUOTAROOT \"INBOX\" \"\"\r\n", "{root:?}");
+    assert!(root[1].starts_with("* QUOTA \"\" (STORAGE "), "{root:?}");
+    assert!(root[1].ends_with(" 10240)\r\n"), "{root:?}");
+    let quota = c.run("a4", "GETQUOTA \"\"").await;
+    assert_eq!(quota[0], root[1]);
+    assert!(last(&c.run("a5", "SETQUOTA \"\" (STORAGE 1)").await).starts_with("a5 NO [NOPERM]"));
+    let mut c = Client::connect(&server).await;
+    c.run(
+        "b1",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    let root = c.run("b2", "GETQUOTAROOT INBOX").await;
+    assert_eq!(
+        root[0], "* QUOTAROOT \"INBOX\"\r\n",
+        "no limit, no root: {root:?}"
+    );
+    assert!(last(&c.run("b3", "GETQUOTA \"\"").await).starts_with("b3 NO [NONEXISTENT]"));
+}
