@@ -4,7 +4,9 @@
 use std::num::NonZeroU32;
 
 use imap_codec::imap_types::auth::AuthMechanism;
-use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::command::{
+    Command, CommandBody, FetchModifier, SelectParameter, StoreModifier,
+};
 use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::fetch::{
@@ -41,6 +43,8 @@ pub(crate) enum Item {
     Envelope,
     /// BODYSTRUCTURE (true) or BODY (false).
     Structure(bool),
+    /// RFC 7162 MODSEQ.
+    ModSeq,
     /// A body section, `BODY[...]<partial>` or an RFC822 form; `seen` when it sets \Seen.
     Body {
         section: BodySection,
@@ -105,18 +109,22 @@ pub(crate) enum Request {
     },
     /// AUTHENTICATE with another mechanism.
     AuthenticateOther,
+    /// SELECT or EXAMINE; `condstore`: the (CONDSTORE) parameter (RFC 7162 §3.1.8).
     Select {
         mailbox: String,
         read_only: bool,
+        condstore: bool,
     },
     List {
         reference: String,
         pattern: String,
     },
+    /// FETCH; `changed_since`: RFC 7162 CHANGEDSINCE.
     Fetch {
         set: Set,
         items: Vec<Item>,
         uid: bool,
+        changed_since: Option<u64>,
     },
     Close,
     Unselect,
@@ -144,6 +152,8 @@ pub(crate) enum Request {
         flags: Flags,
         silent: bool,
         uid: bool,
+        /// RFC 7162 §3.1.3 UNCHANGEDSINCE.
+        unchanged_since: Option<u64>,
     },
     /// EXPUNGE, or UID EXPUNGE (RFC 4315 §2.1) of the UIDs in the set.
     Expunge {
@@ -204,6 +214,8 @@ pub(crate) enum StatusItem {
     UidNext,
     UidValidity,
     Unseen,
+    /// RFC 7162 §3.1.6.
+    HighestModSeq,
 }
 
 /// Flags as stored; `None` when one of them is not a flag a client may set.
@@ -294,6 +306,7 @@ fn items(names: &MacroOrMessageDataItemNames<'_>) -> Result<Vec<Item>, &'static 
             MessageDataItemName::Envelope => Ok(Item::Envelope),
             MessageDataItemName::BodyStructure => Ok(Item::Structure(true)),
             MessageDataItemName::Body => Ok(Item::Structure(false)),
+            MessageDataItemName::ModSeq => Ok(Item::ModSeq),
             MessageDataItemName::Rfc822 => Ok(Item::Body {
                 section: BodySection::Full,
                 partial: None,
@@ -345,13 +358,21 @@ impl Request {
                 initial: initial_response.as_ref().map(|ir| ir.declassify().to_vec()),
             },
             CommandBody::Authenticate { .. } => Request::AuthenticateOther,
-            CommandBody::Select { mailbox, .. } => Request::Select {
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => Request::Select {
                 mailbox: mailbox_name(mailbox),
                 read_only: false,
+                condstore: parameters.contains(&SelectParameter::CondStore),
             },
-            CommandBody::Examine { mailbox, .. } => Request::Select {
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => Request::Select {
                 mailbox: mailbox_name(mailbox),
                 read_only: true,
+                condstore: parameters.contains(&SelectParameter::CondStore),
             },
             CommandBody::List {
                 reference,
@@ -364,12 +385,16 @@ impl Request {
                 sequence_set,
                 macro_or_item_names,
                 uid,
-                ..
+                modifiers,
             } => match items(macro_or_item_names) {
                 Ok(items) => Request::Fetch {
                     set: set(sequence_set),
                     items,
                     uid: *uid,
+                    changed_since: modifiers.iter().find_map(|m| match m {
+                        FetchModifier::ChangedSince(n) => Some(n.get()),
+                        _ => None,
+                    }),
                 },
                 Err(what) => Request::NotYet(what),
             },
@@ -379,9 +404,15 @@ impl Request {
                 response,
                 flags: given,
                 uid,
-                ..
+                modifiers,
             } => match flags(given) {
                 Some(flags) => Request::Store {
+                    unchanged_since: modifiers
+                        .iter()
+                        .map(|m| match m {
+                            StoreModifier::UnchangedSince(n) => *n,
+                        })
+                        .next(),
                     set: set(sequence_set),
                     op: match kind {
                         StoreType::Replace => FlagOp::Replace,
@@ -435,6 +466,7 @@ impl Request {
                         StatusDataItemName::UidNext => Some(StatusItem::UidNext),
                         StatusDataItemName::UidValidity => Some(StatusItem::UidValidity),
                         StatusDataItemName::Unseen => Some(StatusItem::Unseen),
+                        StatusDataItemName::HighestModSeq => Some(StatusItem::HighestModSeq),
                         _ => None,
                     })
                     .collect();

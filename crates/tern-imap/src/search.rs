@@ -34,6 +34,8 @@ pub(crate) enum Key {
     SentSince(i64),
     Text(TextField, String),
     Header(String, String),
+    /// RFC 7162 §3.1.5 MODSEQ: changed at or after this mod-sequence.
+    ModSeq(u64),
     Not(Box<Key>),
     Or(Box<Key>, Box<Key>),
     And(Vec<Key>),
@@ -92,6 +94,7 @@ impl Key {
             SearchKey::Text(v) => Key::Text(TextField::Text, text(v)),
             SearchKey::Header(name, value) => Key::Header(text(name), text(value)),
             SearchKey::Uid(s) => Key::Uid(set(s)),
+            SearchKey::ModSequence { modseq, .. } => Key::ModSeq(*modseq),
             SearchKey::Not(k) => Key::Not(Box::new(Key::from_imap(k)?)),
             SearchKey::Or(a, b) => {
                 Key::Or(Box::new(Key::from_imap(a)?), Box::new(Key::from_imap(b)?))
@@ -115,6 +118,17 @@ impl Key {
             }
             Key::And(keys) => keys.iter().for_each(|k| k.text_terms(out)),
             _ => {}
+        }
+    }
+
+    /// Whether a MODSEQ key is used: the answer then gives the highest mod-sequence found.
+    pub(crate) fn uses_modseq(&self) -> bool {
+        match self {
+            Key::ModSeq(_) => true,
+            Key::Not(k) => k.uses_modseq(),
+            Key::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
+            Key::And(keys) => keys.iter().any(Key::uses_modseq),
+            _ => false,
         }
     }
 
@@ -155,6 +169,7 @@ impl Key {
             Key::Uid(s) => in_set(s, true),
             Key::Flag(flag, has) => record.flags.contains(flag) == *has,
             Key::Larger(n) => record.size > *n,
+            Key::ModSeq(n) => record.modseq.0 >= *n,
             Key::Smaller(n) => record.size < *n,
             Key::Before(d) => record.internal_date < *d,
             Key::On(d) => (*d..*d + DAY).contains(&record.internal_date),
@@ -199,7 +214,7 @@ pub(crate) async fn run(
     mailbox: MailboxId,
     uids: &[Uid],
     key: &Key,
-) -> Result<Vec<Uid>, StoreError> {
+) -> Result<Vec<(Uid, u64)>, StoreError> {
     let mailboxes = &stores.mailboxes;
     let records = mailboxes.messages(mailbox, Uid(1)).await?;
     let mut cx = Context {
@@ -241,7 +256,7 @@ pub(crate) async fn run(
     Ok(records
         .iter()
         .filter(|r| uids.binary_search(&r.uid).is_ok() && key.matches(r, &cx))
-        .map(|r| r.uid)
+        .map(|r| (r.uid, r.modseq.0))
         .collect())
 }
 

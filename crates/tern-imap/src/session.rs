@@ -66,6 +66,9 @@ pub(crate) struct Session {
     pub(crate) shared: Arc<ImapShared>,
     pub(crate) info: ConnInfo,
     pub(crate) state: State,
+    /// RFC 7162 §3.1: the client has used CONDSTORE; unsolicited and STORE's FETCH responses
+    /// carry MODSEQ from then on.
+    pub(crate) condstore: bool,
 }
 
 /// What one command produced.
@@ -103,6 +106,7 @@ impl Session {
             shared,
             info,
             state: State::NotAuthenticated,
+            condstore: false,
         }
     }
 
@@ -137,6 +141,7 @@ impl Session {
             "ENABLE",
             "QUOTA",
             "QUOTA=RES-STORAGE",
+            "CONDSTORE",
             append_limit.as_str(),
         ];
         if !self.is_authenticated() {
@@ -224,10 +229,18 @@ impl Session {
                 Next::Continue
             }
             Request::Enable(asked) => {
-                // RFC 5161 §3.1: nothing this version offers needs enabling; ENABLED lists
-                // what was enabled, here none of what was asked.
-                tracing::debug!(?asked, "ENABLE");
-                untagged(&mut out, "ENABLED");
+                // RFC 5161 §3.1: ENABLED lists what was enabled of what was asked; CONDSTORE
+                // is the one extension here that can be (RFC 7162 §3.1).
+                let condstore = asked.iter().any(|c| c.eq_ignore_ascii_case("CONDSTORE"));
+                self.condstore |= condstore;
+                untagged(
+                    &mut out,
+                    if condstore {
+                        "ENABLED CONDSTORE"
+                    } else {
+                        "ENABLED"
+                    },
+                );
                 tagged(&mut out, tag, "OK", "ENABLE completed");
                 Next::Continue
             }
@@ -270,7 +283,12 @@ impl Session {
                 );
                 Next::Continue
             }
-            Request::Select { mailbox, read_only } => {
+            Request::Select {
+                mailbox,
+                read_only,
+                condstore,
+            } => {
+                self.condstore |= condstore;
                 self.select(&mut out, tag, &mailbox, read_only).await;
                 Next::Continue
             }
@@ -288,9 +306,19 @@ impl Session {
                 flags,
                 silent,
                 uid,
+                unchanged_since,
             } => {
-                self.store(&mut out, tag, &set, op, &flags, silent, uid)
-                    .await;
+                self.store(
+                    &mut out,
+                    tag,
+                    &set,
+                    op,
+                    &flags,
+                    silent,
+                    uid,
+                    unchanged_since,
+                )
+                .await;
                 Next::Continue
             }
             Request::Expunge { uids } => {
@@ -353,8 +381,13 @@ impl Session {
                 );
                 Next::Continue
             }
-            Request::Fetch { set, items, uid } => {
-                return self.fetch(out, tag, &set, &items, uid).await;
+            Request::Fetch {
+                set,
+                items,
+                uid,
+                changed_since,
+            } => {
+                return self.fetch(out, tag, &set, &items, uid, changed_since).await;
             }
             Request::Close | Request::Unselect => {
                 self.close(&mut out, tag, matches!(request, Request::Close))
@@ -567,6 +600,17 @@ impl Session {
             out,
             &format!("OK [UIDNEXT {}] Predicted next UID", mailbox.uid_next.0),
         );
+        // RFC 7162 §3.1.2.1: every SELECT of a mailbox with persistent mod-sequences says it.
+        let highest = records
+            .iter()
+            .map(|r| r.modseq)
+            .max()
+            .unwrap_or(ModSeq(0))
+            .max(mailbox.highest_modseq);
+        untagged(
+            out,
+            &format!("OK [HIGHESTMODSEQ {}] Highest", highest.0.max(1)),
+        );
         match read_only {
             true => untagged(out, "OK [PERMANENTFLAGS ()] Read-only mailbox"),
             false => untagged(
@@ -629,10 +673,14 @@ impl Session {
                 added = true;
             } else if let Ok(index) = selected.uids.binary_search(&record.uid) {
                 let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                let modseq = match self.condstore {
+                    true => format!(" MODSEQ ({})", record.modseq.0),
+                    false => String::new(),
+                };
                 untagged(
                     out,
                     &format!(
-                        "{} FETCH (FLAGS ({}) UID {})",
+                        "{} FETCH (FLAGS ({}) UID {}{modseq})",
                         index + 1,
                         names.join(" "),
                         record.uid.0
@@ -684,8 +732,18 @@ impl Session {
             Ok(found) => found,
             Err(e) => return store_failure(out, tag, &e),
         };
+        // RFC 7162 §3.1.5: a MODSEQ search answers with the highest mod-sequence it found.
+        let highest = match key.uses_modseq() {
+            true => found.iter().map(|(_, m)| *m).max(),
+            false => None,
+        };
+        self.condstore |= key.uses_modseq();
+        let State::Selected(_, selected) = &self.state else {
+            return;
+        };
         let numbers: Vec<String> = found
             .iter()
+            .map(|(uid, _)| uid)
             .filter_map(|uid| match by_uid {
                 true => Some(uid.0.to_string()),
                 false => selected
@@ -699,6 +757,9 @@ impl Session {
         for n in &numbers {
             line.push(' ');
             line.push_str(n);
+        }
+        if let Some(highest) = highest {
+            line.push_str(&format!(" (MODSEQ {highest})"));
         }
         untagged(out, &line);
         tagged(out, tag, "OK", "SEARCH completed");
@@ -844,7 +905,11 @@ impl Session {
         set: &Set,
         items: &[Item],
         by_uid: bool,
+        changed_since: Option<u64>,
     ) -> Outcome {
+        // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ; either turns CONDSTORE on.
+        let with_modseq = changed_since.is_some() || items.contains(&Item::ModSeq);
+        self.condstore |= with_modseq;
         let State::Selected(_, selected) = &self.state else {
             tagged(&mut out, tag, "BAD", "No mailbox selected");
             return Outcome::done(out);
@@ -892,6 +957,9 @@ impl Session {
             let Some(record) = records.peek().filter(|r| r.uid == *uid).cloned() else {
                 continue;
             };
+            if changed_since.is_some_and(|since| record.modseq.0 <= since) {
+                continue;
+            }
             let Some(seq) = selected_seq(&self.state, *uid) else {
                 continue;
             };
@@ -958,6 +1026,7 @@ impl Session {
                                 .as_bytes(),
                         );
                     }
+                    Item::ModSeq => {}
                     Item::Envelope => {
                         if let Some(meta) = &meta {
                             sep(&mut line);
@@ -1021,6 +1090,10 @@ impl Session {
                         });
                     }
                 }
+            }
+            if with_modseq {
+                sep(&mut line);
+                line.extend_from_slice(format!("MODSEQ ({})", record.modseq.0).as_bytes());
             }
             line.extend_from_slice(b")\r\n");
             out.extend_from_slice(&line);

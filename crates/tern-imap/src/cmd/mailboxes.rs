@@ -152,6 +152,7 @@ impl Session {
             Ok(mailbox) => mailbox,
             Err(why) => return tagged(out, tag, "NO", &why),
         };
+        self.condstore |= items.contains(&StatusItem::HighestModSeq);
         let unseen = match items.contains(&StatusItem::Unseen) {
             true => match self
                 .shared
@@ -177,6 +178,9 @@ impl Session {
                 StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next.0),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity.0),
                 StatusItem::Unseen => format!("UNSEEN {unseen}"),
+                StatusItem::HighestModSeq => {
+                    format!("HIGHESTMODSEQ {}", mailbox.highest_modseq.0.max(1))
+                }
             })
             .collect();
         let mut line = b"* STATUS ".to_vec();

@@ -1,7 +1,7 @@
 //! STORE, EXPUNGE (and UID EXPUNGE), COPY and MOVE (RFC 9051 §6.4; RFC 4315 UIDPLUS, RFC 6851).
 
 use tern_store::{FlagOp, StoreError};
-use tern_types::{Flag, Flags, Uid};
+use tern_types::{Flag, Flags, ModSeq, Uid};
 
 use crate::request::Set;
 use crate::respond::{tagged, untagged};
@@ -23,7 +23,10 @@ impl Session {
         flags: &Flags,
         silent: bool,
         by_uid: bool,
+        unchanged_since: Option<u64>,
     ) {
+        self.condstore |= unchanged_since.is_some();
+        let with_modseq = self.condstore;
         let State::Selected(_, selected) = &self.state else {
             return tagged(out, tag, "BAD", "No mailbox selected");
         };
@@ -44,7 +47,7 @@ impl Session {
             .shared
             .stores
             .mailboxes
-            .store_flags(mailbox, &uids, op, flags, None)
+            .store_flags(mailbox, &uids, op, flags, unchanged_since.map(ModSeq))
             .await
         {
             Ok(changed) => changed,
@@ -62,9 +65,54 @@ impl Session {
                 } else {
                     String::new()
                 };
+                let modseq = match with_modseq {
+                    true => format!(" MODSEQ ({})", record.modseq.0),
+                    false => String::new(),
+                };
                 untagged(
                     out,
-                    &format!("{} FETCH (FLAGS ({}){uid})", seq + 1, names.join(" ")),
+                    &format!(
+                        "{} FETCH (FLAGS ({}){uid}{modseq})",
+                        seq + 1,
+                        names.join(" ")
+                    ),
+                );
+            }
+        }
+        // RFC 7162 §3.1.3: what UNCHANGEDSINCE kept from being changed is named in MODIFIED.
+        if let Some(since) = unchanged_since {
+            let changed: Vec<Uid> = changed.iter().map(|r| r.uid).collect();
+            let modified: Vec<String> = match self
+                .shared
+                .stores
+                .mailboxes
+                .messages(mailbox, uids.first().copied().unwrap_or(Uid(1)))
+                .await
+            {
+                Ok(records) => records
+                    .iter()
+                    .filter(|r| uids.contains(&r.uid) && !changed.contains(&r.uid))
+                    .filter(|r| r.modseq.0 > since)
+                    .filter_map(|r| match by_uid {
+                        true => Some(r.uid.0.to_string()),
+                        false => selected
+                            .uids
+                            .binary_search(&r.uid)
+                            .ok()
+                            .map(|i| (i + 1).to_string()),
+                    })
+                    .collect(),
+                Err(e) => return store_failure(out, tag, &e),
+            };
+            if !modified.is_empty() {
+                return tagged(
+                    out,
+                    tag,
+                    "OK",
+                    &format!(
+                        "[MODIFIED {}] Conditional STORE failed for some",
+                        modified.join(",")
+                    ),
                 );
             }
         }

@@ -458,8 +458,10 @@ async fn id_namespace_and_enable() {
     let ns = c.run("a4", "NAMESPACE").await;
     assert_eq!(ns[0], "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
     let enable = c.run("a5", "ENABLE CONDSTORE").await;
-    assert_eq!(enable[0], "* ENABLED\r\n");
+    assert_eq!(enable[0], "* ENABLED CONDSTORE\r\n");
     assert!(last(&enable).starts_with("a5 OK"));
+    let enable = c.run("a6", "ENABLE X-UNKNOWN").await;
+    assert_eq!(enable[0], "* ENABLED\r\n", "nothing asked for is known");
 }
 
 /// RFC 9208 QUOTA: the account's limit as the quota root "", in KiB.
@@ -515,4 +517,84 @@ async fn quota_of_an_account_with_and_without_a_limit() {
         "no limit, no root: {root:?}"
     );
     assert!(last(&c.run("b3", "GETQUOTA \"\"").await).starts_with("b3 NO [NONEXISTENT]"));
+}
+
+/// RFC 7162 CONDSTORE: HIGHESTMODSEQ on SELECT and in STATUS, FETCH MODSEQ and CHANGEDSINCE,
+/// STORE UNCHANGEDSINCE (MODIFIED), SEARCH MODSEQ, and MODSEQ in other sessions' updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn condstore() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages = vec![
+        b"Subject: one\r\n\r\n1\r\n".to_vec(),
+        b"Subject: two\r\n\r\n2\r\n".to_vec(),
+    ];
+    tern_testkit::smtp_client::deliver(
+        server.addr(Protocol::Smtp),
+        "carol@remote.example",
+        &["alice@example.test"],
+        &messages,
+    )
+    .await;
+    server.inbox("alice@example.test", 2).await;
+    let login = format!("LOGIN alice@example.test \"{TEST_PASSWORD}\"");
+    let mut c = Client::connect(&server).await;
+    c.run("a1", &login).await;
+    let select = c.run("a2", "SELECT INBOX (CONDSTORE)").await;
+    let highest_line = select
+        .iter()
+        .find(|l| l.starts_with("* OK [HIGHESTMODSEQ "))
+        .unwrap_or_else(|| panic!("{select:?}"))
+        .clone();
+    let highest: u64 = highest_line["* OK [HIGHESTMODSEQ ".len()..]
+        .split(']')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fetch = c.run("a3", "FETCH 1:* (FLAGS MODSEQ)").await;
+    assert!(fetch[0].contains("MODSEQ ("), "{fetch:?}");
+    let store = c.run("a4", "STORE 1 +FLAGS (\\Seen)").await;
+    assert!(
+        store[0].contains("MODSEQ ("),
+        "after CONDSTORE, STORE answers with MODSEQ: {store:?}"
+    );
+    let changed = c
+        .run("a5", &format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})"))
+        .await;
+    assert_eq!(changed.len(), 2, "only message 1 changed: {changed:?}");
+    assert!(
+        changed[0].starts_with("* 1 FETCH") && changed[0].contains("MODSEQ"),
+        "{changed:?}"
+    );
+    let conditional = c
+        .run(
+            "a6",
+            &format!("STORE 1,2 (UNCHANGEDSINCE {highest}) +FLAGS (\\Flagged)"),
+        )
+        .await;
+    assert!(
+        last(&conditional).starts_with("a6 OK [MODIFIED 1]"),
+        "{conditional:?}"
+    );
+    let search = c.run("a7", &format!("SEARCH MODSEQ {}", highest + 1)).await;
+    assert!(
+        search[0].starts_with("* SEARCH 1 2 (MODSEQ ")
+            || search[0].starts_with("* SEARCH 1 (MODSEQ "),
+        "{search:?}"
+    );
+    let status = c.run("a8", "STATUS INBOX (HIGHESTMODSEQ MESSAGES)").await;
+    assert!(status[0].contains("HIGHESTMODSEQ "), "{status:?}");
+    let caps = c.run("a9", "CAPABILITY").await;
+    assert!(caps[0].contains("CONDSTORE"));
+    let mut other = Client::connect(&server).await;
+    other.run("b1", &login).await;
+    other.run("b2", "SELECT INBOX").await;
+    other.run("b3", "STORE 2 +FLAGS (\\Answered)").await;
+    let noop = c.run("a10", "NOOP").await;
+    assert!(
+        noop.iter()
+            .any(|l| l.starts_with("* 2 FETCH (FLAGS") && l.contains("MODSEQ (")),
+        "{noop:?}"
+    );
 }
