@@ -151,6 +151,8 @@ pub struct ImapConfig {
     pub max_prelogin_literal: u64,
     pub max_command_size: u32,
     pub append_limit: u32,
+    pub max_sessions_per_user: u32,
+    pub max_idle_per_user: u32,
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
 }

@@ -244,6 +244,12 @@ pub struct ImapFile {
     /// Largest message APPEND stores, in octets; advertised as APPENDLIMIT (RFC 7889). Larger
     /// get `NO [TOOBIG]` before they are sent. Default 52428800 (50 MiB, as smtp).
     pub append_limit: Option<u32>,
+    /// Logged-in IMAP sessions of one account at once; more logins get `NO [LIMIT]`.
+    /// Default 50.
+    pub max_sessions_per_user: Option<u32>,
+    /// IDLE commands of one account at once (a client idles on each folder it watches); more
+    /// get `NO [LIMIT]` and the client polls. Default 20.
+    pub max_idle_per_user: Option<u32>,
     /// Concurrent IMAP connections in all (both listeners). Default 1000.
     pub max_connections: Option<u32>,
     /// Concurrent IMAP connections from one client (see `[clients]`). Default 20.

@@ -256,6 +256,20 @@ fn imap_config(file: &crate::schema::ImapFile, check: &Checker) -> Result<ImapCo
             1024,
             " octets",
         )?,
+        max_sessions_per_user: check.at_least(
+            "imap.max_sessions_per_user",
+            file.max_sessions_per_user,
+            50,
+            1,
+            "",
+        )?,
+        max_idle_per_user: check.at_least(
+            "imap.max_idle_per_user",
+            file.max_idle_per_user,
+            20,
+            1,
+            "",
+        )?,
         max_connections: check.at_least(
             "imap.max_connections",
             file.max_connections,

@@ -79,6 +79,7 @@ pub(crate) async fn run(
             }
             pending = 0;
             if let Some((tag, _)) = idle.take() {
+                session.idle_done();
                 match frag.decode_message(&IdleDoneCodec::default()) {
                     Ok(_) => tagged(&mut out, &tag, "OK", "IDLE terminated"),
                     Err(_) => tagged(&mut out, &tag, "BAD", "Expected DONE"),

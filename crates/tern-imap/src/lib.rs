@@ -30,6 +30,7 @@ mod respond;
 mod search;
 mod section;
 mod session;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,10 @@ pub struct ImapSettings {
     pub max_command_size: u32,
     /// Largest message APPEND takes (RFC 7889 APPENDLIMIT).
     pub append_limit: u32,
+    /// Logged-in sessions of one account at once.
+    pub max_sessions_per_user: usize,
+    /// IDLE commands of one account at once.
+    pub max_idle_per_user: usize,
     pub plaintext: PlaintextAuth,
     pub recipients: RecipientPolicy,
 }
@@ -65,6 +70,24 @@ pub struct ImapShared {
     pub auth: Arc<Authenticator>,
     /// For STARTTLS.
     pub tls: TlsAcceptor,
+    users: users::UserSessions,
+}
+
+impl ImapShared {
+    pub fn new(
+        settings: ImapSettings,
+        stores: Stores,
+        auth: Arc<Authenticator>,
+        tls: TlsAcceptor,
+    ) -> Self {
+        Self {
+            settings,
+            stores,
+            auth,
+            tls,
+            users: users::UserSessions::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ImapShared {

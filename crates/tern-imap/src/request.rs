@@ -216,6 +216,8 @@ pub(crate) enum StatusItem {
     Unseen,
     /// RFC 7162 §3.1.6.
     HighestModSeq,
+    /// RFC 8438 STATUS=SIZE: octets of the mailbox.
+    Size,
 }
 
 /// Flags as stored; `None` when one of them is not a flag a client may set.
@@ -467,6 +469,7 @@ impl Request {
                         StatusDataItemName::UidValidity => Some(StatusItem::UidValidity),
                         StatusDataItemName::Unseen => Some(StatusItem::Unseen),
                         StatusDataItemName::HighestModSeq => Some(StatusItem::HighestModSeq),
+                        StatusDataItemName::Size => Some(StatusItem::Size),
                         _ => None,
                     })
                     .collect();

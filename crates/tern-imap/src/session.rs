@@ -16,6 +16,7 @@ use crate::names;
 use crate::request::{Bound, Item, Label, Request, Set};
 use crate::respond::{string, tagged, untagged};
 use crate::section::{header_fields, BodySection};
+use crate::users::Slot;
 use crate::ImapShared;
 
 /// What the connection sends, in order.
@@ -69,6 +70,9 @@ pub(crate) struct Session {
     /// RFC 7162 §3.1: the client has used CONDSTORE; unsolicited and STORE's FETCH responses
     /// carry MODSEQ from then on.
     pub(crate) condstore: bool,
+    /// This session's share of its account's limits (`max_sessions_per_user`, and one IDLE).
+    session_slot: Option<Slot>,
+    idle_slot: Option<Slot>,
 }
 
 /// What one command produced.
@@ -107,6 +111,8 @@ impl Session {
             info,
             state: State::NotAuthenticated,
             condstore: false,
+            session_slot: None,
+            idle_slot: None,
         }
     }
 
@@ -142,6 +148,7 @@ impl Session {
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "CONDSTORE",
+            "STATUS=SIZE",
             append_limit.as_str(),
         ];
         if !self.is_authenticated() {
@@ -187,6 +194,21 @@ impl Session {
                 Next::Continue
             }
             Request::Idle => {
+                let (users, max) = (
+                    self.shared.users.clone(),
+                    self.shared.settings.max_idle_per_user,
+                );
+                let slot = self.account().and_then(|a| users.idle(a.id, max));
+                if slot.is_none() {
+                    tagged(
+                        &mut out,
+                        tag,
+                        "NO",
+                        "[LIMIT] Too many IDLE sessions for this account",
+                    );
+                    return Outcome::done(out);
+                }
+                self.idle_slot = slot;
                 self.refresh(&mut out).await;
                 out.extend_from_slice(b"+ idling\r\n");
                 Next::Idle(tag.to_string())
@@ -453,6 +475,13 @@ impl Session {
             .await
         {
             Ok(account) => {
+                let max = shared.settings.max_sessions_per_user;
+                let Some(slot) = shared.users.session(account.id, max) else {
+                    tracing::info!(user = %account.address, "too many sessions");
+                    // RFC 9051 §7.1 LIMIT.
+                    return tagged(out, tag, "NO", "[LIMIT] Too many sessions for this account");
+                };
+                self.session_slot = Some(slot);
                 tracing::info!(user = %account.address, "logged in");
                 self.state = State::Authenticated(account);
                 tagged(
@@ -763,6 +792,11 @@ impl Session {
         }
         untagged(out, &line);
         tagged(out, tag, "OK", "SEARCH completed");
+    }
+
+    /// The client ended IDLE: its slot goes back.
+    pub(crate) fn idle_done(&mut self) {
+        self.idle_slot = None;
     }
 
     /// The mailbox IDLE watches.

@@ -245,21 +245,23 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
         config.imap.max_connections_per_ip as usize,
         config.clients,
     );
-    let imap = Arc::new(ImapShared {
-        settings: ImapSettings {
+    let imap = Arc::new(ImapShared::new(
+        ImapSettings {
             hostname: config.hostname.to_string(),
             idle_timeout: config.imap.idle_timeout,
             prelogin_timeout: config.imap.prelogin_timeout,
             max_prelogin_literal: config.imap.max_prelogin_literal,
             max_command_size: config.imap.max_command_size,
             append_limit: config.imap.append_limit,
+            max_sessions_per_user: config.imap.max_sessions_per_user as usize,
+            max_idle_per_user: config.imap.max_idle_per_user as usize,
             plaintext: config.auth.plaintext_without_tls,
             recipients: recipient_policy(config),
         },
-        stores: stores.clone(),
-        auth: auth.clone(),
-        tls: acceptor(Protocol::Imap),
-    });
+        stores.clone(),
+        auth.clone(),
+        acceptor(Protocol::Imap),
+    ));
     for (protocol, listener) in bound {
         tracing::info!(proto = %protocol.key(), addr = %listener.addr, "listening");
         let service: Arc<dyn Service> = match protocol {

@@ -178,6 +178,7 @@ impl Session {
                 StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next.0),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity.0),
                 StatusItem::Unseen => format!("UNSEEN {unseen}"),
+                StatusItem::Size => format!("SIZE {}", mailbox.size),
                 StatusItem::HighestModSeq => {
                     format!("HIGHESTMODSEQ {}", mailbox.highest_modseq.0.max(1))
                 }

@@ -583,8 +583,14 @@ async fn condstore() {
             || search[0].starts_with("* SEARCH 1 (MODSEQ "),
         "{search:?}"
     );
-    let status = c.run("a8", "STATUS INBOX (HIGHESTMODSEQ MESSAGES)").await;
+    let status = c
+        .run("a8", "STATUS INBOX (HIGHESTMODSEQ MESSAGES SIZE)")
+        .await;
     assert!(status[0].contains("HIGHESTMODSEQ "), "{status:?}");
+    assert!(
+        status[0].contains("MESSAGES 2 SIZE "),
+        "RFC 8438 SIZE: {status:?}"
+    );
     let caps = c.run("a9", "CAPABILITY").await;
     assert!(caps[0].contains("CONDSTORE"));
     let mut other = Client::connect(&server).await;
@@ -597,4 +603,47 @@ async fn condstore() {
             .any(|l| l.starts_with("* 2 FETCH (FLAGS") && l.contains("MODSEQ (")),
         "{noop:?}"
     );
+}
+
+/// Per-account limits, counted after login: sessions (`imap.max_sessions_per_user`) and
+/// IDLEs (`imap.max_idle_per_user`), given back when a session ends or an IDLE is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_idles_per_user_are_limited() {
+    let server =
+        TestServer::start_with("[imap]\nmax_sessions_per_user = 2\nmax_idle_per_user = 1\n").await;
+    server.add_user("alice@example.test").await;
+    let login = format!("LOGIN alice@example.test \"{TEST_PASSWORD}\"");
+    let mut first = Client::connect(&server).await;
+    assert!(last(&first.run("a1", &login).await).starts_with("a1 OK"));
+    let mut second = Client::connect(&server).await;
+    assert!(last(&second.run("b1", &login).await).starts_with("b1 OK"));
+    let mut third = Client::connect(&server).await;
+    let refused = third.run("c1", &login).await;
+    assert!(last(&refused).starts_with("c1 NO [LIMIT]"), "{refused:?}");
+    first.send("a2 IDLE\r\n").await;
+    assert_eq!(first.line().await, "+ idling\r\n");
+    let idle = second.run("b2", "IDLE").await;
+    assert!(last(&idle).starts_with("b2 NO [LIMIT]"), "{idle:?}");
+    first.send("DONE\r\n").await;
+    first.until("a2").await;
+    second.send("b3 IDLE\r\n").await;
+    assert_eq!(
+        second.line().await,
+        "+ idling\r\n",
+        "the first IDLE's slot came back"
+    );
+    second.send("DONE\r\n").await;
+    second.until("b3").await;
+    first.run("a3", "LOGOUT").await;
+    // The logged-out session's slot is back (its connection ends just after LOGOUT).
+    let mut retry = None;
+    for _ in 0..50 {
+        let mut c = Client::connect(&server).await;
+        if last(&c.run("d1", &login).await).starts_with("d1 OK") {
+            retry = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(retry.is_some(), "a session slot came back after LOGOUT");
 }
