@@ -250,6 +250,9 @@ pub struct ImapFile {
     /// IDLE commands of one account at once (a client idles on each folder it watches); more
     /// get `NO [LIMIT]` and the client polls. Default 20.
     pub max_idle_per_user: Option<u32>,
+    /// How deep parentheses may nest in one command (SEARCH's groups, lists); deeper gets BAD
+    /// before it is parsed. Default 8.
+    pub max_nesting: Option<u32>,
     /// Concurrent IMAP connections in all (both listeners). Default 1000.
     pub max_connections: Option<u32>,
     /// Concurrent IMAP connections from one client (see `[clients]`). Default 20.

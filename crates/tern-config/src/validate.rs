@@ -270,6 +270,16 @@ fn imap_config(file: &crate::schema::ImapFile, check: &Checker) -> Result<ImapCo
             1,
             "",
         )?,
+        // imap-codec's SEARCH parser stops at 9 levels by itself; ours must be lower.
+        max_nesting: match file.max_nesting.unwrap_or(8) {
+            n @ 1..=8 => n,
+            n => {
+                return Err(check.err(
+                    "imap.max_nesting",
+                    format!("{n} is not between 1 and 8 (the IMAP parser's own limit is 9)"),
+                ))
+            }
+        },
         max_connections: check.at_least(
             "imap.max_connections",
             file.max_connections,

@@ -94,6 +94,22 @@ pub(crate) async fn run(
                     };
                     session.auth_data(&tag, data).await
                 }
+                // Deep nesting (SEARCH's NOT/OR groups, lists) is refused before the parser
+                // recurses into it.
+                None if nesting(frag.message_bytes()) > settings.max_nesting => {
+                    let tag = frag.decode_tag().map(|t| t.as_ref().to_string());
+                    let mut bad = Vec::new();
+                    tagged(
+                        &mut bad,
+                        tag.as_deref().unwrap_or("*"),
+                        "BAD",
+                        "Parentheses nested too deeply",
+                    );
+                    Outcome {
+                        pieces: vec![Piece::Bytes(bad)],
+                        next: Next::Continue,
+                    }
+                }
                 None => match frag.decode_message(&CommandCodec::default()) {
                     Ok(command) => {
                         let tag = command.tag.as_ref().to_string();
@@ -265,6 +281,44 @@ async fn next_change(
     }
 }
 
+/// How deep parentheses nest in a command, outside quoted strings and literals.
+fn nesting(command: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut quoted, mut escaped) = (0usize, 0usize, false, false);
+    let mut i = 0;
+    while i < command.len() {
+        let b = command[i];
+        match (quoted, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => quoted = false,
+            (true, _) => {}
+            (false, b'"') => quoted = true,
+            (false, b'(') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, b')') => depth = depth.saturating_sub(1),
+            // A literal's octets are data: `{n}` (or `{n+}`) then CRLF, then n octets.
+            (false, b'{') => {
+                let digits: Vec<u8> = command[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .copied()
+                    .collect();
+                if let Ok(n) = std::str::from_utf8(&digits).unwrap_or("x").parse::<usize>() {
+                    if let Some(lf) = command[i..].iter().position(|&c| c == b'\n') {
+                        i = i.saturating_add(lf + 1).saturating_add(n);
+                        continue;
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
+}
+
 /// Room for the command line around a literal before login.
 const PRELOGIN_LINE: usize = 8 * 1024;
 
@@ -329,4 +383,27 @@ async fn stream_range(
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting;
+
+    #[test]
+    fn nesting_outside_strings_and_literals() {
+        assert_eq!(nesting(b"a SEARCH NOT (OR (SEEN) (FLAGGED))\r\n"), 2);
+        assert_eq!(nesting(b"a SEARCH SUBJECT \"((((\"\r\n"), 0);
+        assert_eq!(nesting(b"a SEARCH SUBJECT {4}\r\n((((\r\n"), 0);
+        assert_eq!(nesting(b"a X \"\\\"(\" (\r\n"), 1);
+        assert_eq!(
+            nesting(b"a X {99999999999999999999}\r\n(("),
+            2,
+            "no skip, no panic"
+        );
+        assert_eq!(
+            nesting(b"a X {18446744073709551615}\r\n(("),
+            0,
+            "skipped to the end"
+        );
+    }
 }

@@ -59,6 +59,8 @@ pub struct ImapSettings {
     pub max_sessions_per_user: usize,
     /// IDLE commands of one account at once.
     pub max_idle_per_user: usize,
+    /// How deep parentheses may nest in a command (SEARCH groups, lists).
+    pub max_nesting: usize,
     pub plaintext: PlaintextAuth,
     pub recipients: RecipientPolicy,
 }

@@ -647,3 +647,24 @@ async fn sessions_and_idles_per_user_are_limited() {
     }
     assert!(retry.is_some(), "a session slot came back after LOGOUT");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_nesting_is_refused_before_parsing() {
+    let server = TestServer::start_with("[imap]\nmax_nesting = 3\n").await;
+    server.add_user("alice@example.test").await;
+    let mut c = Client::connect(&server).await;
+    c.run(
+        "a1",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    c.run("a2", "SELECT INBOX").await;
+    let ok = c.run("a3", "SEARCH NOT (OR (SEEN) (FLAGGED))").await;
+    assert!(last(&ok).starts_with("a3 OK"), "{ok:?}");
+    let deep = c.run("a4", "SEARCH ((((SEEN))))").await;
+    assert!(last(&deep).starts_with("a4 BAD Parentheses"), "{deep:?}");
+    assert!(
+        last(&c.run("a5", "NOOP").await).starts_with("a5 OK"),
+        "the session goes on"
+    );
+}
