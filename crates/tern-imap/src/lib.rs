@@ -30,6 +30,7 @@ mod respond;
 mod search;
 mod section;
 mod session;
+mod sort;
 mod users;
 
 use std::sync::Arc;

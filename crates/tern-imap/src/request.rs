@@ -194,6 +194,13 @@ pub(crate) enum Request {
         date: Option<i64>,
         message: Vec<u8>,
     },
+    /// SORT or UID SORT (RFC 5256 §3): criteria, then a search as SEARCH's.
+    Sort {
+        order: crate::sort::Order,
+        key: Option<Key>,
+        charset_ok: bool,
+        uid: bool,
+    },
     /// SEARCH or UID SEARCH (RFC 9051 §6.4.4); `None` criteria: a key this version lacks.
     Search {
         key: Option<Key>,
@@ -535,6 +542,25 @@ impl Request {
                     .map(|c| c.to_string())
                     .collect(),
             ),
+            CommandBody::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => Request::Sort {
+                order: crate::sort::criteria(sort_criteria.as_ref()),
+                key: search_criteria
+                    .as_ref()
+                    .iter()
+                    .map(Key::from_imap)
+                    .collect::<Option<Vec<_>>>()
+                    .map(Key::And),
+                charset_ok: {
+                    let c = charset.as_ref();
+                    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
+                },
+                uid: *uid,
+            },
             CommandBody::Search {
                 charset,
                 criteria,

@@ -149,6 +149,8 @@ impl Session {
             "QUOTA=RES-STORAGE",
             "CONDSTORE",
             "STATUS=SIZE",
+            "SORT",
+            "SORT=DISPLAY",
             append_limit.as_str(),
         ];
         if !self.is_authenticated() {
@@ -384,6 +386,15 @@ impl Session {
             } => {
                 self.append(&mut out, tag, &mailbox, flags, date, message)
                     .await;
+                Next::Continue
+            }
+            Request::Sort {
+                order,
+                key,
+                charset_ok,
+                uid,
+            } => {
+                self.sort(&mut out, tag, &order, key, charset_ok, uid).await;
                 Next::Continue
             }
             Request::Search {
@@ -792,6 +803,58 @@ impl Session {
         }
         untagged(out, &line);
         tagged(out, tag, "OK", "SEARCH completed");
+    }
+
+    async fn sort(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        order: &crate::sort::Order,
+        key: Option<crate::search::Key>,
+        charset_ok: bool,
+        by_uid: bool,
+    ) {
+        let State::Selected(_, selected) = &self.state else {
+            return tagged(out, tag, "BAD", "No mailbox selected");
+        };
+        if !charset_ok {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[BADCHARSET (UTF-8 US-ASCII)] Unknown charset",
+            );
+        }
+        let Some(key) = key else {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[CANNOT] A search key this version does not know",
+            );
+        };
+        let stores = &self.shared.stores;
+        let mailbox = selected.mailbox.id;
+        let found = match crate::search::run(stores, mailbox, &selected.uids, &key).await {
+            Ok(found) => found.into_iter().map(|(uid, _)| uid).collect::<Vec<_>>(),
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        let sorted = match crate::sort::sort(stores, mailbox, &selected.uids, &found, order).await {
+            Ok(sorted) => sorted,
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        let mut line = String::from("SORT");
+        for uid in sorted {
+            let number = match by_uid {
+                true => Some(uid.0 as usize),
+                false => selected.uids.binary_search(&uid).ok().map(|i| i + 1),
+            };
+            if let Some(n) = number {
+                line.push_str(&format!(" {n}"));
+            }
+        }
+        untagged(out, &line);
+        tagged(out, tag, "OK", "SORT completed");
     }
 
     /// The client ended IDLE: its slot goes back.

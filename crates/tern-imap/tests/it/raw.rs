@@ -668,3 +668,69 @@ async fn deep_nesting_is_refused_before_parsing() {
         "the session goes on"
     );
 }
+
+/// RFC 5256 SORT (and RFC 5957 DISPLAYFROM) from the sort keys stored at delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_orders_by_the_stored_keys() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages: Vec<Vec<u8>> = [
+        "From: Zed <aaron@remote.example>\r\nSubject: Re: beta\r\nDate: Wed, 4 Nov 2026 10:00:00 +0000\r\n\r\nx\r\n",
+        "From: Bob <bob@remote.example>\r\nSubject: alpha\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\nlonger body here\r\n",
+        "From: Amy <carl@remote.example>\r\nSubject: Gamma\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n\r\ny\r\n",
+    ]
+    .iter()
+    .map(|m| m.as_bytes().to_vec())
+    .collect();
+    tern_testkit::smtp_client::deliver(
+        server.addr(Protocol::Smtp),
+        "carol@remote.example",
+        &["alice@example.test"],
+        &messages,
+    )
+    .await;
+    server.inbox("alice@example.test", 3).await;
+    let mut c = Client::connect(&server).await;
+    c.run(
+        "a1",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    c.run("a2", "SELECT INBOX").await;
+    assert_eq!(
+        c.run("b1", "SORT (DATE) UTF-8 ALL").await[0],
+        "* SORT 2 3 1\r\n"
+    );
+    assert_eq!(
+        c.run("b2", "SORT (REVERSE DATE) UTF-8 ALL").await[0],
+        "* SORT 1 3 2\r\n"
+    );
+    assert_eq!(
+        c.run("b3", "SORT (SUBJECT) UTF-8 ALL").await[0],
+        "* SORT 2 1 3\r\n",
+        "base subjects alpha, beta, gamma"
+    );
+    assert_eq!(
+        c.run("b4", "SORT (FROM) UTF-8 ALL").await[0],
+        "* SORT 1 2 3\r\n",
+        "aaron, bob, carl"
+    );
+    assert_eq!(
+        c.run("b5", "SORT (DISPLAYFROM) UTF-8 ALL").await[0],
+        "* SORT 3 2 1\r\n",
+        "Amy, Bob, Zed"
+    );
+    assert_eq!(
+        c.run("b6", "SORT (SIZE) UTF-8 ALL").await[0],
+        "* SORT 3 1 2\r\n"
+    );
+    assert_eq!(
+        c.run("b7", "SORT (ARRIVAL) UTF-8 SUBJECT a").await[0],
+        "* SORT 1 2 3\r\n"
+    );
+    assert_eq!(
+        c.run("b8", "UID SORT (DATE) UTF-8 UID 1:2").await[0],
+        "* SORT 2 1\r\n"
+    );
+    assert!(c.run("b9", "CAPABILITY").await[0].contains("SORT=DISPLAY"));
+}
