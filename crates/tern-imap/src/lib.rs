@@ -31,6 +31,7 @@ mod search;
 mod section;
 mod session;
 mod sort;
+mod thread;
 mod users;
 
 use std::sync::Arc;

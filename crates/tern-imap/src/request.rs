@@ -9,6 +9,7 @@ use imap_codec::imap_types::command::{
 };
 use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part as ImapPart, Section,
 };
@@ -197,6 +198,13 @@ pub(crate) enum Request {
     /// SORT or UID SORT (RFC 5256 §3): criteria, then a search as SEARCH's.
     Sort {
         order: crate::sort::Order,
+        key: Option<Key>,
+        charset_ok: bool,
+        uid: bool,
+    },
+    /// THREAD=ORDEREDSUBJECT (RFC 5256 §4); other algorithms are refused.
+    Thread {
+        ordered_subject: bool,
         key: Option<Key>,
         charset_ok: bool,
         uid: bool,
@@ -549,6 +557,25 @@ impl Request {
                 uid,
             } => Request::Sort {
                 order: crate::sort::criteria(sort_criteria.as_ref()),
+                key: search_criteria
+                    .as_ref()
+                    .iter()
+                    .map(Key::from_imap)
+                    .collect::<Option<Vec<_>>>()
+                    .map(Key::And),
+                charset_ok: {
+                    let c = charset.as_ref();
+                    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
+                },
+                uid: *uid,
+            },
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => Request::Thread {
+                ordered_subject: matches!(algorithm, ThreadingAlgorithm::OrderedSubject),
                 key: search_criteria
                     .as_ref()
                     .iter()

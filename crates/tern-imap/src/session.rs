@@ -151,6 +151,7 @@ impl Session {
             "STATUS=SIZE",
             "SORT",
             "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
             append_limit.as_str(),
         ];
         if !self.is_authenticated() {
@@ -395,6 +396,16 @@ impl Session {
                 uid,
             } => {
                 self.sort(&mut out, tag, &order, key, charset_ok, uid).await;
+                Next::Continue
+            }
+            Request::Thread {
+                ordered_subject,
+                key,
+                charset_ok,
+                uid,
+            } => {
+                self.thread(&mut out, tag, ordered_subject, key, charset_ok, uid)
+                    .await;
                 Next::Continue
             }
             Request::Search {
@@ -855,6 +866,57 @@ impl Session {
         }
         untagged(out, &line);
         tagged(out, tag, "OK", "SORT completed");
+    }
+
+    async fn thread(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        ordered_subject: bool,
+        key: Option<crate::search::Key>,
+        charset_ok: bool,
+        by_uid: bool,
+    ) {
+        let State::Selected(_, selected) = &self.state else {
+            return tagged(out, tag, "BAD", "No mailbox selected");
+        };
+        if !ordered_subject {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[CANNOT] THREAD=ORDEREDSUBJECT is the algorithm offered",
+            );
+        }
+        if !charset_ok {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[BADCHARSET (UTF-8 US-ASCII)] Unknown charset",
+            );
+        }
+        let Some(key) = key else {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                "[CANNOT] A search key this version does not know",
+            );
+        };
+        let stores = &self.shared.stores;
+        let mailbox = selected.mailbox.id;
+        let found = match crate::search::run(stores, mailbox, &selected.uids, &key).await {
+            Ok(found) => found.into_iter().map(|(uid, _)| uid).collect::<Vec<_>>(),
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        match crate::thread::ordered_subject(stores, mailbox, &selected.uids, &found, by_uid).await
+        {
+            Ok(threads) if threads.is_empty() => untagged(out, "THREAD"),
+            Ok(threads) => untagged(out, &format!("THREAD {threads}")),
+            Err(e) => return store_failure(out, tag, &e),
+        }
+        tagged(out, tag, "OK", "THREAD completed");
     }
 
     /// The client ended IDLE: its slot goes back.

@@ -734,3 +734,45 @@ async fn sort_orders_by_the_stored_keys() {
     );
     assert!(c.run("b9", "CAPABILITY").await[0].contains("SORT=DISPLAY"));
 }
+
+/// RFC 5256 THREAD=ORDEREDSUBJECT: grouped by base subject, the first of each group by date
+/// the parent of the rest, groups by their first dates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thread_by_ordered_subject() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages: Vec<Vec<u8>> = [
+        ("Plans", "Tue, 3 Nov 2026 10:00:00 +0000"),
+        ("Re: Plans", "Thu, 5 Nov 2026 10:00:00 +0000"),
+        ("Lunch", "Mon, 2 Nov 2026 10:00:00 +0000"),
+        ("Fwd: plans", "Wed, 4 Nov 2026 10:00:00 +0000"),
+        ("Re: Lunch", "Fri, 6 Nov 2026 10:00:00 +0000"),
+        ("Alone", "Sat, 7 Nov 2026 10:00:00 +0000"),
+    ]
+    .iter()
+    .map(|(subject, date)| format!("Subject: {subject}\r\nDate: {date}\r\n\r\nx\r\n").into_bytes())
+    .collect();
+    tern_testkit::smtp_client::deliver(
+        server.addr(Protocol::Smtp),
+        "carol@remote.example",
+        &["alice@example.test"],
+        &messages,
+    )
+    .await;
+    server.inbox("alice@example.test", 6).await;
+    let mut c = Client::connect(&server).await;
+    c.run(
+        "a1",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    c.run("a2", "SELECT INBOX").await;
+    let thread = c.run("a3", "THREAD ORDEREDSUBJECT UTF-8 ALL").await;
+    assert_eq!(thread[0], "* THREAD (3 5)(1 (4)(2))(6)\r\n", "{thread:?}");
+    let none = c
+        .run("a4", "THREAD ORDEREDSUBJECT UTF-8 SUBJECT nothing")
+        .await;
+    assert_eq!(none[0], "* THREAD\r\n");
+    let refs = c.run("a5", "THREAD REFERENCES UTF-8 ALL").await;
+    assert!(last(&refs).starts_with("a5 NO [CANNOT]"), "{refs:?}");
+}
