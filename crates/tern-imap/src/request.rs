@@ -46,6 +46,14 @@ pub(crate) enum Item {
     Structure(bool),
     /// RFC 7162 MODSEQ.
     ModSeq,
+    /// RFC 3516 BINARY[part]<partial> (BINARY.PEEK when not `seen`): the part decoded.
+    Binary {
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+        seen: bool,
+    },
+    /// RFC 3516 BINARY.SIZE[part].
+    BinarySize(Vec<u32>),
     /// A body section, `BODY[...]<partial>` or an RFC822 form; `seen` when it sets \Seen.
     Body {
         section: BodySection,
@@ -324,6 +332,18 @@ fn items(names: &MacroOrMessageDataItemNames<'_>) -> Result<Vec<Item>, &'static 
             MessageDataItemName::BodyStructure => Ok(Item::Structure(true)),
             MessageDataItemName::Body => Ok(Item::Structure(false)),
             MessageDataItemName::ModSeq => Ok(Item::ModSeq),
+            MessageDataItemName::Binary {
+                section,
+                partial,
+                peek,
+            } => Ok(Item::Binary {
+                part: section.iter().map(|n| n.get()).collect(),
+                partial: partial.map(|(offset, len)| (offset, len.get())),
+                seen: !peek,
+            }),
+            MessageDataItemName::BinarySize { section } => {
+                Ok(Item::BinarySize(section.iter().map(|n| n.get()).collect()))
+            }
             MessageDataItemName::Rfc822 => Ok(Item::Body {
                 section: BodySection::Full,
                 partial: None,

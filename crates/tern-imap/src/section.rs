@@ -90,6 +90,11 @@ impl BodySection {
     }
 }
 
+/// The part BINARY decodes: a leaf (RFC 3516 §4.2: not a multipart or a message).
+pub(crate) fn leaf<'a>(meta: &'a MessageMeta, numbers: &[u32]) -> Option<&'a Part> {
+    locate(&meta.root, numbers).filter(|p| matches!(p.body, PartBody::Leaf))
+}
+
 /// The message a message/rfc822 part holds.
 fn nested(part: &Part) -> Option<&Part> {
     match &part.body {

@@ -35,9 +35,39 @@ pub fn header_field_count(message: &[u8], name: &str) -> usize {
         })
 }
 
+/// A part's body decoded from its Content-Transfer-Encoding (RFC 2045 §6), as IMAP BINARY
+/// sends it (RFC 3516); `None` for an encoding this server does not know (`UNKNOWN-CTE`).
+pub fn decode_transfer(encoding: Option<&str>, body: &[u8]) -> Option<Vec<u8>> {
+    let encoding = match encoding.map(|e| e.trim().to_ascii_lowercase()) {
+        None => mail_parser::Encoding::None,
+        Some(e) if matches!(e.as_str(), "7bit" | "8bit" | "binary") => mail_parser::Encoding::None,
+        Some(e) if e == "base64" => mail_parser::Encoding::Base64,
+        Some(e) if e == "quoted-printable" => mail_parser::Encoding::QuotedPrintable,
+        Some(_) => return None,
+    };
+    Some(encoding.decode(body).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{header_block_len, header_field_count};
+    use super::{decode_transfer, header_block_len, header_field_count};
+
+    #[test]
+    fn transfer_encodings_are_decoded_and_unknown_ones_refused() {
+        assert_eq!(
+            decode_transfer(Some("BASE64"), b"aGVs\r\nbG8=").as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(
+            decode_transfer(Some("quoted-printable"), b"a=3Db").as_deref(),
+            Some(&b"a=b"[..])
+        );
+        assert_eq!(
+            decode_transfer(None, b"as is").as_deref(),
+            Some(&b"as is"[..])
+        );
+        assert_eq!(decode_transfer(Some("x-uuencode"), b"x"), None);
+    }
 
     #[test]
     fn fields_are_counted_as_the_parser_reads_them() {

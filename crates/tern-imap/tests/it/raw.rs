@@ -115,7 +115,7 @@ async fn states_and_refusals() {
         last(&c.run("b1", "FETCH 1 FLAGS").await).starts_with("b1 BAD"),
         "no message 1"
     );
-    let later = c.run("b2", "SORT (DATE) UTF-8 ALL").await;
+    let later = c.run("b2", "THREAD REFERENCES UTF-8 ALL").await;
     assert!(last(&later).starts_with("b2 NO [CANNOT]"), "{later:?}");
     let bye = c.run("b3", "LOGOUT").await;
     assert!(bye[0].starts_with("* BYE"), "{bye:?}");
@@ -775,4 +775,61 @@ async fn thread_by_ordered_subject() {
     assert_eq!(none[0], "* THREAD\r\n");
     let refs = c.run("a5", "THREAD REFERENCES UTF-8 ALL").await;
     assert!(last(&refs).starts_with("a5 NO [CANNOT]"), "{refs:?}");
+}
+
+/// RFC 3516 BINARY: a leaf part decoded from base64 or quoted-printable (NULs in a literal8),
+/// BINARY.SIZE from the stored record, partial fetches, and UNKNOWN-CTE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_fetches_decode_parts() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let message = b"Subject: binary\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db caf=C3=A9\r\n--b\r\n\
+Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--b\r\n\
+Content-Type: application/x-odd\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--b--\r\n";
+    tern_testkit::smtp_client::deliver(
+        server.addr(Protocol::Smtp),
+        "carol@remote.example",
+        &["alice@example.test"],
+        &[message.to_vec()],
+    )
+    .await;
+    server.inbox("alice@example.test", 1).await;
+    let stream = TcpStream::connect(server.addr(Protocol::Imap))
+        .await
+        .unwrap();
+    let mut c = Client {
+        lines: BufReader::new(stream),
+    };
+    c.line().await;
+    c.run(
+        "a1",
+        &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+    )
+    .await;
+    c.run("a2", "SELECT INBOX").await;
+    c.send("a3 FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])\r\n")
+        .await;
+    let mut raw = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        c.lines.read_until(b'\n', &mut line).await.unwrap();
+        let done = line.starts_with(b"a3 ");
+        raw.extend_from_slice(&line);
+        if done {
+            break;
+        }
+    }
+    let expected: &[u8] = b"* 1 FETCH (BINARY[2] ~{4}\r\n\x00\x01\x02\xff BINARY.SIZE[2] 4)\r\n";
+    assert!(
+        raw.starts_with(expected),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    let qp = c.run("a4", "FETCH 1 (BINARY.PEEK[1]<2.5>)").await.concat();
+    assert!(qp.contains("BINARY[1]<2> ~{5}\r\nb caf)"), "{qp}");
+    let odd = c.run("a5", "FETCH 1 (BINARY.PEEK[3])").await;
+    assert!(last(&odd).starts_with("a5 NO [UNKNOWN-CTE]"), "{odd:?}");
+    let flags = c.run("a6", "FETCH 1 (FLAGS)").await.concat();
+    assert!(!flags.contains("\\Seen"), "{flags}");
 }
