@@ -372,7 +372,6 @@ fn items(names: &MacroOrMessageDataItemNames<'_>) -> Result<Vec<Item>, &'static 
                 seen: !peek,
                 label: Label::Body,
             }),
-            _ => Err("this FETCH item"),
         })
         .collect()
 }
