@@ -21,6 +21,8 @@ use crate::session::{Next, Outcome, Piece, Session};
 use crate::ImapShared;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// What an answer buffer is shrunk to after a large answer.
+const SMALL_OUT: usize = 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of a message body read from the store and written per step.
 const STREAM_CHUNK: usize = 64 * 1024;
@@ -236,7 +238,7 @@ pub(crate) async fn run(
                     let _ = send(&mut stream, &mut out, &shared, &shutdown).await;
                     return;
                 }
-                frag.enqueue_bytes(scratch.get(..n).unwrap_or_default())
+                frag.enqueue_bytes(scratch.get(..n).unwrap_or_default());
             }
             Err(_) => {
                 tracing::info!("autologout");
@@ -344,6 +346,10 @@ async fn send(
         .await
         .is_ok();
     out.clear();
+    // A large answer (a FETCH of many envelopes) does not stay with an idle connection.
+    if out.capacity() > STREAM_CHUNK {
+        out.shrink_to(SMALL_OUT);
+    }
     sent
 }
 

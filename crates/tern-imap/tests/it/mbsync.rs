@@ -15,7 +15,7 @@ const MESSAGES: usize = 40;
 fn config(dir: &Path, server: &TestServer) -> String {
     format!(
         "IMAPAccount tern\nHost 127.0.0.1\nPort {port}\nUser alice@example.test\nPass \"{TEST_PASSWORD}\"\n\
-         SSLType STARTTLS\nCertificateFile {cert}\nAuthMechs LOGIN\n\n\
+         SSLType STARTTLS\nCertificateFile {cert}\nAuthMechs LOGIN\nTimeout 120\n\n\
          IMAPStore remote\nAccount tern\n\n\
          MaildirStore local\nPath {dir}/mail/\nInbox {dir}/mail/INBOX\n\n\
          Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Both\nExpunge Both\nSyncState *\n",
