@@ -210,9 +210,9 @@ pub(crate) enum Request {
         charset_ok: bool,
         uid: bool,
     },
-    /// THREAD=ORDEREDSUBJECT (RFC 5256 §4); other algorithms are refused.
+    /// THREAD (RFC 5256 §4): ORDEREDSUBJECT (true) or REFERENCES (false); `None`: another.
     Thread {
-        ordered_subject: bool,
+        ordered_subject: Option<bool>,
         key: Option<Key>,
         charset_ok: bool,
         uid: bool,
@@ -594,7 +594,11 @@ impl Request {
                 search_criteria,
                 uid,
             } => Request::Thread {
-                ordered_subject: matches!(algorithm, ThreadingAlgorithm::OrderedSubject),
+                ordered_subject: match algorithm {
+                    ThreadingAlgorithm::OrderedSubject => Some(true),
+                    ThreadingAlgorithm::References => Some(false),
+                    _ => None,
+                },
                 key: search_criteria
                     .as_ref()
                     .iter()

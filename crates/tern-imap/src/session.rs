@@ -152,6 +152,7 @@ impl Session {
             "SORT",
             "SORT=DISPLAY",
             "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
             "BINARY",
             append_limit.as_str(),
         ];
@@ -873,7 +874,7 @@ impl Session {
         &mut self,
         out: &mut Vec<u8>,
         tag: &str,
-        ordered_subject: bool,
+        ordered_subject: Option<bool>,
         key: Option<crate::search::Key>,
         charset_ok: bool,
         by_uid: bool,
@@ -881,14 +882,14 @@ impl Session {
         let State::Selected(_, selected) = &self.state else {
             return tagged(out, tag, "BAD", "No mailbox selected");
         };
-        if !ordered_subject {
+        let Some(ordered_subject) = ordered_subject else {
             return tagged(
                 out,
                 tag,
                 "NO",
-                "[CANNOT] THREAD=ORDEREDSUBJECT is the algorithm offered",
+                "[CANNOT] The algorithms offered are ORDEREDSUBJECT and REFERENCES",
             );
-        }
+        };
         if !charset_ok {
             return tagged(
                 out,
@@ -911,8 +912,16 @@ impl Session {
             Ok(found) => found.into_iter().map(|(uid, _)| uid).collect::<Vec<_>>(),
             Err(e) => return store_failure(out, tag, &e),
         };
-        match crate::thread::ordered_subject(stores, mailbox, &selected.uids, &found, by_uid).await
-        {
+        let threads = match ordered_subject {
+            true => {
+                crate::thread::ordered_subject(stores, mailbox, &selected.uids, &found, by_uid)
+                    .await
+            }
+            false => {
+                crate::thread::references(stores, mailbox, &selected.uids, &found, by_uid).await
+            }
+        };
+        match threads {
             Ok(threads) if threads.is_empty() => untagged(out, "THREAD"),
             Ok(threads) => untagged(out, &format!("THREAD {threads}")),
             Err(e) => return store_failure(out, tag, &e),
