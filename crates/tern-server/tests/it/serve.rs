@@ -5,11 +5,17 @@ use tern_testkit::{ChildServer, TestServer};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-/// The first piece a server sends (its greeting), without waiting for it to close.
+/// The first line a server sends (its greeting), without waiting for it to close.
 async fn first_read(mut stream: impl tokio::io::AsyncRead + Unpin) -> String {
-    let mut buf = [0u8; 256];
-    let n = stream.read(&mut buf).await.unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    let mut line = Vec::new();
+    let mut buf = [0u8; 512];
+    while !line.ends_with(b"\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => line.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
