@@ -15,6 +15,7 @@ use imap_codec::imap_types::fetch::{
 };
 use imap_codec::imap_types::flag::{Flag as ImapFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use imap_codec::imap_types::status::StatusDataItemName;
 use tern_store::FlagOp;
@@ -376,6 +377,19 @@ fn items(names: &MacroOrMessageDataItemNames<'_>) -> Result<Vec<Item>, &'static 
         .collect()
 }
 
+/// SEARCH criteria (the keys ANDed), or `None` when one is a key this version lacks.
+fn criteria(keys: &[SearchKey<'_>]) -> Option<Key> {
+    keys.iter()
+        .map(Key::from_imap)
+        .collect::<Option<Vec<_>>>()
+        .map(Key::And)
+}
+
+/// RFC 9051 §6.4.4: US-ASCII and UTF-8 are the charsets every server knows.
+fn known_charset(charset: &str) -> bool {
+    charset.eq_ignore_ascii_case("UTF-8") || charset.eq_ignore_ascii_case("US-ASCII")
+}
+
 impl Request {
     pub(crate) fn from_command(command: &Command<'_>) -> Request {
         match &command.body {
@@ -576,16 +590,8 @@ impl Request {
                 uid,
             } => Request::Sort {
                 order: crate::sort::criteria(sort_criteria.as_ref()),
-                key: search_criteria
-                    .as_ref()
-                    .iter()
-                    .map(Key::from_imap)
-                    .collect::<Option<Vec<_>>>()
-                    .map(Key::And),
-                charset_ok: {
-                    let c = charset.as_ref();
-                    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
-                },
+                key: criteria(search_criteria.as_ref()),
+                charset_ok: known_charset(charset.as_ref()),
                 uid: *uid,
             },
             CommandBody::Thread {
@@ -599,34 +605,17 @@ impl Request {
                     ThreadingAlgorithm::References => Some(false),
                     _ => None,
                 },
-                key: search_criteria
-                    .as_ref()
-                    .iter()
-                    .map(Key::from_imap)
-                    .collect::<Option<Vec<_>>>()
-                    .map(Key::And),
-                charset_ok: {
-                    let c = charset.as_ref();
-                    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
-                },
+                key: criteria(search_criteria.as_ref()),
+                charset_ok: known_charset(charset.as_ref()),
                 uid: *uid,
             },
             CommandBody::Search {
                 charset,
-                criteria,
+                criteria: keys,
                 uid,
             } => Request::Search {
-                key: criteria
-                    .as_ref()
-                    .iter()
-                    .map(Key::from_imap)
-                    .collect::<Option<Vec<_>>>()
-                    .map(Key::And),
-                // RFC 9051 §6.4.4: US-ASCII and UTF-8 are the charsets every server knows.
-                charset_ok: charset.as_ref().is_none_or(|c| {
-                    let c = c.as_ref();
-                    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
-                }),
+                key: criteria(keys.as_ref()),
+                charset_ok: charset.as_ref().is_none_or(|c| known_charset(c.as_ref())),
                 uid: *uid,
             },
             CommandBody::Close => Request::Close,

@@ -9,7 +9,7 @@ use tern_auth::{decode_plain, LoginError, Secret};
 use tern_message::mime::{body_structure, imap_envelope, ImapStrings};
 use tern_net::ConnInfo;
 use tern_store::{AccountAuth, FlagOp, MailboxInfo, MessageRecord, StoreError};
-use tern_types::{Address, Flag, Flags, MailboxId, ModSeq, Uid};
+use tern_types::{Flag, Flags, MailboxId, ModSeq, Uid};
 
 use crate::list;
 use crate::names;
@@ -479,20 +479,10 @@ impl Session {
             return;
         }
         let shared = self.shared.clone();
-        let lookup = async {
-            let Ok(address) = Address::parse(&user) else {
-                return Ok(None);
-            };
-            let account = shared
-                .stores
-                .directory
-                .account_auth(&address, shared.settings.recipients)
-                .await?;
-            Ok(account.map(|a| {
-                let hash = a.password_hash.clone();
-                (a, hash)
-            }))
-        };
+        let lookup = shared
+            .stores
+            .directory
+            .login_account(&user, shared.settings.recipients);
         match shared
             .auth
             .login(self.info.peer.ip(), &user, password, lookup)
@@ -747,6 +737,60 @@ impl Session {
         selected.modseq = selected.modseq.max(changes.highest_modseq);
     }
 
+    /// What SEARCH, SORT and THREAD share: a selected mailbox, a known charset and known keys,
+    /// then the search; `None` once the refusal has been written.
+    async fn matching(
+        &self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        key: Option<crate::search::Key>,
+        charset_ok: bool,
+    ) -> Option<(crate::search::Key, Vec<(Uid, u64)>)> {
+        let State::Selected(_, selected) = &self.state else {
+            tagged(out, tag, "BAD", "No mailbox selected");
+            return None;
+        };
+        if !charset_ok {
+            tagged(
+                out,
+                tag,
+                "NO",
+                "[BADCHARSET (UTF-8 US-ASCII)] Unknown charset",
+            );
+            return None;
+        }
+        let Some(key) = key else {
+            tagged(
+                out,
+                tag,
+                "NO",
+                "[CANNOT] A search key this version does not know",
+            );
+            return None;
+        };
+        let stores = &self.shared.stores;
+        match crate::search::run(stores, selected.mailbox.id, &selected.uids, &key).await {
+            Ok(found) => Some((key, found)),
+            Err(e) => {
+                store_failure(out, tag, &e);
+                None
+            }
+        }
+    }
+
+    /// ` n n n`: UIDs, or this session's sequence numbers of them.
+    fn numbers(&self, uids: impl Iterator<Item = Uid>, by_uid: bool) -> String {
+        let State::Selected(_, selected) = &self.state else {
+            return String::new();
+        };
+        uids.filter_map(|uid| match by_uid {
+            true => Some(uid.0 as usize),
+            false => selected.uids.binary_search(&uid).ok().map(|i| i + 1),
+        })
+        .map(|n| format!(" {n}"))
+        .collect()
+    }
+
     async fn search(
         &mut self,
         out: &mut Vec<u8>,
@@ -755,35 +799,8 @@ impl Session {
         charset_ok: bool,
         by_uid: bool,
     ) {
-        let State::Selected(_, selected) = &self.state else {
-            return tagged(out, tag, "BAD", "No mailbox selected");
-        };
-        if !charset_ok {
-            return tagged(
-                out,
-                tag,
-                "NO",
-                "[BADCHARSET (UTF-8 US-ASCII)] Unknown charset",
-            );
-        }
-        let Some(key) = key else {
-            return tagged(
-                out,
-                tag,
-                "NO",
-                "[CANNOT] A search key this version does not know",
-            );
-        };
-        let found = match crate::search::run(
-            &self.shared.stores,
-            selected.mailbox.id,
-            &selected.uids,
-            &key,
-        )
-        .await
-        {
-            Ok(found) => found,
-            Err(e) => return store_failure(out, tag, &e),
+        let Some((key, found)) = self.matching(out, tag, key, charset_ok).await else {
+            return;
         };
         // RFC 7162 §3.1.5: a MODSEQ search answers with the highest mod-sequence it found.
         let highest = match key.uses_modseq() {
@@ -791,26 +808,10 @@ impl Session {
             false => None,
         };
         self.condstore |= key.uses_modseq();
-        let State::Selected(_, selected) = &self.state else {
-            return;
-        };
-        let numbers: Vec<String> = found
-            .iter()
-            .map(|(uid, _)| uid)
-            .filter_map(|uid| match by_uid {
-                true => Some(uid.0.to_string()),
-                false => selected
-                    .uids
-                    .binary_search(uid)
-                    .ok()
-                    .map(|i| (i + 1).to_string()),
-            })
-            .collect();
-        let mut line = String::from("SEARCH");
-        for n in &numbers {
-            line.push(' ');
-            line.push_str(n);
-        }
+        let mut line = format!(
+            "SEARCH{}",
+            self.numbers(found.iter().map(|(u, _)| *u), by_uid)
+        );
         if let Some(highest) = highest {
             line.push_str(&format!(" (MODSEQ {highest})"));
         }
@@ -827,46 +828,23 @@ impl Session {
         charset_ok: bool,
         by_uid: bool,
     ) {
+        let Some((_, found)) = self.matching(out, tag, key, charset_ok).await else {
+            return;
+        };
         let State::Selected(_, selected) = &self.state else {
-            return tagged(out, tag, "BAD", "No mailbox selected");
+            return;
         };
-        if !charset_ok {
-            return tagged(
-                out,
-                tag,
-                "NO",
-                "[BADCHARSET (UTF-8 US-ASCII)] Unknown charset",
-            );
-        }
-        let Some(key) = key else {
-            return tagged(
-                out,
-                tag,
-                "NO",
-                "[CANNOT] A search key this version does not know",
-            );
-        };
+        let found: Vec<Uid> = found.into_iter().map(|(uid, _)| uid).collect();
         let stores = &self.shared.stores;
         let mailbox = selected.mailbox.id;
-        let found = match crate::search::run(stores, mailbox, &selected.uids, &key).await {
-            Ok(found) => found.into_iter().map(|(uid, _)| uid).collect::<Vec<_>>(),
-            Err(e) => return store_failure(out, tag, &e),
-        };
         let sorted = match crate::sort::sort(stores, mailbox, &selected.uids, &found, order).await {
             Ok(sorted) => sorted,
             Err(e) => return store_failure(out, tag, &e),
         };
-        let mut line = String::from("SORT");
-        for uid in sorted {
-            let number = match by_uid {
-                true => Some(uid.0 as usize),
-                false => selected.uids.binary_search(&uid).ok().map(|i| i + 1),
-            };
-            if let Some(n) = number {
-                line.push_str(&format!(" {n}"));
-            }
-        }
-        untagged(out, &line);
+        untagged(
+            out,
+            &format!("SORT{}", self.numbers(sorted.into_iter(), by_uid)),
+        );
         tagged(out, tag, "OK", "SORT completed");
     }
 
@@ -879,9 +857,6 @@ impl Session {
         charset_ok: bool,
         by_uid: bool,
     ) {
-        let State::Selected(_, selected) = &self.state else {
-            return tagged(out, tag, "BAD", "No mailbox selected");
-        };
         let Some(ordered_subject) = ordered_subject else {
             return tagged(
                 out,
@@ -890,28 +865,15 @@ impl Session {
                 "[CANNOT] The algorithms offered are ORDEREDSUBJECT and REFERENCES",
             );
         };
-        if !charset_ok {
-            return tagged(
-                out,
-                tag,
-                "NO",
-                "[BADCHARSET (UTF-8 US-ASCII)] Unknown charset",
-            );
-        }
-        let Some(key) = key else {
-            return tagged(
-                out,
-                tag,
-                "NO",
-                "[CANNOT] A search key this version does not know",
-            );
+        let Some((_, found)) = self.matching(out, tag, key, charset_ok).await else {
+            return;
         };
+        let State::Selected(_, selected) = &self.state else {
+            return;
+        };
+        let found: Vec<Uid> = found.into_iter().map(|(uid, _)| uid).collect();
         let stores = &self.shared.stores;
         let mailbox = selected.mailbox.id;
-        let found = match crate::search::run(stores, mailbox, &selected.uids, &key).await {
-            Ok(found) => found.into_iter().map(|(uid, _)| uid).collect::<Vec<_>>(),
-            Err(e) => return store_failure(out, tag, &e),
-        };
         let threads = match ordered_subject {
             true => {
                 crate::thread::ordered_subject(stores, mailbox, &selected.uids, &found, by_uid)

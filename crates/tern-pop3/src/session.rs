@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tern_auth::{decode_plain, LoginError, Secret};
 use tern_net::ConnInfo;
 use tern_store::StoreError;
-use tern_types::{Address, MailboxId, Uid};
+use tern_types::{MailboxId, Uid};
 
 use crate::maildrop::Maildrop;
 use crate::proto::{parse, Command, ParseError};
@@ -216,20 +216,10 @@ impl Session {
 
     async fn login(&mut self, username: String, password: Secret) -> Response {
         let shared = self.shared.clone();
-        let lookup = async {
-            let Ok(address) = Address::parse(&username) else {
-                return Ok(None);
-            };
-            let account = shared
-                .stores
-                .directory
-                .account_auth(&address, shared.settings.recipients)
-                .await?;
-            Ok(account.map(|a| {
-                let hash = a.password_hash.clone();
-                (a, hash)
-            }))
-        };
+        let lookup = shared
+            .stores
+            .directory
+            .login_account(&username, shared.settings.recipients);
         let account = match shared
             .auth
             .login(self.info.peer.ip(), &username, password, lookup)

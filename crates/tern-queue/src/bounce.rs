@@ -13,7 +13,7 @@ use tern_store::{
     NewQueueMessage, NewRecipient, QueueEntry, QueuedRecipient, RecipientPolicy, Resolution, Route,
     StoreResult, Stores,
 };
-use tern_types::Address;
+use tern_types::{unix_now as now, Address};
 
 pub use crate::dsn::DsnAction;
 use crate::dsn::{self, DsnRecipient, ReturnContent};
@@ -43,6 +43,21 @@ pub struct Succeeded {
     /// [`DsnAction::Delivered`] or [`DsnAction::Relayed`].
     pub action: DsnAction,
     pub remote_mta: Option<String>,
+}
+
+impl Failed {
+    /// This recipient's part of a report (RFC 3464 §2.3).
+    fn report(&self, action: DsnAction, at: i64) -> DsnRecipient {
+        DsnRecipient {
+            address: self.recipient.address.clone(),
+            original: original_recipient(self.recipient.orcpt.as_deref()),
+            action,
+            status: self.status.clone(),
+            remote_mta: self.remote_mta.clone(),
+            diagnostic: Some(self.diagnostic.clone()),
+            last_attempt: at,
+        }
+    }
 }
 
 /// The message a report is about.
@@ -100,13 +115,6 @@ fn notify_has(notify: &str, keyword: &str) -> bool {
         .any(|k| k.trim().eq_ignore_ascii_case(keyword))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl Reporter {
     /// Marks `failed` (recipients of `entry`) reported, with a DSN to the sender when one is
     /// owed. `original` is the message as queued, for the DSN's returned content.
@@ -128,15 +136,7 @@ impl Reporter {
         let owed: Vec<DsnRecipient> = failed
             .iter()
             .filter(|f| wants_failure_report(f.recipient.notify.as_deref()))
-            .map(|f| DsnRecipient {
-                address: f.recipient.address.clone(),
-                original: original_recipient(f.recipient.orcpt.as_deref()),
-                action: DsnAction::Failed,
-                status: f.status.clone(),
-                remote_mta: f.remote_mta.clone(),
-                diagnostic: Some(f.diagnostic.clone()),
-                last_attempt: at,
-            })
+            .map(|f| f.report(DsnAction::Failed, at))
             .collect();
         let notice = self
             .notice(stores, &Original::of(entry, original), owed)
@@ -170,15 +170,7 @@ impl Reporter {
                     .as_deref()
                     .is_none_or(|n| notify_has(n, "DELAY"))
             })
-            .map(|f| DsnRecipient {
-                address: f.recipient.address.clone(),
-                original: original_recipient(f.recipient.orcpt.as_deref()),
-                action: DsnAction::Delayed,
-                status: f.status.clone(),
-                remote_mta: f.remote_mta.clone(),
-                diagnostic: Some(f.diagnostic.clone()),
-                last_attempt: at,
-            })
+            .map(|f| f.report(DsnAction::Delayed, at))
             .collect();
         let notice = self
             .notice(stores, &Original::of(entry, original), owed)

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tern_store::{QueueEntry, QueuedRecipient, Stores};
+use tern_types::unix_now as now;
 use tokio::sync::Semaphore;
 
 use crate::bounce::{DsnAction, Failed, Original, Reporter, Succeeded};
@@ -75,13 +76,6 @@ enum Outcome {
         diagnostic: String,
         remote_mta: Option<String>,
     },
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The domain of an address (after the last '@'), lower-cased: what MX lookups and the

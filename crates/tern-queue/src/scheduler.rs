@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tern_store::{QueueEntry, QueuedRecipient, Route, StoreError, Stores};
-use tern_types::{QueueId, RecipientId};
+use tern_types::{unix_now as now, QueueId, RecipientId};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,13 +34,6 @@ impl QueueHandle {
         // notify_one keeps a permit when the scheduler is busy: no kick is lost.
         self.wake.notify_one();
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// What the scheduler works with.

@@ -142,6 +142,23 @@ pub trait Directory: Send + Sync {
         policy: RecipientPolicy,
     ) -> StoreResult<Option<AccountAuth>>;
 
+    /// The account a login name (an address) stands for and its stored hash, for
+    /// `tern_auth::Authenticator::login`: `None` for a name that is no address or no account.
+    async fn login_account(
+        &self,
+        login: &str,
+        policy: RecipientPolicy,
+    ) -> StoreResult<Option<(AccountAuth, String)>> {
+        let Ok(address) = Address::parse(login) else {
+            return Ok(None);
+        };
+        let account = self.account_auth(&address, policy).await?;
+        Ok(account.map(|a| {
+            let hash = a.password_hash.clone();
+            (a, hash)
+        }))
+    }
+
     /// Adds targets to the alias, creating it if needed. Every target must be an account.
     async fn add_alias(&self, source: &AliasSource, targets: &[Address]) -> StoreResult<()>;
     async fn remove_alias(&self, source: &AliasSource) -> StoreResult<()>;

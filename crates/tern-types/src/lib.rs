@@ -25,3 +25,12 @@ pub use address::{
 pub use flags::{Flag, Flags, SpecialUse};
 pub use ids::{AccountId, BlobHash, MailboxId, ModSeq, QueueId, RecipientId, Uid, UidValidity};
 pub use prefix::{PrefixError, PrefixLengths};
+
+/// Seconds since the Unix epoch now (0 for a clock set before 1970): the one clock reading
+/// of queue times, internal dates and reports.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

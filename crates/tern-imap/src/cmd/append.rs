@@ -7,12 +7,7 @@ use tern_types::Flags;
 use crate::respond::tagged;
 use crate::session::{store_failure, Session};
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use tern_types::unix_now as now;
 
 impl Session {
     pub(crate) async fn append(

@@ -4,7 +4,6 @@
 use base64::Engine;
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN};
 use tern_auth::{decode_login_field, decode_plain, LoginError, SaslError, Secret};
-use tern_types::Address;
 
 use crate::reply::Reply;
 use crate::session::{Outcome, Session};
@@ -132,20 +131,10 @@ impl Session {
         let Some(policy) = self.submission.clone() else {
             return Outcome::reply(Reply::new(503, "5.5.1", "AUTH is not available"));
         };
-        let lookup = async {
-            let Ok(address) = Address::parse(&username) else {
-                return Ok(None);
-            };
-            let account = self
-                .stores
-                .directory
-                .account_auth(&address, self.settings.recipients)
-                .await?;
-            Ok(account.map(|a| {
-                let hash = a.password_hash.clone();
-                (a, hash)
-            }))
-        };
+        let lookup = self
+            .stores
+            .directory
+            .login_account(&username, self.settings.recipients);
         match policy
             .auth
             .login(self.info.peer.ip(), &username, password, lookup)

@@ -11,12 +11,7 @@ use crate::reply::Reply;
 use crate::session::{Body, Next, Outcome, Recipient, Session, Transaction};
 use tern_queue::{wants_success_report, DsnAction, Original, Reporter, Succeeded};
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use tern_types::unix_now as now;
 
 /// Why the current transaction cannot take a message body, if it cannot.
 fn body_refusal(tx: Option<&Transaction>, chunked: bool) -> Option<Reply> {
