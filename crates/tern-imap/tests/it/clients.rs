@@ -14,14 +14,9 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nFirst lin
 async fn server_with_mail() -> (TestServer, Vec<u8>) {
     let server = TestServer::start().await;
     server.add_user("alice@example.test").await;
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &[MESSAGE.to_vec()],
-    )
-    .await;
-    let stored = server.inbox("alice@example.test", 1).await.remove(0);
+    let stored = crate::deliver_to_alice(&server, &[MESSAGE.to_vec()])
+        .await
+        .remove(0);
     (server, stored)
 }
 

@@ -66,14 +66,7 @@ async fn mbsync_syncs_down_and_back_up() {
     let server = TestServer::start().await;
     server.add_user("alice@example.test").await;
     let messages: Vec<Vec<u8>> = (0..MESSAGES).map(mix_message).collect();
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &messages,
-    )
-    .await;
-    let stored = server.inbox("alice@example.test", MESSAGES).await;
+    let stored = crate::deliver_to_alice(&server, &messages).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("mail")).unwrap();
     let rc = dir.path().join("mbsyncrc");

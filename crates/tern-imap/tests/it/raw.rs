@@ -263,14 +263,7 @@ async fn body_sections_and_partial_fetches() {
     let message = b"From: Carol <carol@remote.example>\r\nSubject: parts\r\nTo: alice@example.test\r\n\
 Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n\
 --b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &[message.to_vec()],
-    )
-    .await;
-    server.inbox("alice@example.test", 1).await;
+    crate::deliver_to_alice(&server, &[message.to_vec()]).await;
     let mut c = Client::connect(&server).await;
     c.run(
         "a1",
@@ -335,14 +328,7 @@ async fn search_keys() {
     .iter()
     .map(|m| m.as_bytes().to_vec())
     .collect();
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &messages,
-    )
-    .await;
-    server.inbox("alice@example.test", 3).await;
+    crate::deliver_to_alice(&server, &messages).await;
     let mut c = Client::connect(&server).await;
     c.run(
         "a1",
@@ -399,14 +385,7 @@ async fn pop3_deletions_are_seen_over_imap() {
         b"Subject: one\r\n\r\n1\r\n".to_vec(),
         b"Subject: two\r\n\r\n2\r\n".to_vec(),
     ];
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &messages,
-    )
-    .await;
-    server.inbox("alice@example.test", 2).await;
+    crate::deliver_to_alice(&server, &messages).await;
     let mut imap = Client::connect(&server).await;
     imap.run(
         "a1",
@@ -529,14 +508,7 @@ async fn condstore() {
         b"Subject: one\r\n\r\n1\r\n".to_vec(),
         b"Subject: two\r\n\r\n2\r\n".to_vec(),
     ];
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &messages,
-    )
-    .await;
-    server.inbox("alice@example.test", 2).await;
+    crate::deliver_to_alice(&server, &messages).await;
     let login = format!("LOGIN alice@example.test \"{TEST_PASSWORD}\"");
     let mut c = Client::connect(&server).await;
     c.run("a1", &login).await;
@@ -682,14 +654,7 @@ async fn sort_orders_by_the_stored_keys() {
     .iter()
     .map(|m| m.as_bytes().to_vec())
     .collect();
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &messages,
-    )
-    .await;
-    server.inbox("alice@example.test", 3).await;
+    crate::deliver_to_alice(&server, &messages).await;
     let mut c = Client::connect(&server).await;
     c.run(
         "a1",
@@ -752,14 +717,7 @@ async fn thread_by_ordered_subject() {
     .iter()
     .map(|(subject, date)| format!("Subject: {subject}\r\nDate: {date}\r\n\r\nx\r\n").into_bytes())
     .collect();
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &messages,
-    )
-    .await;
-    server.inbox("alice@example.test", 6).await;
+    crate::deliver_to_alice(&server, &messages).await;
     let mut c = Client::connect(&server).await;
     c.run(
         "a1",
@@ -785,14 +743,7 @@ async fn binary_fetches_decode_parts() {
 Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db caf=C3=A9\r\n--b\r\n\
 Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--b\r\n\
 Content-Type: application/x-odd\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--b--\r\n";
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &[message.to_vec()],
-    )
-    .await;
-    server.inbox("alice@example.test", 1).await;
+    crate::deliver_to_alice(&server, &[message.to_vec()]).await;
     let stream = TcpStream::connect(server.addr(Protocol::Imap))
         .await
         .unwrap();
@@ -855,14 +806,7 @@ async fn thread_by_references() {
         message("g", "", "Re: Lone", 7),
         message("h", "", "Lone", 8),
     ];
-    tern_testkit::smtp_client::deliver(
-        server.addr(Protocol::Smtp),
-        "carol@remote.example",
-        &["alice@example.test"],
-        &messages,
-    )
-    .await;
-    server.inbox("alice@example.test", 8).await;
+    crate::deliver_to_alice(&server, &messages).await;
     let mut c = Client::connect(&server).await;
     c.run(
         "a1",
