@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use imap_codec::imap_types::extensions::sort::{SortCriterion, SortKey};
-use tern_message::mime::AddressKey;
+use tern_message::mime::{AddressKey, MessageMeta};
 use tern_store::{MessageRecord, StoreError, Stores};
 use tern_types::{MailboxId, Uid};
 
@@ -109,15 +109,24 @@ fn compare(a: &Keys, b: &Keys, order: &Order) -> Ordering {
 
 /// `found` (UIDs of the matching messages, in order) sorted by `order`; `uids` is the
 /// session's numbering.
-pub(crate) async fn sort(
+/// A matching message with what SORT and THREAD order by: its record (`None` when it was
+/// expunged meanwhile) and the keys recorded at delivery (`None` for a message stored before
+/// they were).
+pub(crate) struct Found<'r> {
+    pub(crate) uid: Uid,
+    pub(crate) record: Option<&'r MessageRecord>,
+    pub(crate) meta: Option<MessageMeta>,
+}
+
+/// The messages of `found` (ascending UIDs) with their records and recorded keys, read in
+/// batches of 256 so that a large result is never one large read.
+pub(crate) async fn load<'r>(
     stores: &Stores,
     mailbox: MailboxId,
-    uids: &[Uid],
+    records: &'r [MessageRecord],
     found: &[Uid],
-    order: &Order,
-) -> Result<Vec<Uid>, StoreError> {
-    let records: Vec<MessageRecord> = stores.mailboxes.messages(mailbox, Uid(1)).await?;
-    let mut keys: Vec<Keys> = Vec::with_capacity(found.len());
+) -> Result<Vec<Found<'r>>, StoreError> {
+    let mut out = Vec::with_capacity(found.len());
     for batch in found.chunks(256) {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             continue;
@@ -130,36 +139,54 @@ pub(crate) async fn sort(
             if batch.binary_search(&uid).is_err() {
                 continue;
             }
-            let Ok(index) = records.binary_search_by_key(&uid, |r| r.uid) else {
-                continue;
-            };
-            let record = &records[index];
-            let mut k = Keys {
-                seq: uids.binary_search(&uid).map_or(usize::MAX, |i| i + 1),
-                uid,
-                arrival: record.internal_date,
-                // RFC 5256 §3 DATE: the sent date, or the internal date without one.
-                date: record.internal_date,
-                size: record.size,
-                subject: String::new(),
-                from: String::new(),
-                to: String::new(),
-                cc: String::new(),
-                display_from: String::new(),
-                display_to: String::new(),
-            };
-            if let Some(meta) = meta {
-                let s = &meta.sort;
-                k.date = s.sent_date.unwrap_or(record.internal_date);
-                k.subject = s.base_subject.to_ascii_lowercase();
-                k.from = addr_mailbox(&s.from);
-                k.to = addr_mailbox(&s.to);
-                k.cc = addr_mailbox(&s.cc);
-                k.display_from = display(&s.from);
-                k.display_to = display(&s.to);
-            }
-            keys.push(k);
+            let record = records
+                .binary_search_by_key(&uid, |r| r.uid)
+                .ok()
+                .map(|i| &records[i]);
+            out.push(Found { uid, record, meta });
         }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn sort(
+    stores: &Stores,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    found: &[Uid],
+    order: &Order,
+) -> Result<Vec<Uid>, StoreError> {
+    let records: Vec<MessageRecord> = stores.mailboxes.messages(mailbox, Uid(1)).await?;
+    let mut keys: Vec<Keys> = Vec::with_capacity(found.len());
+    for Found { uid, record, meta } in load(stores, mailbox, &records, found).await? {
+        let Some(record) = record else {
+            continue;
+        };
+        let mut k = Keys {
+            seq: uids.binary_search(&uid).map_or(usize::MAX, |i| i + 1),
+            uid,
+            arrival: record.internal_date,
+            // RFC 5256 §3 DATE: the sent date, or the internal date without one.
+            date: record.internal_date,
+            size: record.size,
+            subject: String::new(),
+            from: String::new(),
+            to: String::new(),
+            cc: String::new(),
+            display_from: String::new(),
+            display_to: String::new(),
+        };
+        if let Some(meta) = meta {
+            let s = &meta.sort;
+            k.date = s.sent_date.unwrap_or(record.internal_date);
+            k.subject = s.base_subject.to_ascii_lowercase();
+            k.from = addr_mailbox(&s.from);
+            k.to = addr_mailbox(&s.to);
+            k.cc = addr_mailbox(&s.cc);
+            k.display_from = display(&s.from);
+            k.display_to = display(&s.to);
+        }
+        keys.push(k);
     }
     keys.sort_by(|a, b| compare(a, b, order));
     Ok(keys.into_iter().map(|k| k.uid).collect())

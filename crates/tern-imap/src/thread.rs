@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use tern_store::{StoreError, Stores};
 use tern_types::{MailboxId, Uid};
 
+use crate::sort::{load, Found};
+
 /// One message as threading sees it.
 struct Entry {
     number: u32,
@@ -41,42 +43,28 @@ async fn entries(
 ) -> Result<Vec<Entry>, StoreError> {
     let records = stores.mailboxes.messages(mailbox, Uid(1)).await?;
     let mut entries = Vec::with_capacity(found.len());
-    for batch in found.chunks(256) {
-        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+    for Found { uid, record, meta } in load(stores, mailbox, &records, found).await? {
+        let Ok(seq) = uids.binary_search(&uid).map(|i| i + 1) else {
             continue;
         };
-        for (uid, meta) in stores
-            .mailboxes
-            .messages_meta(mailbox, *first, *last)
-            .await?
-        {
-            if batch.binary_search(&uid).is_err() {
-                continue;
-            }
-            let Ok(seq) = uids.binary_search(&uid).map(|i| i + 1) else {
-                continue;
-            };
-            let internal = records
-                .binary_search_by_key(&uid, |r| r.uid)
-                .map_or(0, |i| records[i].internal_date);
-            let mut entry = Entry {
-                number: if by_uid { uid.0 } else { seq as u32 },
-                subject: String::new(),
-                date: internal,
-                seq,
-                message_id: None,
-                references: Vec::new(),
-                reply: false,
-            };
-            if let Some(meta) = meta {
-                entry.subject = meta.sort.base_subject.to_ascii_lowercase();
-                entry.date = meta.sort.sent_date.unwrap_or(internal);
-                entry.message_id = meta.sort.message_id.clone();
-                entry.references = meta.sort.references.clone();
-                entry.reply = meta.envelope.subject.as_deref().is_some_and(is_reply);
-            }
-            entries.push(entry);
+        let internal = record.map_or(0, |r| r.internal_date);
+        let mut entry = Entry {
+            number: if by_uid { uid.0 } else { seq as u32 },
+            subject: String::new(),
+            date: internal,
+            seq,
+            message_id: None,
+            references: Vec::new(),
+            reply: false,
+        };
+        if let Some(meta) = meta {
+            entry.subject = meta.sort.base_subject.to_ascii_lowercase();
+            entry.date = meta.sort.sent_date.unwrap_or(internal);
+            entry.message_id = meta.sort.message_id.clone();
+            entry.references = meta.sort.references.clone();
+            entry.reply = meta.envelope.subject.as_deref().is_some_and(is_reply);
         }
+        entries.push(entry);
     }
     Ok(entries)
 }
