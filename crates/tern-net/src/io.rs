@@ -14,8 +14,14 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::Shutdown;
 
-/// Writes all of `bytes`. Fails with `TimedOut` when one write makes no progress for `idle`
-/// or when the shutdown's grace period is over, with `WriteZero` when the peer is gone.
+/// Writes all of `bytes` and flushes them. Fails with `TimedOut` when one write makes no
+/// progress for `idle` or when the shutdown's grace period is over, with `WriteZero` when the
+/// peer is gone.
+///
+/// The flush matters under TLS: a write that finds the socket full returns once TLS has taken
+/// the plaintext, and the last records stay in its buffer until the next write or a flush.
+/// Without it, an answer's tail can wait there while the client waits for it (an IMAP
+/// client that pipelines FETCHes over STARTTLS stalled this way).
 pub async fn write_all<W>(
     stream: &mut W,
     bytes: &[u8],
@@ -33,14 +39,6 @@ where
         }
         rest = rest.get(n..).unwrap_or_default();
     }
-    Ok(())
-}
-
-/// Flushes what a layer such as TLS still buffers, with the limits of [`write_all`].
-pub async fn flush<W>(stream: &mut W, idle: Duration, shutdown: &Shutdown) -> io::Result<()>
-where
-    W: AsyncWrite + Unpin + ?Sized,
-{
     bounded(stream.flush(), idle, shutdown).await
 }
 
@@ -129,5 +127,28 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_secs(10));
         reader.abort();
+    }
+
+    /// What a layer above the socket buffers (TLS keeps the records it could not write yet)
+    /// reaches the peer once `write_all` returns: nothing waits for a later write.
+    #[tokio::test(start_paused = true)]
+    async fn what_a_buffering_layer_holds_is_flushed() {
+        let (server, mut client) = tokio::io::duplex(1024);
+        let mut layered = tokio::io::BufWriter::new(server);
+        let shutdown = Shutdown::new(Duration::from_secs(10));
+        write_all(
+            &mut layered,
+            b"a3 OK done\r\n",
+            Duration::from_secs(5),
+            &shutdown,
+        )
+        .await
+        .unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(60), client.read(&mut buf))
+            .await
+            .expect("the bytes stayed in the buffering layer")
+            .unwrap();
+        assert_eq!(&buf[..n], b"a3 OK done\r\n");
     }
 }

@@ -63,7 +63,7 @@ impl Conn {
             io::write_all(&mut self.stream, &self.output, self.idle, &self.shutdown).await?;
             self.output.clear();
         }
-        io::flush(&mut self.stream, self.idle, &self.shutdown).await
+        Ok(())
     }
 
     /// Writes a last reply and closes. Past the shutdown's grace period this still writes

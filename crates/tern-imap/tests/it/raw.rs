@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tern_config::Protocol;
 use tern_testkit::{TestServer, TEST_PASSWORD};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 struct Client {
@@ -822,4 +822,65 @@ async fn thread_by_references() {
     let part = c.run("a4", "UID THREAD REFERENCES UTF-8 UID 1:4").await;
     assert_eq!(part[0], "* THREAD (1 (2 3)(4))\r\n", "{part:?}");
     assert!(c.run("a5", "CAPABILITY").await[0].contains("THREAD=REFERENCES"));
+}
+
+/// A FETCH larger than the socket buffers, over TLS, to a client that reads slowly: the
+/// whole message and the tagged OK arrive, byte for byte, through writes that keep finding
+/// the socket full. (That every write is flushed out of TLS's buffer is proved
+/// deterministically in `tern_net::io`'s tests; here it depends on timing.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_fetch_over_tls_reaches_a_slow_reader_whole() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let mut message = b"Subject: big\r\n\r\n".to_vec();
+    for i in 0..120_000 {
+        message.extend_from_slice(format!("line {i:08} {}\r\n", "z".repeat(80)).as_bytes());
+    }
+    let stored = crate::deliver_to_alice(&server, &[message]).await;
+    let size = stored[0].len();
+    assert!(size > 10_000_000, "larger than the socket buffers: {size}");
+
+    let connector = tern_testkit::tls_connector(&server.config.data_dir.join("tls/cert.pem"));
+    // A small receive buffer, as on a slow link: without it loopback autotuning takes the
+    // whole answer into the kernel and the server never meets a full socket.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let tcp = socket.connect(server.addr(Protocol::Imaps)).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("mx.test").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let commands = format!(
+        "a1 LOGIN alice@example.test \"{TEST_PASSWORD}\"\r\na2 SELECT INBOX\r\na3 FETCH 1 BODY.PEEK[]\r\n"
+    );
+    tls.write_all(commands.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    // Not a timing assertion: a hang detector, far beyond what the transfer needs.
+    let read_all = async {
+        loop {
+            let tail = &answer[answer.len().saturating_sub(256)..];
+            if let Some(at) = tail.windows(5).position(|w| w == b"\r\na3 ") {
+                if tail[at + 2..].ends_with(b"\r\n") {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the server closed after {} octets", answer.len());
+            answer.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read_all)
+        .await
+        .unwrap_or_else(|_| panic!("the answer stalled after {} octets", answer.len()));
+    let text = String::from_utf8_lossy(&answer);
+    let tail = text.rsplit("\r\n").nth(1).unwrap_or_default();
+    assert!(tail.starts_with("a3 OK"), "{tail}");
+    let marker = format!("BODY[] {{{size}}}\r\n");
+    let head = &answer[..answer.len().min(16 * 1024)];
+    let at = head
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes())
+        .unwrap_or_else(|| panic!("no literal of {size} octets"))
+        + marker.len();
+    assert!(answer[at..at + size] == stored[0][..], "byte for byte");
 }
