@@ -209,6 +209,7 @@ pub struct TlsFiles {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     pub inline_blob_max: usize,
+    pub expunge_log_max: u32,
     pub mime_limits: tern_message::mime::MimeLimits,
 }
 

@@ -161,6 +161,9 @@ pub struct StoreFile {
     /// Message bodies up to this many bytes are kept inside the database, larger ones as
     /// files. Default 131072 (128 KiB).
     pub inline_blob_max: Option<u64>,
+    /// Expunges remembered per mailbox for IMAP QRESYNC (RFC 7162); a client that has missed
+    /// more is told of a superset. Default 10000.
+    pub expunge_log_max: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -202,6 +202,14 @@ pub(crate) fn validate(
         tls,
         store: StoreConfig {
             inline_blob_max: inline_blob_max as usize,
+            expunge_log_max: u32::try_from(check.at_least(
+                "store.expunge_log_max",
+                file.store.expunge_log_max,
+                10_000,
+                1,
+                " expunge",
+            )?)
+            .unwrap_or(u32::MAX),
             mime_limits: mime_limits(&file.mime, &check)?,
         },
         addresses: AddressConfig {

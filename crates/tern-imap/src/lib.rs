@@ -33,6 +33,7 @@ mod session;
 mod sort;
 mod thread;
 mod users;
+mod vanished;
 
 use std::sync::Arc;
 use std::time::Duration;

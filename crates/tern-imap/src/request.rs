@@ -31,6 +31,35 @@ pub(crate) enum Bound {
     Last,
 }
 
+impl Set {
+    /// The set's ranges as `(low, high)`, `*` standing for `last` (RFC 9051 §9: `a:b` and
+    /// `b:a` are the same range).
+    pub(crate) fn ranges(&self, last: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let value = move |b: Bound| match b {
+            Bound::Value(v) => v,
+            Bound::Last => last,
+        };
+        self.0.iter().map(move |&(a, b)| {
+            let (a, b) = (value(a), value(b));
+            (a.min(b), a.max(b))
+        })
+    }
+
+    /// Whether `n` is in the set, `*` standing for `last`.
+    pub(crate) fn contains(&self, n: u32, last: u32) -> bool {
+        self.ranges(last).any(|(lo, hi)| lo <= n && n <= hi)
+    }
+}
+
+/// What a QRESYNC client knew of a mailbox (RFC 7162 §3.2.5): its UIDVALIDITY and highest
+/// MODSEQ then, and optionally the UIDs it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resync {
+    pub(crate) uid_validity: u32,
+    pub(crate) modseq: u64,
+    pub(crate) known_uids: Option<Set>,
+}
+
 /// A sequence set as given (RFC 9051 §9 `sequence-set`), message numbers or UIDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Set(pub(crate) Vec<(Bound, Bound)>);
@@ -119,22 +148,25 @@ pub(crate) enum Request {
     },
     /// AUTHENTICATE with another mechanism.
     AuthenticateOther,
-    /// SELECT or EXAMINE; `condstore`: the (CONDSTORE) parameter (RFC 7162 §3.1.8).
+    /// SELECT or EXAMINE; `condstore`: the (CONDSTORE) parameter (RFC 7162 §3.1.8);
+    /// `qresync`: the (QRESYNC ...) parameter (RFC 7162 §3.2.5).
     Select {
         mailbox: String,
         read_only: bool,
         condstore: bool,
+        qresync: Option<Resync>,
     },
     List {
         reference: String,
         pattern: String,
     },
-    /// FETCH; `changed_since`: RFC 7162 CHANGEDSINCE.
+    /// FETCH; `changed_since`: RFC 7162 CHANGEDSINCE, `vanished`: its VANISHED modifier.
     Fetch {
         set: Set,
         items: Vec<Item>,
         uid: bool,
         changed_since: Option<u64>,
+        vanished: bool,
     },
     Close,
     Unselect,
@@ -283,6 +315,24 @@ fn bound(value: &SeqOrUid) -> Bound {
     }
 }
 
+/// The (QRESYNC ...) parameter of SELECT or EXAMINE, if given. Its sequence-match data only
+/// helps a server that has forgotten expunges narrow its answer; ours answers without it.
+fn resync(parameters: &[SelectParameter]) -> Option<Resync> {
+    parameters.iter().find_map(|p| match p {
+        SelectParameter::QResync {
+            uid_validity,
+            mod_sequence_value,
+            known_uids,
+            ..
+        } => Some(Resync {
+            uid_validity: uid_validity.get(),
+            modseq: mod_sequence_value.get(),
+            known_uids: known_uids.as_ref().map(set),
+        }),
+        SelectParameter::CondStore => None,
+    })
+}
+
 pub(crate) fn set(sequence_set: &SequenceSet) -> Set {
     Set(sequence_set
         .0
@@ -415,6 +465,7 @@ impl Request {
                 mailbox: mailbox_name(mailbox),
                 read_only: false,
                 condstore: parameters.contains(&SelectParameter::CondStore),
+                qresync: resync(parameters),
             },
             CommandBody::Examine {
                 mailbox,
@@ -423,6 +474,7 @@ impl Request {
                 mailbox: mailbox_name(mailbox),
                 read_only: true,
                 condstore: parameters.contains(&SelectParameter::CondStore),
+                qresync: resync(parameters),
             },
             CommandBody::List {
                 reference,
@@ -445,6 +497,7 @@ impl Request {
                         FetchModifier::ChangedSince(n) => Some(n.get()),
                         _ => None,
                     }),
+                    vanished: modifiers.contains(&FetchModifier::Vanished),
                 },
                 Err(what) => Request::NotYet(what),
             },

@@ -13,7 +13,7 @@ use tern_types::{Flag, Flags, MailboxId, ModSeq, Uid};
 
 use crate::list;
 use crate::names;
-use crate::request::{Bound, Item, Label, Request, Set};
+use crate::request::{Item, Label, Request, Resync, Set};
 use crate::respond::{string, tagged, untagged};
 use crate::section::{header_fields, BodySection};
 use crate::users::Slot;
@@ -70,6 +70,8 @@ pub(crate) struct Session {
     /// RFC 7162 §3.1: the client has used CONDSTORE; unsolicited and STORE's FETCH responses
     /// carry MODSEQ from then on.
     pub(crate) condstore: bool,
+    /// RFC 7162 §3.2.3: ENABLE QRESYNC was given; expunges are told as VANISHED from then on.
+    pub(crate) qresync: bool,
     /// This session's share of its account's limits (`max_sessions_per_user`, and one IDLE).
     session_slot: Option<Slot>,
     idle_slot: Option<Slot>,
@@ -111,6 +113,7 @@ impl Session {
             info,
             state: State::NotAuthenticated,
             condstore: false,
+            qresync: false,
             session_slot: None,
             idle_slot: None,
         }
@@ -148,6 +151,8 @@ impl Session {
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "CONDSTORE",
+            "QRESYNC",
+            "CHILDREN",
             "STATUS=SIZE",
             "SORT",
             "SORT=DISPLAY",
@@ -257,17 +262,20 @@ impl Session {
             }
             Request::Enable(asked) => {
                 // RFC 5161 §3.1: ENABLED lists what was enabled of what was asked; CONDSTORE
-                // is the one extension here that can be (RFC 7162 §3.1).
-                let condstore = asked.iter().any(|c| c.eq_ignore_ascii_case("CONDSTORE"));
-                self.condstore |= condstore;
-                untagged(
-                    &mut out,
-                    if condstore {
-                        "ENABLED CONDSTORE"
-                    } else {
-                        "ENABLED"
-                    },
-                );
+                // and QRESYNC are the extensions here that can be (RFC 7162 §3.1, §3.2.3;
+                // QRESYNC implies CONDSTORE).
+                let wants = |name: &str| asked.iter().any(|c| c.eq_ignore_ascii_case(name));
+                let mut enabled = String::from("ENABLED");
+                if wants("CONDSTORE") {
+                    self.condstore = true;
+                    enabled.push_str(" CONDSTORE");
+                }
+                if wants("QRESYNC") {
+                    self.condstore = true;
+                    self.qresync = true;
+                    enabled.push_str(" QRESYNC");
+                }
+                untagged(&mut out, &enabled);
                 tagged(&mut out, tag, "OK", "ENABLE completed");
                 Next::Continue
             }
@@ -314,9 +322,11 @@ impl Session {
                 mailbox,
                 read_only,
                 condstore,
+                qresync,
             } => {
                 self.condstore |= condstore;
-                self.select(&mut out, tag, &mailbox, read_only).await;
+                self.select(&mut out, tag, &mailbox, read_only, qresync)
+                    .await;
                 Next::Continue
             }
             Request::List { reference, pattern } => {
@@ -432,7 +442,29 @@ impl Session {
                 items,
                 uid,
                 changed_since,
+                vanished,
             } => {
+                let vanished = match (vanished, changed_since) {
+                    (false, _) => None,
+                    // RFC 7162 §3.2.6: VANISHED only with UID FETCH, CHANGEDSINCE, and after
+                    // ENABLE QRESYNC.
+                    (true, Some(since)) if uid && self.qresync => Some(since),
+                    (true, _) => {
+                        tagged(
+                            &mut out,
+                            tag,
+                            "BAD",
+                            "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC",
+                        );
+                        return Outcome::done(out);
+                    }
+                };
+                if let Some(since) = vanished {
+                    if let Err(e) = self.tell_vanished(&mut out, since, Some(&set)).await {
+                        store_failure(&mut out, tag, &e);
+                        return Outcome::done(out);
+                    }
+                }
                 return self.fetch(out, tag, &set, &items, uid, changed_since).await;
             }
             Request::Close | Request::Unselect => {
@@ -606,11 +638,26 @@ impl Session {
         }
     }
 
-    async fn select(&mut self, out: &mut Vec<u8>, tag: &str, name: &str, read_only: bool) {
+    async fn select(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        name: &str,
+        read_only: bool,
+        resync: Option<Resync>,
+    ) {
         let Some(account) = self.account().cloned() else {
             tagged(out, tag, "BAD", "Log in first");
             return;
         };
+        if resync.is_some() && !self.qresync {
+            // RFC 7162 §3.2.5.
+            return tagged(out, tag, "BAD", "QRESYNC needs ENABLE QRESYNC first");
+        }
+        if matches!(self.state, State::Selected(..)) {
+            // RFC 7162 §3.2.11 / RFC 9051 §7.1: what follows is of the new mailbox.
+            untagged(out, "OK [CLOSED] Previous mailbox closed");
+        }
         // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected.
         self.state = State::Authenticated(account.clone());
         let mailbox = match self.find_mailbox(name).await {
@@ -661,6 +708,11 @@ impl Session {
                 "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
             ),
         }
+        if let Some(resync) = resync.filter(|r| r.uid_validity == mailbox.uid_validity.0) {
+            if let Err(e) = self.resync(out, &mailbox, &records, &resync).await {
+                return store_failure(out, tag, &e);
+            }
+        }
         let mode = if read_only {
             "[READ-ONLY]"
         } else {
@@ -702,12 +754,7 @@ impl Session {
         else {
             return;
         };
-        for uid in &changes.expunged {
-            if let Ok(index) = selected.uids.binary_search(uid) {
-                selected.uids.remove(index);
-                untagged(out, &format!("{} EXPUNGE", index + 1));
-            }
-        }
+        forget_uids(out, selected, &changes.expunged, self.qresync);
         let known = selected.uids.last().copied().unwrap_or(Uid(0));
         let mut added = false;
         for record in &changes.changed {
@@ -735,6 +782,89 @@ impl Session {
             untagged(out, &format!("{} EXISTS", selected.uids.len()));
         }
         selected.modseq = selected.modseq.max(changes.highest_modseq);
+    }
+
+    /// RFC 7162 §3.2.5.1: after SELECT's own responses, what a QRESYNC client missed since
+    /// the MODSEQ it knew: VANISHED (EARLIER), then FETCH of the messages changed since.
+    async fn resync(
+        &self,
+        out: &mut Vec<u8>,
+        mailbox: &MailboxInfo,
+        records: &[MessageRecord],
+        resync: &Resync,
+    ) -> Result<(), StoreError> {
+        let changes = self
+            .shared
+            .stores
+            .mailboxes
+            .changes_since(mailbox.id, ModSeq(resync.modseq))
+            .await?;
+        let present: Vec<Uid> = records.iter().map(|r| r.uid).collect();
+        let known = resync.known_uids.as_ref();
+        let gone =
+            crate::vanished::since(&changes, resync.modseq, &present, mailbox.uid_next, known);
+        if !gone.is_empty() {
+            untagged(
+                out,
+                &format!("VANISHED (EARLIER) {}", crate::vanished::format(&gone)),
+            );
+        }
+        let last = mailbox.uid_next.0.saturating_sub(1);
+        for record in &changes.changed {
+            if known.is_some_and(|set| !set.contains(record.uid.0, last)) {
+                continue;
+            }
+            let Ok(index) = present.binary_search(&record.uid) else {
+                continue;
+            };
+            let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+            untagged(
+                out,
+                &format!(
+                    "{} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
+                    index + 1,
+                    record.uid.0,
+                    names.join(" "),
+                    record.modseq.0
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// RFC 7162 §3.2.6: UID FETCH (CHANGEDSINCE n VANISHED) first names the UIDs of `set`
+    /// expunged since n, as VANISHED (EARLIER).
+    async fn tell_vanished(
+        &self,
+        out: &mut Vec<u8>,
+        since: u64,
+        set: Option<&Set>,
+    ) -> Result<(), StoreError> {
+        let State::Selected(_, selected) = &self.state else {
+            return Ok(());
+        };
+        let mailboxes = &self.shared.stores.mailboxes;
+        let changes = mailboxes
+            .changes_since(selected.mailbox.id, ModSeq(since))
+            .await?;
+        // Below the log's floor the answer is worked out from what the mailbox holds now.
+        let present: Vec<Uid> = match since < changes.log_floor.0 {
+            true => mailboxes
+                .messages(selected.mailbox.id, Uid(1))
+                .await?
+                .iter()
+                .map(|r| r.uid)
+                .collect(),
+            false => Vec::new(),
+        };
+        let gone = crate::vanished::since(&changes, since, &present, changes.uid_next, set);
+        if !gone.is_empty() {
+            untagged(
+                out,
+                &format!("VANISHED (EARLIER) {}", crate::vanished::format(&gone)),
+            );
+        }
+        Ok(())
     }
 
     /// What SEARCH, SORT and THREAD share: a selected mailbox, a known charset and known keys,
@@ -999,16 +1129,8 @@ impl Session {
         } else {
             uids.len() as u32
         };
-        let value = |b: Bound| match b {
-            Bound::Value(v) => v,
-            Bound::Last => last,
-        };
         let mut picked = vec![false; uids.len()];
-        for &(a, b) in &set.0 {
-            let (lo, hi) = {
-                let (a, b) = (value(a), value(b));
-                (a.min(b), a.max(b))
-            };
+        for (lo, hi) in set.ranges(last) {
             if by_uid {
                 let start = uids.partition_point(|u| u.0 < lo);
                 let end = uids.partition_point(|u| u.0 <= hi);
@@ -1363,6 +1485,30 @@ async fn read_range(
     Ok(buf)
 }
 
+/// Takes expunged UIDs out of a session's numbering and tells the client: one EXPUNGE per
+/// message (RFC 9051 §7.5.1), or after ENABLE QRESYNC one VANISHED for them all (RFC 7162
+/// §3.2.10), which clients of QRESYNC must get instead.
+pub(crate) fn forget_uids(out: &mut Vec<u8>, selected: &mut Selected, gone: &[Uid], qresync: bool) {
+    let mut vanished = Vec::new();
+    for uid in gone {
+        if let Ok(index) = selected.uids.binary_search(uid) {
+            selected.uids.remove(index);
+            match qresync {
+                true => vanished.push(*uid),
+                false => untagged(out, &format!("{} EXPUNGE", index + 1)),
+            }
+        }
+    }
+    if !vanished.is_empty() {
+        vanished.sort_unstable();
+        let ranges: Vec<(u32, u32)> = vanished.iter().map(|u| (u.0, u.0)).collect();
+        untagged(
+            out,
+            &format!("VANISHED {}", crate::vanished::format(&ranges)),
+        );
+    }
+}
+
 /// Message records (structure, envelope) read at once for a FETCH: enough to save the reads,
 /// few enough to keep the memory small.
 const META_BATCH: usize = 256;
@@ -1389,6 +1535,7 @@ fn internal_date(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Bound;
 
     #[test]
     fn sequence_sets_resolve_to_uids() {

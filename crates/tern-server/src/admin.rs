@@ -28,6 +28,7 @@ pub fn open_store_for(config: &Config, serving: bool) -> anyhow::Result<SqliteSt
         SqliteOptions {
             inline_blob_max: config.store.inline_blob_max,
             mime_limits: config.store.mime_limits,
+            expunge_log_kept: config.store.expunge_log_max,
             index_text: serving,
         },
     )

@@ -55,12 +55,19 @@ pub const TEXT_DB_FILE: &str = "text.db";
 /// costs little in the WAL; larger attachments are kept out of the database.
 pub const DEFAULT_INLINE_BLOB_MAX: usize = 128 * 1024;
 
+/// Default for [`SqliteOptions::expunge_log_kept`]: a client that comes back after this many
+/// expunges in a mailbox gets a superset of what vanished, which costs it little.
+pub const DEFAULT_EXPUNGE_LOG_KEPT: u32 = 10_000;
+
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
     /// Blobs up to this many bytes are stored in the database; larger ones as files.
     pub inline_blob_max: usize,
     /// Limits of the MIME analysis every stored blob gets.
     pub mime_limits: MimeLimits,
+    /// Entries of a mailbox's expunge log kept for QRESYNC (RFC 7162); older expunges are
+    /// only known as a floor (`mailbox.rs`, `trim_expunge_log`).
+    pub expunge_log_kept: u32,
     /// Keep the full-text index up to date (`indexer.rs`). One process per store should:
     /// the server, not an admin command beside it. Searches are exact either way.
     pub index_text: bool,
@@ -71,6 +78,7 @@ impl Default for SqliteOptions {
         Self {
             inline_blob_max: DEFAULT_INLINE_BLOB_MAX,
             mime_limits: MimeLimits::default(),
+            expunge_log_kept: DEFAULT_EXPUNGE_LOG_KEPT,
             index_text: true,
         }
     }
@@ -97,6 +105,7 @@ pub(crate) struct Inner {
     pub(crate) blobs: blobs::BlobDir,
     pub(crate) inline_blob_max: usize,
     pub(crate) mime_limits: MimeLimits,
+    pub(crate) expunge_log_kept: u32,
     pub(crate) changes: tokio::sync::broadcast::Sender<tern_store::Change>,
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -127,6 +136,7 @@ impl SqliteStore {
             blobs,
             inline_blob_max: options.inline_blob_max,
             mime_limits: options.mime_limits,
+            expunge_log_kept: options.expunge_log_kept,
             changes,
             _checkpointer: checkpoint::Checkpointer::spawn(db_path),
         };

@@ -402,11 +402,52 @@ fn changes_since_in(
         .map_err(sql_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
+    let log_floor: i64 = conn
+        .row(
+            "SELECT expunge_floor FROM mailboxes WHERE id = ?1",
+            [mailbox.0],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
     Ok(ChangesSince {
         highest_modseq: info.highest_modseq,
+        uid_next: info.uid_next,
         changed,
         expunged,
+        log_floor: ModSeq(log_floor as u64),
     })
+}
+
+/// Keeps the newest `kept` entries of a mailbox's expunge log and moves its floor past the
+/// rest, so the log of a busy mailbox stops growing. RFC 7162 §3.2.5.1: below the floor a
+/// QRESYNC client is told of a superset of what vanished, which it accepts.
+pub(crate) fn trim_expunge_log(
+    conn: &Connection,
+    mailbox: MailboxId,
+    kept: u32,
+) -> StoreResult<()> {
+    let cut: Option<i64> = conn
+        .row(
+            "SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2",
+            params![mailbox.0, kept],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql_err)?;
+    let Some(cut) = cut else {
+        return Ok(());
+    };
+    conn.exec(
+        "DELETE FROM expunged WHERE mailbox_id = ?1 AND modseq <= ?2",
+        params![mailbox.0, cut],
+    )
+    .map_err(sql_err)?;
+    conn.exec(
+        "UPDATE mailboxes SET expunge_floor = max(expunge_floor, ?2) WHERE id = ?1",
+        params![mailbox.0, cut],
+    )
+    .map_err(sql_err)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -552,9 +593,14 @@ impl MailboxStore for SqliteStore {
 
     async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
         let uids = uids.to_vec();
+        let kept = self.inner.expunge_log_kept;
         self.inner
             .writer
-            .write(move |conn| expunge_in(conn, mailbox, &uids))
+            .write(move |conn| {
+                let expunged = expunge_in(conn, mailbox, &uids)?;
+                trim_expunge_log(conn, mailbox, kept)?;
+                Ok(expunged)
+            })
             .await
     }
 
@@ -612,9 +658,14 @@ impl MailboxStore for SqliteStore {
         to: MailboxId,
     ) -> StoreResult<Vec<(Uid, Uid)>> {
         let uids = uids.to_vec();
+        let kept = self.inner.expunge_log_kept;
         self.inner
             .writer
-            .write(move |conn| crate::mailbox_ops::move_in(conn, from, &uids, to))
+            .write(move |conn| {
+                let moved = crate::mailbox_ops::move_in(conn, from, &uids, to)?;
+                trim_expunge_log(conn, from, kept)?;
+                Ok(moved)
+            })
             .await
     }
 

@@ -143,6 +143,10 @@ INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(i
     // Version 5: whether the sender has been warned that a recipient is late (a "delayed"
     // DSN, RFC 3464; sent once per recipient).
     "ALTER TABLE queue_recipients ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;",
+    // Version 6: the expunge log's floor per mailbox (RFC 7162 QRESYNC): the log keeps the
+    // newest entries only (`mailbox.rs`, `EXPUNGE_LOG_KEPT`), and expunges at or below the
+    // floor are no longer known one by one.
+    "ALTER TABLE mailboxes ADD COLUMN expunge_floor INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Version 4: the message layer (`content.rs`, `indexer.rs`). Blobs stored before it have no

@@ -97,10 +97,16 @@ impl FlagOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangesSince {
     pub highest_modseq: ModSeq,
+    /// The mailbox's UIDNEXT now.
+    pub uid_next: Uid,
     /// Messages added or whose flags changed, in UID order.
     pub changed: Vec<MessageRecord>,
     /// Expunged UIDs, in UID order.
     pub expunged: Vec<Uid>,
+    /// The expunge log's floor: expunges at or below this MODSEQ are forgotten, so
+    /// `expunged` is complete only when asked since a MODSEQ at or above it. Below it a
+    /// client must be told of a superset (RFC 7162 §3.2.5.1 allows that).
+    pub log_floor: ModSeq,
 }
 
 /// A hint that a mailbox changed. Sessions treat it as "ask the store" (MODSEQ is the truth),

@@ -59,6 +59,7 @@ fn example_file_documents_every_key() {
         "[store]",
         "backend",
         "inline_blob_max",
+        "expunge_log_max",
         "[addresses]",
         "case_sensitive_local_part",
         "detail_separator",
@@ -121,6 +122,7 @@ fn empty_file_means_defaults_and_no_listeners() {
     assert_eq!(config.data_dir, Path::new("/srv/tern/tern-data"));
     assert!(config.listen.is_empty(), "a protocol left out is off");
     assert_eq!(config.store.inline_blob_max, 128 * 1024);
+    assert_eq!(config.store.expunge_log_max, 10_000);
     assert_eq!(config.shutdown_grace, std::time::Duration::from_secs(10));
     assert_eq!(
         config.smtp.data_timeout,

@@ -163,14 +163,9 @@ impl Session {
 
     /// Takes expunged messages out of this session's numbering, telling the client.
     fn forget(&mut self, out: &mut Vec<u8>, removed: &[Uid]) {
-        let State::Selected(_, selected) = &mut self.state else {
-            return;
-        };
-        for uid in removed {
-            if let Ok(index) = selected.uids.binary_search(uid) {
-                selected.uids.remove(index);
-                untagged(out, &format!("{} EXPUNGE", index + 1));
-            }
+        let qresync = self.qresync;
+        if let State::Selected(_, selected) = &mut self.state {
+            crate::session::forget_uids(out, selected, removed, qresync);
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod clients;
 mod mbsync;
+mod qresync;
 mod raw;
 
 use tern_config::Protocol;

@@ -7,12 +7,13 @@ use tern_testkit::{TestServer, TEST_PASSWORD};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-struct Client {
+/// A raw IMAP client on the plain loopback listener: sends lines, reads lines.
+pub(crate) struct Client {
     lines: BufReader<TcpStream>,
 }
 
 impl Client {
-    async fn connect(server: &TestServer) -> Self {
+    pub(crate) async fn connect(server: &TestServer) -> Self {
         let stream = TcpStream::connect(server.addr(Protocol::Imap))
             .await
             .unwrap();
@@ -27,7 +28,7 @@ impl Client {
         client
     }
 
-    async fn line(&mut self) -> String {
+    pub(crate) async fn line(&mut self) -> String {
         let mut line = String::new();
         self.lines.read_line(&mut line).await.unwrap();
         line
@@ -45,7 +46,7 @@ impl Client {
             .expect("pushed in time")
     }
 
-    async fn send(&mut self, text: &str) {
+    pub(crate) async fn send(&mut self, text: &str) {
         self.lines
             .get_mut()
             .write_all(text.as_bytes())
@@ -54,12 +55,12 @@ impl Client {
     }
 
     /// Sends `command` with `tag` and returns every line up to and including the tagged one.
-    async fn run(&mut self, tag: &str, command: &str) -> Vec<String> {
+    pub(crate) async fn run(&mut self, tag: &str, command: &str) -> Vec<String> {
         self.send(&format!("{tag} {command}\r\n")).await;
         self.until(tag).await
     }
 
-    async fn until(&mut self, tag: &str) -> Vec<String> {
+    pub(crate) async fn until(&mut self, tag: &str) -> Vec<String> {
         let mut lines = Vec::new();
         loop {
             let line = self.line().await;
@@ -73,7 +74,7 @@ impl Client {
     }
 }
 
-fn last(lines: &[String]) -> &str {
+pub(crate) fn last(lines: &[String]) -> &str {
     lines.last().map(String::as_str).unwrap_or("")
 }
 

@@ -101,6 +101,7 @@ async fn domains_stored_as_u_labels_are_migrated_and_merged() {
              DROP TABLE text_dropped;
              ALTER TABLE blobs DROP COLUMN meta;
              ALTER TABLE queue_recipients DROP COLUMN warned;
+             ALTER TABLE mailboxes DROP COLUMN expunge_floor;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use tern_store::{NewMessage, StoreError};
 use tern_store_sqlite::GcReport;
-use tern_types::{Domain, Flags, Uid};
+use tern_store_sqlite::{SqliteOptions, SqliteStore};
+use tern_types::{Domain, Flags, ModSeq, Uid};
 
 use crate::{append, caught_up, open, with_alice};
 
@@ -295,4 +296,75 @@ async fn search_is_exact_before_and_after_indexing() {
         assert_eq!(search("waits").await, Vec::<Uid>::new(), "{round}");
         caught_up(&store).await;
     }
+}
+
+/// RFC 7162 QRESYNC reads the expunge log; `expunge_log_kept` bounds it per mailbox. Past the
+/// bound the oldest entries go and the floor says since when the log is complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expunge_log_keeps_the_newest_entries_above_a_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        SqliteOptions {
+            expunge_log_kept: 3,
+            ..SqliteOptions::default()
+        },
+    )
+    .unwrap();
+    let (stores, inbox) = with_alice(&store).await;
+    let mut uids = Vec::new();
+    for i in 0..6 {
+        uids.push(append(&stores, inbox.id, format!("m{i}").as_bytes()).await);
+    }
+    let start = stores
+        .mailboxes
+        .changes_since(inbox.id, ModSeq(0))
+        .await
+        .unwrap();
+    assert_eq!(start.log_floor, ModSeq(0));
+    // One expunge per message: each gets its own MODSEQ.
+    let mut modseqs = Vec::new();
+    for uid in &uids[..5] {
+        stores.mailboxes.expunge(inbox.id, &[*uid]).await.unwrap();
+        let info = stores
+            .mailboxes
+            .changes_since(inbox.id, ModSeq(0))
+            .await
+            .unwrap();
+        modseqs.push(info.highest_modseq);
+    }
+    let all = stores
+        .mailboxes
+        .changes_since(inbox.id, ModSeq(0))
+        .await
+        .unwrap();
+    assert_eq!(all.expunged, uids[2..5], "only the newest three are kept");
+    assert_eq!(
+        all.log_floor, modseqs[1],
+        "the floor is the newest forgotten expunge"
+    );
+    let recent = stores
+        .mailboxes
+        .changes_since(inbox.id, modseqs[2])
+        .await
+        .unwrap();
+    assert_eq!(recent.expunged, uids[3..5]);
+    // MOVE expunges from its source too, and trims the same way.
+    let other = stores
+        .mailboxes
+        .create_mailbox(inbox.account, "Other", None)
+        .await
+        .unwrap();
+    stores
+        .mailboxes
+        .move_messages(inbox.id, &[uids[5]], other.id)
+        .await
+        .unwrap();
+    let after_move = stores
+        .mailboxes
+        .changes_since(inbox.id, ModSeq(0))
+        .await
+        .unwrap();
+    assert_eq!(after_move.expunged, uids[3..6]);
+    assert_eq!(after_move.log_floor, modseqs[2]);
 }
