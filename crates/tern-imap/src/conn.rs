@@ -20,7 +20,14 @@ use crate::respond::{tagged, untagged};
 use crate::session::{Next, Outcome, Piece, Session};
 use crate::ImapShared;
 
-const READ_CHUNK: usize = 16 * 1024;
+/// The read buffer of a quiet connection. It doubles while reads fill it (a large APPEND)
+/// up to [`READ_CHUNK`], and goes back to this size when no command is half-read: a session
+/// that idles (or sits in IDLE) holds a few kilobytes, not its largest transfer.
+const SMALL_READ: usize = 1024;
+const READ_CHUNK: usize = 64 * 1024;
+/// A command at least this long leaves the Fragmentizer's buffers that large (it clears them
+/// but keeps their capacity); a fresh one replaces it once nothing is half-read.
+const LARGE_COMMAND: usize = 4 * 1024;
 /// What an answer buffer is shrunk to after a large answer.
 const SMALL_OUT: usize = 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,7 +47,9 @@ pub(crate) async fn run(
     // Bytes given to the Fragmentizer since a command last completed: before login this may
     // not pass `max_prelogin_literal` plus a command line, whatever the input looks like.
     let mut pending: usize = 0;
-    let mut scratch = vec![0u8; READ_CHUNK];
+    let mut scratch = vec![0u8; SMALL_READ];
+    // The longest command since the Fragmentizer was last replaced.
+    let mut longest: usize = 0;
     let mut auth_tag: Option<String> = None;
     // IDLE (RFC 2177): its tag and the store's change events, while the client idles.
     let mut idle: Option<(String, broadcast::Receiver<Change>)> = None;
@@ -80,6 +89,7 @@ pub(crate) async fn run(
                 continue;
             }
             pending = 0;
+            longest = longest.max(frag.message_bytes().len());
             if let Some((tag, _)) = idle.take() {
                 session.idle_done();
                 match frag.decode_message(&IdleDoneCodec::default()) {
@@ -208,6 +218,17 @@ pub(crate) async fn run(
         if !send(&mut stream, &mut out, &shared, &shutdown).await {
             return;
         }
+        // Every complete command has been answered (`progress` took all input): with no
+        // command half-read, the large buffers go.
+        if frag.message_bytes().is_empty() {
+            if longest >= LARGE_COMMAND {
+                frag = Fragmentizer::new(fragmentizer_limit(settings));
+                longest = 0;
+            }
+            if scratch.len() > SMALL_READ {
+                scratch = vec![0u8; SMALL_READ];
+            }
+        }
         // RFC 9051 §5.4: 30 minutes of inactivity after login; less before it.
         let wait = if session.is_authenticated() {
             settings.idle_timeout
@@ -239,6 +260,9 @@ pub(crate) async fn run(
                     return;
                 }
                 frag.enqueue_bytes(scratch.get(..n).unwrap_or_default());
+                if n == scratch.len() && scratch.len() < READ_CHUNK {
+                    scratch.resize(scratch.len() * 2, 0);
+                }
             }
             Err(_) => {
                 tracing::info!("autologout");

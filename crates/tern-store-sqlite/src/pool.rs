@@ -16,9 +16,18 @@ use crate::schema::open_reader;
 /// some) while bounding their page caches (1 MiB each at most, see `open_reader`).
 const MAX_IDLE: usize = 8;
 
+/// Connections reading at once through [`ReadPool::read`]; further reads wait their turn.
+/// Without a bound a burst of reads opened one connection per blocking thread (tokio allows
+/// 512), each with its own descriptors (the database, its WAL and shared memory, and the same
+/// for `text.db`) and page cache: 10,000 IMAP logins in a few seconds ran the server out of
+/// file descriptors (`bench/imap-idle-memory.sh`). Reads take milliseconds at most, so a
+/// queue costs little, and the disk gains nothing from more in parallel on a small machine.
+const MAX_READING: usize = 32;
+
 pub(crate) struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    reading: tokio::sync::Semaphore,
 }
 
 impl ReadPool {
@@ -26,6 +35,7 @@ impl ReadPool {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            reading: tokio::sync::Semaphore::new(MAX_READING),
         }
     }
 
@@ -35,6 +45,11 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        let _turn = self
+            .reading
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Internal("the read pool is closed".into()))?;
         let pool = self.clone();
         tokio::task::spawn_blocking(move || pool.read_now(f))
             .await
@@ -76,5 +91,44 @@ impl ReadPool {
                 idle.push(conn);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::MAX_READING;
+    use crate::{SqliteOptions, SqliteStore};
+
+    /// A burst of reads never holds more than `MAX_READING` connections at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_reads_waits_its_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let reads = (0..4 * MAX_READING).map(|_| {
+            let (readers, now, most) = (store.inner.readers.clone(), now.clone(), most.clone());
+            tokio::spawn(async move {
+                readers
+                    .read(move |_| {
+                        let at_once = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(at_once, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            })
+        });
+        for read in reads.collect::<Vec<_>>() {
+            read.await.unwrap().unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(most <= MAX_READING, "{most} reads at once");
+        assert!(most > 1, "reads still run side by side");
     }
 }
