@@ -88,7 +88,7 @@ async fn a_client_resyncs_from_what_it_knew() {
         .iter()
         .find(|l| l.starts_with("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("))
         .unwrap_or_else(|| panic!("the flag change is told: {select:?}"));
-    assert!(number_after(&[flagged.clone()], "MODSEQ (") > seen);
+    assert!(number_after(std::slice::from_ref(flagged), "MODSEQ (") > seen);
     assert!(
         !select.iter().any(|l| l.starts_with("* 1 FETCH")),
         "unchanged messages are not: {select:?}"
