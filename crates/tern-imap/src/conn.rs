@@ -129,25 +129,43 @@ pub(crate) async fn run(
                         session.command(&tag, request).await
                     }
                     Err(e) => {
-                        let tag = frag.decode_tag().map(|t| t.as_ref().to_string());
-                        let why = match e {
-                            DecodeMessageError::MessagePoisoned { .. } => {
-                                "[TOOBIG] Literal too large"
+                        // Extension syntax imap-codec does not read (ESEARCH, LIST-EXTENDED).
+                        let extended = match e {
+                            DecodeMessageError::DecodingFailure(_) => {
+                                crate::extended::parse(frag.message_bytes())
                             }
-                            DecodeMessageError::MessageTooLong { .. } => {
-                                "[TOOBIG] Command too long"
-                            }
-                            _ => "Syntax error in command",
+                            _ => None,
                         };
-                        let mut bad = Vec::new();
-                        match (tag, why.starts_with("[TOOBIG]")) {
-                            (Some(tag), true) => tagged(&mut bad, &tag, "NO", why),
-                            (Some(tag), false) => tagged(&mut bad, &tag, "BAD", why),
-                            (None, _) => untagged(&mut bad, &format!("BAD {why}")),
-                        }
-                        Outcome {
-                            pieces: vec![Piece::Bytes(bad)],
-                            next: Next::Continue,
+                        if let Some(parsed) = extended {
+                            match parsed {
+                                Ok((tag, request)) => session.command(&tag, request).await,
+                                Err(tag) => {
+                                    let mut bad = Vec::new();
+                                    tagged(&mut bad, &tag, "BAD", "Syntax error in command");
+                                    Outcome::done(bad)
+                                }
+                            }
+                        } else {
+                            let tag = frag.decode_tag().map(|t| t.as_ref().to_string());
+                            let why = match e {
+                                DecodeMessageError::MessagePoisoned { .. } => {
+                                    "[TOOBIG] Literal too large"
+                                }
+                                DecodeMessageError::MessageTooLong { .. } => {
+                                    "[TOOBIG] Command too long"
+                                }
+                                _ => "Syntax error in command",
+                            };
+                            let mut bad = Vec::new();
+                            match (tag, why.starts_with("[TOOBIG]")) {
+                                (Some(tag), true) => tagged(&mut bad, &tag, "NO", why),
+                                (Some(tag), false) => tagged(&mut bad, &tag, "BAD", why),
+                                (None, _) => untagged(&mut bad, &format!("BAD {why}")),
+                            }
+                            Outcome {
+                                pieces: vec![Piece::Bytes(bad)],
+                                next: Next::Continue,
+                            }
                         }
                     }
                 },

@@ -23,6 +23,7 @@
 
 mod cmd;
 mod conn;
+mod extended;
 mod list;
 pub mod names;
 mod request;

@@ -251,10 +251,19 @@ pub(crate) enum Request {
         uid: bool,
     },
     /// SEARCH or UID SEARCH (RFC 9051 §6.4.4); `None` criteria: a key this version lacks.
+    /// SEARCH; `returning`: RFC 4731 ESEARCH's `RETURN (...)` (`extended.rs`).
     Search {
         key: Option<Key>,
         charset_ok: bool,
         uid: bool,
+        returning: Option<crate::extended::SearchReturn>,
+    },
+    /// RFC 5258 LIST-EXTENDED (`extended.rs`): selection and return options, several
+    /// patterns.
+    ListExtended {
+        reference: String,
+        patterns: Vec<String>,
+        options: crate::extended::ListOptions,
     },
     /// A flag a client may not set (`\Recent`, an unknown `\` flag): BAD.
     BadFlag,
@@ -670,6 +679,7 @@ impl Request {
                 key: criteria(keys.as_ref()),
                 charset_ok: charset.as_ref().is_none_or(|c| known_charset(c.as_ref())),
                 uid: *uid,
+                returning: None,
             },
             CommandBody::Close => Request::Close,
             CommandBody::Unselect => Request::Unselect,

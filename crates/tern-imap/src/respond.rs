@@ -47,6 +47,30 @@ fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
+/// Ascending numbers as ranges of consecutive ones.
+pub(crate) fn ranges(numbers: impl IntoIterator<Item = u32>) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for n in numbers {
+        match out.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(n) => *hi = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
+}
+
+/// `1:3,7,9:12`: ranges as an IMAP `sequence-set` (RFC 9051 §9).
+pub(crate) fn sequence_set(ranges: &[(u32, u32)]) -> String {
+    ranges
+        .iter()
+        .map(|&(lo, hi)| match lo == hi {
+            true => lo.to_string(),
+            false => format!("{lo}:{hi}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use tern_net::ConnInfo;
 use tern_store::{AccountAuth, FlagOp, MailboxInfo, MessageRecord, StoreError};
 use tern_types::{Flag, Flags, MailboxId, ModSeq, Uid};
 
+use crate::extended::{ListOptions, SearchReturn};
 use crate::list;
 use crate::names;
 use crate::request::{Item, Label, Request, Resync, Set};
@@ -153,6 +154,10 @@ impl Session {
             "CONDSTORE",
             "QRESYNC",
             "CHILDREN",
+            "ESEARCH",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "SPECIAL-USE",
             "STATUS=SIZE",
             "SORT",
             "SORT=DISPLAY",
@@ -330,11 +335,18 @@ impl Session {
                 Next::Continue
             }
             Request::List { reference, pattern } => {
-                self.list(&mut out, tag, &reference, &pattern, false).await;
+                let options = ListOptions::default();
+                self.list(&mut out, tag, &reference, &[pattern], &options, "LIST")
+                    .await;
                 Next::Continue
             }
             Request::Lsub { reference, pattern } => {
-                self.list(&mut out, tag, &reference, &pattern, true).await;
+                let options = ListOptions {
+                    subscribed_only: true,
+                    ..ListOptions::default()
+                };
+                self.list(&mut out, tag, &reference, &[pattern], &options, "LSUB")
+                    .await;
                 Next::Continue
             }
             Request::Store {
@@ -424,8 +436,19 @@ impl Session {
                 key,
                 charset_ok,
                 uid,
+                returning,
             } => {
-                self.search(&mut out, tag, key, charset_ok, uid).await;
+                self.search(&mut out, tag, key, charset_ok, uid, returning)
+                    .await;
+                Next::Continue
+            }
+            Request::ListExtended {
+                reference,
+                patterns,
+                options,
+            } => {
+                self.list(&mut out, tag, &reference, &patterns, &options, "LIST")
+                    .await;
                 Next::Continue
             }
             Request::BadFlag => {
@@ -806,7 +829,7 @@ impl Session {
         if !gone.is_empty() {
             untagged(
                 out,
-                &format!("VANISHED (EARLIER) {}", crate::vanished::format(&gone)),
+                &format!("VANISHED (EARLIER) {}", crate::respond::sequence_set(&gone)),
             );
         }
         let last = mailbox.uid_next.0.saturating_sub(1);
@@ -861,7 +884,7 @@ impl Session {
         if !gone.is_empty() {
             untagged(
                 out,
-                &format!("VANISHED (EARLIER) {}", crate::vanished::format(&gone)),
+                &format!("VANISHED (EARLIER) {}", crate::respond::sequence_set(&gone)),
             );
         }
         Ok(())
@@ -928,6 +951,7 @@ impl Session {
         key: Option<crate::search::Key>,
         charset_ok: bool,
         by_uid: bool,
+        returning: Option<SearchReturn>,
     ) {
         let Some((key, found)) = self.matching(out, tag, key, charset_ok).await else {
             return;
@@ -938,6 +962,16 @@ impl Session {
             false => None,
         };
         self.condstore |= key.uses_modseq();
+        if let Some(returning) = returning {
+            let numbers: Vec<u32> = self
+                .numbers(found.iter().map(|(u, _)| *u), by_uid)
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            let line = esearch(tag, by_uid, &numbers, returning, highest);
+            untagged(out, &line);
+            return tagged(out, tag, "OK", "SEARCH completed");
+        }
         let mut line = format!(
             "SEARCH{}",
             self.numbers(found.iter().map(|(u, _)| *u), by_uid)
@@ -1034,32 +1068,35 @@ impl Session {
         }
     }
 
+    /// LIST, LSUB and LIST-EXTENDED (RFC 9051 §6.3.9, RFC 3501 §6.3.9, RFC 5258, RFC 5819,
+    /// RFC 6154 §5.1): the mailboxes matching any of the patterns, filtered and marked as
+    /// the options ask.
     async fn list(
-        &self,
+        &mut self,
         out: &mut Vec<u8>,
         tag: &str,
         reference: &str,
-        pattern: &str,
-        subscribed_only: bool,
+        patterns: &[String],
+        options: &ListOptions,
+        verb: &str,
     ) {
-        let verb = if subscribed_only { "LSUB" } else { "LIST" };
         let Some(account) = self.account() else {
             tagged(out, tag, "BAD", "Log in first");
             return;
         };
         // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
-        if pattern.is_empty() {
+        if patterns.iter().all(String::is_empty) {
             untagged(out, &format!("{verb} (\\Noselect) \"/\" \"\""));
             tagged(out, tag, "OK", &format!("{verb} completed"));
             return;
         }
-        let full = match names::decode_utf7(&format!("{reference}{pattern}")) {
-            Ok(full) => full,
-            Err(e) => {
-                tagged(out, tag, "BAD", &format!("Bad pattern: {e}"));
-                return;
+        let mut full = Vec::new();
+        for pattern in patterns.iter().filter(|p| !p.is_empty()) {
+            match names::decode_utf7(&format!("{reference}{pattern}")) {
+                Ok(decoded) => full.push(decoded),
+                Err(e) => return tagged(out, tag, "BAD", &format!("Bad pattern: {e}")),
             }
-        };
+        }
         let mailboxes = match self
             .shared
             .stores
@@ -1070,14 +1107,28 @@ impl Session {
             Ok(m) => m,
             Err(e) => return store_failure(out, tag, &e),
         };
+        let mark_subscribed =
+            verb == "LIST" && (options.subscribed_only || options.return_subscribed);
         for mailbox in &mailboxes {
-            if !list::matches(&full, &mailbox.name) || (subscribed_only && !mailbox.subscribed) {
+            if !full.iter().any(|p| list::matches(p, &mailbox.name)) {
                 continue;
             }
-            let children = mailboxes
-                .iter()
-                .any(|m| m.name.starts_with(&format!("{}/", mailbox.name)));
-            let mut attributes = vec![if children {
+            if options.special_use_only && mailbox.special_use.is_none() {
+                continue;
+            }
+            let below = format!("{}/", mailbox.name);
+            let mut children = mailboxes.iter().filter(|m| m.name.starts_with(&below));
+            let has_children = children.clone().next().is_some();
+            // RFC 5258 §3.5: a parent left out by SUBSCRIBED is still named, with CHILDINFO,
+            // when RECURSIVEMATCH asks and one of its children is subscribed.
+            let mut child_info = false;
+            if options.subscribed_only && !mailbox.subscribed {
+                if !(options.recursive && children.any(|m| m.subscribed)) {
+                    continue;
+                }
+                child_info = true;
+            }
+            let mut attributes = vec![if has_children {
                 "\\HasChildren"
             } else {
                 "\\HasNoChildren"
@@ -1085,10 +1136,24 @@ impl Session {
             if let Some(special) = mailbox.special_use {
                 attributes.push(special.as_str());
             }
+            if mark_subscribed && mailbox.subscribed {
+                attributes.push("\\Subscribed");
+            }
+            let name = names::encode_utf7(&mailbox.name);
             let mut line = format!("* {verb} ({}) \"/\" ", attributes.join(" ")).into_bytes();
-            string(&mut line, &names::encode_utf7(&mailbox.name), false);
+            string(&mut line, &name, false);
+            if child_info {
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
             line.extend_from_slice(b"\r\n");
             out.extend_from_slice(&line);
+            // RFC 5819 §2: the mailbox's STATUS right after its LIST response.
+            if let (Some(items), false) = (&options.status, child_info) {
+                match self.status_line(mailbox, items).await {
+                    Ok(status) => out.extend_from_slice(&status),
+                    Err(e) => return store_failure(out, tag, &e),
+                }
+            }
         }
         tagged(out, tag, "OK", &format!("{verb} completed"));
     }
@@ -1485,6 +1550,43 @@ async fn read_range(
     Ok(buf)
 }
 
+/// RFC 4731 §3.1 (RFC 9051 §7.3.4): `ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL
+/// set]` for ascending `numbers`; MIN, MAX and ALL are left out when nothing matched. A MODSEQ
+/// search adds the highest mod-sequence found (RFC 7162 §3.1.10).
+fn esearch(
+    tag: &str,
+    by_uid: bool,
+    numbers: &[u32],
+    returning: SearchReturn,
+    highest: Option<u64>,
+) -> String {
+    let mut line = String::from("ESEARCH (TAG ");
+    let mut quoted = Vec::new();
+    string(&mut quoted, tag, false);
+    line.push_str(&String::from_utf8_lossy(&quoted));
+    line.push(')');
+    if by_uid {
+        line.push_str(" UID");
+    }
+    if let (true, Some(min)) = (returning.min, numbers.first()) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (returning.max, numbers.last()) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if returning.count {
+        line.push_str(&format!(" COUNT {}", numbers.len()));
+    }
+    if returning.all && !numbers.is_empty() {
+        let ranges = crate::respond::ranges(numbers.iter().copied());
+        line.push_str(&format!(" ALL {}", crate::respond::sequence_set(&ranges)));
+    }
+    if let (Some(highest), false) = (highest, numbers.is_empty()) {
+        line.push_str(&format!(" MODSEQ {highest}"));
+    }
+    line
+}
+
 /// Takes expunged UIDs out of a session's numbering and tells the client: one EXPUNGE per
 /// message (RFC 9051 §7.5.1), or after ENABLE QRESYNC one VANISHED for them all (RFC 7162
 /// §3.2.10), which clients of QRESYNC must get instead.
@@ -1501,10 +1603,10 @@ pub(crate) fn forget_uids(out: &mut Vec<u8>, selected: &mut Selected, gone: &[Ui
     }
     if !vanished.is_empty() {
         vanished.sort_unstable();
-        let ranges: Vec<(u32, u32)> = vanished.iter().map(|u| (u.0, u.0)).collect();
+        let ranges = crate::respond::ranges(vanished.iter().map(|u| u.0));
         untagged(
             out,
-            &format!("VANISHED {}", crate::vanished::format(&ranges)),
+            &format!("VANISHED {}", crate::respond::sequence_set(&ranges)),
         );
     }
 }

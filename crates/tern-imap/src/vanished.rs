@@ -12,6 +12,7 @@ use tern_store::ChangesSince;
 use tern_types::Uid;
 
 use crate::request::Set;
+use crate::respond::ranges;
 
 /// An inclusive UID range.
 type Range = (u32, u32);
@@ -26,37 +27,13 @@ pub(crate) fn since(
     within: Option<&Set>,
 ) -> Vec<Range> {
     let gone = match since >= changes.log_floor.0 {
-        true => ranges_of(&changes.expunged),
+        true => ranges(changes.expunged.iter().map(|u| u.0)),
         false => gaps(present, uid_next.0),
     };
     match within {
         Some(set) => intersect(&gone, set, uid_next.0.saturating_sub(1)),
         None => gone,
     }
-}
-
-/// `1:3,7,9:12`: ranges as an IMAP `sequence-set` (RFC 9051 §9).
-pub(crate) fn format(ranges: &[Range]) -> String {
-    ranges
-        .iter()
-        .map(|&(lo, hi)| match lo == hi {
-            true => lo.to_string(),
-            false => format!("{lo}:{hi}"),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Ascending UIDs as ranges of consecutive ones.
-fn ranges_of(uids: &[Uid]) -> Vec<Range> {
-    let mut out: Vec<Range> = Vec::new();
-    for uid in uids {
-        match out.last_mut() {
-            Some((_, hi)) if hi.checked_add(1) == Some(uid.0) => *hi = uid.0,
-            _ => out.push((uid.0, uid.0)),
-        }
-    }
-    out
 }
 
 /// The UIDs from 1 to `uid_next - 1` that are not in `present` (ascending).
@@ -101,6 +78,7 @@ fn intersect(ranges: &[Range], set: &Set, last: u32) -> Vec<Range> {
 mod tests {
     use super::*;
     use crate::request::Bound;
+    use crate::respond::sequence_set;
     use tern_types::ModSeq;
 
     fn uids(v: &[u32]) -> Vec<Uid> {
@@ -121,16 +99,16 @@ mod tests {
     fn the_log_answers_above_its_floor() {
         let c = changes(&[2, 3, 4, 9], 10);
         let gone = since(&c, 10, &uids(&[1, 5]), Uid(12), None);
-        assert_eq!(format(&gone), "2:4,9");
+        assert_eq!(sequence_set(&gone), "2:4,9");
     }
 
     #[test]
     fn below_the_floor_every_missing_uid_is_named() {
         let c = changes(&[9], 10);
         let gone = since(&c, 3, &uids(&[1, 5, 6, 10]), Uid(14), None);
-        assert_eq!(format(&gone), "2:4,7:9,11:13");
+        assert_eq!(sequence_set(&gone), "2:4,7:9,11:13");
         assert!(since(&c, 3, &uids(&[1, 2]), Uid(3), None).is_empty());
-        assert_eq!(format(&since(&c, 3, &[], Uid(4), None)), "1:3");
+        assert_eq!(sequence_set(&since(&c, 3, &[], Uid(4), None)), "1:3");
     }
 
     #[test]
@@ -140,8 +118,14 @@ mod tests {
             (Bound::Value(3), Bound::Value(9)),
             (Bound::Value(1), Bound::Value(2)),
         ]);
-        assert_eq!(format(&since(&c, 5, &[], Uid(30), Some(&known))), "2:4,9");
+        assert_eq!(
+            sequence_set(&since(&c, 5, &[], Uid(30), Some(&known))),
+            "2:4,9"
+        );
         let to_end = Set(vec![(Bound::Value(10), Bound::Last)]);
-        assert_eq!(format(&since(&c, 5, &[], Uid(30), Some(&to_end))), "20");
+        assert_eq!(
+            sequence_set(&since(&c, 5, &[], Uid(30), Some(&to_end))),
+            "20"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE and STATUS (RFC 9051 §6.3.4–6.3.11).
 
-use tern_store::StoreError;
+use tern_store::{MailboxInfo, StoreError};
 use tern_types::{Flag, Uid};
 
 use crate::names;
@@ -152,21 +152,30 @@ impl Session {
             Ok(mailbox) => mailbox,
             Err(why) => return tagged(out, tag, "NO", &why),
         };
+        match self.status_line(&mailbox, items).await {
+            Ok(line) => out.extend_from_slice(&line),
+            Err(e) => return store_failure(out, tag, &e),
+        }
+        tagged(out, tag, "OK", "STATUS completed");
+    }
+
+    /// `* STATUS name (items)` (RFC 9051 §7.3.5), for STATUS and LIST-STATUS (RFC 5819).
+    pub(crate) async fn status_line(
+        &mut self,
+        mailbox: &MailboxInfo,
+        items: &[StatusItem],
+    ) -> Result<Vec<u8>, StoreError> {
         self.condstore |= items.contains(&StatusItem::HighestModSeq);
         let unseen = match items.contains(&StatusItem::Unseen) {
-            true => match self
+            true => self
                 .shared
                 .stores
                 .mailboxes
                 .messages(mailbox.id, Uid(1))
-                .await
-            {
-                Ok(records) => records
-                    .iter()
-                    .filter(|r| !r.flags.contains(&Flag::Seen))
-                    .count(),
-                Err(e) => return store_failure(out, tag, &e),
-            },
+                .await?
+                .iter()
+                .filter(|r| !r.flags.contains(&Flag::Seen))
+                .count(),
             false => 0,
         };
         let values: Vec<String> = items
@@ -187,7 +196,6 @@ impl Session {
         let mut line = b"* STATUS ".to_vec();
         string(&mut line, &names::encode_utf7(&mailbox.name), false);
         line.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
-        out.extend_from_slice(&line);
-        tagged(out, tag, "OK", "STATUS completed");
+        Ok(line)
     }
 }

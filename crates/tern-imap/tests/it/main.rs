@@ -2,6 +2,7 @@
 //! sockets for the protocol details and bad input.
 
 mod clients;
+mod extended;
 mod mbsync;
 mod qresync;
 mod raw;

@@ -1,0 +1,394 @@
+//! Command syntax of extensions that imap-codec does not parse: RFC 4731 ESEARCH
+//! (`SEARCH RETURN (...)`) and RFC 5258 LIST-EXTENDED with RFC 5819 LIST-STATUS (selection
+//! options, several patterns, `RETURN (...)`). Written by hand because no crate of ours reads
+//! them; only asked for when imap-codec has refused a command.
+//!
+//! The Fragmentizer has already framed the command, literals included, so this reads whole
+//! bytes. For SEARCH only the `RETURN (...)` part is read here: the rest (the search keys) is
+//! handed back to imap-codec with that part taken out, so there is one search-key parser.
+
+use imap_codec::decode::Decoder;
+use imap_codec::CommandCodec;
+
+use crate::request::{Request, StatusItem};
+
+/// What `SEARCH RETURN (...)` asked for (RFC 4731 §3.1); none asked means ALL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct SearchReturn {
+    pub(crate) min: bool,
+    pub(crate) max: bool,
+    pub(crate) count: bool,
+    pub(crate) all: bool,
+}
+
+/// LIST-EXTENDED's selection and return options (RFC 5258 §3, RFC 5819, RFC 6154 §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct ListOptions {
+    /// Selection SUBSCRIBED: only subscribed mailboxes, marked `\Subscribed`.
+    pub(crate) subscribed_only: bool,
+    /// Selection RECURSIVEMATCH: also parents with a subscribed child, with CHILDINFO.
+    pub(crate) recursive: bool,
+    /// Selection SPECIAL-USE: only mailboxes with a special use.
+    pub(crate) special_use_only: bool,
+    /// Return SUBSCRIBED: `\Subscribed` on the subscribed ones.
+    pub(crate) return_subscribed: bool,
+    /// Return STATUS (items): a STATUS response after each selectable mailbox.
+    pub(crate) status: Option<Vec<StatusItem>>,
+}
+
+/// The command in `message` (one whole command as framed), if it is one of the forms read
+/// here: `Some(Ok((tag, request)))`, `Some(Err(tag))` for one of them that is malformed, and
+/// `None` for anything else.
+pub(crate) fn parse(message: &[u8]) -> Option<Result<(String, Request), String>> {
+    let mut words = Words::new(message);
+    let tag = String::from_utf8(words.atom()?.to_vec()).ok()?;
+    let mut verb = words.atom()?;
+    let uid = verb.eq_ignore_ascii_case(b"UID");
+    if uid {
+        verb = words.atom()?;
+    }
+    if verb.eq_ignore_ascii_case(b"SEARCH") {
+        let after_verb = words.at;
+        let keyword = words.atom()?;
+        if !keyword.eq_ignore_ascii_case(b"RETURN") {
+            return None;
+        }
+        let parsed = search_return(&mut words).and_then(|returning| {
+            // The command again, without `RETURN (...)`, for imap-codec.
+            let mut plain = message[..after_verb].to_vec();
+            plain.extend_from_slice(message.get(words.at..)?);
+            let (_, command) = CommandCodec::default().decode(&plain).ok()?;
+            match Request::from_command(&command) {
+                Request::Search {
+                    key,
+                    charset_ok,
+                    uid,
+                    ..
+                } => Some(Request::Search {
+                    key,
+                    charset_ok,
+                    uid,
+                    returning: Some(returning),
+                }),
+                _ => None,
+            }
+        });
+        return Some(parsed.map(|r| (tag.clone(), r)).ok_or(tag));
+    }
+    if verb.eq_ignore_ascii_case(b"LIST") && !uid {
+        return Some(list(&mut words).map(|r| (tag.clone(), r)).ok_or(tag));
+    }
+    None
+}
+
+/// `RETURN (` options `)` of SEARCH; `RETURN` already read.
+fn search_return(words: &mut Words) -> Option<SearchReturn> {
+    let mut returning = SearchReturn::default();
+    for option in words.list()? {
+        match option {
+            Word::Atom(a) if a.eq_ignore_ascii_case(b"MIN") => returning.min = true,
+            Word::Atom(a) if a.eq_ignore_ascii_case(b"MAX") => returning.max = true,
+            Word::Atom(a) if a.eq_ignore_ascii_case(b"COUNT") => returning.count = true,
+            Word::Atom(a) if a.eq_ignore_ascii_case(b"ALL") => returning.all = true,
+            // SAVE (RFC 5182) is not offered; anything else is unknown: BAD.
+            _ => return None,
+        }
+    }
+    if returning == SearchReturn::default() {
+        // RFC 4731 §3.1: `RETURN ()` is the same as `RETURN (ALL)`.
+        returning.all = true;
+    }
+    Some(returning)
+}
+
+/// `LIST [(selection)] reference (pattern / (patterns)) [RETURN (options)]`, after `LIST`.
+fn list(words: &mut Words) -> Option<Request> {
+    let mut options = ListOptions::default();
+    if words.peek_open() {
+        for option in words.list()? {
+            let Word::Atom(a) = option else { return None };
+            match a.to_ascii_uppercase().as_slice() {
+                b"SUBSCRIBED" => options.subscribed_only = true,
+                b"RECURSIVEMATCH" => options.recursive = true,
+                b"SPECIAL-USE" => options.special_use_only = true,
+                // No remote mailboxes here: nothing to add (RFC 5258 §3.1).
+                b"REMOTE" => {}
+                _ => return None,
+            }
+        }
+        // RFC 5258 §3.1: RECURSIVEMATCH alone is an error.
+        if options.recursive && !options.subscribed_only {
+            return None;
+        }
+    }
+    let reference = words.string()?;
+    let patterns = match words.peek_open() {
+        true => words
+            .list()?
+            .into_iter()
+            .map(Word::into_string)
+            .collect::<Option<Vec<_>>>()?,
+        false => vec![words.string()?],
+    };
+    if let Some(keyword) = words.atom() {
+        if !keyword.eq_ignore_ascii_case(b"RETURN") {
+            return None;
+        }
+        let returned = words.list()?;
+        let mut returned = returned.into_iter();
+        while let Some(option) = returned.next() {
+            let Word::Atom(a) = option else { return None };
+            match a.to_ascii_uppercase().as_slice() {
+                b"SUBSCRIBED" => options.return_subscribed = true,
+                // Both are always given (RFC 3348 CHILDREN, RFC 6154 §2).
+                b"CHILDREN" | b"SPECIAL-USE" => {}
+                b"STATUS" => {
+                    let Some(Word::List(items)) = returned.next() else {
+                        return None;
+                    };
+                    options.status = Some(status_items(items)?);
+                }
+                _ => return None,
+            }
+        }
+    }
+    words.at_end().then_some(Request::ListExtended {
+        reference: String::from_utf8(reference).ok()?,
+        patterns: patterns
+            .into_iter()
+            .map(String::from_utf8)
+            .collect::<Result<_, _>>()
+            .ok()?,
+        options,
+    })
+}
+
+fn status_items(items: Vec<Word>) -> Option<Vec<StatusItem>> {
+    items
+        .into_iter()
+        .map(|item| {
+            let Word::Atom(a) = item else { return None };
+            Some(match a.to_ascii_uppercase().as_slice() {
+                b"MESSAGES" => StatusItem::Messages,
+                b"RECENT" => StatusItem::Recent,
+                b"UIDNEXT" => StatusItem::UidNext,
+                b"UIDVALIDITY" => StatusItem::UidValidity,
+                b"UNSEEN" => StatusItem::Unseen,
+                b"HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                b"SIZE" => StatusItem::Size,
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// One element of the command: an atom, a string (quoted or literal, decoded), or a
+/// parenthesised list of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Word<'a> {
+    Atom(&'a [u8]),
+    String(Vec<u8>),
+    List(Vec<Word<'a>>),
+}
+
+impl Word<'_> {
+    /// An atom or a string as the octets it stands for (a mailbox name or pattern).
+    fn into_string(self) -> Option<Vec<u8>> {
+        match self {
+            Word::Atom(a) => Some(a.to_vec()),
+            Word::String(s) => Some(s),
+            Word::List(_) => None,
+        }
+    }
+}
+
+/// Lists nested deeper than this are not read (the connection has refused deeper nesting
+/// before any parser sees the command; this keeps the recursion bounded on its own).
+const MAX_DEPTH: usize = 4;
+
+/// A reader of the words of one command, separated by single spaces (RFC 9051 §9).
+struct Words<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Words<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    fn skip_space(&mut self) {
+        if self.bytes.get(self.at) == Some(&b' ') {
+            self.at += 1;
+        }
+    }
+
+    fn peek_open(&mut self) -> bool {
+        self.skip_space();
+        self.bytes.get(self.at) == Some(&b'(')
+    }
+
+    /// Only the line ending is left.
+    fn at_end(&mut self) -> bool {
+        matches!(self.bytes.get(self.at..), Some(b"\r\n" | b"\n"))
+    }
+
+    fn atom(&mut self) -> Option<&'a [u8]> {
+        match self.word(0)? {
+            Word::Atom(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// An astring or list-mailbox: atom, quoted string or literal.
+    fn string(&mut self) -> Option<Vec<u8>> {
+        self.word(0)?.into_string()
+    }
+
+    fn list(&mut self) -> Option<Vec<Word<'a>>> {
+        match self.word(0)? {
+            Word::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, depth: usize) -> Option<Word<'a>> {
+        self.skip_space();
+        let start = self.at;
+        match *self.bytes.get(start)? {
+            b'(' if depth < MAX_DEPTH => {
+                self.at += 1;
+                let mut items = Vec::new();
+                loop {
+                    if self.bytes.get(self.at) == Some(&b')') {
+                        self.at += 1;
+                        return Some(Word::List(items));
+                    }
+                    items.push(self.word(depth + 1)?);
+                }
+            }
+            b'"' => {
+                let mut value = Vec::new();
+                let mut i = start + 1;
+                loop {
+                    match *self.bytes.get(i)? {
+                        b'"' => break,
+                        b'\\' => {
+                            value.push(*self.bytes.get(i + 1)?);
+                            i += 2;
+                        }
+                        b'\r' | b'\n' => return None,
+                        c => {
+                            value.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+                self.at = i + 1;
+                Some(Word::String(value))
+            }
+            b'{' => {
+                // `{n}` or `{n+}` then CRLF then n octets (the Fragmentizer framed them).
+                let close = start + self.bytes.get(start..)?.iter().position(|&b| b == b'}')?;
+                let digits = self.bytes.get(start + 1..close)?;
+                let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+                let n: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+                let data = close + 1 + usize::from(self.bytes.get(close + 1) == Some(&b'\r')) + 1;
+                let value = self.bytes.get(data..data.checked_add(n)?)?.to_vec();
+                self.at = data + n;
+                Some(Word::String(value))
+            }
+            _ => {
+                let len = self.bytes[start..]
+                    .iter()
+                    .position(|&b| matches!(b, b' ' | b'(' | b')' | b'"' | b'\r' | b'\n'))
+                    .unwrap_or(self.bytes.len() - start);
+                if len == 0 {
+                    return None;
+                }
+                self.at = start + len;
+                Some(Word::Atom(&self.bytes[start..start + len]))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list_of(command: &str) -> (Vec<String>, ListOptions) {
+        match parse(command.as_bytes()) {
+            Some(Ok((
+                _,
+                Request::ListExtended {
+                    patterns, options, ..
+                },
+            ))) => (patterns, options),
+            other => panic!("{command}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_extended_forms() {
+        let (patterns, options) = list_of("a LIST (SUBSCRIBED) \"\" \"*\"\r\n");
+        assert_eq!(patterns, ["*"]);
+        assert!(options.subscribed_only && !options.return_subscribed);
+        let (patterns, options) = list_of(
+            "a LIST \"\" (INBOX {5}\r\nDraft \"Sent\") RETURN (CHILDREN STATUS (MESSAGES UNSEEN))\r\n",
+        );
+        assert_eq!(patterns, ["INBOX", "Draft", "Sent"]);
+        assert_eq!(
+            options.status,
+            Some(vec![StatusItem::Messages, StatusItem::Unseen])
+        );
+        let (_, options) =
+            list_of("a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (SUBSCRIBED)\r\n");
+        assert!(options.recursive && options.return_subscribed);
+    }
+
+    #[test]
+    fn malformed_extended_commands_are_bad_and_others_are_not_ours() {
+        for bad in [
+            "a LIST (RECURSIVEMATCH) \"\" *\r\n",
+            "a LIST (BOGUS) \"\" *\r\n",
+            "a LIST \"\" * RETURN (STATUS)\r\n",
+            "a LIST \"\" * RETURN (STATUS (NOPE))\r\n",
+            "a LIST \"\" * TRAILING\r\n",
+            "a SEARCH RETURN (SAVE) ALL\r\n",
+            "a SEARCH RETURN (MIN\r\n",
+            "a LIST \"\" {9}\r\nab\r\n",
+        ] {
+            assert!(matches!(parse(bad.as_bytes()), Some(Err(_))), "{bad}");
+        }
+        for other in ["a SEARCH ALL\r\n", "a FETCH 1 FLAGS\r\n", "a UID LIST\r\n"] {
+            assert!(parse(other.as_bytes()).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn search_return_leaves_the_keys_to_imap_codec() {
+        let Some(Ok((
+            tag,
+            Request::Search {
+                returning,
+                uid,
+                key,
+                ..
+            },
+        ))) = parse(b"t7 UID SEARCH RETURN (MIN COUNT) CHARSET UTF-8 SUBJECT {3}\r\nabc\r\n")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(tag, "t7");
+        assert!(uid && key.is_some());
+        let returning = returning.expect("RETURN given");
+        assert!(returning.min && returning.count && !returning.max && !returning.all);
+        let Some(Ok((_, Request::Search { returning, .. }))) =
+            parse(b"t8 SEARCH RETURN () ALL\r\n")
+        else {
+            panic!("not parsed");
+        };
+        assert!(returning.expect("RETURN given").all);
+    }
+}

@@ -1,0 +1,174 @@
+//! Extension syntax read by Tern itself: RFC 4731 ESEARCH (`SEARCH RETURN`) and RFC 5258
+//! LIST-EXTENDED with RFC 5819 LIST-STATUS and RFC 6154 SPECIAL-USE selection.
+
+use tern_testkit::{TestServer, TEST_PASSWORD};
+
+use crate::raw::{last, Client};
+
+async fn logged_in(server: &TestServer) -> Client {
+    let mut c = Client::connect(server).await;
+    let login = c
+        .run(
+            "a0",
+            &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+        )
+        .await;
+    assert!(last(&login).starts_with("a0 OK"), "{login:?}");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esearch_returns_what_was_asked() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages: Vec<Vec<u8>> = (1..=6)
+        .map(|i| {
+            let subject = if i % 2 == 0 { "even" } else { "odd" };
+            format!("Subject: {subject} {i}\r\n\r\nbody\r\n").into_bytes()
+        })
+        .collect();
+    crate::deliver_to_alice(&server, &messages).await;
+    let mut c = logged_in(&server).await;
+    let caps = c.run("a1", "CAPABILITY").await;
+    for cap in [" ESEARCH", " LIST-EXTENDED", " LIST-STATUS", " SPECIAL-USE"] {
+        assert!(caps[0].contains(cap), "{cap}: {caps:?}");
+    }
+    c.run("a2", "SELECT INBOX").await;
+    c.run("a3", "STORE 1:2 +FLAGS (\\Seen)").await;
+    let all = c.run("a4", "SEARCH RETURN () SUBJECT even").await;
+    assert_eq!(all[0], "* ESEARCH (TAG \"a4\") ALL 2,4,6\r\n", "{all:?}");
+    let some = c
+        .run("a5", "UID SEARCH RETURN (MIN MAX COUNT) UNSEEN")
+        .await;
+    assert_eq!(
+        some[0], "* ESEARCH (TAG \"a5\") UID MIN 3 MAX 6 COUNT 4\r\n",
+        "{some:?}"
+    );
+    let none = c
+        .run("a6", "SEARCH RETURN (MIN COUNT ALL) SUBJECT nowhere")
+        .await;
+    assert_eq!(none[0], "* ESEARCH (TAG \"a6\") COUNT 0\r\n", "{none:?}");
+    let ranges = c.run("a7", "SEARCH RETURN (ALL) 2:5").await;
+    assert_eq!(ranges[0], "* ESEARCH (TAG \"a7\") ALL 2:5\r\n");
+    // The keys after RETURN are read by the same parser as plain SEARCH's, literals too.
+    c.send("a8 SEARCH RETURN (COUNT) CHARSET UTF-8 SUBJECT {3+}\r\nodd\r\n")
+        .await;
+    let literal = c.until("a8").await;
+    assert_eq!(
+        literal[0], "* ESEARCH (TAG \"a8\") COUNT 3\r\n",
+        "{literal:?}"
+    );
+    let modseq = c.run("a9", "SEARCH RETURN (COUNT) MODSEQ 1").await;
+    assert!(
+        modseq[0].starts_with("* ESEARCH (TAG \"a9\") COUNT 6 MODSEQ "),
+        "{modseq:?}"
+    );
+    for (tag, bad) in [
+        ("b1", "SEARCH RETURN (SAVE) ALL"),
+        ("b2", "SEARCH RETURN (MIN ALL"),
+    ] {
+        let refused = c.run(tag, bad).await;
+        assert!(
+            last(&refused).starts_with(&format!("{tag} BAD")),
+            "{refused:?}"
+        );
+    }
+    // Plain SEARCH keeps its IMAP4rev1 answer.
+    let plain = c.run("c1", "SEARCH SUBJECT even").await;
+    assert_eq!(plain[0], "* SEARCH 2 4 6\r\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_extended_selects_marks_and_adds_status() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    crate::deliver_to_alice(&server, &[b"Subject: x\r\n\r\nx\r\n".to_vec()]).await;
+    let mut c = logged_in(&server).await;
+    for (tag, command) in [
+        ("a1", "CREATE Work/2026"),
+        ("a2", "CREATE Play"),
+        ("a3", "UNSUBSCRIBE Work"),
+        ("a4", "SUBSCRIBE Work/2026"),
+        ("a5", "UNSUBSCRIBE Play"),
+    ] {
+        let done = c.run(tag, command).await;
+        assert!(
+            last(&done).starts_with(&format!("{tag} OK")),
+            "{command}: {done:?}"
+        );
+    }
+    let subscribed = c.run("b1", "LIST (SUBSCRIBED) \"\" \"*\"").await;
+    assert!(
+        subscribed
+            .iter()
+            .any(|l| l.starts_with("* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Work/2026\"")),
+        "{subscribed:?}"
+    );
+    assert!(
+        !subscribed
+            .iter()
+            .any(|l| l.contains("\"Play\"") || l.contains("\"Work\"\r")),
+        "unsubscribed ones are left out: {subscribed:?}"
+    );
+    let recursive = c
+        .run("b2", "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"%\"")
+        .await;
+    assert!(
+        recursive
+            .iter()
+            .any(|l| l
+                == "* LIST (\\HasChildren) \"/\" \"Work\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"),
+        "{recursive:?}"
+    );
+    let status = c
+        .run(
+            "b3",
+            "LIST \"\" (INBOX \"Pl*\") RETURN (SUBSCRIBED CHILDREN STATUS (MESSAGES UNSEEN))",
+        )
+        .await;
+    let inbox = status
+        .iter()
+        .position(|l| l.starts_with("* LIST (") && l.contains("INBOX"))
+        .unwrap_or_else(|| panic!("{status:?}"));
+    assert!(status[inbox].contains("\\Subscribed"), "{status:?}");
+    assert_eq!(
+        status[inbox + 1],
+        "* STATUS \"INBOX\" (MESSAGES 1 UNSEEN 1)\r\n"
+    );
+    let play = status
+        .iter()
+        .position(|l| l.contains("\"Play\""))
+        .unwrap_or_else(|| panic!("{status:?}"));
+    assert!(!status[play].contains("\\Subscribed"));
+    assert_eq!(
+        status[play + 1],
+        "* STATUS \"Play\" (MESSAGES 0 UNSEEN 0)\r\n"
+    );
+    assert_eq!(
+        status.len(),
+        5,
+        "two mailboxes, two STATUS, the OK: {status:?}"
+    );
+    let special = c.run("b4", "LIST (SPECIAL-USE) \"\" \"*\"").await;
+    assert!(special.len() > 2, "the special-use folders: {special:?}");
+    assert!(
+        special[..special.len() - 1]
+            .iter()
+            .all(|l| l.contains("\\Sent")
+                || l.contains("\\Drafts")
+                || l.contains("\\Trash")
+                || l.contains("\\Junk")
+                || l.contains("\\Archive")),
+        "{special:?}"
+    );
+    for (tag, bad) in [
+        ("c1", "LIST (RECURSIVEMATCH) \"\" \"*\""),
+        ("c2", "LIST \"\" \"*\" RETURN (STATUS (BOGUS))"),
+    ] {
+        let refused = c.run(tag, bad).await;
+        assert!(
+            last(&refused).starts_with(&format!("{tag} BAD")),
+            "{refused:?}"
+        );
+    }
+}
