@@ -47,6 +47,10 @@ pub(crate) async fn run(
     // Bytes given to the Fragmentizer since a command last completed: before login this may
     // not pass `max_prelogin_literal` plus a command line, whatever the input looks like.
     let mut pending: usize = 0;
+    // Octets given to the Fragmentizer, and octets of the commands it completed, since it was
+    // made: what lies between is input read but not yet parsed (COMPRESS needs it), always the
+    // tail of the last read (`last_read`).
+    let (mut enqueued, mut consumed, mut last_read) = (0usize, 0usize, 0usize);
     let mut scratch = vec![0u8; SMALL_READ];
     // The longest command since the Fragmentizer was last replaced.
     let mut longest: usize = 0;
@@ -89,6 +93,9 @@ pub(crate) async fn run(
                 continue;
             }
             pending = 0;
+            if let FragmentInfo::Line { end, .. } = info {
+                consumed += end;
+            }
             longest = longest.max(frag.message_bytes().len());
             if let Some((tag, _)) = idle.take() {
                 session.idle_done();
@@ -204,6 +211,24 @@ pub(crate) async fn run(
                     }
                     return;
                 }
+                Next::Compress => {
+                    if !send(&mut stream, &mut out, &shared, &shutdown).await {
+                        return;
+                    }
+                    // What the client sent after COMPRESS is already deflated (RFC 4978 §3):
+                    // it goes to the inflater, and the parser starts afresh.
+                    let unparsed = enqueued - consumed;
+                    let Some(already) = last_read
+                        .checked_sub(unparsed)
+                        .and_then(|start| scratch.get(start..last_read))
+                    else {
+                        return;
+                    };
+                    let already = already.to_vec();
+                    frag = Fragmentizer::new(fragmentizer_limit(settings));
+                    (pending, enqueued, consumed, longest) = (0, 0, 0, 0);
+                    stream = crate::compress::deflate(stream, already);
+                }
                 Next::StartTls => {
                     if !send(&mut stream, &mut out, &shared, &shutdown).await {
                         return;
@@ -211,7 +236,7 @@ pub(crate) async fn run(
                     // RFC 9051 §6.2.1: nothing the client sent before the handshake counts
                     // (command injection, CVE-2011-0411 class).
                     frag = Fragmentizer::new(fragmentizer_limit(settings));
-                    pending = 0;
+                    (pending, enqueued, consumed) = (0, 0, 0);
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream))
                         .await
                     {
@@ -241,7 +266,7 @@ pub(crate) async fn run(
         if frag.message_bytes().is_empty() {
             if longest >= LARGE_COMMAND {
                 frag = Fragmentizer::new(fragmentizer_limit(settings));
-                longest = 0;
+                (longest, enqueued, consumed) = (0, 0, 0);
             }
             if scratch.len() > SMALL_READ {
                 scratch = vec![0u8; SMALL_READ];
@@ -278,6 +303,7 @@ pub(crate) async fn run(
                     return;
                 }
                 frag.enqueue_bytes(scratch.get(..n).unwrap_or_default());
+                (enqueued, last_read) = (enqueued + n, n);
                 if n == scratch.len() && scratch.len() < READ_CHUNK {
                     scratch.resize(scratch.len() * 2, 0);
                 }

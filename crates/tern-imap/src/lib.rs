@@ -22,6 +22,7 @@
 //! input pipelined before a TLS handshake is dropped; mailbox names are decoded strictly.
 
 mod cmd;
+mod compress;
 mod conn;
 mod extended;
 mod list;

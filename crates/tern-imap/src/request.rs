@@ -138,6 +138,8 @@ pub(crate) enum Request {
     Noop,
     Logout,
     StartTls,
+    /// RFC 4978 COMPRESS DEFLATE.
+    Compress,
     Login {
         user: String,
         password: String,
@@ -456,6 +458,8 @@ impl Request {
             CommandBody::Noop => Request::Noop,
             CommandBody::Logout => Request::Logout,
             CommandBody::StartTLS => Request::StartTls,
+            // DEFLATE is the one algorithm the grammar knows (RFC 4978 §3).
+            CommandBody::Compress { .. } => Request::Compress,
             CommandBody::Login { username, password } => Request::Login {
                 user: String::from_utf8_lossy(username.as_ref()).into_owned(),
                 password: String::from_utf8_lossy(password.declassify().as_ref()).into_owned(),
@@ -684,7 +688,6 @@ impl Request {
             CommandBody::Close => Request::Close,
             CommandBody::Unselect => Request::Unselect,
             CommandBody::Check => Request::Check,
-            other => Request::NotYet(other.name()),
         }
     }
 }

@@ -40,6 +40,8 @@ pub(crate) enum Next {
     Close,
     /// Send what is pending, drop buffered input, and start the TLS handshake (RFC 9051 §6.2.1).
     StartTls,
+    /// Send what is pending, then deflate the connection both ways (RFC 4978).
+    Compress,
     /// The next line is the client's answer to `+` for this AUTHENTICATE tag.
     AuthData(String),
     /// IDLE (RFC 2177) under this tag: changes are pushed until the client sends DONE.
@@ -73,6 +75,8 @@ pub(crate) struct Session {
     pub(crate) condstore: bool,
     /// RFC 7162 §3.2.3: ENABLE QRESYNC was given; expunges are told as VANISHED from then on.
     pub(crate) qresync: bool,
+    /// RFC 4978: COMPRESS DEFLATE is on; a second COMPRESS is refused.
+    compressed: bool,
     /// This session's share of its account's limits (`max_sessions_per_user`, and one IDLE).
     session_slot: Option<Slot>,
     idle_slot: Option<Slot>,
@@ -115,6 +119,7 @@ impl Session {
             state: State::NotAuthenticated,
             condstore: false,
             qresync: false,
+            compressed: false,
             session_slot: None,
             idle_slot: None,
         }
@@ -154,6 +159,7 @@ impl Session {
             "CONDSTORE",
             "QRESYNC",
             "CHILDREN",
+            "COMPRESS=DEFLATE",
             "ESEARCH",
             "LIST-EXTENDED",
             "LIST-STATUS",
@@ -306,6 +312,25 @@ impl Session {
             Request::StartTls => {
                 tagged(&mut out, tag, "OK", "Begin TLS negotiation now");
                 Next::StartTls
+            }
+            Request::Compress if !self.is_authenticated() => {
+                tagged(&mut out, tag, "BAD", "Log in first");
+                Next::Continue
+            }
+            Request::Compress if self.compressed => {
+                // RFC 4978 §3.
+                tagged(
+                    &mut out,
+                    tag,
+                    "NO",
+                    "[COMPRESSIONACTIVE] DEFLATE is already on",
+                );
+                Next::Continue
+            }
+            Request::Compress => {
+                self.compressed = true;
+                tagged(&mut out, tag, "OK", "DEFLATE active");
+                Next::Compress
             }
             Request::Login { user, password } => {
                 self.login(&mut out, tag, user, Secret::new(password)).await;

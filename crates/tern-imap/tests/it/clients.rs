@@ -245,3 +245,104 @@ imap.logout()
         .unwrap();
     assert_eq!(archive.messages, 1);
 }
+
+/// RFC 4978 COMPRESS=DEFLATE with Python's zlib (raw deflate, sync flush after each command):
+/// through imaplib (a message of 300 KB back byte for byte, a second COMPRESS refused), and on
+/// a raw socket a command deflated right after COMPRESS in the same packet, before the OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compress_deflate_with_python_zlib() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let body: String = (0..6000)
+        .map(|i| format!("line {i} of a long message, compressible\r\n"))
+        .collect();
+    let message = format!("Subject: big\r\n\r\n{body}").into_bytes();
+    let stored = crate::deliver_to_alice(&server, &[message]).await.remove(0);
+    let script = r#"
+import imaplib, socket, sys, zlib
+
+imaplib.Commands['COMPRESS'] = ('AUTH', 'SELECTED')
+
+class Deflating(imaplib.IMAP4):
+    def compress(self):
+        typ, data = self._simple_command('COMPRESS', 'DEFLATE')
+        if typ == 'OK':
+            self._out = zlib.compressobj(6, zlib.DEFLATED, -15)
+            self._in = zlib.decompressobj(-15)
+            self._pending = b''
+        return typ, data[0].decode()
+    def send(self, data):
+        if hasattr(self, '_out'):
+            data = self._out.compress(data) + self._out.flush(zlib.Z_SYNC_FLUSH)
+        self.sock.sendall(data)
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError('closed')
+        self._pending += self._in.decompress(chunk)
+    def read(self, size):
+        if not hasattr(self, '_in'):
+            return super().read(size)
+        while len(self._pending) < size:
+            self._fill()
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+    def readline(self):
+        if not hasattr(self, '_in'):
+            return super().readline()
+        while b'\n' not in self._pending:
+            self._fill()
+        i = self._pending.index(b'\n') + 1
+        out, self._pending = self._pending[:i], self._pending[i:]
+        return out
+
+imap = Deflating('127.0.0.1', int(sys.argv[1]))
+print("CAPS", imap.capability()[1][0].decode())
+imap.login("alice@example.test", sys.argv[3])
+print("COMPRESS", imap.compress()[0])
+typ, data = imap.select("INBOX")
+print("EXISTS", data[0].decode())
+typ, data = imap.uid("fetch", "1", "(BODY.PEEK[])")
+sys.stdout.buffer.write(b"BODY " + data[0][1] + b"\nEND\n")
+print("AGAIN", *imap.compress())
+imap.logout()
+
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+f = s.makefile('rb')
+f.readline()
+s.sendall(b'p1 LOGIN alice@example.test "' + sys.argv[3].encode() + b'"\r\n')
+while not f.readline().startswith(b'p1 '):
+    pass
+out = zlib.compressobj(6, zlib.DEFLATED, -15)
+s.sendall(b'p2 COMPRESS DEFLATE\r\n' + out.compress(b'p3 NOOP\r\n') + out.flush(zlib.Z_SYNC_FLUSH))
+print("RAW-OK", f.readline().decode().strip())
+inflate, got = zlib.decompressobj(-15), b''
+while b'p3 ' not in got:
+    got += inflate.decompress(s.recv(4096))
+print("PIPELINED", got.decode().strip())
+"#;
+    let output = python(&server, Protocol::Imap, script).await;
+    let line = |key: &str| {
+        output
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in:\n{output}"))
+            .to_string()
+    };
+    assert!(line("CAPS").contains("COMPRESS=DEFLATE"), "{output}");
+    assert_eq!(line("COMPRESS"), "COMPRESS OK");
+    assert_eq!(line("EXISTS"), "EXISTS 1");
+    let start = output.find("BODY ").expect("BODY") + 5;
+    let end = output.find("\nEND\n").expect("END");
+    assert_eq!(
+        &output.as_bytes()[start..end],
+        stored,
+        "the message byte for byte"
+    );
+    assert!(
+        line("AGAIN").starts_with("AGAIN NO [COMPRESSIONACTIVE]"),
+        "{output}"
+    );
+    assert_eq!(line("RAW-OK"), "RAW-OK p2 OK DEFLATE active");
+    assert!(line("PIPELINED").starts_with("PIPELINED p3 OK"), "{output}");
+}
