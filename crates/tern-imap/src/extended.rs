@@ -1,16 +1,17 @@
 //! Command syntax of extensions that imap-codec does not parse: RFC 4731 ESEARCH
-//! (`SEARCH RETURN (...)`) and RFC 5258 LIST-EXTENDED with RFC 5819 LIST-STATUS (selection
-//! options, several patterns, `RETURN (...)`). Written by hand because no crate of ours reads
-//! them; only asked for when imap-codec has refused a command.
+//! (`SEARCH RETURN (...)`), RFC 5258 LIST-EXTENDED with RFC 5819 LIST-STATUS (selection
+//! options, several patterns, `RETURN (...)`), and RFC 8474 OBJECTID's FETCH items (EMAILID,
+//! THREADID) and STATUS item (MAILBOXID). Written by hand because no crate of ours reads them;
+//! only asked for when imap-codec has refused a command.
 //!
 //! The Fragmentizer has already framed the command, literals included, so this reads whole
-//! bytes. For SEARCH only the `RETURN (...)` part is read here: the rest (the search keys) is
-//! handed back to imap-codec with that part taken out, so there is one search-key parser.
+//! bytes. For SEARCH, FETCH and STATUS only the extension's part is read here: the command is
+//! handed back to imap-codec with that part taken out, so the rest has one parser.
 
 use imap_codec::decode::Decoder;
 use imap_codec::CommandCodec;
 
-use crate::request::{Request, StatusItem};
+use crate::request::{Item, Request, StatusItem};
 
 /// What `SEARCH RETURN (...)` asked for (RFC 4731 §3.1); none asked means ALL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,7 +79,126 @@ pub(crate) fn parse(message: &[u8]) -> Option<Result<(String, Request), String>>
     if verb.eq_ignore_ascii_case(b"LIST") && !uid {
         return Some(list(&mut words).map(|r| (tag.clone(), r)).ok_or(tag));
     }
+    if verb.eq_ignore_ascii_case(b"FETCH") {
+        words.atom()?;
+        let (plain, ours) = without(message, &mut words, &[b"EMAILID", b"THREADID"], b"UID")?;
+        let parsed = decode(&plain).and_then(|request| match request {
+            Request::Fetch {
+                set,
+                mut items,
+                uid,
+                changed_since,
+                vanished,
+            } => {
+                if ours.placeholder && !uid {
+                    items.retain(|i| *i != Item::Uid);
+                }
+                items.extend(ours.found.iter().map(|name| match name.as_slice() {
+                    b"EMAILID" => Item::EmailId,
+                    _ => Item::ThreadId,
+                }));
+                Some(Request::Fetch {
+                    set,
+                    items,
+                    uid,
+                    changed_since,
+                    vanished,
+                })
+            }
+            _ => None,
+        });
+        return Some(parsed.map(|r| (tag.clone(), r)).ok_or(tag));
+    }
+    if verb.eq_ignore_ascii_case(b"STATUS") && !uid {
+        words.string()?;
+        let (plain, ours) = without(message, &mut words, &[b"MAILBOXID"], b"MESSAGES")?;
+        let parsed = decode(&plain).and_then(|request| match request {
+            Request::Status { mailbox, mut items } => {
+                if ours.placeholder {
+                    items.clear();
+                }
+                items.push(StatusItem::MailboxId);
+                Some(Request::Status { mailbox, items })
+            }
+            _ => None,
+        });
+        return Some(parsed.map(|r| (tag.clone(), r)).ok_or(tag));
+    }
     None
+}
+
+/// imap-codec's reading of a command (rewritten without extension syntax).
+fn decode(command: &[u8]) -> Option<Request> {
+    let (_, command) = CommandCodec::default().decode(command).ok()?;
+    Some(Request::from_command(&command))
+}
+
+/// Extension names found in an item list, and whether the list had to be given a
+/// placeholder item (imap-codec refuses an empty list).
+struct Found {
+    found: Vec<Vec<u8>>,
+    placeholder: bool,
+}
+
+/// `message` without the items named in `ours` from the item list `words` stands before (a
+/// parenthesised list or one atom); `None` when there are none of them (the command is not
+/// one of ours). An emptied list gets `placeholder`.
+fn without(
+    message: &[u8],
+    words: &mut Words,
+    ours: &[&[u8]],
+    placeholder: &[u8],
+) -> Option<(Vec<u8>, Found)> {
+    let is_ours =
+        |w: &Word| matches!(w, Word::Atom(a) if ours.iter().any(|o| a.eq_ignore_ascii_case(o)));
+    let spans = words.spans()?;
+    let found: Vec<Vec<u8>> = spans
+        .items
+        .iter()
+        .filter(|(w, _)| is_ours(w))
+        .filter_map(|(w, _)| match w {
+            Word::Atom(a) => Some(a.to_ascii_uppercase()),
+            _ => None,
+        })
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let placeholder_used = found.len() == spans.items.len();
+    let mut plain = message.get(..spans.whole.start)?.to_vec();
+    if placeholder_used {
+        match spans.parenthesised {
+            true => {
+                plain.push(b'(');
+                plain.extend_from_slice(placeholder);
+                plain.push(b')');
+            }
+            false => plain.extend_from_slice(placeholder),
+        }
+    } else {
+        // Each of ours is cut out with the space before it, or after it when it comes first;
+        // the rest keeps its bytes (`BODY[HEADER.FIELDS (A)]` is three words, no spaces).
+        let mut cursor = spans.whole.start;
+        for (_, range) in spans.items.iter().filter(|(w, _)| is_ours(w)) {
+            let space_before = range.start > cursor && message.get(range.start - 1) == Some(&b' ');
+            let (cut_start, cut_end) = match space_before {
+                true => (range.start - 1, range.end),
+                false if message.get(range.end) == Some(&b' ') => (range.start, range.end + 1),
+                false => (range.start, range.end),
+            };
+            plain.extend_from_slice(message.get(cursor..cut_start)?);
+            cursor = cut_end;
+        }
+        plain.extend_from_slice(message.get(cursor..spans.whole.end)?);
+    }
+    plain.extend_from_slice(message.get(spans.whole.end..)?);
+    Some((
+        plain,
+        Found {
+            found,
+            placeholder: placeholder_used,
+        },
+    ))
 }
 
 /// `RETURN (` options `)` of SEARCH; `RETURN` already read.
@@ -202,6 +322,14 @@ impl Word<'_> {
     }
 }
 
+/// An item list as it stands in the command: its elements with their octet ranges, and the
+/// range of the whole (parentheses included).
+struct Spans<'a> {
+    items: Vec<(Word<'a>, std::ops::Range<usize>)>,
+    whole: std::ops::Range<usize>,
+    parenthesised: bool,
+}
+
 /// Lists nested deeper than this are not read (the connection has refused deeper nesting
 /// before any parser sees the command; this keeps the recursion bounded on its own).
 const MAX_DEPTH: usize = 4;
@@ -249,6 +377,36 @@ impl<'a> Words<'a> {
         match self.word(0)? {
             Word::List(items) => Some(items),
             _ => None,
+        }
+    }
+
+    /// The next list (or single word) with the octet range of each of its elements.
+    fn spans(&mut self) -> Option<Spans<'a>> {
+        self.skip_space();
+        let start = self.at;
+        if self.bytes.get(start) != Some(&b'(') {
+            let word = self.word(1)?;
+            return Some(Spans {
+                items: vec![(word, start..self.at)],
+                whole: start..self.at,
+                parenthesised: false,
+            });
+        }
+        self.at += 1;
+        let mut items = Vec::new();
+        loop {
+            self.skip_space();
+            if self.bytes.get(self.at) == Some(&b')') {
+                self.at += 1;
+                return Some(Spans {
+                    items,
+                    whole: start..self.at,
+                    parenthesised: true,
+                });
+            }
+            let item_start = self.at;
+            let word = self.word(1)?;
+            items.push((word, item_start..self.at));
         }
     }
 
@@ -364,6 +522,46 @@ mod tests {
         for other in ["a SEARCH ALL\r\n", "a FETCH 1 FLAGS\r\n", "a UID LIST\r\n"] {
             assert!(parse(other.as_bytes()).is_none(), "{other}");
         }
+    }
+
+    #[test]
+    fn objectid_items_are_taken_out_for_imap_codec() {
+        let Some(Ok((_, Request::Fetch { items, uid, .. }))) =
+            parse(b"a FETCH 1:* (FLAGS EMAILID BODY.PEEK[HEADER.FIELDS (EMAILID)] THREADID)\r\n")
+        else {
+            panic!("not parsed");
+        };
+        assert!(!uid);
+        assert!(items.contains(&Item::Flags) && items.contains(&Item::EmailId));
+        assert!(items.contains(&Item::ThreadId) && !items.contains(&Item::Uid));
+        assert_eq!(items.len(), 4, "{items:?}");
+        let Some(Ok((_, Request::Fetch { items, .. }))) = parse(b"a FETCH 2 EMAILID\r\n") else {
+            panic!("not parsed");
+        };
+        assert_eq!(items, [Item::EmailId]);
+        let Some(Ok((_, Request::Fetch { items, uid, .. }))) =
+            parse(b"a UID FETCH 2 (EMAILID)\r\n")
+        else {
+            panic!("not parsed");
+        };
+        assert!(uid && items.contains(&Item::EmailId));
+        let Some(Ok((_, Request::Status { mailbox, items }))) =
+            parse(b"a STATUS {5}\r\nINBOX (MAILBOXID MESSAGES)\r\n")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(mailbox, "INBOX");
+        assert_eq!(items, [StatusItem::Messages, StatusItem::MailboxId]);
+        let Some(Ok((_, Request::Status { items, .. }))) = parse(b"a STATUS x (MAILBOXID)\r\n")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(items, [StatusItem::MailboxId]);
+        assert!(parse(b"a FETCH 1 (FLAGS)\r\n").is_none());
+        assert!(matches!(
+            parse(b"a FETCH 1 (EMAILID BOGUS)\r\n"),
+            Some(Err(_))
+        ));
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub(crate) struct Set(pub(crate) Vec<(Bound, Bound)>);
 /// A FETCH data item this version answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Item {
+    /// RFC 8474 §5.1.
+    EmailId,
+    /// RFC 8474 §5.2 (NIL: threads are not tracked across mailboxes).
+    ThreadId,
     Flags,
     Uid,
     Size,
@@ -285,6 +289,8 @@ pub(crate) enum StatusItem {
     HighestModSeq,
     /// RFC 8438 STATUS=SIZE: octets of the mailbox.
     Size,
+    /// RFC 8474 §4.2: the mailbox's MAILBOXID.
+    MailboxId,
 }
 
 /// Flags as stored; `None` when one of them is not a flag a client may set.

@@ -71,6 +71,18 @@ pub(crate) fn sequence_set(ranges: &[(u32, u32)]) -> String {
         .join(",")
 }
 
+/// RFC 8474 §4 MAILBOXID: from the mailbox's UIDVALIDITY, which is never given to another
+/// mailbox of the store (not even after a rebuild: it starts from the clock) and stays with
+/// the mailbox through RENAME, as the RFC asks of a MAILBOXID.
+pub(crate) fn mailbox_id(mailbox: &tern_store::MailboxInfo) -> String {
+    format!("F{}", mailbox.uid_validity.0)
+}
+
+/// RFC 8474 §5.1 EMAILID: from the stored content's id, shared by the copies of a message.
+pub(crate) fn email_id(content_id: u64) -> String {
+    format!("M{content_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -159,6 +159,7 @@ impl Session {
             "CONDSTORE",
             "QRESYNC",
             "CHILDREN",
+            "OBJECTID",
             "COMPRESS=DEFLATE",
             "ESEARCH",
             "LIST-EXTENDED",
@@ -737,6 +738,14 @@ impl Session {
         untagged(
             out,
             &format!("OK [UIDNEXT {}] Predicted next UID", mailbox.uid_next.0),
+        );
+        // RFC 8474 §4.1.
+        untagged(
+            out,
+            &format!(
+                "OK [MAILBOXID ({})] Ok",
+                crate::respond::mailbox_id(&mailbox)
+            ),
         );
         // RFC 7162 §3.1.2.1: every SELECT of a mailbox with persistent mod-sequences says it.
         let highest = records
@@ -1374,6 +1383,15 @@ impl Session {
                         );
                     }
                     Item::ModSeq => {}
+                    Item::EmailId => {
+                        sep(&mut line);
+                        let id = crate::respond::email_id(record.content_id);
+                        line.extend_from_slice(format!("EMAILID ({id})").as_bytes());
+                    }
+                    Item::ThreadId => {
+                        sep(&mut line);
+                        line.extend_from_slice(b"THREADID NIL");
+                    }
                     Item::BinarySize(part) => {
                         let size = match part.is_empty() {
                             true => Some(record.size),

@@ -47,6 +47,7 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
 fn message_row_with_blob(r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageRecord, i64)> {
     let keywords: String = r.get(3)?;
     let hash: Vec<u8> = r.get(6)?;
+    let blob_id: i64 = r.get(7)?;
     let record = MessageRecord {
         uid: Uid(r.get(0)?),
         modseq: ModSeq(r.get::<_, i64>(1)? as u64),
@@ -61,8 +62,9 @@ fn message_row_with_blob(r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageReco
                 "bad blob hash".into(),
             )
         })?,
+        content_id: blob_id as u64,
     };
-    Ok((record, r.get(7)?))
+    Ok((record, blob_id))
 }
 
 fn keywords_text(flags: &Flags) -> String {

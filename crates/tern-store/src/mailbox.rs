@@ -47,6 +47,9 @@ pub struct MessageRecord {
     /// Octets with CRLF line ends throughout (see [`crate::StagedBlob::wire_size`]).
     pub wire_size: u64,
     pub blob: BlobHash,
+    /// The stored content's id: shared by the copies of one message (COPY, MOVE), never given
+    /// to other content (RFC 8474 EMAILID).
+    pub content_id: u64,
 }
 
 /// A message to append. The trace headers of this delivery travel as a prefix so that one

@@ -40,7 +40,16 @@ impl Session {
             }
         }
         match mailboxes.create_mailbox(account, &name, None).await {
-            Ok(_) => tagged(out, tag, "OK", "CREATE completed"),
+            // RFC 8474 §4.1: the new mailbox's MAILBOXID.
+            Ok(created) => tagged(
+                out,
+                tag,
+                "OK",
+                &format!(
+                    "[MAILBOXID ({})] CREATE completed",
+                    crate::respond::mailbox_id(&created)
+                ),
+            ),
             Err(StoreError::AlreadyExists(_)) => {
                 tagged(out, tag, "NO", "[ALREADYEXISTS] The mailbox exists")
             }
@@ -188,6 +197,9 @@ impl Session {
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity.0),
                 StatusItem::Unseen => format!("UNSEEN {unseen}"),
                 StatusItem::Size => format!("SIZE {}", mailbox.size),
+                StatusItem::MailboxId => {
+                    format!("MAILBOXID ({})", crate::respond::mailbox_id(mailbox))
+                }
                 StatusItem::HighestModSeq => {
                     format!("HIGHESTMODSEQ {}", mailbox.highest_modseq.0.max(1))
                 }

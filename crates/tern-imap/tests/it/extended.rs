@@ -172,3 +172,78 @@ async fn list_extended_selects_marks_and_adds_status() {
         );
     }
 }
+
+/// The value in `KEY (value)` of the first line that has it.
+fn object_id(lines: &[String], key: &str) -> String {
+    lines
+        .iter()
+        .find_map(|l| {
+            let rest = &l[l.find(&format!("{key} ("))? + key.len() + 2..];
+            Some(rest[..rest.find(')')?].to_string())
+        })
+        .unwrap_or_else(|| panic!("no {key} in {lines:?}"))
+}
+
+/// RFC 8474 OBJECTID: MAILBOXID on CREATE, SELECT and STATUS, kept through RENAME and never
+/// given again; EMAILID shared by a message and its copy; THREADID NIL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_ids_for_mailboxes_and_messages() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    crate::deliver_to_alice(&server, &[b"Subject: a\r\n\r\nsame\r\n".to_vec()]).await;
+    let mut c = logged_in(&server).await;
+    assert!(c.run("a1", "CAPABILITY").await[0].contains(" OBJECTID"));
+    let created = c.run("a2", "CREATE Projects").await;
+    let projects = object_id(&created, "MAILBOXID");
+    assert!(
+        last(&created).starts_with("a2 OK [MAILBOXID ("),
+        "{created:?}"
+    );
+    let renamed = c.run("a3", "RENAME Projects Archive/Projects").await;
+    assert!(last(&renamed).starts_with("a3 OK"), "{renamed:?}");
+    let status = c
+        .run("a4", "STATUS Archive/Projects (MESSAGES MAILBOXID)")
+        .await;
+    assert_eq!(
+        object_id(&status, "MAILBOXID"),
+        projects,
+        "kept through RENAME"
+    );
+    assert!(status[0].contains("MESSAGES 0"), "{status:?}");
+    let again = c.run("a5", "CREATE Projects").await;
+    assert_ne!(
+        object_id(&again, "MAILBOXID"),
+        projects,
+        "a new mailbox, a new id"
+    );
+
+    let select = c.run("b1", "SELECT INBOX").await;
+    let inbox = object_id(&select, "MAILBOXID");
+    let only = c.run("b2", "STATUS INBOX (MAILBOXID)").await;
+    assert_eq!(
+        only[0],
+        format!("* STATUS \"INBOX\" (MAILBOXID ({inbox}))\r\n")
+    );
+    c.run("b3", "COPY 1 Projects").await;
+    c.send("b4 APPEND INBOX {20+}\r\nSubject: a\r\n\r\nsame\r\n\r\n")
+        .await;
+    c.until("b4").await;
+    c.run("b5", "NOOP").await;
+    let fetch = c.run("b6", "FETCH 1:2 (EMAILID THREADID)").await;
+    let first = object_id(&fetch[..1], "EMAILID");
+    let second = object_id(&fetch[1..2], "EMAILID");
+    assert_ne!(first, second, "appended separately: another message");
+    assert!(fetch[0].contains("THREADID NIL"), "{fetch:?}");
+    assert!(!fetch[0].contains("UID "), "not asked for: {fetch:?}");
+    c.run("b7", "SELECT Projects").await;
+    let copy = c.run("b8", "UID FETCH 1:* (FLAGS EMAILID)").await;
+    assert_eq!(
+        object_id(&copy, "EMAILID"),
+        first,
+        "a copy keeps its EMAILID"
+    );
+    assert!(
+        copy[0].contains("UID 1") && copy[0].contains("FLAGS ("),
+        "{copy:?}"
+    );
+}
