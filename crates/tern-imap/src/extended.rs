@@ -79,6 +79,9 @@ pub(crate) fn parse(message: &[u8]) -> Option<Result<(String, Request), String>>
     if verb.eq_ignore_ascii_case(b"LIST") && !uid {
         return Some(list(&mut words).map(|r| (tag.clone(), r)).ok_or(tag));
     }
+    if verb.eq_ignore_ascii_case(b"CREATE") && !uid {
+        return Some(create(&mut words).map(|r| (tag.clone(), r)).ok_or(tag));
+    }
     if verb.eq_ignore_ascii_case(b"FETCH") {
         words.atom()?;
         let (plain, ours) = without(message, &mut words, &[b"EMAILID", b"THREADID"], b"UID")?;
@@ -125,6 +128,28 @@ pub(crate) fn parse(message: &[u8]) -> Option<Result<(String, Request), String>>
         return Some(parsed.map(|r| (tag.clone(), r)).ok_or(tag));
     }
     None
+}
+
+/// `CREATE name (USE (attributes))` (RFC 6154 §3), after `CREATE`.
+fn create(words: &mut Words) -> Option<Request> {
+    let mailbox = String::from_utf8(words.string()?).ok()?;
+    let mut parameters = words.list()?.into_iter();
+    let (Some(Word::Atom(keyword)), Some(Word::List(uses)), None) =
+        (parameters.next(), parameters.next(), parameters.next())
+    else {
+        return None;
+    };
+    if !keyword.eq_ignore_ascii_case(b"USE") || !words.at_end() {
+        return None;
+    }
+    let uses = uses
+        .into_iter()
+        .map(|u| match u {
+            Word::Atom(a) => String::from_utf8(a.to_vec()).ok(),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Request::Create { mailbox, uses })
 }
 
 /// imap-codec's reading of a command (rewritten without extension syntax).

@@ -207,8 +207,10 @@ pub(crate) enum Request {
     Expunge {
         uids: Option<Set>,
     },
+    /// CREATE; `uses`: RFC 6154 §3 `(USE (...))` special-use attributes asked for.
     Create {
         mailbox: String,
+        uses: Vec<String>,
     },
     Delete {
         mailbox: String,
@@ -553,6 +555,7 @@ impl Request {
             },
             CommandBody::Create { mailbox } => Request::Create {
                 mailbox: mailbox_name(mailbox),
+                uses: Vec::new(),
             },
             CommandBody::Delete { mailbox } => Request::Delete {
                 mailbox: mailbox_name(mailbox),

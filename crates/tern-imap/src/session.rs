@@ -159,6 +159,7 @@ impl Session {
             "CONDSTORE",
             "QRESYNC",
             "CHILDREN",
+            "CREATE-SPECIAL-USE",
             "OBJECTID",
             "COMPRESS=DEFLATE",
             "ESEARCH",
@@ -400,8 +401,8 @@ impl Session {
                 self.expunge(&mut out, tag, uids.as_ref()).await;
                 Next::Continue
             }
-            Request::Create { mailbox } => {
-                self.create(&mut out, tag, &mailbox).await;
+            Request::Create { mailbox, uses } => {
+                self.create(&mut out, tag, &mailbox, &uses).await;
                 Next::Continue
             }
             Request::Delete { mailbox } => {

@@ -1,7 +1,7 @@
 //! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE and STATUS (RFC 9051 §6.3.4–6.3.11).
 
 use tern_store::{MailboxInfo, StoreError};
-use tern_types::{Flag, Uid};
+use tern_types::{Flag, SpecialUse, Uid};
 
 use crate::names;
 use crate::request::StatusItem;
@@ -18,9 +18,24 @@ impl Session {
         Ok(decoded)
     }
 
-    pub(crate) async fn create(&mut self, out: &mut Vec<u8>, tag: &str, name: &str) {
+    pub(crate) async fn create(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        name: &str,
+        uses: &[String],
+    ) {
         let Some(account) = self.account().map(|a| a.id) else {
             return tagged(out, tag, "BAD", "Log in first");
+        };
+        // RFC 6154 §3: a mailbox here has at most one special use.
+        let special_use = match uses {
+            [] => None,
+            [one] => match SpecialUse::parse(one) {
+                Some(special) => Some(special),
+                None => return tagged(out, tag, "NO", "[USEATTR] Unknown special use"),
+            },
+            _ => return tagged(out, tag, "NO", "[USEATTR] One special use per mailbox"),
         };
         let name = match Self::new_name(name) {
             Ok(name) => name,
@@ -39,7 +54,7 @@ impl Session {
                 Err(e) => return store_failure(out, tag, &e),
             }
         }
-        match mailboxes.create_mailbox(account, &name, None).await {
+        match mailboxes.create_mailbox(account, &name, special_use).await {
             // RFC 8474 §4.1: the new mailbox's MAILBOXID.
             Ok(created) => tagged(
                 out,

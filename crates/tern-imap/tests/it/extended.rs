@@ -247,3 +247,30 @@ async fn object_ids_for_mailboxes_and_messages() {
         "{copy:?}"
     );
 }
+
+/// RFC 6154 §3 CREATE-SPECIAL-USE: `CREATE name (USE (\Flagged))` gives the new mailbox that
+/// attribute in LIST; an unknown use, or more than one, is refused with USEATTR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_with_a_special_use() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let mut c = logged_in(&server).await;
+    assert!(c.run("a1", "CAPABILITY").await[0].contains(" CREATE-SPECIAL-USE"));
+    let created = c.run("a2", "CREATE Starred (USE (\\Flagged))").await;
+    assert!(last(&created).starts_with("a2 OK"), "{created:?}");
+    let list = c.run("a3", "LIST \"\" Starred").await;
+    assert_eq!(
+        list[0],
+        "* LIST (\\HasNoChildren \\Flagged) \"/\" \"Starred\"\r\n"
+    );
+    let unknown = c.run("a4", "CREATE Odd (USE (\\Bogus))").await;
+    assert!(last(&unknown).starts_with("a4 NO [USEATTR]"), "{unknown:?}");
+    let two = c.run("a5", "CREATE Two (USE (\\Sent \\Drafts))").await;
+    assert!(last(&two).starts_with("a5 NO [USEATTR]"), "{two:?}");
+    let bad = c.run("a6", "CREATE Bad (NOPE (\\Sent))").await;
+    assert!(last(&bad).starts_with("a6 BAD"), "{bad:?}");
+    let none = c.run("a7", "LIST \"\" \"%\"").await;
+    assert!(!none
+        .iter()
+        .any(|l| l.contains("Odd") || l.contains("Two") || l.contains("Bad")));
+}
