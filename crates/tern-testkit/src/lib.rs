@@ -157,6 +157,7 @@ fn debian_packages(program: &str) -> &'static str {
         "swaks" => "swaks libnet-ssleay-perl libio-socket-ssl-perl ca-certificates",
         "fetchmail" => "fetchmail ca-certificates",
         "mbsync" => "isync",
+        "offlineimap" => "offlineimap3",
         "python3" => "python3",
         _ => "swaks libnet-ssleay-perl libio-socket-ssl-perl python3 fetchmail ca-certificates",
     }

@@ -1,11 +1,12 @@
 //! Messages for the message layer's tests and benchmarks: a realistic mix (plain text,
-//! multipart/alternative, attachments of 100 KiB to 2 MiB), a large searchable mailbox, and
+//! multipart/alternative, attachments of 100 KiB to 2 MiB), a varied mix of every MIME shape a
+//! mail client meets (for the sync tests with real clients), a large searchable mailbox, and
 //! MIME bombs, one per limit of `[mime]`.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::corpus::{base64_lines, body, line};
+use crate::corpus::{base64, base64_lines, body, line};
 
 fn headers(i: usize, subject: &str, from: &str) -> String {
     format!(
@@ -50,6 +51,250 @@ pub fn mix_message(i: usize) -> Vec<u8> {
             headers(i, &format!("{} {i}", line(&mut rng, true)), &from),
             body(&mut rng, 80, false)
         ),
+    };
+    text.into_bytes()
+}
+
+/// Display names and file names outside ASCII, for RFC 2047 and RFC 2231.
+const NAMES: &[&str] = &[
+    "Jürgen Müller",
+    "Zoë Ångström",
+    "山田 太郎",
+    "Σωκράτης",
+    "Łukasz Żółw",
+];
+const FILE_NAMES: &[&str] = &[
+    "Übersicht 2026.pdf",
+    "日本語の資料.pdf",
+    "résumé — final.pdf",
+    "Ωμέγα; \"quoted\" name.pdf",
+    "żółw (1).pdf",
+];
+
+/// RFC 2047 encoded words for `text` ("B" or "Q" encoding, UTF-8), each under the 75
+/// characters of §2, folded onto continuation lines when there are several.
+fn encoded_words(text: &str, q: bool) -> String {
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 24 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    words.push(chunk);
+    words
+        .iter()
+        .map(|w| {
+            if q {
+                let mut out = String::from("=?utf-8?Q?");
+                for &b in w.as_bytes() {
+                    match b {
+                        b' ' => out.push('_'),
+                        b if b.is_ascii_alphanumeric() => out.push(b as char),
+                        _ => out.push_str(&format!("={b:02X}")),
+                    }
+                }
+                out + "?="
+            } else {
+                format!("=?utf-8?B?{}?=", base64(w.as_bytes()))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+/// RFC 2231 §4 value octets: everything but letters, digits and `-._` percent-encoded.
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Quoted-printable (RFC 2045 §6.7) of CRLF-ended text: bytes outside printable ASCII and
+/// `=` encoded, soft line breaks keeping lines within 76 characters.
+fn quoted_printable(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split_inclusive("\r\n") {
+        let mut width = 0;
+        for &b in line.trim_end_matches("\r\n").as_bytes() {
+            let piece = if (b' '..=b'~').contains(&b) && b != b'=' {
+                (b as char).to_string()
+            } else {
+                format!("={b:02X}")
+            };
+            if width + piece.len() > 75 {
+                out.push_str("=\r\n");
+                width = 0;
+            }
+            width += piece.len();
+            out.push_str(&piece);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Message `i` of the varied mix, eight shapes in turn: plain ASCII text without MIME; 8-bit
+/// UTF-8 text under RFC 2047 subject and sender; multipart/alternative with quoted-printable
+/// HTML; multipart/mixed nesting an alternative and a PDF whose name is RFC 2231 and RFC 2047
+/// encoded (preamble and epilogue included); a forwarded message/rfc822 with its own encoded
+/// headers and 8-bit body; alternative nesting multipart/related with an inline image;
+/// format=flowed text under long folded headers; and 8-bit and base64 attachments named by RFC
+/// 2231 continuations. Attachments are 1 to 40 KiB, so a thousand messages make a few MB.
+/// CRLF line ends; every message has the Message-ID `<varied-{i}@tern.test>`.
+pub fn varied_message(i: usize) -> Vec<u8> {
+    let mut rng = StdRng::seed_from_u64(i as u64 ^ 0x7a71_5eed);
+    let name = NAMES[i % NAMES.len()];
+    let file = FILE_NAMES[(i / 8) % FILE_NAMES.len()];
+    let from = format!(
+        "{} <sender{}@remote.example>",
+        encoded_words(name, i.is_multiple_of(2)),
+        i % 97
+    );
+    let head = |from: &str, subject: &str| {
+        format!(
+            "From: {from}\r\nTo: Alice <alice@example.test>\r\nSubject: {subject}\r\n\
+             Message-ID: <varied-{i}@tern.test>\r\nDate: Sat, 28 Nov 2026 12:{:02}:{:02} +0000\r\n\
+             MIME-Version: 1.0\r\n",
+            i / 60 % 60,
+            i % 60
+        )
+    };
+    let subject = encoded_words(
+        &format!("{} {i}", line(&mut rng, false)),
+        i.is_multiple_of(3),
+    );
+    let attachment = |rng: &mut StdRng| {
+        let size = rng.gen_range(1024..40 * 1024);
+        base64_lines(&(0..size).map(|_| rng.gen()).collect::<Vec<u8>>())
+    };
+    let text_part =
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+    let text = match i % 8 {
+        0 => format!(
+            "From: Sender {n} <sender{n}@remote.example>\r\nTo: alice@example.test\r\n\
+             Subject: plain {i}\r\nMessage-ID: <varied-{i}@tern.test>\r\n\
+             Date: Sat, 28 Nov 2026 12:00:00 +0000\r\n\r\n{}From the start of a line\r\n{}",
+            body(&mut rng, 30, true),
+            body(&mut rng, 10, true),
+            n = i % 97
+        ),
+        1 => format!(
+            "{}{text_part}{}",
+            head(&from, &subject),
+            body(&mut rng, 60, false)
+        ),
+        2 => {
+            let text = body(&mut rng, 40, false);
+            let html: String = text.lines().map(|l| format!("<p>{l}</p>\r\n")).collect();
+            format!(
+                "{}Content-Type: multipart/alternative; boundary=\"alt{i}\"\r\n\r\n\
+                 --alt{i}\r\n{text_part}{text}\
+                 --alt{i}\r\nContent-Type: text/html; charset=utf-8\r\n\
+                 Content-Transfer-Encoding: quoted-printable\r\n\r\n{}\
+                 --alt{i}--\r\n",
+                head(&from, &subject),
+                quoted_printable(&format!("<html><body>\r\n{html}</body></html>\r\n")),
+            )
+        }
+        3 => format!(
+            "{}Content-Type: multipart/mixed; boundary=\"=_outer{i}\"\r\n\r\n\
+             This is a multi-part message in MIME format.\r\n\
+             --=_outer{i}\r\nContent-Type: multipart/alternative; boundary=\"=_inner{i}\"\r\n\r\n\
+             --=_inner{i}\r\n{text_part}{}\
+             --=_inner{i}\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\n{}\
+             --=_inner{i}--\r\n\
+             --=_outer{i}\r\nContent-Type: application/pdf;\r\n name=\"{}\"\r\n\
+             Content-Disposition: attachment;\r\n filename*=utf-8''{}\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}\
+             --=_outer{i}--\r\nan epilogue line\r\n",
+            head(&from, &subject),
+            body(&mut rng, 20, false),
+            quoted_printable(&format!("<p>{}</p>\r\n", line(&mut rng, false))),
+            encoded_words(file, false),
+            percent(file),
+            attachment(&mut rng),
+        ),
+        4 => format!(
+            "{}Content-Type: multipart/mixed; boundary=\"fwd{i}\"\r\n\r\n\
+             --fwd{i}\r\n{text_part}Forwarded, see below.\r\n\
+             --fwd{i}\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n\
+             From: {}\r\nTo: {}\r\nSubject: {}\r\nMessage-ID: <inner-{i}@remote.example>\r\n\
+             Date: Fri, 27 Nov 2026 08:00:00 +0100\r\nMIME-Version: 1.0\r\n{text_part}{}\
+             --fwd{i}--\r\n",
+            head(&from, &format!("Fwd: {subject}")),
+            encoded_words(NAMES[(i + 1) % NAMES.len()], true),
+            encoded_words(name, false) + " <someone@remote.example>",
+            encoded_words(&line(&mut rng, false), false),
+            body(&mut rng, 20, false),
+        ),
+        5 => format!(
+            "{}Content-Type: multipart/alternative; boundary=\"alt{i}\"\r\n\r\n\
+             --alt{i}\r\n{text_part}{}\
+             --alt{i}\r\nContent-Type: multipart/related; boundary=\"rel{i}\"; type=\"text/html\"\r\n\r\n\
+             --rel{i}\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\n{}\
+             --rel{i}\r\nContent-Type: image/png\r\nContent-ID: <img{i}@tern.test>\r\n\
+             Content-Disposition: inline; filename*=utf-8''{}.png\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}\
+             --rel{i}--\r\n\
+             --alt{i}--\r\n",
+            head(&from, &subject),
+            body(&mut rng, 20, false),
+            quoted_printable(&format!(
+                "<html><body><p>{}</p><img src=\"cid:img{i}@tern.test\"></body></html>\r\n",
+                line(&mut rng, false)
+            )),
+            percent(name),
+            attachment(&mut rng),
+        ),
+        6 => {
+            let references: String = (0..12)
+                .map(|n| format!("\r\n <thread-{n}-{i}@remote.example>"))
+                .collect();
+            format!(
+                "{}In-Reply-To: <thread-11-{i}@remote.example>\r\nReferences:{references}\r\n\
+                 Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes\r\n\
+                 Content-Transfer-Encoding: 8bit\r\n\r\n{}",
+                head(&from, &format!("Re: {subject}")),
+                body(&mut rng, 40, false)
+                    .lines()
+                    .map(|l| format!("{l} \r\n{l}\r\n"))
+                    .collect::<String>()
+            )
+        }
+        _ => {
+            // Two RFC 2231 §3 sections, split between percent escapes.
+            let csv = percent(&format!("{name} — données.csv"));
+            let half = (csv.len() / 2..csv.len())
+                .find(|&at| !csv[at.saturating_sub(2)..at].contains('%'))
+                .unwrap_or(csv.len());
+            let (first, second) = csv.split_at(half);
+            format!(
+                "{}Content-Type: multipart/mixed; boundary=\"mixed{i}\"\r\n\r\n\
+                 --mixed{i}\r\n{text_part}{}\
+                 --mixed{i}\r\nContent-Type: text/csv; charset=utf-8\r\n\
+                 Content-Disposition: attachment;\r\n filename*0*=utf-8''{first};\r\n filename*1*={second}\r\n\
+                 Content-Transfer-Encoding: 8bit\r\n\r\nnom;valeur\r\ncafé;1\r\nnaïve;2\r\n\
+                 --mixed{i}\r\nContent-Type: application/octet-stream; name=\"{}\"\r\n\
+                 Content-Disposition: attachment; filename=\"{}\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{}\
+                 --mixed{i}--\r\n",
+                head(&from, &subject),
+                body(&mut rng, 20, false),
+                encoded_words(file, true),
+                encoded_words(file, true),
+                attachment(&mut rng),
+            )
+        }
     };
     text.into_bytes()
 }

@@ -4,6 +4,8 @@
 mod clients;
 mod extended;
 mod mbsync;
+mod offline_sync;
+mod offlineimap;
 mod qresync;
 mod raw;
 
