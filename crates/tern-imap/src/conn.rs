@@ -177,9 +177,26 @@ pub(crate) async fn run(
                     }
                 },
             };
-            for piece in outcome.pieces {
+            let mut pieces = outcome.pieces.into_iter().peekable();
+            while let Some(piece) = pieces.next() {
                 match piece {
                     Piece::Bytes(bytes) => out.extend_from_slice(&bytes),
+                    Piece::Range {
+                        mailbox,
+                        uid,
+                        range,
+                    } if is_small(&range) => {
+                        if !send_small_ranges(&mut out, &mut pieces, (mailbox, uid, range), &shared)
+                            .await
+                        {
+                            return;
+                        }
+                        if out.len() >= STREAM_CHUNK
+                            && !send(&mut stream, &mut out, &shared, &shutdown).await
+                        {
+                            return;
+                        }
+                    }
                     Piece::Range {
                         mailbox,
                         uid,
@@ -389,8 +406,10 @@ fn nesting(command: &[u8]) -> usize {
     deepest
 }
 
-/// Room for the command line around a literal before login.
-const PRELOGIN_LINE: usize = 8 * 1024;
+/// Room for the command line around a literal before login: enough for the longest ID
+/// command RFC 2971 §3.3 allows (30 fields of up to 30 octets, values of up to 1,024), which
+/// clients send before login.
+const PRELOGIN_LINE: usize = 32 * 1024;
 
 /// A whole command, literals included, is buffered up to this (an APPEND is the largest).
 fn fragmentizer_limit(settings: &crate::ImapSettings) -> u32 {
@@ -419,6 +438,77 @@ async fn send(
         out.shrink_to(SMALL_OUT);
     }
     sent
+}
+
+/// A message range this long or shorter is read with others (`send_small_ranges`); longer
+/// ones are streamed on their own.
+const SMALL_RANGE: u64 = 256 * 1024;
+/// Octets of small ranges read together at most, and how many.
+const RANGES_OCTETS: u64 = 1024 * 1024;
+const RANGES_AT_ONCE: usize = 256;
+
+fn is_small(range: &std::ops::Range<u64>) -> bool {
+    range.end.saturating_sub(range.start) <= SMALL_RANGE
+}
+
+/// Appends `first` and the small ranges of the same mailbox that follow it among `pieces`
+/// (with the bytes between them) to `out`, their octets read from the store together: a
+/// FETCH of thousands of small messages costs a store read per batch, not per message.
+/// False if a message could not be read (its literal's length is promised already).
+async fn send_small_ranges(
+    out: &mut Vec<u8>,
+    pieces: &mut std::iter::Peekable<std::vec::IntoIter<Piece>>,
+    first: (tern_types::MailboxId, tern_types::Uid, std::ops::Range<u64>),
+    shared: &ImapShared,
+) -> bool {
+    let (mailbox, uid, range) = first;
+    let mut octets = range.end - range.start;
+    let mut wanted = vec![(uid, range)];
+    // What goes out, in order: bytes as they are, `None` for the next range read.
+    let mut layout: Vec<Option<Vec<u8>>> = vec![None];
+    while octets < RANGES_OCTETS && wanted.len() < RANGES_AT_ONCE {
+        match pieces.peek() {
+            Some(Piece::Bytes(_)) => {
+                if let Some(Piece::Bytes(bytes)) = pieces.next() {
+                    layout.push(Some(bytes));
+                }
+            }
+            Some(Piece::Range {
+                mailbox: next,
+                range,
+                ..
+            }) if *next == mailbox && is_small(range) => {
+                if let Some(Piece::Range { uid, range, .. }) = pieces.next() {
+                    octets += range.end - range.start;
+                    wanted.push((uid, range));
+                    layout.push(None);
+                }
+            }
+            _ => break,
+        }
+    }
+    let lengths: Vec<u64> = wanted.iter().map(|(_, r)| r.end - r.start).collect();
+    let read = match shared.stores.mailboxes.read_ranges(mailbox, wanted).await {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::error!("cannot read messages while sending them: {e}");
+            return false;
+        }
+    };
+    let mut read = read.into_iter().zip(lengths);
+    for part in layout {
+        match part {
+            Some(bytes) => out.extend_from_slice(&bytes),
+            None => match read.next() {
+                Some((body, length)) if body.len() as u64 == length => out.extend_from_slice(&body),
+                _ => {
+                    tracing::error!("a message was shorter than its recorded size");
+                    return false;
+                }
+            },
+        }
+    }
+    true
 }
 
 /// Streams octets `range` of a message from the store, 64 KiB at a time.

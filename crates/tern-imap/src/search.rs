@@ -236,7 +236,7 @@ pub(crate) async fn run(
             .collect();
         cx.found.insert((field, term.to_string()), hits);
     }
-    header_candidates(stores, mailbox, key, &mut cx).await?;
+    header_candidates(stores, mailbox, &records, key, &mut cx).await?;
     if key.needs_sent_date() {
         // The stored records in batches: one read each, little memory at a time.
         for batch in records.chunks(256) {
@@ -260,39 +260,86 @@ pub(crate) async fn run(
         .collect())
 }
 
-/// HEADER keys: of the messages whose headers contain the value, those where it is in the
-/// named field, read from their header blocks.
+/// HEADER keys: of the messages whose headers contain the value (the full-text index), those
+/// where it is in the named field, read from their header blocks. The first
+/// [`HEADER_GUESS`] octets of the candidates are read together, [`HEADER_BATCH`] at a time
+/// (a read per candidate cost a thread hand-off each: 15 times Dovecot's time on 10,000
+/// messages); a header longer than that is read whole through its stored structure.
 async fn header_candidates(
     stores: &tern_store::Stores,
     mailbox: MailboxId,
+    records: &[tern_store::MessageRecord],
     key: &Key,
     cx: &mut Context<'_>,
 ) -> Result<(), StoreError> {
     let mut pairs = Vec::new();
     collect_headers(key, &mut pairs);
+    let size_of: HashMap<Uid, u64> = records.iter().map(|r| (r.uid, r.size)).collect();
     for (name, value) in pairs {
-        let candidates = cx
+        let mut candidates: Vec<Uid> = cx
             .found
             .get(&(TextField::Headers, value.clone()))
-            .cloned()
+            .map(|found| found.iter().copied().collect())
             .unwrap_or_default();
+        candidates.retain(|uid| size_of.contains_key(uid));
+        candidates.sort_unstable();
         let mut hits = HashSet::new();
-        for uid in candidates {
-            let Some(meta) = stores.mailboxes.message_meta(mailbox, uid).await? else {
-                continue;
-            };
-            let reader = stores.mailboxes.open_message(mailbox, uid).await?;
-            let prefix = reader.len().saturating_sub(meta.root.body_end);
-            let mut header = Vec::new();
-            let want = usize::try_from(prefix + meta.root.body_start).unwrap_or(usize::MAX);
-            reader.read_at(0, want, &mut header).await?;
-            if header_has(&header, &name, &value) {
-                hits.insert(uid);
+        for batch in candidates.chunks(HEADER_BATCH) {
+            let wanted: Vec<(Uid, std::ops::Range<u64>)> = batch
+                .iter()
+                .map(|uid| (*uid, 0..size_of[uid].min(HEADER_GUESS)))
+                .collect();
+            let starts = stores.mailboxes.read_ranges(mailbox, wanted).await?;
+            for (uid, start) in batch.iter().zip(starts) {
+                let header = match header_block(&start) {
+                    Some(header) => header.to_vec(),
+                    None if (start.len() as u64) < size_of[uid] => {
+                        whole_header(stores, mailbox, *uid).await?
+                    }
+                    // A message without a body is all header.
+                    None => start,
+                };
+                if header_has(&header, &name, &value) {
+                    hits.insert(*uid);
+                }
             }
         }
         cx.headers.insert((name, value), hits);
     }
     Ok(())
+}
+
+/// Octets of a message read at first for a HEADER key: most header blocks are shorter.
+const HEADER_GUESS: u64 = 16 * 1024;
+/// Candidates read together.
+const HEADER_BATCH: usize = 256;
+
+/// The header block at the start of `message`, up to its empty line (CRLF or bare LF).
+fn header_block(message: &[u8]) -> Option<&[u8]> {
+    let crlf = memchr::memmem::find(message, b"\r\n\r\n").map(|at| at + 4);
+    let lf = memchr::memmem::find(message, b"\n\n").map(|at| at + 2);
+    let end = match (crlf, lf) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
+    message.get(..end)
+}
+
+/// A header block longer than [`HEADER_GUESS`], located by the message's stored structure.
+async fn whole_header(
+    stores: &tern_store::Stores,
+    mailbox: MailboxId,
+    uid: Uid,
+) -> Result<Vec<u8>, StoreError> {
+    let Some(meta) = stores.mailboxes.message_meta(mailbox, uid).await? else {
+        return Ok(Vec::new());
+    };
+    let reader = stores.mailboxes.open_message(mailbox, uid).await?;
+    let prefix = reader.len().saturating_sub(meta.root.body_end);
+    let mut header = Vec::new();
+    let want = usize::try_from(prefix + meta.root.body_start).unwrap_or(usize::MAX);
+    reader.read_at(0, want, &mut header).await?;
+    Ok(header)
 }
 
 fn collect_headers(key: &Key, out: &mut Vec<(String, String)>) {
@@ -310,7 +357,20 @@ fn collect_headers(key: &Key, out: &mut Vec<(String, String)>) {
 
 #[cfg(test)]
 mod tests {
-    use super::header_has;
+    use super::{header_block, header_has};
+
+    #[test]
+    fn the_header_block_ends_at_the_first_empty_line() {
+        assert_eq!(
+            header_block(b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\n"),
+            Some(&b"A: 1\r\nB: 2\r\n\r\n"[..])
+        );
+        assert_eq!(
+            header_block(b"A: 1\nB: 2\n\nbody\n"),
+            Some(&b"A: 1\nB: 2\n\n"[..])
+        );
+        assert_eq!(header_block(b"A: 1\r\nB: 2\r\n"), None);
+    }
 
     #[test]
     fn header_values_are_matched_in_their_named_field_unfolded() {

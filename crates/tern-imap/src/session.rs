@@ -57,6 +57,57 @@ pub(crate) struct Selected {
     pub(crate) uids: Vec<Uid>,
     /// The highest MODSEQ this session has reported (RFC 7162): what `refresh` asks after.
     pub(crate) modseq: ModSeq,
+    /// The keywords the client has been told of in FLAGS (RFC 3501 §7.2.6).
+    pub(crate) keywords: std::collections::BTreeSet<String>,
+}
+
+impl Selected {
+    /// RFC 3501 §7.2.6 / RFC 9051 §7.3.5: FLAGS lists the flags in use in the mailbox, the
+    /// keywords too, and is sent again when a keyword appears; PERMANENTFLAGS with it.
+    pub(crate) fn announce_keywords<'a>(
+        &mut self,
+        out: &mut Vec<u8>,
+        records: impl IntoIterator<Item = &'a MessageRecord>,
+    ) {
+        let before = self.keywords.len();
+        for record in records {
+            for flag in record.flags.iter() {
+                if let Flag::Keyword(k) = flag {
+                    self.keywords.insert(k);
+                }
+            }
+        }
+        if self.keywords.len() != before {
+            self.flags_responses(out);
+        }
+    }
+
+    /// FLAGS and PERMANENTFLAGS with this mailbox's keywords.
+    pub(crate) fn flags_responses(&self, out: &mut Vec<u8>) {
+        untagged(out, &self.flags_line());
+        untagged(out, &self.permanent_flags_line());
+    }
+
+    fn keyword_list(&self) -> String {
+        self.keywords.iter().map(|k| format!(" {k}")).collect()
+    }
+
+    fn flags_line(&self) -> String {
+        format!(
+            "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{})",
+            self.keyword_list()
+        )
+    }
+
+    fn permanent_flags_line(&self) -> String {
+        match self.read_only {
+            true => "OK [PERMANENTFLAGS ()] Read-only mailbox".into(),
+            false => format!(
+                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{} \\*)] Flags permitted",
+                self.keyword_list()
+            ),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -727,11 +778,29 @@ impl Session {
             Ok(records) => records,
             Err(e) => return store_failure(out, tag, &e),
         };
-        // RFC 9051 §6.3.2 / RFC 3501 §6.3.1: FLAGS, EXISTS, (RECENT), UIDVALIDITY, UIDNEXT,
-        // PERMANENTFLAGS, then the tagged OK with the access mode.
-        untagged(out, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+        let modseq = records
+            .iter()
+            .map(|r| r.modseq)
+            .max()
+            .unwrap_or(ModSeq(0))
+            .max(mailbox.highest_modseq);
+        let mut selected = Selected {
+            mailbox,
+            read_only,
+            uids: records.iter().map(|r| r.uid).collect(),
+            modseq,
+            keywords: Default::default(),
+        };
+        selected.announce_keywords(&mut Vec::new(), &records);
+        // RFC 9051 §6.3.2 / RFC 3501 §6.3.1: FLAGS, EXISTS, (RECENT), UNSEEN, UIDVALIDITY,
+        // UIDNEXT, PERMANENTFLAGS, then the tagged OK with the access mode.
+        untagged(out, &selected.flags_line());
         untagged(out, &format!("{} EXISTS", records.len()));
         untagged(out, "0 RECENT");
+        if let Some(first) = records.iter().position(|r| !r.flags.contains(&Flag::Seen)) {
+            untagged(out, &format!("OK [UNSEEN {}] First unseen", first + 1));
+        }
+        let mailbox = &selected.mailbox;
         untagged(
             out,
             &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity.0),
@@ -745,7 +814,7 @@ impl Session {
             out,
             &format!(
                 "OK [MAILBOXID ({})] Ok",
-                crate::respond::mailbox_id(&mailbox)
+                crate::respond::mailbox_id(mailbox)
             ),
         );
         // RFC 7162 §3.1.2.1: every SELECT of a mailbox with persistent mod-sequences says it.
@@ -759,15 +828,9 @@ impl Session {
             out,
             &format!("OK [HIGHESTMODSEQ {}] Highest", highest.0.max(1)),
         );
-        match read_only {
-            true => untagged(out, "OK [PERMANENTFLAGS ()] Read-only mailbox"),
-            false => untagged(
-                out,
-                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
-            ),
-        }
+        untagged(out, &selected.permanent_flags_line());
         if let Some(resync) = resync.filter(|r| r.uid_validity == mailbox.uid_validity.0) {
-            if let Err(e) = self.resync(out, &mailbox, &records, &resync).await {
+            if let Err(e) = self.resync(out, mailbox, &records, &resync).await {
                 return store_failure(out, tag, &e);
             }
         }
@@ -778,21 +841,7 @@ impl Session {
         };
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         tagged(out, tag, "OK", &format!("{mode} {verb} completed"));
-        let modseq = records
-            .iter()
-            .map(|r| r.modseq)
-            .max()
-            .unwrap_or(ModSeq(0))
-            .max(mailbox.highest_modseq);
-        self.state = State::Selected(
-            account,
-            Selected {
-                mailbox,
-                read_only,
-                uids: records.iter().map(|r| r.uid).collect(),
-                modseq,
-            },
-        );
+        self.state = State::Selected(account, selected);
     }
 
     /// What changed in the selected mailbox since the session last looked (the change log,
@@ -813,6 +862,7 @@ impl Session {
             return;
         };
         forget_uids(out, selected, &changes.expunged, self.qresync);
+        selected.announce_keywords(out, &changes.changed);
         let known = selected.uids.last().copied().unwrap_or(Uid(0));
         let mut added = false;
         for record in &changes.changed {
@@ -1126,10 +1176,11 @@ impl Session {
             return;
         }
         let mut full = Vec::new();
+        // A pattern that is not valid modified UTF-7 names no mailbox (every stored name
+        // encodes validly): it matches nothing, it is not an error.
         for pattern in patterns.iter().filter(|p| !p.is_empty()) {
-            match names::decode_utf7(&format!("{reference}{pattern}")) {
-                Ok(decoded) => full.push(decoded),
-                Err(e) => return tagged(out, tag, "BAD", &format!("Bad pattern: {e}")),
+            if let Ok(decoded) = names::decode_utf7(&format!("{reference}{pattern}")) {
+                full.push(decoded);
             }
         }
         let mailboxes = match self
@@ -1284,14 +1335,19 @@ impl Session {
                     Item::Body { seen: true, .. } | Item::Binary { seen: true, .. }
                 )
             });
+        // The messages that got \Seen so: their new flags go in their answer (RFC 3501 §6.4.5).
+        let mut newly_seen = std::collections::HashSet::new();
         if sets_seen && !wanted.is_empty() {
             let seen: Flags = [Flag::Seen].into_iter().collect();
-            if let Err(e) = mailboxes
+            match mailboxes
                 .store_flags(mailbox, &wanted, FlagOp::Add, &seen, None)
                 .await
             {
-                store_failure(&mut out, tag, &e);
-                return Outcome::done(out);
+                Ok(changed) => newly_seen.extend(changed.iter().map(|r| r.uid)),
+                Err(e) => {
+                    store_failure(&mut out, tag, &e);
+                    return Outcome::done(out);
+                }
             }
         }
         let first = wanted.first().copied().unwrap_or(Uid(1));
@@ -1305,7 +1361,7 @@ impl Session {
         let mut pieces = Vec::new();
         let mut records = records.into_iter().peekable();
         let mut metas = std::collections::VecDeque::new();
-        for (index, uid) in wanted.iter().enumerate() {
+        'messages: for (index, uid) in wanted.iter().enumerate() {
             while records.peek().is_some_and(|r| r.uid < *uid) {
                 records.next();
             }
@@ -1320,6 +1376,9 @@ impl Session {
                 continue;
             };
             let mut line = format!("* {seq} FETCH (").into_bytes();
+            // Whether part of this message's answer has gone into `pieces` already: until then
+            // a message expunged by another session meanwhile is left out whole.
+            let mut streamed = false;
             let mut first_item = true;
             let mut sep = |line: &mut Vec<u8>| {
                 if !std::mem::take(&mut first_item) {
@@ -1447,6 +1506,7 @@ impl Session {
                         };
                         let decoded = match decoded {
                             Ok(decoded) => decoded,
+                            Err(StoreError::NotFound(_)) if !streamed => continue 'messages,
                             Err(e) => {
                                 store_failure(&mut out, tag, &e);
                                 return Outcome::done(out);
@@ -1500,6 +1560,7 @@ impl Session {
                         if let BodySection::Fields { names, not, .. } = section {
                             let header = match read_range(&mailboxes, mailbox, *uid, range).await {
                                 Ok(header) => header,
+                                Err(StoreError::NotFound(_)) if !streamed => continue 'messages,
                                 Err(e) => {
                                     store_failure(&mut out, tag, &e);
                                     return Outcome::done(out);
@@ -1518,6 +1579,7 @@ impl Session {
                         out.extend_from_slice(&line);
                         line.clear();
                         pieces.push(Piece::Bytes(std::mem::take(&mut out)));
+                        streamed = true;
                         pieces.push(Piece::Range {
                             mailbox,
                             uid: *uid,
@@ -1525,6 +1587,11 @@ impl Session {
                         });
                     }
                 }
+            }
+            if newly_seen.contains(uid) && !items.contains(&Item::Flags) {
+                sep(&mut line);
+                let flags: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                line.extend_from_slice(format!("FLAGS ({})", flags.join(" ")).as_bytes());
             }
             if with_modseq {
                 sep(&mut line);

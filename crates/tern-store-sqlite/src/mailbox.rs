@@ -563,6 +563,31 @@ impl MailboxStore for SqliteStore {
             .await
     }
 
+    async fn read_ranges(
+        &self,
+        mailbox: MailboxId,
+        wanted: Vec<(Uid, std::ops::Range<u64>)>,
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        let dir = self.inner.blobs.clone();
+        // One read transaction on one blocking thread for them all.
+        self.inner
+            .readers
+            .read(move |conn| {
+                wanted
+                    .into_iter()
+                    .map(|(uid, range)| {
+                        let reader = open_message_in(conn, &dir, mailbox, uid)?;
+                        let want = usize::try_from(range.end.saturating_sub(range.start))
+                            .unwrap_or(usize::MAX);
+                        let mut buf = Vec::new();
+                        reader.read_now(range.start, want, &mut buf)?;
+                        Ok(buf)
+                    })
+                    .collect()
+            })
+            .await
+    }
+
     async fn open_message(
         &self,
         mailbox: MailboxId,

@@ -82,11 +82,7 @@ pub(crate) fn move_in(
     uids: &[Uid],
     to: MailboxId,
 ) -> StoreResult<(Vec<UidPair>, Vec<Change>)> {
-    if from == to {
-        return Err(StoreError::Invalid(
-            "a message cannot be moved to its own mailbox".into(),
-        ));
-    }
+    // A move within one mailbox is allowed (RFC 6851 §3.3): the message gets a new UID there.
     // Within one account a move changes no usage: what is moved is counted free while the
     // copies are made (their quota check would otherwise count it twice), then again.
     let account = mailbox_by_id(conn, from)?.account;

@@ -85,15 +85,11 @@ impl SqliteMessageReader {
             BlobContent::File { size, .. } => *size,
         }
     }
-}
 
-#[async_trait]
-impl MessageReader for SqliteMessageReader {
-    fn len(&self) -> u64 {
-        self.prefix.len() as u64 + self.blob_len()
-    }
-
-    async fn read_at(&self, offset: u64, max: usize, buf: &mut Vec<u8>) -> StoreResult<()> {
+    /// Fills `buf` (cleared first) with the prefix's part of `offset..offset + max` and the
+    /// inline blob's part; returns the file blob's part still to read, as (offset in the blob,
+    /// length).
+    fn read_in_memory(&self, offset: u64, max: usize, buf: &mut Vec<u8>) -> Option<(u64, usize)> {
         buf.clear();
         let prefix_len = self.prefix.len() as u64;
         if offset < prefix_len {
@@ -104,41 +100,72 @@ impl MessageReader for SqliteMessageReader {
         let want = max.saturating_sub(buf.len());
         let blob_offset = offset.saturating_sub(prefix_len);
         if want == 0 || blob_offset >= self.blob_len() {
-            return Ok(());
+            return None;
         }
         match &self.blob {
             BlobContent::Inline(data) => {
                 let start = usize::try_from(blob_offset).unwrap_or(usize::MAX);
                 let rest = data.get(start..).unwrap_or_default();
                 buf.extend_from_slice(rest.get(..want).unwrap_or(rest));
+                None
             }
-            BlobContent::File { file, size } => {
-                let want = want
-                    .min(usize::try_from(size.saturating_sub(blob_offset)).unwrap_or(usize::MAX));
-                let file = file.clone();
-                let mut owned = std::mem::take(buf);
-                *buf = blocking(move || {
-                    let start = owned.len();
-                    owned.resize(start + want, 0);
-                    let mut filled = 0;
-                    while filled < want {
-                        let target = owned.get_mut(start + filled..).unwrap_or_default();
-                        let n = file
-                            .read_at(target, blob_offset + filled as u64)
-                            .map_err(|e| {
-                                StoreError::Internal(format!("cannot read a blob file: {e}"))
-                            })?;
-                        if n == 0 {
-                            return Err(StoreError::Internal(
-                                "a blob file ended before its recorded size".into(),
-                            ));
-                        }
-                        filled += n;
-                    }
-                    Ok(owned)
-                })
-                .await?;
-            }
+            BlobContent::File { size, .. } => Some((
+                blob_offset,
+                want.min(usize::try_from(size.saturating_sub(blob_offset)).unwrap_or(usize::MAX)),
+            )),
+        }
+    }
+
+    /// [`MessageReader::read_at`] on the calling thread, which a file blob's read blocks: for
+    /// callers already on a blocking thread (`read_ranges`).
+    pub(crate) fn read_now(&self, offset: u64, max: usize, buf: &mut Vec<u8>) -> StoreResult<()> {
+        if let (Some((blob_offset, want)), BlobContent::File { file, .. }) =
+            (self.read_in_memory(offset, max, buf), &self.blob)
+        {
+            read_file(file, blob_offset, want, buf)?;
+        }
+        Ok(())
+    }
+}
+
+/// Appends `want` octets of `file` from `offset` to `buf`.
+fn read_file(file: &File, offset: u64, want: usize, buf: &mut Vec<u8>) -> StoreResult<()> {
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let mut filled = 0;
+    while filled < want {
+        let target = buf.get_mut(start + filled..).unwrap_or_default();
+        let n = file
+            .read_at(target, offset + filled as u64)
+            .map_err(|e| StoreError::Internal(format!("cannot read a blob file: {e}")))?;
+        if n == 0 {
+            return Err(StoreError::Internal(
+                "a blob file ended before its recorded size".into(),
+            ));
+        }
+        filled += n;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MessageReader for SqliteMessageReader {
+    fn len(&self) -> u64 {
+        self.prefix.len() as u64 + self.blob_len()
+    }
+
+    async fn read_at(&self, offset: u64, max: usize, buf: &mut Vec<u8>) -> StoreResult<()> {
+        let Some((blob_offset, want)) = self.read_in_memory(offset, max, buf) else {
+            return Ok(());
+        };
+        if let BlobContent::File { file, .. } = &self.blob {
+            let file = file.clone();
+            let mut owned = std::mem::take(buf);
+            *buf = blocking(move || {
+                read_file(&file, blob_offset, want, &mut owned)?;
+                Ok(owned)
+            })
+            .await?;
         }
         Ok(())
     }

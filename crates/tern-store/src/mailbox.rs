@@ -192,6 +192,24 @@ pub trait MailboxStore: Send + Sync {
         mailbox: MailboxId,
         uid: Uid,
     ) -> StoreResult<Box<dyn MessageReader>>;
+    /// Octets `range` of each message named, in order; fails if one is not there. Backends
+    /// read them together where they can: a FETCH of many small messages sends them this way,
+    /// where a reader opened for each cost a thread hand-off per message.
+    async fn read_ranges(
+        &self,
+        mailbox: MailboxId,
+        wanted: Vec<(Uid, std::ops::Range<u64>)>,
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        let mut out = Vec::with_capacity(wanted.len());
+        for (uid, range) in wanted {
+            let reader = self.open_message(mailbox, uid).await?;
+            let mut buf = Vec::new();
+            let want = usize::try_from(range.end.saturating_sub(range.start)).unwrap_or(usize::MAX);
+            reader.read_at(range.start, want, &mut buf).await?;
+            out.push(buf);
+        }
+        Ok(out)
+    }
     /// The whole message in memory, for callers that need it whole (tests, small tools).
     async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Vec<u8>> {
         let reader = self.open_message(mailbox, uid).await?;

@@ -1224,10 +1224,21 @@ pub async fn mailbox_operations_for_imap(backend: &dyn Backend) {
             .expunged,
         vec![Uid(2)]
     );
-    assert!(matches!(
-        mb.move_messages(inbox.id, &[Uid(1)], inbox.id).await,
-        Err(StoreError::Invalid(_))
-    ));
+    // RFC 6851 §3.3: a move within the mailbox gives the message a new UID there.
+    let within = mb
+        .move_messages(inbox.id, &[Uid(1)], inbox.id)
+        .await
+        .unwrap();
+    assert_eq!(within.len(), 1);
+    assert!(within[0].1 > Uid(3), "{within:?}");
+    let after: Vec<Uid> = mb
+        .messages(inbox.id, Uid(1))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(after, vec![Uid(3), within[0].1]);
 
     let projects = mb.create_mailbox(alice, "Projects", None).await.unwrap();
     mb.create_mailbox(alice, "Projects/a", None).await.unwrap();

@@ -51,15 +51,21 @@ impl Session {
             .await;
         match appended {
             // Durable before the OK (DESIGN principle 2): the store commits with fsync.
-            Ok(appended) => tagged(
-                out,
-                tag,
-                "OK",
-                &format!(
-                    "[APPENDUID {} {}] APPEND completed",
-                    appended.uid_validity.0, appended.uid.0
-                ),
-            ),
+            Ok(appended) => {
+                // RFC 9051 §6.3.12: into the selected mailbox, EXISTS at once.
+                if self.selected_mailbox() == Some(mailbox.id) {
+                    self.refresh(out).await;
+                }
+                tagged(
+                    out,
+                    tag,
+                    "OK",
+                    &format!(
+                        "[APPENDUID {} {}] APPEND completed",
+                        appended.uid_validity.0, appended.uid.0
+                    ),
+                )
+            }
             Err(StoreError::OverQuota(_)) => {
                 tagged(out, tag, "NO", "[OVERQUOTA] The mailbox is full")
             }

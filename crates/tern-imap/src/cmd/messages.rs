@@ -53,6 +53,12 @@ impl Session {
             Ok(changed) => changed,
             Err(e) => return store_failure(out, tag, &e),
         };
+        if let State::Selected(_, selected) = &mut self.state {
+            selected.announce_keywords(out, &changed);
+        }
+        let State::Selected(_, selected) = &self.state else {
+            return;
+        };
         // RFC 9051 §6.4.6: the new flags of each changed message, unless .SILENT.
         if !silent {
             for record in &changed {
@@ -158,6 +164,8 @@ impl Session {
             }
         };
         self.forget(out, &removed);
+        // Expunges by other sessions and new messages too: EXPUNGE may announce them.
+        self.refresh(out).await;
         tagged(out, tag, "OK", "EXPUNGE completed");
     }
 
@@ -232,8 +240,15 @@ impl Session {
             }
             let moved: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
             self.forget(out, &moved);
+            // A move within the mailbox (RFC 6851 allows it) brings new UIDs: EXISTS.
+            if self.selected_mailbox() == Some(target.id) {
+                self.refresh(out).await;
+            }
             tagged(out, tag, "OK", "MOVE completed");
         } else {
+            if self.selected_mailbox() == Some(target.id) {
+                self.refresh(out).await;
+            }
             tagged(out, tag, "OK", &format!("{code}COPY completed"));
         }
     }

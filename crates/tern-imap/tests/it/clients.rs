@@ -316,9 +316,13 @@ while not f.readline().startswith(b'p1 '):
 out = zlib.compressobj(6, zlib.DEFLATED, -15)
 s.sendall(b'p2 COMPRESS DEFLATE\r\n' + out.compress(b'p3 NOOP\r\n') + out.flush(zlib.Z_SYNC_FLUSH))
 print("RAW-OK", f.readline().decode().strip())
+# Through `f`: the deflated answer may have come in with the OK line, into f's buffer.
 inflate, got = zlib.decompressobj(-15), b''
 while b'p3 ' not in got:
-    got += inflate.decompress(s.recv(4096))
+    chunk = f.read1(4096)
+    if not chunk:
+        raise EOFError('closed')
+    got += inflate.decompress(chunk)
 print("PIPELINED", got.decode().strip())
 "#;
     let output = python(&server, Protocol::Imap, script).await;

@@ -1,7 +1,9 @@
-//! The IMAP listeners of this version against real clients (Python's imaplib) and raw
-//! sockets for the protocol details and bad input.
+//! The IMAP listeners of this version against real clients (Python's imaplib, mbsync,
+//! offlineimap, the async-imap crate) and raw sockets for the protocol details and bad input.
 
+mod async_imap;
 mod clients;
+mod compliance;
 mod extended;
 mod mbsync;
 mod offline_sync;
