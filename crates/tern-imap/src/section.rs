@@ -90,9 +90,10 @@ impl BodySection {
     }
 }
 
-/// The part BINARY decodes: a leaf (RFC 3516 §4.2: not a multipart or a message).
+/// The part BINARY decodes: any part but a multipart (RFC 3516 §4.2). A message/rfc822
+/// part is sent as it is (its encoding is 7bit, 8bit or binary: nothing to decode).
 pub(crate) fn leaf<'a>(meta: &'a MessageMeta, numbers: &[u32]) -> Option<&'a Part> {
-    locate(&meta.root, numbers).filter(|p| matches!(p.body, PartBody::Leaf))
+    locate(&meta.root, numbers).filter(|p| !matches!(p.body, PartBody::Multipart(_)))
 }
 
 /// The message a message/rfc822 part holds.

@@ -62,21 +62,22 @@ struct Keys {
 }
 
 /// RFC 5256 §3: an address sorts by its addr-mailbox (the local part), folded with
-/// i;ascii-casemap; RFC 5957: a display name when there is one.
+/// i;ascii-casemap; RFC 5957: a display name when there is one. i;ascii-casemap (RFC 4790
+/// §9.2) maps a-z to A-Z before comparing octets, so `[` and `_` sort after the letters.
 fn addr_mailbox(key: &Option<AddressKey>) -> String {
     key.as_ref()
         .map(|a| {
             a.address
                 .rsplit_once('@')
                 .map_or(a.address.as_str(), |(local, _)| local)
-                .to_ascii_lowercase()
+                .to_ascii_uppercase()
         })
         .unwrap_or_default()
 }
 
 fn display(key: &Option<AddressKey>) -> String {
     match key.as_ref().and_then(|a| a.name.clone()) {
-        Some(name) if !name.is_empty() => name.to_ascii_lowercase(),
+        Some(name) if !name.is_empty() => name.to_ascii_uppercase(),
         _ => addr_mailbox(key),
     }
 }
@@ -179,7 +180,7 @@ pub(crate) async fn sort(
         if let Some(meta) = meta {
             let s = &meta.sort;
             k.date = s.sent_date.unwrap_or(record.internal_date);
-            k.subject = s.base_subject.to_ascii_lowercase();
+            k.subject = s.base_subject.to_ascii_uppercase();
             k.from = addr_mailbox(&s.from);
             k.to = addr_mailbox(&s.to);
             k.cc = addr_mailbox(&s.cc);

@@ -247,10 +247,11 @@ pub(crate) async fn references(
             }
         };
         tree.nodes[own].entry = Some(index);
+        // RFC 5256 §4 step 1B: the message's last reference replaces any parent it had,
+        // and when that link would make a loop the old parent goes all the same.
         match previous {
             Some(p) if p != own && !tree.reaches(own, p) => tree.link(p, own),
-            Some(_) => {}
-            None => tree.unlink(own),
+            _ => tree.unlink(own),
         }
     }
     // Step 2: the roots.

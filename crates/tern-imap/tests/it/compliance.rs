@@ -133,3 +133,69 @@ async fn odd_patterns_and_long_id_commands() {
     assert_eq!(list.len(), 1, "{list:?}");
     assert!(last(&list).starts_with("a1 OK"), "{list:?}");
 }
+
+/// RFC 5256 §3 with RFC 4790 §9.2: i;ascii-casemap maps a-z to A-Z, so `[` and `_` sort
+/// after the letters; §4 step 1B: a reference loop drops the old parent link and adds none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_folds_to_upper_case_and_thread_breaks_loops() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages = [
+        "Subject: _x\r\n\r\n1\r\n",
+        "Subject: abc\r\n\r\n2\r\n",
+        "Subject: [xyz]\r\n\r\n3\r\n",
+    ]
+    .map(|m| m.as_bytes().to_vec());
+    crate::deliver_to_alice(&server, &messages).await;
+    let mut c = logged_in(&server).await;
+    c.run("a1", "SELECT INBOX").await;
+    let sorted = c.run("a2", "SORT (SUBJECT) UTF-8 ALL").await;
+    assert_eq!(sorted[0], "* SORT 2 3 1\r\n", "abc, [xyz], _x");
+
+    let looped = [
+        "Message-ID: <a@x>\r\nSubject: a\r\n\r\n1\r\n",
+        "Message-ID: <b@x>\r\nReferences: <a@x> <c@x>\r\nSubject: b\r\n\r\n2\r\n",
+        "Message-ID: <c@x>\r\nReferences: <b@x>\r\nSubject: c\r\n\r\n3\r\n",
+    ]
+    .map(|m| m.as_bytes().to_vec());
+    c.run("a3", "CREATE Loop").await;
+    for (i, m) in looped.iter().enumerate() {
+        c.send(&format!("a4{i} APPEND Loop {{{}+}}\r\n", m.len()))
+            .await;
+        c.send(&format!("{}\r\n", String::from_utf8_lossy(m))).await;
+        c.until(&format!("a4{i}")).await;
+    }
+    c.run("a5", "SELECT Loop").await;
+    let threads = c.run("a6", "THREAD REFERENCES UTF-8 ALL").await;
+    let line = threads[0].trim_end();
+    assert!(
+        line == "* THREAD (3 2)(1)" || line == "* THREAD (1)(3 2)",
+        "{threads:?}"
+    );
+}
+
+/// RFC 3516 §4.2: BINARY takes any part but a multipart; a message/rfc822 part comes as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_of_a_message_part() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let inner = "Subject: inner\r\n\r\ninner body\r\n";
+    let message = format!(
+        "Subject: outer\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\
+         {inner}--b--\r\n"
+    );
+    crate::deliver_to_alice(&server, &[message.into_bytes()]).await;
+    let mut c = logged_in(&server).await;
+    c.run("a1", "SELECT INBOX").await;
+    let size = c.run("a2", "FETCH 1 (BINARY.SIZE[2])").await;
+    assert!(size[0].contains("BINARY.SIZE[2] "), "{size:?}");
+    let body = c.run("a3", "FETCH 1 (BINARY.PEEK[2])").await;
+    assert!(body[0].starts_with("* 1 FETCH (BINARY[2] ~{"), "{body:?}");
+    let joined = body.concat();
+    assert!(
+        joined.contains("Subject: inner\r\n\r\ninner body"),
+        "{body:?}"
+    );
+    assert!(last(&body).starts_with("a3 OK"));
+}
