@@ -330,16 +330,18 @@ impl Session {
                 // QRESYNC implies CONDSTORE).
                 let wants = |name: &str| asked.iter().any(|c| c.eq_ignore_ascii_case(name));
                 let mut enabled = String::from("ENABLED");
+                let mut highest = Vec::new();
                 if wants("CONDSTORE") {
-                    self.condstore = true;
+                    self.enable_condstore(&mut highest);
                     enabled.push_str(" CONDSTORE");
                 }
                 if wants("QRESYNC") {
-                    self.condstore = true;
+                    self.enable_condstore(&mut highest);
                     self.qresync = true;
                     enabled.push_str(" QRESYNC");
                 }
                 untagged(&mut out, &enabled);
+                out.extend_from_slice(&highest);
                 tagged(&mut out, tag, "OK", "ENABLE completed");
                 Next::Continue
             }
@@ -586,6 +588,20 @@ impl Session {
         Outcome {
             pieces: vec![Piece::Bytes(out)],
             next,
+        }
+    }
+
+    /// RFC 7162 §3.1: the first command that uses CONDSTORE turns it on; with a mailbox
+    /// selected the client is then told its HIGHESTMODSEQ.
+    pub(crate) fn enable_condstore(&mut self, out: &mut Vec<u8>) {
+        if std::mem::replace(&mut self.condstore, true) {
+            return;
+        }
+        if let State::Selected(_, selected) = &self.state {
+            untagged(
+                out,
+                &format!("OK [HIGHESTMODSEQ {}] Highest", selected.modseq.0.max(1)),
+            );
         }
     }
 
@@ -1046,13 +1062,27 @@ impl Session {
             true => found.iter().map(|(_, m)| *m).max(),
             false => None,
         };
-        self.condstore |= key.uses_modseq();
+        if key.uses_modseq() {
+            self.enable_condstore(out);
+        }
         if let Some(returning) = returning {
             let numbers: Vec<u32> = self
                 .numbers(found.iter().map(|(u, _)| *u), by_uid)
                 .split_whitespace()
                 .filter_map(|n| n.parse().ok())
                 .collect();
+            // RFC 7162 §3.1.10: with only MIN and/or MAX, the mod-sequence of the messages
+            // returned; with ALL or COUNT, the highest of all that matched.
+            let highest = match (highest, returning.all || returning.count) {
+                (Some(_), false) => {
+                    let ends = [
+                        found.first().filter(|_| returning.min),
+                        found.last().filter(|_| returning.max),
+                    ];
+                    ends.into_iter().flatten().map(|(_, m)| *m).max()
+                }
+                (highest, _) => highest,
+            };
             let line = esearch(tag, by_uid, &numbers, returning, highest);
             untagged(out, &line);
             return tagged(out, tag, "OK", "SEARCH completed");
@@ -1313,7 +1343,9 @@ impl Session {
     ) -> Outcome {
         // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ; either turns CONDSTORE on.
         let with_modseq = changed_since.is_some() || items.contains(&Item::ModSeq);
-        self.condstore |= with_modseq;
+        if with_modseq {
+            self.enable_condstore(&mut out);
+        }
         let State::Selected(_, selected) = &self.state else {
             tagged(&mut out, tag, "BAD", "No mailbox selected");
             return Outcome::done(out);

@@ -189,7 +189,9 @@ impl Session {
         mailbox: &MailboxInfo,
         items: &[StatusItem],
     ) -> Result<Vec<u8>, StoreError> {
-        self.condstore |= items.contains(&StatusItem::HighestModSeq);
+        if items.contains(&StatusItem::HighestModSeq) {
+            self.condstore = true;
+        }
         let unseen = match items.contains(&StatusItem::Unseen) {
             true => self
                 .shared

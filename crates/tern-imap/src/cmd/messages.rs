@@ -25,7 +25,9 @@ impl Session {
         by_uid: bool,
         unchanged_since: Option<u64>,
     ) {
-        self.condstore |= unchanged_since.is_some();
+        if unchanged_since.is_some() {
+            self.enable_condstore(out);
+        }
         let with_modseq = self.condstore;
         let State::Selected(_, selected) = &self.state else {
             return tagged(out, tag, "BAD", "No mailbox selected");

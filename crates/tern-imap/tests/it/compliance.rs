@@ -199,3 +199,47 @@ async fn binary_of_a_message_part() {
     );
     assert!(last(&body).starts_with("a3 OK"));
 }
+
+/// RFC 7162 §3.1: the first command that uses CONDSTORE on a selected mailbox is answered
+/// with its HIGHESTMODSEQ too; §3.1.10: ESEARCH with only MIN (or MAX) gives the mod-sequence
+/// of that message, with COUNT or ALL the highest of all that matched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn condstore_enabled_by_a_command_and_esearch_modseq() {
+    let server = TestServer::start().await;
+    let mut c = alice_with(&server, 3).await;
+    c.run("a1", "SELECT INBOX").await;
+    c.run("a2", "STORE 3 +FLAGS.SILENT (\\Flagged)").await;
+    let first = c.run("a3", "FETCH 1 (MODSEQ)").await;
+    assert!(
+        first.iter().any(|l| l.starts_with("* OK [HIGHESTMODSEQ ")),
+        "{first:?}"
+    );
+    let once = c.run("a4", "FETCH 1 (MODSEQ)").await;
+    assert!(
+        !once.iter().any(|l| l.contains("HIGHESTMODSEQ")),
+        "{once:?}"
+    );
+    let modseq_of = |line: &str| -> u64 {
+        let at = line.find("MODSEQ (").expect("MODSEQ") + 8;
+        line[at..].split(')').next().unwrap().parse().unwrap()
+    };
+    let of_one = modseq_of(
+        &first
+            .iter()
+            .find(|l| l.starts_with("* 1 FETCH"))
+            .unwrap()
+            .clone(),
+    );
+    let of_three = modseq_of(&c.run("a5", "FETCH 3 (MODSEQ)").await[0]);
+    assert!(of_three > of_one);
+    let min = c.run("a6", "SEARCH RETURN (MIN) MODSEQ 1").await;
+    assert_eq!(
+        min[0],
+        format!("* ESEARCH (TAG \"a6\") MIN 1 MODSEQ {of_one}\r\n")
+    );
+    let count = c.run("a7", "SEARCH RETURN (MIN COUNT) MODSEQ 1").await;
+    assert_eq!(
+        count[0],
+        format!("* ESEARCH (TAG \"a7\") MIN 1 COUNT 3 MODSEQ {of_three}\r\n")
+    );
+}
