@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use imap_codec::imap_types::search::SearchKey;
+use tern_message::{header_block_len, sent_day};
 use tern_store::{MessageRecord, StoreError, TextField};
 use tern_types::{Flag, MailboxId, Uid};
 
@@ -247,8 +248,10 @@ pub(crate) async fn run(
                 .messages_meta(mailbox, first.uid, last.uid)
                 .await?
             {
-                if let Some(sent) = meta.and_then(|m| m.sort.sent_date) {
-                    cx.sent.insert(uid, sent);
+                // RFC 3501 §6.4.4: the Date field's day in its own zone.
+                let day = meta.and_then(|m| m.envelope.date.as_deref().and_then(sent_day));
+                if let Some(day) = day {
+                    cx.sent.insert(uid, day);
                 }
             }
         }
@@ -291,13 +294,15 @@ async fn header_candidates(
                 .collect();
             let starts = stores.mailboxes.read_ranges(mailbox, wanted).await?;
             for (uid, start) in batch.iter().zip(starts) {
-                let header = match header_block(&start) {
-                    Some(header) => header.to_vec(),
-                    None if (start.len() as u64) < size_of[uid] => {
-                        whole_header(stores, mailbox, *uid).await?
+                let end = header_block_len(&start);
+                let header = match end < start.len() || start.len() as u64 >= size_of[uid] {
+                    true => {
+                        let mut header = start;
+                        header.truncate(end);
+                        header
                     }
-                    // A message without a body is all header.
-                    None => start,
+                    // No blank line in the first octets read: a long header block.
+                    false => whole_header(stores, mailbox, *uid).await?,
                 };
                 if header_has(&header, &name, &value) {
                     hits.insert(*uid);
@@ -313,17 +318,6 @@ async fn header_candidates(
 const HEADER_GUESS: u64 = 16 * 1024;
 /// Candidates read together.
 const HEADER_BATCH: usize = 256;
-
-/// The header block at the start of `message`, up to its empty line (CRLF or bare LF).
-fn header_block(message: &[u8]) -> Option<&[u8]> {
-    let crlf = memchr::memmem::find(message, b"\r\n\r\n").map(|at| at + 4);
-    let lf = memchr::memmem::find(message, b"\n\n").map(|at| at + 2);
-    let end = match (crlf, lf) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b)?,
-    };
-    message.get(..end)
-}
 
 /// A header block longer than [`HEADER_GUESS`], located by the message's stored structure.
 async fn whole_header(
@@ -357,20 +351,7 @@ fn collect_headers(key: &Key, out: &mut Vec<(String, String)>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{header_block, header_has};
-
-    #[test]
-    fn the_header_block_ends_at_the_first_empty_line() {
-        assert_eq!(
-            header_block(b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\n"),
-            Some(&b"A: 1\r\nB: 2\r\n\r\n"[..])
-        );
-        assert_eq!(
-            header_block(b"A: 1\nB: 2\n\nbody\n"),
-            Some(&b"A: 1\nB: 2\n\n"[..])
-        );
-        assert_eq!(header_block(b"A: 1\r\nB: 2\r\n"), None);
-    }
+    use super::header_has;
 
     #[test]
     fn header_values_are_matched_in_their_named_field_unfolded() {

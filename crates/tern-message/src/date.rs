@@ -21,6 +21,24 @@ pub fn rfc5322_date(unix_secs: i64) -> String {
     )
 }
 
+/// The calendar day of an RFC 5322 Date field in the field's own zone, as the Unix time of
+/// that day's midnight UTC. IMAP's SENTBEFORE, SENTON and SENTSINCE compare that day
+/// "disregarding time and timezone" (RFC 3501 §6.4.4): `24 Mar 2007 23:00 +0200` is on the
+/// 24th, though it is the 24th at 21:00 in UTC.
+pub fn sent_day(date_field: &str) -> Option<i64> {
+    let sent = mail_parser::DateTime::parse_rfc822(date_field.trim())?;
+    let midnight = mail_parser::DateTime {
+        hour: 0,
+        minute: 0,
+        second: 0,
+        tz_before_gmt: false,
+        tz_hour: 0,
+        tz_minute: 0,
+        ..sent
+    };
+    midnight.is_valid().then(|| midnight.to_timestamp())
+}
+
 /// (year, month 1-12, day 1-31) of the day `days` after 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -38,6 +56,24 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sent_day_is_the_fields_own_calendar_day() {
+        let day = |s: &str| sent_day(s).map(rfc5322_date);
+        assert_eq!(
+            day("Sat, 24 Mar 2007 23:00:00 +0200").as_deref(),
+            Some("Sat, 24 Mar 2007 00:00:00 +0000")
+        );
+        assert_eq!(
+            day(" Sun, 25 Mar 2007 00:00:00 +0200").as_deref(),
+            Some("Sun, 25 Mar 2007 00:00:00 +0000")
+        );
+        assert_eq!(
+            day("Sat, 24 Mar 2007 20:00:00 -0500").as_deref(),
+            Some("Sat, 24 Mar 2007 00:00:00 +0000")
+        );
+        assert_eq!(sent_day("not a date"), None);
+    }
 
     #[test]
     fn known_dates() {

@@ -22,7 +22,7 @@ pub mod mime;
 mod trace;
 mod wire;
 
-pub use date::rfc5322_date;
+pub use date::{rfc5322_date, sent_day};
 pub use header::{decode_transfer, header_block_len, header_field_count};
 pub use trace::{received, return_path, Received};
 pub use wire::{wire_form, WireCount, WireForm, WireSink, WireSize};

@@ -243,3 +243,36 @@ async fn condstore_enabled_by_a_command_and_esearch_modseq() {
         format!("* ESEARCH (TAG \"a7\") MIN 1 COUNT 3 MODSEQ {of_three}\r\n")
     );
 }
+
+/// RFC 3501 §6.4.4: SENTBEFORE, SENTON and SENTSINCE take the Date field's own calendar day,
+/// "disregarding time and timezone".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_dates_are_the_fields_own_days() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages = [
+        "Date: Sat, 24 Mar 2007 23:00:00 +0200\r\nSubject: 1\r\n\r\n1\r\n",
+        "Date: Sun, 25 Mar 2007 00:00:00 +0200\r\nSubject: 2\r\n\r\n2\r\n",
+        "Date: Sun, 25 Mar 2007 01:00:00 +0200\r\nSubject: 3\r\n\r\n3\r\n",
+    ]
+    .map(|m| m.as_bytes().to_vec());
+    crate::deliver_to_alice(&server, &messages).await;
+    let mut c = logged_in(&server).await;
+    c.run("a1", "SELECT INBOX").await;
+    assert_eq!(
+        c.run("a2", "SEARCH SENTON 24-Mar-2007").await[0],
+        "* SEARCH 1\r\n"
+    );
+    assert_eq!(
+        c.run("a3", "SEARCH SENTON 25-Mar-2007").await[0],
+        "* SEARCH 2 3\r\n"
+    );
+    assert_eq!(
+        c.run("a4", "SEARCH SENTBEFORE 25-Mar-2007").await[0],
+        "* SEARCH 1\r\n"
+    );
+    assert_eq!(
+        c.run("a5", "SEARCH SENTSINCE 25-Mar-2007").await[0],
+        "* SEARCH 2 3\r\n"
+    );
+}
