@@ -1,7 +1,7 @@
 //! Behaviour Dovecot's imaptest checks and Tern once got wrong (see the issue-8 notes): each
 //! test names the RFC rule it holds the server to.
 
-use tern_testkit::{TestServer, TEST_PASSWORD};
+use tern_testkit::TestServer;
 
 use crate::raw::{last, Client};
 
@@ -13,19 +13,7 @@ async fn alice_with(server: &TestServer, messages: usize) -> Client {
     if !messages.is_empty() {
         crate::deliver_to_alice(server, &messages).await;
     }
-    logged_in(server).await
-}
-
-async fn logged_in(server: &TestServer) -> Client {
-    let mut c = Client::connect(server).await;
-    let login = c
-        .run(
-            "l1",
-            &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
-        )
-        .await;
-    assert!(last(&login).starts_with("l1 OK"), "{login:?}");
-    c
+    Client::logged_in(server).await
 }
 
 fn has(lines: &[String], wanted: &str) -> bool {
@@ -60,7 +48,7 @@ async fn changes_to_the_selected_mailbox_are_announced_at_once() {
 async fn expunge_reports_other_sessions_expunges() {
     let server = TestServer::start().await;
     let mut one = alice_with(&server, 3).await;
-    let mut two = logged_in(&server).await;
+    let mut two = Client::logged_in(&server).await;
     one.run("a1", "SELECT INBOX").await;
     two.run("b1", "SELECT INBOX").await;
     one.run("a2", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
@@ -128,7 +116,7 @@ async fn odd_patterns_and_long_id_commands() {
         .collect();
     let id = c.run("i1", &format!("ID ({})", &fields[1..])).await;
     assert!(last(&id).starts_with("i1 OK"), "{:?}", id.last());
-    let mut c = logged_in(&server).await;
+    let mut c = Client::logged_in(&server).await;
     let list = c.run("a1", "LIST \"\" \"&-bad&\"").await;
     assert_eq!(list.len(), 1, "{list:?}");
     assert!(last(&list).starts_with("a1 OK"), "{list:?}");
@@ -147,7 +135,7 @@ async fn sort_folds_to_upper_case_and_thread_breaks_loops() {
     ]
     .map(|m| m.as_bytes().to_vec());
     crate::deliver_to_alice(&server, &messages).await;
-    let mut c = logged_in(&server).await;
+    let mut c = Client::logged_in(&server).await;
     c.run("a1", "SELECT INBOX").await;
     let sorted = c.run("a2", "SORT (SUBJECT) UTF-8 ALL").await;
     assert_eq!(sorted[0], "* SORT 2 3 1\r\n", "abc, [xyz], _x");
@@ -186,7 +174,7 @@ async fn binary_of_a_message_part() {
          {inner}--b--\r\n"
     );
     crate::deliver_to_alice(&server, &[message.into_bytes()]).await;
-    let mut c = logged_in(&server).await;
+    let mut c = Client::logged_in(&server).await;
     c.run("a1", "SELECT INBOX").await;
     let size = c.run("a2", "FETCH 1 (BINARY.SIZE[2])").await;
     assert!(size[0].contains("BINARY.SIZE[2] "), "{size:?}");
@@ -257,7 +245,7 @@ async fn sent_dates_are_the_fields_own_days() {
     ]
     .map(|m| m.as_bytes().to_vec());
     crate::deliver_to_alice(&server, &messages).await;
-    let mut c = logged_in(&server).await;
+    let mut c = Client::logged_in(&server).await;
     c.run("a1", "SELECT INBOX").await;
     assert_eq!(
         c.run("a2", "SEARCH SENTON 24-Mar-2007").await[0],

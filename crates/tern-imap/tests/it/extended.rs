@@ -1,21 +1,9 @@
 //! Extension syntax read by Tern itself: RFC 4731 ESEARCH (`SEARCH RETURN`) and RFC 5258
 //! LIST-EXTENDED with RFC 5819 LIST-STATUS and RFC 6154 SPECIAL-USE selection.
 
-use tern_testkit::{TestServer, TEST_PASSWORD};
+use tern_testkit::TestServer;
 
 use crate::raw::{last, Client};
-
-async fn logged_in(server: &TestServer) -> Client {
-    let mut c = Client::connect(server).await;
-    let login = c
-        .run(
-            "a0",
-            &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
-        )
-        .await;
-    assert!(last(&login).starts_with("a0 OK"), "{login:?}");
-    c
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn esearch_returns_what_was_asked() {
@@ -28,7 +16,7 @@ async fn esearch_returns_what_was_asked() {
         })
         .collect();
     crate::deliver_to_alice(&server, &messages).await;
-    let mut c = logged_in(&server).await;
+    let mut c = Client::logged_in(&server).await;
     let caps = c.run("a1", "CAPABILITY").await;
     for cap in [" ESEARCH", " LIST-EXTENDED", " LIST-STATUS", " SPECIAL-USE"] {
         assert!(caps[0].contains(cap), "{cap}: {caps:?}");
@@ -86,7 +74,7 @@ async fn list_extended_selects_marks_and_adds_status() {
     let server = TestServer::start().await;
     server.add_user("alice@example.test").await;
     crate::deliver_to_alice(&server, &[b"Subject: x\r\n\r\nx\r\n".to_vec()]).await;
-    let mut c = logged_in(&server).await;
+    let mut c = Client::logged_in(&server).await;
     for (tag, command) in [
         ("a1", "CREATE Work/2026"),
         ("a2", "CREATE Play"),
@@ -194,7 +182,7 @@ async fn object_ids_for_mailboxes_and_messages() {
     let server = TestServer::start().await;
     server.add_user("alice@example.test").await;
     crate::deliver_to_alice(&server, &[b"Subject: a\r\n\r\nsame\r\n".to_vec()]).await;
-    let mut c = logged_in(&server).await;
+    let mut c = Client::logged_in(&server).await;
     assert!(c.run("a1", "CAPABILITY").await[0].contains(" OBJECTID"));
     let created = c.run("a2", "CREATE Projects").await;
     let projects = object_id(&created, "MAILBOXID");
@@ -257,7 +245,7 @@ async fn object_ids_for_mailboxes_and_messages() {
 async fn create_with_a_special_use() {
     let server = TestServer::start().await;
     server.add_user("alice@example.test").await;
-    let mut c = logged_in(&server).await;
+    let mut c = Client::logged_in(&server).await;
     assert!(c.run("a1", "CAPABILITY").await[0].contains(" CREATE-SPECIAL-USE"));
     let created = c.run("a2", "CREATE Starred (USE (\\Flagged))").await;
     assert!(last(&created).starts_with("a2 OK"), "{created:?}");

@@ -28,6 +28,19 @@ impl Client {
         client
     }
 
+    /// A connection logged in as alice@example.test (tag `l0`).
+    pub(crate) async fn logged_in(server: &TestServer) -> Self {
+        let mut client = Self::connect(server).await;
+        let login = client
+            .run(
+                "l0",
+                &format!("LOGIN alice@example.test \"{TEST_PASSWORD}\""),
+            )
+            .await;
+        assert!(last(&login).starts_with("l0 OK"), "{login:?}");
+        client
+    }
+
     pub(crate) async fn line(&mut self) -> String {
         let mut line = String::new();
         self.lines.read_line(&mut line).await.unwrap();
