@@ -3,9 +3,11 @@
 use tern_store::{MailboxInfo, StoreError};
 use tern_types::{Flag, SpecialUse, Uid};
 
+use crate::extended::ListOptions;
+use crate::list;
 use crate::names;
 use crate::request::StatusItem;
-use crate::respond::{string, tagged};
+use crate::respond::{string, tagged, untagged};
 use crate::session::{store_failure, Session, State};
 
 impl Session {
@@ -226,5 +228,96 @@ impl Session {
         string(&mut line, &names::encode_utf7(&mailbox.name), false);
         line.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
         Ok(line)
+    }
+
+    /// LIST, LSUB and LIST-EXTENDED (RFC 9051 §6.3.9, RFC 3501 §6.3.9, RFC 5258, RFC 5819,
+    /// RFC 6154 §5.1): the mailboxes matching any of the patterns, filtered and marked as
+    /// the options ask.
+    pub(crate) async fn list(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        reference: &str,
+        patterns: &[String],
+        options: &ListOptions,
+        verb: &str,
+    ) {
+        let Some(account) = self.account() else {
+            tagged(out, tag, "BAD", "Log in first");
+            return;
+        };
+        // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
+        if patterns.iter().all(String::is_empty) {
+            untagged(out, &format!("{verb} (\\Noselect) \"/\" \"\""));
+            tagged(out, tag, "OK", &format!("{verb} completed"));
+            return;
+        }
+        let mut full = Vec::new();
+        // A pattern that is not valid modified UTF-7 names no mailbox (every stored name
+        // encodes validly): it matches nothing, it is not an error.
+        for pattern in patterns.iter().filter(|p| !p.is_empty()) {
+            if let Ok(decoded) = names::decode_utf7(&format!("{reference}{pattern}")) {
+                full.push(decoded);
+            }
+        }
+        let mailboxes = match self
+            .shared
+            .stores
+            .mailboxes
+            .list_mailboxes(account.id)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        let mark_subscribed =
+            verb == "LIST" && (options.subscribed_only || options.return_subscribed);
+        for mailbox in &mailboxes {
+            if !full.iter().any(|p| list::matches(p, &mailbox.name)) {
+                continue;
+            }
+            if options.special_use_only && mailbox.special_use.is_none() {
+                continue;
+            }
+            let below = format!("{}/", mailbox.name);
+            let mut children = mailboxes.iter().filter(|m| m.name.starts_with(&below));
+            let has_children = children.clone().next().is_some();
+            // RFC 5258 §3.5: a parent left out by SUBSCRIBED is still named, with CHILDINFO,
+            // when RECURSIVEMATCH asks and one of its children is subscribed.
+            let mut child_info = false;
+            if options.subscribed_only && !mailbox.subscribed {
+                if !(options.recursive && children.any(|m| m.subscribed)) {
+                    continue;
+                }
+                child_info = true;
+            }
+            let mut attributes = vec![if has_children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            }];
+            if let Some(special) = mailbox.special_use {
+                attributes.push(special.as_str());
+            }
+            if mark_subscribed && mailbox.subscribed {
+                attributes.push("\\Subscribed");
+            }
+            let name = names::encode_utf7(&mailbox.name);
+            let mut line = format!("* {verb} ({}) \"/\" ", attributes.join(" ")).into_bytes();
+            string(&mut line, &name, false);
+            if child_info {
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
+            line.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&line);
+            // RFC 5819 §2: the mailbox's STATUS right after its LIST response.
+            if let (Some(items), false) = (&options.status, child_info) {
+                match self.status_line(mailbox, items).await {
+                    Ok(status) => out.extend_from_slice(&status),
+                    Err(e) => return store_failure(out, tag, &e),
+                }
+            }
+        }
+        tagged(out, tag, "OK", &format!("{verb} completed"));
     }
 }

@@ -175,7 +175,7 @@ impl Session {
     fn forget(&mut self, out: &mut Vec<u8>, removed: &[Uid]) {
         let qresync = self.qresync;
         if let State::Selected(_, selected) = &mut self.state {
-            crate::session::forget_uids(out, selected, removed, qresync);
+            super::select::forget_uids(out, selected, removed, qresync);
         }
     }
 

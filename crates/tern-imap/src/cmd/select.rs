@@ -1,0 +1,299 @@
+//! SELECT, EXAMINE and CLOSE (RFC 9051 §6.3.2, §6.3.3, §6.4.1), QRESYNC's resynchronisation
+//! (RFC 7162 §3.2.5), and `refresh`: telling a session what other sessions changed.
+
+use tern_store::{MailboxInfo, MessageRecord, StoreError};
+use tern_types::{Flag, ModSeq, Uid};
+
+use crate::request::{Resync, Set};
+use crate::respond::{tagged, untagged};
+use crate::session::{store_failure, Selected, Session, State};
+
+impl Session {
+    pub(crate) async fn select(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        name: &str,
+        read_only: bool,
+        resync: Option<Resync>,
+    ) {
+        let Some(account) = self.account().cloned() else {
+            tagged(out, tag, "BAD", "Log in first");
+            return;
+        };
+        if resync.is_some() && !self.qresync {
+            // RFC 7162 §3.2.5.
+            return tagged(out, tag, "BAD", "QRESYNC needs ENABLE QRESYNC first");
+        }
+        if matches!(self.state, State::Selected(..)) {
+            // RFC 7162 §3.2.11 / RFC 9051 §7.1: what follows is of the new mailbox.
+            untagged(out, "OK [CLOSED] Previous mailbox closed");
+        }
+        // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected.
+        self.state = State::Authenticated(account.clone());
+        let mailbox = match self.find_mailbox(name).await {
+            Ok(mailbox) => mailbox,
+            Err(why) => {
+                tagged(out, tag, "NO", &why);
+                return;
+            }
+        };
+        let records = match self
+            .shared
+            .stores
+            .mailboxes
+            .messages(mailbox.id, Uid(1))
+            .await
+        {
+            Ok(records) => records,
+            Err(e) => return store_failure(out, tag, &e),
+        };
+        let modseq = records
+            .iter()
+            .map(|r| r.modseq)
+            .max()
+            .unwrap_or(ModSeq(0))
+            .max(mailbox.highest_modseq);
+        let mut selected = Selected {
+            mailbox,
+            read_only,
+            uids: records.iter().map(|r| r.uid).collect(),
+            modseq,
+            keywords: Default::default(),
+        };
+        selected.announce_keywords(&mut Vec::new(), &records);
+        // RFC 9051 §6.3.2 / RFC 3501 §6.3.1: FLAGS, EXISTS, (RECENT), UNSEEN, UIDVALIDITY,
+        // UIDNEXT, PERMANENTFLAGS, then the tagged OK with the access mode.
+        untagged(out, &selected.flags_line());
+        untagged(out, &format!("{} EXISTS", records.len()));
+        untagged(out, "0 RECENT");
+        if let Some(first) = records.iter().position(|r| !r.flags.contains(&Flag::Seen)) {
+            untagged(out, &format!("OK [UNSEEN {}] First unseen", first + 1));
+        }
+        let mailbox = &selected.mailbox;
+        untagged(
+            out,
+            &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.uid_validity.0),
+        );
+        untagged(
+            out,
+            &format!("OK [UIDNEXT {}] Predicted next UID", mailbox.uid_next.0),
+        );
+        // RFC 8474 §4.1.
+        untagged(
+            out,
+            &format!(
+                "OK [MAILBOXID ({})] Ok",
+                crate::respond::mailbox_id(mailbox)
+            ),
+        );
+        // RFC 7162 §3.1.2.1: every SELECT of a mailbox with persistent mod-sequences says it.
+        let highest = records
+            .iter()
+            .map(|r| r.modseq)
+            .max()
+            .unwrap_or(ModSeq(0))
+            .max(mailbox.highest_modseq);
+        untagged(
+            out,
+            &format!("OK [HIGHESTMODSEQ {}] Highest", highest.0.max(1)),
+        );
+        untagged(out, &selected.permanent_flags_line());
+        if let Some(resync) = resync.filter(|r| r.uid_validity == mailbox.uid_validity.0) {
+            if let Err(e) = self.resync(out, mailbox, &records, &resync).await {
+                return store_failure(out, tag, &e);
+            }
+        }
+        let mode = if read_only {
+            "[READ-ONLY]"
+        } else {
+            "[READ-WRITE]"
+        };
+        let verb = if read_only { "EXAMINE" } else { "SELECT" };
+        tagged(out, tag, "OK", &format!("{mode} {verb} completed"));
+        self.state = State::Selected(account, selected);
+    }
+
+    /// What changed in the selected mailbox since the session last looked (the change log,
+    /// by MODSEQ): expunged messages as EXPUNGE, new ones as EXISTS, other sessions' flag
+    /// changes as FETCH FLAGS (RFC 9051 §7.4.1, §7.5.1, §7.5.2). Sent only where RFC 9051
+    /// §7 allows expunges to be announced: NOOP, CHECK, IDLE.
+    pub(crate) async fn refresh(&mut self, out: &mut Vec<u8>) {
+        let State::Selected(_, selected) = &mut self.state else {
+            return;
+        };
+        let Ok(changes) = self
+            .shared
+            .stores
+            .mailboxes
+            .changes_since(selected.mailbox.id, selected.modseq)
+            .await
+        else {
+            return;
+        };
+        forget_uids(out, selected, &changes.expunged, self.qresync);
+        selected.announce_keywords(out, &changes.changed);
+        let known = selected.uids.last().copied().unwrap_or(Uid(0));
+        let mut added = false;
+        for record in &changes.changed {
+            if record.uid > known {
+                selected.uids.push(record.uid);
+                added = true;
+            } else if let Ok(index) = selected.uids.binary_search(&record.uid) {
+                let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                let modseq = match self.condstore {
+                    true => format!(" MODSEQ ({})", record.modseq.0),
+                    false => String::new(),
+                };
+                untagged(
+                    out,
+                    &format!(
+                        "{} FETCH (FLAGS ({}) UID {}{modseq})",
+                        index + 1,
+                        names.join(" "),
+                        record.uid.0
+                    ),
+                );
+            }
+        }
+        if added {
+            untagged(out, &format!("{} EXISTS", selected.uids.len()));
+        }
+        selected.modseq = selected.modseq.max(changes.highest_modseq);
+    }
+
+    /// RFC 7162 §3.2.5.1: after SELECT's own responses, what a QRESYNC client missed since
+    /// the MODSEQ it knew: VANISHED (EARLIER), then FETCH of the messages changed since.
+    pub(crate) async fn resync(
+        &self,
+        out: &mut Vec<u8>,
+        mailbox: &MailboxInfo,
+        records: &[MessageRecord],
+        resync: &Resync,
+    ) -> Result<(), StoreError> {
+        let changes = self
+            .shared
+            .stores
+            .mailboxes
+            .changes_since(mailbox.id, ModSeq(resync.modseq))
+            .await?;
+        let present: Vec<Uid> = records.iter().map(|r| r.uid).collect();
+        let known = resync.known_uids.as_ref();
+        let gone =
+            crate::vanished::since(&changes, resync.modseq, &present, mailbox.uid_next, known);
+        if !gone.is_empty() {
+            untagged(
+                out,
+                &format!("VANISHED (EARLIER) {}", crate::respond::sequence_set(&gone)),
+            );
+        }
+        let last = mailbox.uid_next.0.saturating_sub(1);
+        for record in &changes.changed {
+            if known.is_some_and(|set| !set.contains(record.uid.0, last)) {
+                continue;
+            }
+            let Ok(index) = present.binary_search(&record.uid) else {
+                continue;
+            };
+            let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+            untagged(
+                out,
+                &format!(
+                    "{} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
+                    index + 1,
+                    record.uid.0,
+                    names.join(" "),
+                    record.modseq.0
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// RFC 7162 §3.2.6: UID FETCH (CHANGEDSINCE n VANISHED) first names the UIDs of `set`
+    /// expunged since n, as VANISHED (EARLIER).
+    pub(crate) async fn tell_vanished(
+        &self,
+        out: &mut Vec<u8>,
+        since: u64,
+        set: Option<&Set>,
+    ) -> Result<(), StoreError> {
+        let State::Selected(_, selected) = &self.state else {
+            return Ok(());
+        };
+        let mailboxes = &self.shared.stores.mailboxes;
+        let changes = mailboxes
+            .changes_since(selected.mailbox.id, ModSeq(since))
+            .await?;
+        // Below the log's floor the answer is worked out from what the mailbox holds now.
+        let present: Vec<Uid> = match since < changes.log_floor.0 {
+            true => mailboxes
+                .messages(selected.mailbox.id, Uid(1))
+                .await?
+                .iter()
+                .map(|r| r.uid)
+                .collect(),
+            false => Vec::new(),
+        };
+        let gone = crate::vanished::since(&changes, since, &present, changes.uid_next, set);
+        if !gone.is_empty() {
+            untagged(
+                out,
+                &format!("VANISHED (EARLIER) {}", crate::respond::sequence_set(&gone)),
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn close(&mut self, out: &mut Vec<u8>, tag: &str, expunge: bool) {
+        let state = std::mem::replace(&mut self.state, State::NotAuthenticated);
+        let State::Selected(account, selected) = state else {
+            self.state = state;
+            tagged(out, tag, "BAD", "No mailbox selected");
+            return;
+        };
+        self.state = State::Authenticated(account);
+        // RFC 9051 §6.4.1: CLOSE removes \Deleted messages silently (not in read-only mode).
+        if expunge && !selected.read_only {
+            let mailboxes = &self.shared.stores.mailboxes;
+            let deleted: Vec<Uid> = match mailboxes.messages(selected.mailbox.id, Uid(1)).await {
+                Ok(records) => records
+                    .into_iter()
+                    .filter(|r| r.flags.contains(&Flag::Deleted))
+                    .map(|r| r.uid)
+                    .collect(),
+                Err(e) => return store_failure(out, tag, &e),
+            };
+            if !deleted.is_empty() {
+                if let Err(e) = mailboxes.expunge(selected.mailbox.id, &deleted).await {
+                    return store_failure(out, tag, &e);
+                }
+            }
+        }
+        tagged(out, tag, "OK", "Mailbox closed");
+    }
+}
+
+/// Takes expunged UIDs out of a session's numbering and tells the client: one EXPUNGE per
+/// message (RFC 9051 §7.5.1), or after ENABLE QRESYNC one VANISHED for them all (RFC 7162
+/// §3.2.10), which clients of QRESYNC must get instead.
+pub(crate) fn forget_uids(out: &mut Vec<u8>, selected: &mut Selected, gone: &[Uid], qresync: bool) {
+    let mut vanished = Vec::new();
+    for uid in gone {
+        if let Ok(index) = selected.uids.binary_search(uid) {
+            selected.uids.remove(index);
+            match qresync {
+                true => vanished.push(*uid),
+                false => untagged(out, &format!("{} EXPUNGE", index + 1)),
+            }
+        }
+    }
+    if !vanished.is_empty() {
+        vanished.sort_unstable();
+        let ranges = crate::respond::ranges(vanished.iter().map(|u| u.0));
+        untagged(
+            out,
+            &format!("VANISHED {}", crate::respond::sequence_set(&ranges)),
+        );
+    }
+}
