@@ -63,6 +63,7 @@ pub(crate) async fn run(
         while let Some(info) = frag.progress() {
             if let FragmentInfo::Line {
                 announcement: Some(announcement),
+                end,
                 ..
             } = info
             {
@@ -82,6 +83,9 @@ pub(crate) async fn run(
                             "NO",
                             "[TOOBIG] Literal too large",
                         );
+                        // The refused command's octets are gone from the input: counted as
+                        // consumed, so what COMPRESS finds unparsed stays exact.
+                        consumed += end;
                         frag.skip_message();
                     }
                     // Already in flight: swallowed, answered when it has passed.

@@ -5,13 +5,14 @@
 pub(crate) fn matches(pattern: &str, name: &str) -> bool {
     let name_is_inbox = name.eq_ignore_ascii_case("INBOX");
     let folded;
-    let pattern =
-        if name_is_inbox && pattern.len() >= 5 && pattern[..5].eq_ignore_ascii_case("INBOX") {
-            folded = format!("INBOX{}", &pattern[5..]);
+    // `get`, not slicing: byte 5 of a decoded pattern may fall inside a character.
+    let pattern = match (pattern.get(..5), pattern.get(5..)) {
+        (Some(head), Some(rest)) if name_is_inbox && head.eq_ignore_ascii_case("INBOX") => {
+            folded = format!("INBOX{rest}");
             folded.as_str()
-        } else {
-            pattern
-        };
+        }
+        _ => pattern,
+    };
     let name = if name_is_inbox { "INBOX" } else { name };
     glob(pattern.as_bytes(), name.as_bytes())
 }
@@ -64,6 +65,10 @@ mod tests {
         assert!(matches("inbox", "INBOX"));
         assert!(matches("InBoX", "INBOX"));
         assert!(!matches("inbox", "Inboxes"));
+        assert!(
+            !matches("INBO\u{e9}", "INBOX"),
+            "a multi-byte character at byte 5"
+        );
         assert!(matches("S%t", "Sent"));
         assert!(!matches("Sent", "sent"));
         let hostile = "*".repeat(50) + "x";

@@ -125,6 +125,27 @@ impl Tree<'_> {
         false
     }
 
+    /// Cuts every thread at `max` levels: what lies deeper starts a thread of its own. The
+    /// steps after linking recurse through the tree, and References fields (which anyone can
+    /// write, in as many messages as they like) could otherwise make it deep enough to
+    /// overflow the stack.
+    fn limit_depth(&mut self, max: usize) {
+        let mut stack: Vec<(usize, usize)> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].parent.is_none())
+            .map(|n| (n, 0))
+            .collect();
+        while let Some((node, depth)) = stack.pop() {
+            if depth >= max {
+                for child in std::mem::take(&mut self.nodes[node].children) {
+                    self.nodes[child].parent = None;
+                    stack.push((child, 0));
+                }
+                continue;
+            }
+            stack.extend(self.nodes[node].children.iter().map(|&c| (c, depth + 1)));
+        }
+    }
+
     fn unlink(&mut self, child: usize) {
         if let Some(parent) = self.nodes[child].parent.take() {
             self.nodes[parent].children.retain(|&c| c != child);
@@ -195,6 +216,9 @@ impl Tree<'_> {
     }
 }
 
+/// Levels a thread may have (see `Tree::limit_depth`); real threads are far shallower.
+const MAX_DEPTH: usize = 500;
+
 /// The THREAD=REFERENCES response's threads (RFC 5256 §4 steps 1-6).
 pub(crate) async fn references(
     stores: &Stores,
@@ -254,6 +278,7 @@ pub(crate) async fn references(
             _ => tree.unlink(own),
         }
     }
+    tree.limit_depth(MAX_DEPTH);
     // Step 2: the roots.
     let mut roots: Vec<usize> = (0..tree.nodes.len())
         .filter(|&n| tree.nodes[n].parent.is_none())
@@ -378,5 +403,42 @@ fn render(thread: &[Entry]) -> String {
             format!("({parent} {nested})")
         }
         [] => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Tree, MAX_DEPTH};
+
+    /// A chain of messages each replying to the one before is cut into threads of at most
+    /// `MAX_DEPTH` levels, every node kept.
+    #[test]
+    fn deep_chains_are_cut() {
+        let mut tree = Tree {
+            nodes: Vec::new(),
+            entries: &[],
+        };
+        let mut previous = tree.new_node();
+        for _ in 0..5 * MAX_DEPTH {
+            let next = tree.new_node();
+            tree.link(previous, next);
+            previous = next;
+        }
+        tree.limit_depth(MAX_DEPTH);
+        let depth = |mut n: usize| {
+            let mut d = 0;
+            while let Some(p) = tree.nodes[n].parent {
+                n = p;
+                d += 1;
+            }
+            d
+        };
+        assert!((0..tree.nodes.len()).all(|n| depth(n) <= MAX_DEPTH));
+        let roots = (0..tree.nodes.len())
+            .filter(|&n| tree.nodes[n].parent.is_none())
+            .count();
+        assert_eq!(roots, 5);
+        let children: usize = tree.nodes.iter().map(|n| n.children.len()).sum();
+        assert_eq!(children + roots, tree.nodes.len(), "no node lost");
     }
 }

@@ -10,6 +10,10 @@ pub(crate) const MAX_RECEIVED: usize = 50;
 /// Longest field name looked at; a longer one is passed through (it is no Bcc or Received).
 const MAX_NAME: usize = 64;
 
+/// Blanks held after a name of [`MAX_NAME`] octets before the line counts as no field: a
+/// line's length (RFC 5322 §2.1.1).
+const MAX_BLANKS: usize = 998;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// At the start of a header line.
@@ -155,7 +159,12 @@ impl HeaderFilter {
                     }
                     // Blanks before the colon are part of no name (RFC 5322 §4.5.1 obs-optional:
                     // "From   :" is From, however many there are), so they never end the name.
-                    _ if self.name.len() >= MAX_NAME && !matches!(b, b' ' | b'\t') => {
+                    // Past the longest name, and past a line's worth of blanks after it, this
+                    // is no field: passed through, so that a line of blanks without a colon
+                    // cannot grow the held-back name without a bound.
+                    _ if self.name.len() >= MAX_NAME + MAX_BLANKS
+                        || (self.name.len() >= MAX_NAME && !matches!(b, b' ' | b'\t')) =>
+                    {
                         out.extend_from_slice(&self.name);
                         out.push(b);
                         self.state = State::Value;
@@ -245,6 +254,22 @@ mod tests {
         let mut folded = HeaderFilter::new(true, false);
         folded.push(b" From: a@x.test\r\n\r\n", &mut out);
         assert!(folded.starts_folded());
+    }
+
+    #[test]
+    fn a_line_of_blanks_without_a_colon_is_not_held_back() {
+        let line = format!("From{}", " ".repeat(1 << 20));
+        let mut filter = HeaderFilter::new(true, false);
+        let mut out = Vec::new();
+        filter.push(line.as_bytes(), &mut out);
+        assert!(
+            filter.name.len() <= MAX_NAME + MAX_BLANKS,
+            "{}",
+            filter.name.len()
+        );
+        filter.push(b"\r\n\r\n", &mut out);
+        filter.finish(&mut out);
+        assert_eq!(out, format!("{line}\r\n\r\n").as_bytes());
     }
 
     #[test]
