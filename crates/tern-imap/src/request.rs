@@ -25,7 +25,7 @@ use crate::search::Key;
 use crate::section::BodySection;
 
 /// One end of a sequence range: a number, or `*` (the last message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Bound {
     Value(u32),
     Last,
@@ -61,7 +61,7 @@ pub(crate) struct Resync {
 }
 
 /// A sequence set as given (RFC 9051 §9 `sequence-set`), message numbers or UIDs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Set(pub(crate) Vec<(Bound, Bound)>);
 
 /// A FETCH data item this version answers.

@@ -154,14 +154,18 @@ pub(crate) struct Context<'a> {
     pub(crate) headers: HashMap<(String, String), HashSet<Uid>>,
     /// Sent dates (Date field), when a SENT* key needs them.
     pub(crate) sent: HashMap<Uid, i64>,
+    /// The UIDs each sequence set (`[0]`) and UID set (`[1]`) names; a set with message
+    /// numbers out of range names none.
+    pub(crate) sets: [HashMap<Set, HashSet<Uid>>; 2],
 }
 
 impl Key {
     fn matches(&self, record: &MessageRecord, cx: &Context<'_>) -> bool {
+        // Resolved once per search (`resolve_sets`), not once per message.
         let in_set = |s: &Set, by_uid: bool| {
-            crate::session::Session::resolve(cx.uids, s, by_uid)
-                .map(|picked| picked.contains(&record.uid))
-                .unwrap_or(false)
+            cx.sets[usize::from(by_uid)]
+                .get(s)
+                .is_some_and(|picked| picked.contains(&record.uid))
         };
         match self {
             Key::All => true,
@@ -223,7 +227,9 @@ pub(crate) async fn run(
         found: HashMap::new(),
         headers: HashMap::new(),
         sent: HashMap::new(),
+        sets: Default::default(),
     };
+    resolve_sets(key, &mut cx);
     let mut terms = Vec::new();
     key.text_terms(&mut terms);
     for (field, term) in terms {
@@ -334,6 +340,26 @@ async fn whole_header(
     let want = usize::try_from(prefix + meta.root.body_start).unwrap_or(usize::MAX);
     reader.read_at(0, want, &mut header).await?;
     Ok(header)
+}
+
+/// Each sequence and UID set of `key`, resolved against the session's numbering once.
+fn resolve_sets(key: &Key, cx: &mut Context<'_>) {
+    match key {
+        Key::Sequence(s) | Key::Uid(s) => {
+            let by_uid = matches!(key, Key::Uid(_));
+            let picked = crate::session::Session::resolve(cx.uids, s, by_uid)
+                .map(|uids| uids.into_iter().collect())
+                .unwrap_or_default();
+            cx.sets[usize::from(by_uid)].insert(s.clone(), picked);
+        }
+        Key::Not(k) => resolve_sets(k, cx),
+        Key::Or(a, b) => {
+            resolve_sets(a, cx);
+            resolve_sets(b, cx);
+        }
+        Key::And(keys) => keys.iter().for_each(|k| resolve_sets(k, cx)),
+        _ => {}
+    }
 }
 
 fn collect_headers(key: &Key, out: &mut Vec<(String, String)>) {

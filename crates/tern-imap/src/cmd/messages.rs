@@ -89,7 +89,7 @@ impl Session {
         }
         // RFC 7162 §3.1.3: what UNCHANGEDSINCE kept from being changed is named in MODIFIED.
         if let Some(since) = unchanged_since {
-            let changed: Vec<Uid> = changed.iter().map(|r| r.uid).collect();
+            let changed: std::collections::HashSet<Uid> = changed.iter().map(|r| r.uid).collect();
             let modified: Vec<String> = match self
                 .shared
                 .stores
@@ -99,7 +99,7 @@ impl Session {
             {
                 Ok(records) => records
                     .iter()
-                    .filter(|r| uids.contains(&r.uid) && !changed.contains(&r.uid))
+                    .filter(|r| uids.binary_search(&r.uid).is_ok() && !changed.contains(&r.uid))
                     .filter(|r| r.modseq.0 > since)
                     .filter_map(|r| match by_uid {
                         true => Some(r.uid.0.to_string()),
@@ -152,7 +152,11 @@ impl Session {
             Ok(records) => records
                 .into_iter()
                 .filter(|r| r.flags.contains(&Flag::Deleted))
-                .filter(|r| within.as_ref().is_none_or(|w| w.contains(&r.uid)))
+                .filter(|r| {
+                    within
+                        .as_ref()
+                        .is_none_or(|w| w.binary_search(&r.uid).is_ok())
+                })
                 .map(|r| r.uid)
                 .collect(),
             Err(e) => return store_failure(out, tag, &e),

@@ -278,16 +278,24 @@ impl Session {
 /// message (RFC 9051 §7.5.1), or after ENABLE QRESYNC one VANISHED for them all (RFC 7162
 /// §3.2.10), which clients of QRESYNC must get instead.
 pub(crate) fn forget_uids(out: &mut Vec<u8>, selected: &mut Selected, gone: &[Uid], qresync: bool) {
+    let mut gone: Vec<Uid> = gone
+        .iter()
+        .copied()
+        .filter(|uid| selected.uids.binary_search(uid).is_ok())
+        .collect();
+    gone.sort_unstable();
+    gone.dedup();
     let mut vanished = Vec::new();
-    for uid in gone {
-        if let Ok(index) = selected.uids.binary_search(uid) {
-            selected.uids.remove(index);
-            match qresync {
-                true => vanished.push(*uid),
-                false => untagged(out, &format!("{} EXPUNGE", index + 1)),
-            }
+    // Each EXPUNGE names the number the message has once the ones before it are gone.
+    for (already, uid) in gone.iter().enumerate() {
+        match (qresync, selected.uids.binary_search(uid)) {
+            (true, _) => vanished.push(*uid),
+            (false, Ok(index)) => untagged(out, &format!("{} EXPUNGE", index + 1 - already)),
+            (false, Err(_)) => {}
         }
     }
+    // One pass, not a `Vec::remove` per message (quadratic on a large expunge).
+    selected.uids.retain(|uid| gone.binary_search(uid).is_err());
     if !vanished.is_empty() {
         vanished.sort_unstable();
         let ranges = crate::respond::ranges(vanished.iter().map(|u| u.0));
