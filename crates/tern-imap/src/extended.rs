@@ -20,6 +20,8 @@ pub(crate) struct SearchReturn {
     pub(crate) max: bool,
     pub(crate) count: bool,
     pub(crate) all: bool,
+    /// RFC 5182 SAVE: keep the result for `$`.
+    pub(crate) save: bool,
 }
 
 /// LIST-EXTENDED's selection and return options (RFC 5258 §3, RFC 5819, RFC 6154 §5.1).
@@ -41,6 +43,17 @@ pub(crate) struct ListOptions {
 /// here: `Some(Ok((tag, request)))`, `Some(Err(tag))` for one of them that is malformed, and
 /// `None` for anything else.
 pub(crate) fn parse(message: &[u8]) -> Option<Result<(String, Request), String>> {
+    // RFC 5182 `$`: read with a placeholder set, then marked (`saved.rs`).
+    if let Some((rewritten, refs)) = crate::saved::find(message) {
+        let parsed = match decode_tagged(&rewritten) {
+            Some(parsed) => parsed,
+            None => parse(&rewritten)?,
+        };
+        return Some(parsed.map(|(tag, mut request)| {
+            refs.mark(&mut request);
+            (tag, request)
+        }));
+    }
     let mut words = Words::new(message);
     let tag = String::from_utf8(words.atom()?.to_vec()).ok()?;
     let mut verb = words.atom()?;
@@ -75,6 +88,9 @@ pub(crate) fn parse(message: &[u8]) -> Option<Result<(String, Request), String>>
             }
         });
         return Some(parsed.map(|r| (tag.clone(), r)).ok_or(tag));
+    }
+    if verb.eq_ignore_ascii_case(b"APPEND") && !uid {
+        return Some(append(message, &tag, &mut words).ok_or(tag));
     }
     if verb.eq_ignore_ascii_case(b"LIST") && !uid {
         return Some(list(&mut words).map(|r| (tag.clone(), r)).ok_or(tag));
@@ -158,6 +174,77 @@ fn decode(command: &[u8]) -> Option<Request> {
     Some(Request::from_command(&command))
 }
 
+/// imap-codec's reading of a whole command with its tag, if it reads it.
+fn decode_tagged(command: &[u8]) -> Option<Result<(String, Request), String>> {
+    let (_, command) = CommandCodec::default().decode(command).ok()?;
+    Some(Ok((
+        command.tag.as_ref().to_string(),
+        Request::from_command(&command),
+    )))
+}
+
+/// APPEND with several messages (RFC 3502 MULTIAPPEND) or with RFC 6855's `UTF8 (literal8)`,
+/// after `APPEND`: `mailbox 1*([SP flag-list] [SP date-time] SP (literal / literal8 / "UTF8"
+/// SP "(" literal8 ")"))`. Each message is handed to imap-codec as an APPEND of its own, so
+/// flags and dates have one parser.
+fn append(message: &[u8], tag: &str, words: &mut Words) -> Option<(String, Request)> {
+    words.skip_space();
+    let mailbox_start = words.at;
+    words.string()?;
+    let mailbox = message.get(mailbox_start..words.at)?;
+    let mut messages = Vec::new();
+    let mut name = None;
+    while !words.at_end() {
+        words.skip_space();
+        let options_start = words.at;
+        if words.peek_open() {
+            words.list()?;
+            words.skip_space();
+        }
+        if message.get(words.at) == Some(&b'"') {
+            words.string()?;
+            words.skip_space();
+        }
+        let options = message.get(options_start..words.at)?;
+        let rest = message.get(words.at..)?;
+        let utf8 = rest.len() > 6 && rest[..6].eq_ignore_ascii_case(b"UTF8 (");
+        if utf8 {
+            words.at += 6;
+        }
+        let data = words.literal()?;
+        if utf8 {
+            if message.get(words.at) != Some(&b')') {
+                return None;
+            }
+            words.at += 1;
+        }
+        let mut one = format!("{tag} APPEND ").into_bytes();
+        one.extend_from_slice(mailbox);
+        one.push(b' ');
+        one.extend_from_slice(options);
+        one.extend_from_slice(format!("~{{{}}}\r\n", data.len()).as_bytes());
+        one.extend_from_slice(data);
+        one.extend_from_slice(b"\r\n");
+        match decode(&one)? {
+            Request::Append {
+                mailbox,
+                messages: mut parsed,
+            } => {
+                name = Some(mailbox);
+                messages.append(&mut parsed);
+            }
+            other => return Some((tag.to_string(), other)),
+        }
+    }
+    Some((
+        tag.to_string(),
+        Request::Append {
+            mailbox: name?,
+            messages,
+        },
+    ))
+}
+
 /// Extension names found in an item list, and whether the list had to be given a
 /// placeholder item (imap-codec refuses an empty list).
 struct Found {
@@ -235,7 +322,8 @@ fn search_return(words: &mut Words) -> Option<SearchReturn> {
             Word::Atom(a) if a.eq_ignore_ascii_case(b"MAX") => returning.max = true,
             Word::Atom(a) if a.eq_ignore_ascii_case(b"COUNT") => returning.count = true,
             Word::Atom(a) if a.eq_ignore_ascii_case(b"ALL") => returning.all = true,
-            // SAVE (RFC 5182) is not offered; anything else is unknown: BAD.
+            Word::Atom(a) if a.eq_ignore_ascii_case(b"SAVE") => returning.save = true,
+            // Anything else is unknown: BAD.
             _ => return None,
         }
     }
@@ -319,12 +407,29 @@ fn status_items(items: Vec<Word>) -> Option<Vec<StatusItem>> {
                 b"UIDNEXT" => StatusItem::UidNext,
                 b"UIDVALIDITY" => StatusItem::UidValidity,
                 b"UNSEEN" => StatusItem::Unseen,
+                b"DELETED" => StatusItem::Deleted,
                 b"HIGHESTMODSEQ" => StatusItem::HighestModSeq,
                 b"SIZE" => StatusItem::Size,
                 _ => return None,
             })
         })
         .collect()
+}
+
+/// Where the octets of the literal that starts at `at` lie: `{n}`, `{n+}` or `~{n}` (RFC 3516
+/// literal8), then CRLF, then n octets (the Fragmentizer has framed them).
+pub(crate) fn literal_at(bytes: &[u8], at: usize) -> Option<std::ops::Range<usize>> {
+    let start = at + usize::from(bytes.get(at) == Some(&b'~'));
+    if bytes.get(start) != Some(&b'{') {
+        return None;
+    }
+    let close = start + bytes.get(start..)?.iter().position(|&b| b == b'}')?;
+    let digits = bytes.get(start + 1..close)?;
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    let n: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let data = close + 1 + usize::from(bytes.get(close + 1) == Some(&b'\r')) + 1;
+    let end = data.checked_add(n)?;
+    (end <= bytes.len()).then_some(data..end)
 }
 
 /// One element of the command: an atom, a string (quoted or literal, decoded), or a
@@ -384,6 +489,14 @@ impl<'a> Words<'a> {
     /// Only the line ending is left.
     fn at_end(&mut self) -> bool {
         matches!(self.bytes.get(self.at..), Some(b"\r\n" | b"\n"))
+    }
+
+    /// A literal, `{n}`, `{n+}` or `~{n}` (RFC 3516 literal8), as the octets it holds.
+    fn literal(&mut self) -> Option<&'a [u8]> {
+        self.skip_space();
+        let data = literal_at(self.bytes, self.at)?;
+        self.at = data.end;
+        self.bytes.get(data)
     }
 
     fn atom(&mut self) -> Option<&'a [u8]> {
@@ -470,17 +583,7 @@ impl<'a> Words<'a> {
                 self.at = i + 1;
                 Some(Word::String(value))
             }
-            b'{' => {
-                // `{n}` or `{n+}` then CRLF then n octets (the Fragmentizer framed them).
-                let close = start + self.bytes.get(start..)?.iter().position(|&b| b == b'}')?;
-                let digits = self.bytes.get(start + 1..close)?;
-                let digits = digits.strip_suffix(b"+").unwrap_or(digits);
-                let n: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
-                let data = close + 1 + usize::from(self.bytes.get(close + 1) == Some(&b'\r')) + 1;
-                let value = self.bytes.get(data..data.checked_add(n)?)?.to_vec();
-                self.at = data + n;
-                Some(Word::String(value))
-            }
+            b'{' => Some(Word::String(self.literal()?.to_vec())),
             _ => {
                 let len = self.bytes[start..]
                     .iter()
@@ -538,7 +641,7 @@ mod tests {
             "a LIST \"\" * RETURN (STATUS)\r\n",
             "a LIST \"\" * RETURN (STATUS (NOPE))\r\n",
             "a LIST \"\" * TRAILING\r\n",
-            "a SEARCH RETURN (SAVE) ALL\r\n",
+            "a SEARCH RETURN (SAVED) ALL\r\n",
             "a SEARCH RETURN (MIN\r\n",
             "a LIST \"\" {9}\r\nab\r\n",
         ] {

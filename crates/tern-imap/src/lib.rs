@@ -29,6 +29,7 @@ mod list;
 pub mod names;
 mod request;
 mod respond;
+mod saved;
 mod search;
 mod section;
 mod session;

@@ -21,6 +21,7 @@ use imap_codec::imap_types::status::StatusDataItemName;
 use tern_store::FlagOp;
 use tern_types::{Flag, Flags};
 
+use crate::saved::SetKind;
 use crate::search::Key;
 use crate::section::BodySection;
 
@@ -63,6 +64,26 @@ pub(crate) struct Resync {
 /// A sequence set as given (RFC 9051 §9 `sequence-set`), message numbers or UIDs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Set(pub(crate) Vec<(Bound, Bound)>);
+
+impl Set {
+    /// `$`, the saved search result (RFC 5182), until the session puts the messages in its
+    /// place: an empty set, which no client can write (RFC 9051 §9: a set has a member).
+    pub(crate) fn saved() -> Self {
+        Set(Vec::new())
+    }
+
+    pub(crate) fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The set of these ascending numbers (empty: matches nothing).
+    pub(crate) fn of(numbers: impl IntoIterator<Item = u32>) -> Self {
+        Set(crate::respond::ranges(numbers)
+            .into_iter()
+            .map(|(lo, hi)| (Bound::Value(lo), Bound::Value(hi)))
+            .collect())
+    }
+}
 
 /// A FETCH data item this version answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,11 +259,10 @@ pub(crate) enum Request {
         uid: bool,
         remove: bool,
     },
+    /// APPEND of one message, or of several at once (RFC 3502 MULTIAPPEND, `extended.rs`).
     Append {
         mailbox: String,
-        flags: Flags,
-        date: Option<i64>,
-        message: Vec<u8>,
+        messages: Vec<Appending>,
     },
     /// SORT or UID SORT (RFC 5256 §3): criteria, then a search as SEARCH's.
     Sort {
@@ -279,6 +299,31 @@ pub(crate) enum Request {
     NotYet(&'static str),
 }
 
+/// One message of an APPEND: its flags, internal date (if given) and octets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Appending {
+    pub(crate) flags: Flags,
+    pub(crate) date: Option<i64>,
+    pub(crate) message: Vec<u8>,
+}
+
+impl Request {
+    /// Calls `f` on each sequence set of the request, in the order they stand in the command,
+    /// with where it stands (for `$`, `saved.rs`).
+    pub(crate) fn visit_sets(&mut self, f: &mut dyn FnMut(&mut Set, SetKind)) {
+        match self {
+            Request::Fetch { set, .. } | Request::Store { set, .. } | Request::Copy { set, .. } => {
+                f(set, SetKind::Command)
+            }
+            Request::Expunge { uids: Some(set) } => f(set, SetKind::Command),
+            Request::Search { key: Some(key), .. }
+            | Request::Sort { key: Some(key), .. }
+            | Request::Thread { key: Some(key), .. } => key.visit_sets(f),
+            _ => {}
+        }
+    }
+}
+
 /// A STATUS item this version answers (RFC 9051 §6.3.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StatusItem {
@@ -287,6 +332,8 @@ pub(crate) enum StatusItem {
     UidNext,
     UidValidity,
     Unseen,
+    /// RFC 9051 §6.3.11: messages with \Deleted.
+    Deleted,
     /// RFC 7162 §3.1.6.
     HighestModSeq,
     /// RFC 8438 STATUS=SIZE: octets of the mailbox.
@@ -593,6 +640,7 @@ impl Request {
                         StatusDataItemName::Unseen => Some(StatusItem::Unseen),
                         StatusDataItemName::HighestModSeq => Some(StatusItem::HighestModSeq),
                         StatusDataItemName::Size => Some(StatusItem::Size),
+                        StatusDataItemName::Deleted => Some(StatusItem::Deleted),
                         _ => None,
                     })
                     .collect();
@@ -632,12 +680,14 @@ impl Request {
             } => match flags(given) {
                 Some(flags) => Request::Append {
                     mailbox: mailbox_name(mailbox),
-                    flags,
-                    date: date.as_ref().map(|d| d.as_ref().timestamp()),
-                    message: match message {
-                        LiteralOrLiteral8::Literal(literal) => literal.data().to_vec(),
-                        LiteralOrLiteral8::Literal8(literal) => literal.data.to_vec(),
-                    },
+                    messages: vec![Appending {
+                        flags,
+                        date: date.as_ref().map(|d| d.as_ref().timestamp()),
+                        message: match message {
+                            LiteralOrLiteral8::Literal(literal) => literal.data().to_vec(),
+                            LiteralOrLiteral8::Literal8(literal) => literal.data.to_vec(),
+                        },
+                    }],
                 },
                 None => Request::BadFlag,
             },

@@ -10,6 +10,7 @@ use tern_store::{MessageRecord, StoreError, TextField};
 use tern_types::{Flag, MailboxId, Uid};
 
 use crate::request::{set, Set};
+use crate::saved::SetKind;
 
 /// Seconds in a day: SEARCH dates are days, "disregarding time and timezone" (RFC 9051
 /// §6.4.4); Tern takes UTC days.
@@ -18,8 +19,9 @@ const DAY: i64 = 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Key {
     All,
-    /// Matches nothing: RECENT and NEW (no message is \Recent in this server).
-    Nothing,
+    /// RFC 3501 §6.4.4 RECENT: the session's \Recent messages; the session puts them in
+    /// ([`Key::set_recent`]) before the search runs, and matches nothing until it has.
+    Recent,
     Sequence(Set),
     Uid(Set),
     /// The message has (true) or lacks (false) the flag.
@@ -75,9 +77,10 @@ impl Key {
             SearchKey::Unseen => Key::Flag(Flag::Seen, false),
             SearchKey::Keyword(k) => Key::Flag(Flag::Keyword(k.inner().to_string()), true),
             SearchKey::Unkeyword(k) => Key::Flag(Flag::Keyword(k.inner().to_string()), false),
-            // RFC 3501: NEW is RECENT UNSEEN, OLD is NOT RECENT; nothing is recent here.
-            SearchKey::New | SearchKey::Recent => Key::Nothing,
-            SearchKey::Old => Key::All,
+            // RFC 3501 §6.4.4: NEW is RECENT UNSEEN, OLD is NOT RECENT.
+            SearchKey::Recent => Key::Recent,
+            SearchKey::New => Key::And(vec![Key::Recent, Key::Flag(Flag::Seen, false)]),
+            SearchKey::Old => Key::Not(Box::new(Key::Recent)),
             SearchKey::Larger(n) => Key::Larger(u64::from(*n)),
             SearchKey::Smaller(n) => Key::Smaller(u64::from(*n)),
             SearchKey::Before(d) => Key::Before(day(d)),
@@ -118,6 +121,35 @@ impl Key {
                 b.text_terms(out);
             }
             Key::And(keys) => keys.iter().for_each(|k| k.text_terms(out)),
+            _ => {}
+        }
+    }
+
+    /// Puts the session's recent messages (a UID set) where the criteria say RECENT.
+    pub(crate) fn set_recent(&mut self, recent: &Set) {
+        match self {
+            Key::Recent => *self = Key::Uid(recent.clone()),
+            Key::Not(k) => k.set_recent(recent),
+            Key::Or(a, b) => {
+                a.set_recent(recent);
+                b.set_recent(recent);
+            }
+            Key::And(keys) => keys.iter_mut().for_each(|k| k.set_recent(recent)),
+            _ => {}
+        }
+    }
+
+    /// Calls `f` on each sequence set of the criteria, in the order they were written.
+    pub(crate) fn visit_sets(&mut self, f: &mut dyn FnMut(&mut Set, SetKind)) {
+        match self {
+            Key::Sequence(set) => f(set, SetKind::SequenceKey),
+            Key::Uid(set) => f(set, SetKind::UidKey),
+            Key::Not(k) => k.visit_sets(f),
+            Key::Or(a, b) => {
+                a.visit_sets(f);
+                b.visit_sets(f);
+            }
+            Key::And(keys) => keys.iter_mut().for_each(|k| k.visit_sets(f)),
             _ => {}
         }
     }
@@ -169,7 +201,7 @@ impl Key {
         };
         match self {
             Key::All => true,
-            Key::Nothing => false,
+            Key::Recent => false,
             Key::Sequence(s) => in_set(s, false),
             Key::Uid(s) => in_set(s, true),
             Key::Flag(flag, has) => record.flags.contains(flag) == *has,

@@ -14,6 +14,7 @@ use crate::extended::ListOptions;
 use crate::names;
 use crate::request::{Request, Set};
 use crate::respond::{tagged, untagged};
+use crate::saved::SetKind;
 use crate::users::Slot;
 use crate::ImapShared;
 
@@ -56,9 +57,49 @@ pub(crate) struct Selected {
     pub(crate) modseq: ModSeq,
     /// The keywords the client has been told of in FLAGS (RFC 3501 §7.2.6).
     pub(crate) keywords: std::collections::BTreeSet<String>,
+    /// RFC 3501 §2.3.2: the UID ranges (end excluded) whose messages are \Recent to this
+    /// session: claimed from the store at SELECT and as new messages come (for EXAMINE, all
+    /// from the mailbox's first unclaimed UID on, without claiming them).
+    pub(crate) recent: Vec<std::ops::Range<Uid>>,
+}
+
+/// The contents of `FLAGS (...)`: the stored flags, and `\Recent` when the message is recent
+/// to an IMAP4rev1 session (RFC 9051 dropped the flag).
+pub(crate) fn flag_names(flags: &tern_types::Flags, recent: bool) -> String {
+    let mut names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    if recent {
+        names.push("\\Recent".to_string());
+    }
+    names.join(" ")
 }
 
 impl Selected {
+    pub(crate) fn is_recent(&self, uid: Uid) -> bool {
+        self.recent.iter().any(|r| r.contains(&uid))
+    }
+
+    /// How many of the session's messages are \Recent to it.
+    pub(crate) fn recent_count(&self) -> usize {
+        self.recent
+            .iter()
+            .map(|r| {
+                self.uids.partition_point(|u| *u < r.end)
+                    - self.uids.partition_point(|u| *u < r.start)
+            })
+            .sum()
+    }
+
+    /// The recent messages as a UID set (for the RECENT, NEW and OLD search keys).
+    pub(crate) fn recent_set(&self) -> Set {
+        use crate::request::Bound;
+        Set(self
+            .recent
+            .iter()
+            .filter(|r| r.start < r.end)
+            .map(|r| (Bound::Value(r.start.0), Bound::Value(r.end.0 - 1)))
+            .collect())
+    }
+
     /// RFC 3501 §7.2.6 / RFC 9051 §7.3.5: FLAGS lists the flags in use in the mailbox, the
     /// keywords too, and is sent again when a keyword appears; PERMANENTFLAGS with it.
     pub(crate) fn announce_keywords<'a>(
@@ -123,6 +164,15 @@ pub(crate) struct Session {
     pub(crate) condstore: bool,
     /// RFC 7162 §3.2.3: ENABLE QRESYNC was given; expunges are told as VANISHED from then on.
     pub(crate) qresync: bool,
+    /// RFC 9051 §6.3.1: ENABLE IMAP4rev2 was given; the session follows IMAP4rev2 from then
+    /// on (ESEARCH answers SEARCH, SELECT names the mailbox in LIST, no RECENT).
+    pub(crate) rev2: bool,
+    /// RFC 6855 §3 (and IMAP4rev2, RFC 9051 §5.1): mailbox names in UTF-8 both ways, UTF-8
+    /// in quoted strings.
+    pub(crate) utf8: bool,
+    /// RFC 5182 (part of IMAP4rev2, RFC 9051 §6.4.4.1): the result a `SEARCH RETURN (SAVE)`
+    /// kept, as UIDs, for `$`; emptied when the selected mailbox changes.
+    pub(crate) saved: Vec<Uid>,
     /// RFC 4978: COMPRESS DEFLATE is on; a second COMPRESS is refused.
     compressed: bool,
     /// This session's share of its account's limits (`max_sessions_per_user`, and one IDLE).
@@ -145,10 +195,6 @@ impl Outcome {
     }
 }
 
-/// IMAP4rev1 strings for clients: names in modified UTF-7, non-ASCII text encoded (this
-/// version does not offer IMAP4rev2 or UTF8=ACCEPT yet).
-pub(crate) const STRINGS: ImapStrings = ImapStrings { utf8: false };
-
 pub(crate) fn store_failure(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
     tracing::error!("store failure: {e}");
     tagged(
@@ -167,6 +213,9 @@ impl Session {
             state: State::NotAuthenticated,
             condstore: false,
             qresync: false,
+            rev2: false,
+            utf8: false,
+            saved: Vec::new(),
             compressed: false,
             session_slot: None,
             idle_slot: None,
@@ -193,7 +242,9 @@ impl Session {
         let append_limit = format!("APPENDLIMIT={}", self.shared.settings.append_limit);
         let mut caps = vec![
             "IMAP4rev1",
+            "IMAP4rev2",
             "LITERAL+",
+            "MULTIAPPEND",
             "SASL-IR",
             "UNSELECT",
             "UIDPLUS",
@@ -211,6 +262,8 @@ impl Session {
             "OBJECTID",
             "COMPRESS=DEFLATE",
             "ESEARCH",
+            "SEARCHRES",
+            "UTF8=ACCEPT",
             "LIST-EXTENDED",
             "LIST-STATUS",
             "SPECIAL-USE",
@@ -252,8 +305,9 @@ impl Session {
         self.info.tls = Some(description);
     }
 
-    pub(crate) async fn command(&mut self, tag: &str, request: Request) -> Outcome {
+    pub(crate) async fn command(&mut self, tag: &str, mut request: Request) -> Outcome {
         let mut out = Vec::new();
+        self.expand_saved(&mut request);
         let next = match request {
             Request::Capability => {
                 untagged(&mut out, &format!("CAPABILITY {}", self.capabilities()));
@@ -322,12 +376,21 @@ impl Session {
                 Next::Continue
             }
             Request::Enable(asked) => {
-                // RFC 5161 §3.1: ENABLED lists what was enabled of what was asked; CONDSTORE
-                // and QRESYNC are the extensions here that can be (RFC 7162 §3.1, §3.2.3;
-                // QRESYNC implies CONDSTORE).
+                // RFC 5161 §3.1: ENABLED lists what was enabled of what was asked: CONDSTORE
+                // and QRESYNC (RFC 7162 §3.1, §3.2.3; QRESYNC implies CONDSTORE), IMAP4rev2
+                // (RFC 9051 §6.3.1) and UTF8=ACCEPT (RFC 6855 §3, which IMAP4rev2 includes).
                 let wants = |name: &str| asked.iter().any(|c| c.eq_ignore_ascii_case(name));
                 let mut enabled = String::from("ENABLED");
                 let mut highest = Vec::new();
+                if wants("IMAP4rev2") {
+                    self.rev2 = true;
+                    self.utf8 = true;
+                    enabled.push_str(" IMAP4rev2");
+                }
+                if wants("UTF8=ACCEPT") {
+                    self.utf8 = true;
+                    enabled.push_str(" UTF8=ACCEPT");
+                }
                 if wants("CONDSTORE") {
                     self.enable_condstore(&mut highest);
                     enabled.push_str(" CONDSTORE");
@@ -480,14 +543,8 @@ impl Session {
                 self.copy(&mut out, tag, &set, &to, uid, remove).await;
                 Next::Continue
             }
-            Request::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => {
-                self.append(&mut out, tag, &mailbox, flags, date, message)
-                    .await;
+            Request::Append { mailbox, messages } => {
+                self.append(&mut out, tag, &mailbox, messages).await;
                 Next::Continue
             }
             Request::Sort {
@@ -609,17 +666,41 @@ impl Session {
         }
     }
 
-    /// The mailbox a client names: INBOX in any case, others in modified UTF-7 (RFC 3501
-    /// §5.1.3) decoded strictly.
+    /// How strings are written for this client: UTF-8 once it has enabled IMAP4rev2 or
+    /// UTF8=ACCEPT, otherwise non-ASCII text encoded.
+    pub(crate) fn strings(&self) -> ImapStrings {
+        ImapStrings { utf8: self.utf8 }
+    }
+
+    /// A mailbox name as the client wrote it, in UTF-8 (as stored): INBOX in any case; others
+    /// in UTF-8 after ENABLE IMAP4rev2 or UTF8=ACCEPT (RFC 9051 §5.1, RFC 6855 §3), in
+    /// modified UTF-7 (RFC 3501 §5.1.3) decoded strictly before.
+    pub(crate) fn decode_name(&self, name: &str) -> Result<String, names::NameError> {
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Ok("INBOX".to_string());
+        }
+        match self.utf8 {
+            true => Ok(name.to_string()),
+            false => names::decode_utf7(name),
+        }
+    }
+
+    /// A stored mailbox name as this client reads it (the inverse of [`Self::decode_name`]).
+    pub(crate) fn encode_name(&self, name: &str) -> String {
+        match self.utf8 {
+            true => name.to_string(),
+            false => names::encode_utf7(name),
+        }
+    }
+
+    /// The mailbox a client names, looked up (see [`Self::decode_name`]).
     pub(crate) async fn find_mailbox(&self, name: &str) -> Result<MailboxInfo, String> {
         let Some(account) = self.account() else {
             return Err("Log in first".into());
         };
-        let decoded = if name.eq_ignore_ascii_case("INBOX") {
-            "INBOX".to_string()
-        } else {
-            names::decode_utf7(name).map_err(|e| format!("Bad mailbox name: {e}"))?
-        };
+        let decoded = self
+            .decode_name(name)
+            .map_err(|e| format!("Bad mailbox name: {e}"))?;
         match self
             .shared
             .stores
@@ -634,6 +715,43 @@ impl Session {
                 Err("[UNAVAILABLE] Temporary server failure, try again later".into())
             }
         }
+    }
+
+    /// Puts the messages of the saved search result (RFC 5182) where the request has `$`:
+    /// those still in the mailbox, as UIDs or as this session's message numbers by where the
+    /// set stands; an empty result matches nothing (§2.1: a valid, non-matching set).
+    fn expand_saved(&self, request: &mut Request) {
+        let State::Selected(_, selected) = &self.state else {
+            return;
+        };
+        let uid_command = match request {
+            Request::Fetch { uid, .. } | Request::Store { uid, .. } | Request::Copy { uid, .. } => {
+                *uid
+            }
+            _ => true,
+        };
+        let mut present: Option<Vec<(u32, u32)>> = None;
+        request.visit_sets(&mut |set, kind| {
+            if !set.is_saved() {
+                return;
+            }
+            // (message number, UID) of each saved message still here.
+            let present = present.get_or_insert_with(|| {
+                self.saved
+                    .iter()
+                    .filter_map(|uid| {
+                        let at = selected.uids.binary_search(uid).ok()?;
+                        Some((at as u32 + 1, uid.0))
+                    })
+                    .collect()
+            });
+            let by_uid = match kind {
+                SetKind::Command => uid_command,
+                SetKind::SequenceKey => false,
+                SetKind::UidKey => true,
+            };
+            *set = Set::of(present.iter().map(|&(n, uid)| if by_uid { uid } else { n }));
+        });
     }
 
     /// The client ended IDLE: its slot goes back.

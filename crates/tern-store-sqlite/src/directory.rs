@@ -283,8 +283,15 @@ impl Directory for SqliteStore {
                     false => sql_err(e),
                 })?;
                 let id = AccountId(conn.last_insert_rowid());
+                // The mailboxes every account starts with, subscribed (clients that show only
+                // subscribed folders show these); later ones are subscribed by the client.
                 for (name, special_use) in DEFAULT_MAILBOXES {
                     create_mailbox_in(conn, id, name, special_use)?;
+                    conn.exec(
+                        "INSERT INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+                        params![id.0, name],
+                    )
+                    .map_err(sql_err)?;
                 }
                 Ok((id, Vec::new()))
             })

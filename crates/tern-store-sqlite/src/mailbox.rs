@@ -15,8 +15,9 @@ use crate::convert::{is_duplicate, now, sql_err, Cached};
 use crate::reader::open_message_in;
 use crate::SqliteStore;
 
-const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, subscribed, uid_validity, \
-     uid_next, highest_modseq, message_count, total_size";
+const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, \
+     EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name), \
+     uid_validity, uid_next, highest_modseq, message_count, total_size, recent_uid";
 /// Message columns, from `messages m JOIN blobs b ON b.id = m.blob_id` (see [`FROM_MESSAGES`]).
 const MESSAGE_COLUMNS: &str =
     "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size, b.hash, m.blob_id, \
@@ -36,6 +37,7 @@ fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
         highest_modseq: ModSeq(r.get::<_, i64>(7)? as u64),
         messages: r.get(8)?,
         size: r.get::<_, i64>(9)? as u64,
+        recent_uid: Uid(r.get(10)?),
     })
 }
 
@@ -500,25 +502,49 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended> {
-        let size = message.prefix.len() as u64 + message.blob.size;
+        let mut appended = self.append_all(mailbox, vec![message]).await?;
+        appended
+            .pop()
+            .ok_or_else(|| StoreError::Internal("an append stored nothing".into()))
+    }
+
+    async fn append_all(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<Vec<Appended>> {
+        let sizes: Vec<u64> = messages
+            .iter()
+            .map(|m| m.prefix.len() as u64 + m.blob.size)
+            .collect();
+        // One writer operation: its savepoint is rolled back whole if any message fails
+        // (over quota, say), so none of them is kept.
         let appended = self
             .inner
             .writer
             .write(move |conn| {
-                let blob = insert_blob(conn, &message.blob)?;
-                let parts = AppendParts {
-                    blob_id: blob.id,
-                    blob_size: blob.size,
-                    prefix: &message.prefix,
-                    flags: &message.flags,
-                    internal_date: message.internal_date,
-                };
-                let (appended, change) = append_in(conn, mailbox, parts)?;
-                Ok((appended, vec![change]))
+                let mut appended = Vec::with_capacity(messages.len());
+                let mut changes = Vec::with_capacity(messages.len());
+                for message in &messages {
+                    let blob = insert_blob(conn, &message.blob)?;
+                    let parts = AppendParts {
+                        blob_id: blob.id,
+                        blob_size: blob.size,
+                        prefix: &message.prefix,
+                        flags: &message.flags,
+                        internal_date: message.internal_date,
+                    };
+                    let (one, change) = append_in(conn, mailbox, parts)?;
+                    appended.push(one);
+                    changes.push(change);
+                }
+                Ok((appended, changes))
             })
             .await?;
         // Logged in the caller's span, so the line carries its session id.
-        tracing::info!(mailbox = %mailbox, uid = %appended.uid, size, "message stored");
+        for (one, size) in appended.iter().zip(sizes) {
+            tracing::info!(mailbox = %mailbox, uid = %one.uid, size, "message stored");
+        }
         Ok(appended)
     }
 
@@ -711,20 +737,68 @@ impl MailboxStore for SqliteStore {
             .await
     }
 
-    async fn set_subscribed(&self, mailbox: MailboxId, subscribed: bool) -> StoreResult<()> {
+    async fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &str,
+        subscribed: bool,
+    ) -> StoreResult<()> {
+        let name = canonical_name(name).to_string();
         self.inner
             .writer
             .write(move |conn| {
-                let n = conn
-                    .exec(
-                        "UPDATE mailboxes SET subscribed = ?2 WHERE id = ?1",
-                        params![mailbox.0, subscribed],
+                let sql = match subscribed {
+                    true => {
+                        "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)"
+                    }
+                    false => "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+                };
+                conn.exec(sql, params![account.0, name]).map_err(sql_err)?;
+                Ok(((), Vec::new()))
+            })
+            .await
+    }
+
+    async fn subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name",
                     )
                     .map_err(sql_err)?;
-                if n == 0 {
-                    return Err(StoreError::NotFound(format!("mailbox #{mailbox}")));
+                let names = stmt
+                    .query_map([account.0], |r| r.get(0))
+                    .map_err(sql_err)?
+                    .collect::<Result<Vec<String>, _>>()
+                    .map_err(sql_err)?;
+                Ok(names)
+            })
+            .await
+    }
+
+    async fn claim_recent(&self, mailbox: MailboxId) -> StoreResult<std::ops::Range<Uid>> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let (from, to): (u32, u32) = conn
+                    .row(
+                        "SELECT recent_uid, uid_next FROM mailboxes WHERE id = ?1",
+                        [mailbox.0],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(sql_err)?
+                    .ok_or_else(|| StoreError::NotFound(format!("mailbox #{mailbox}")))?;
+                if from < to {
+                    conn.exec(
+                        "UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1",
+                        params![mailbox.0, to],
+                    )
+                    .map_err(sql_err)?;
                 }
-                Ok(((), Vec::new()))
+                Ok((Uid(from)..Uid(to.max(from)), Vec::new()))
             })
             .await
     }

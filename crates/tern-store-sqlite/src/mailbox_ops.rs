@@ -187,5 +187,18 @@ pub(crate) fn rename_in(
         params![mailbox.0, new_name],
     )
     .map_err(sql_err)?;
+    // Subscriptions follow the mailbox and its inferiors to their new names, so the client
+    // keeps seeing what it subscribed to.
+    conn.exec(
+        "UPDATE OR REPLACE subscriptions SET name = ?3 WHERE account_id = ?1 AND name = ?2",
+        params![info.account.0, info.name, new_name],
+    )
+    .map_err(sql_err)?;
+    conn.exec(
+        "UPDATE OR REPLACE subscriptions SET name = ?3 || substr(name, length(?2) + 1)
+          WHERE account_id = ?1 AND substr(name, 1, length(?2)) = ?2",
+        params![info.account.0, old_prefix, format!("{new_name}/")],
+    )
+    .map_err(sql_err)?;
     Ok(((), Vec::new()))
 }

@@ -147,7 +147,25 @@ INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(i
     // newest entries only (`mailbox.rs`, `EXPUNGE_LOG_KEPT`), and expunges at or below the
     // floor are no longer known one by one.
     "ALTER TABLE mailboxes ADD COLUMN expunge_floor INTEGER NOT NULL DEFAULT 0;",
+    RECENT_AND_SUBSCRIPTIONS,
 ];
+
+/// Version 7. `recent_uid`: RFC 3501 §2.3.2 \Recent, the first UID no session has yet
+/// claimed as recent (messages there are recent to the next session that selects the mailbox;
+/// those already stored are not). `subscriptions`: RFC 9051 §6.3.7, subscriptions by name,
+/// apart from mailboxes: a name may be subscribed that does not exist, and a deleted
+/// mailbox's subscription stays.
+const RECENT_AND_SUBSCRIPTIONS: &str = r#"
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;
+UPDATE mailboxes SET recent_uid = uid_next;
+CREATE TABLE subscriptions (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+"#;
 
 /// Version 4: the message layer (`content.rs`, `indexer.rs`). Blobs stored before it have no
 /// `meta`; `SqliteStore::analyse_unanalysed` fills it in. The full-text index itself is in

@@ -32,6 +32,9 @@ pub struct MailboxInfo {
     pub highest_modseq: ModSeq,
     pub messages: u32,
     pub size: u64,
+    /// RFC 3501 §2.3.2: messages from this UID on are \Recent to the next session that
+    /// claims them ([`MailboxStore::claim_recent`]).
+    pub recent_uid: Uid,
 }
 
 /// One message as a mailbox lists it.
@@ -178,6 +181,13 @@ pub trait MailboxStore: Send + Sync {
     /// Assigns the next UID and a new MODSEQ, counts the size against the account's quota,
     /// and is durable before it returns.
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended>;
+    /// Appends every message or none (RFC 3502 MULTIAPPEND is atomic), in one durable commit;
+    /// the UIDs follow the order given.
+    async fn append_all(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<Vec<Appended>>;
     /// Messages with a UID at or above `from`, in UID order.
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>>;
     /// UIDs and wire sizes (see [`crate::StagedBlob::wire_size`]) of every message, in UID
@@ -268,8 +278,20 @@ pub trait MailboxStore: Send + Sync {
     /// UIDVALIDITY. Renaming INBOX moves its messages to a new mailbox of that name and
     /// leaves INBOX empty (RFC 9051 §6.3.5). Fails if the new name exists.
     async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()>;
-    /// Marks a mailbox subscribed or not (RFC 9051 §6.3.6, §6.3.7).
-    async fn set_subscribed(&self, mailbox: MailboxId, subscribed: bool) -> StoreResult<()>;
+    /// Subscribes the account to a mailbox name or unsubscribes it (RFC 9051 §6.3.7, §6.3.8):
+    /// by name, whether or not such a mailbox exists.
+    async fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &str,
+        subscribed: bool,
+    ) -> StoreResult<()>;
+    /// The names the account is subscribed to, in name order.
+    async fn subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>>;
+    /// RFC 3501 §2.3.2: takes the mailbox's messages not yet \Recent to any session for the
+    /// caller: the UIDs from the returned range's start up to UIDNEXT are now recent to it
+    /// alone, and to no later claim. An empty range when there are none.
+    async fn claim_recent(&self, mailbox: MailboxId) -> StoreResult<std::ops::Range<Uid>>;
     /// Updates flags; with `unchanged_since` (RFC 7162 §3.1.3) messages changed after it are
     /// left alone. Returns the messages whose flags changed, with their new MODSEQ.
     async fn store_flags(

@@ -27,6 +27,7 @@ macro_rules! conformance_tests {
             directory_accounts_and_domains, recipient_resolution, case_sensitive_policy,
             append_assigns_uids_and_modseqs, uids_survive_restart, flags_and_modseq,
             expunge_keeps_change_log, quota_usage_follows_appends_and_expunges,
+            append_all_is_all_or_nothing, recent_messages_are_claimed_once,
             change_events_follow_commits, accept_delivers_local_recipients_in_one_commit,
             accept_queues_a_full_mailbox_and_refuses_when_all_are_full,
             queue_keeps_what_was_not_delivered, queue_defer_fail_and_lease, queue_leases_and_reports,
@@ -473,6 +474,62 @@ pub async fn quota_usage_follows_appends_and_expunges(backend: &dyn Backend) {
     );
     let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
     assert_eq!(info.size, size);
+}
+
+/// RFC 3502: several messages appended at once take consecutive UIDs in the order given; if
+/// one of them cannot be stored (here: past the quota), none is.
+pub async fn append_all_is_all_or_nothing(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    let both = vec![
+        message(&stores, b"Subject: one\r\n\r\n1\r\n").await,
+        message(&stores, b"Subject: two\r\n\r\n2\r\n").await,
+    ];
+    let appended = stores.mailboxes.append_all(inbox.id, both).await.unwrap();
+    let uids: Vec<Uid> = appended.iter().map(|a| a.uid).collect();
+    assert_eq!(uids, [Uid(1), Uid(2)]);
+    let used = stores.directory.account(alice).await.unwrap().used_bytes;
+    stores
+        .directory
+        .set_quota(&addr("alice@example.org"), used + 60)
+        .await
+        .unwrap();
+    let past_quota = vec![
+        message(&stores, &[b'a'; 30]).await,
+        message(&stores, &[b'b'; 30]).await,
+    ];
+    let refused = stores.mailboxes.append_all(inbox.id, past_quota).await;
+    assert!(
+        matches!(refused, Err(StoreError::OverQuota(_))),
+        "{refused:?}"
+    );
+    let info = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!((info.messages, info.uid_next), (2, Uid(3)));
+    assert_eq!(
+        stores.directory.account(alice).await.unwrap().used_bytes,
+        used
+    );
+}
+
+/// RFC 3501 §2.3.2: a message is \Recent to one session only: the first claim takes what
+/// came since the last one, a second claim gets nothing, and later messages go to the next.
+pub async fn recent_messages_are_claimed_once(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(inbox.recent_uid, Uid(1));
+    for body in [b"1".as_slice(), b"2"] {
+        let m = message(&stores, body).await;
+        stores.mailboxes.append(inbox.id, m).await.unwrap();
+    }
+    let mb = &stores.mailboxes;
+    assert_eq!(mb.claim_recent(inbox.id).await.unwrap(), Uid(1)..Uid(3));
+    assert!(mb.claim_recent(inbox.id).await.unwrap().is_empty());
+    assert_eq!(mb.mailbox(alice, "INBOX").await.unwrap().recent_uid, Uid(3));
+    let m = message(&stores, b"3").await;
+    mb.append(inbox.id, m).await.unwrap();
+    assert_eq!(mb.claim_recent(inbox.id).await.unwrap(), Uid(3)..Uid(4));
 }
 
 pub async fn change_events_follow_commits(backend: &dyn Backend) {
@@ -1288,8 +1345,24 @@ pub async fn mailbox_operations_for_imap(backend: &dyn Backend) {
         Err(StoreError::Invalid(_))
     ));
 
-    mb.set_subscribed(saved.id, false).await.unwrap();
+    // Subscriptions are by name (RFC 9051 §6.3.7): a new mailbox is not subscribed, a name
+    // may be subscribed without a mailbox, and the subscription follows a rename.
     assert!(!mb.mailbox(alice, "Saved").await.unwrap().subscribed);
+    mb.set_subscribed(alice, "Saved", true).await.unwrap();
+    mb.set_subscribed(alice, "Not/There", true).await.unwrap();
+    assert!(mb.mailbox(alice, "Saved").await.unwrap().subscribed);
+    mb.rename_mailbox(saved.id, "Kept").await.unwrap();
+    assert!(mb.mailbox(alice, "Kept").await.unwrap().subscribed);
+    mb.set_subscribed(alice, "Kept", false).await.unwrap();
+    assert!(!mb.mailbox(alice, "Kept").await.unwrap().subscribed);
+    mb.rename_mailbox(saved.id, "Saved").await.unwrap();
+    let subscribed = mb.subscriptions(alice).await.unwrap();
+    assert!(subscribed.contains(&"INBOX".to_string()), "{subscribed:?}");
+    assert!(
+        subscribed.contains(&"Not/There".to_string()),
+        "{subscribed:?}"
+    );
+    assert!(!subscribed.contains(&"Saved".to_string()), "{subscribed:?}");
 
     // An account with room for one message: a copy does not fit and changes nothing; a move
     // changes no usage, so it goes through.

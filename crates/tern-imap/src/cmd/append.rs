@@ -2,22 +2,22 @@
 //! the same blob writer as SMTP delivery, so its MIME structure is recorded in the same commit.
 
 use tern_store::{NewMessage, StoreError};
-use tern_types::Flags;
 
+use crate::request::Appending;
 use crate::respond::tagged;
 use crate::session::{store_failure, Session};
 
 use tern_types::unix_now as now;
 
 impl Session {
+    /// APPEND of one message or, with MULTIAPPEND (RFC 3502), of several: all of them are
+    /// stored in one commit or none is.
     pub(crate) async fn append(
         &mut self,
         out: &mut Vec<u8>,
         tag: &str,
         name: &str,
-        flags: Flags,
-        date: Option<i64>,
-        message: Vec<u8>,
+        messages: Vec<Appending>,
     ) {
         if self.account().is_none() {
             return tagged(out, tag, "BAD", "Log in first");
@@ -29,40 +29,44 @@ impl Session {
             }
             Err(why) => return tagged(out, tag, "NO", &why),
         };
-        if message.is_empty() {
-            return tagged(out, tag, "BAD", "An empty message cannot be appended");
+        // RFC 3502 §6.3.11: a zero-length message is an error, answered NO (a client cancels
+        // a MULTIAPPEND this way), and nothing is appended.
+        if messages.iter().any(|m| m.message.is_empty()) {
+            return tagged(out, tag, "NO", "An empty message cannot be appended");
         }
         let stores = &self.shared.stores;
-        let blob = match stores.blobs.stage(message).await {
-            Ok(blob) => blob,
-            Err(e) => return store_failure(out, tag, &e),
-        };
-        let appended = stores
-            .mailboxes
-            .append(
-                mailbox.id,
-                NewMessage {
-                    blob,
-                    prefix: Vec::new(),
-                    flags,
-                    internal_date: date.unwrap_or_else(now),
-                },
-            )
-            .await;
-        match appended {
+        let mut staged = Vec::with_capacity(messages.len());
+        for appending in messages {
+            let blob = match stores.blobs.stage(appending.message).await {
+                Ok(blob) => blob,
+                Err(e) => return store_failure(out, tag, &e),
+            };
+            staged.push(NewMessage {
+                blob,
+                prefix: Vec::new(),
+                flags: appending.flags,
+                internal_date: appending.date.unwrap_or_else(now),
+            });
+        }
+        match stores.mailboxes.append_all(mailbox.id, staged).await {
             // Durable before the OK (DESIGN principle 2): the store commits with fsync.
             Ok(appended) => {
                 // RFC 9051 §6.3.12: into the selected mailbox, EXISTS at once.
                 if self.selected_mailbox() == Some(mailbox.id) {
                     self.refresh(out).await;
                 }
+                // RFC 4315 §3: APPENDUID with the UIDs in the order the messages came, a set
+                // only when there were several.
+                let uid_set = crate::respond::sequence_set(&crate::respond::ranges(
+                    appended.iter().map(|a| a.uid.0),
+                ));
                 tagged(
                     out,
                     tag,
                     "OK",
                     &format!(
-                        "[APPENDUID {} {}] APPEND completed",
-                        appended.uid_validity.0, appended.uid.0
+                        "[APPENDUID {} {uid_set}] APPEND completed",
+                        mailbox.uid_validity.0
                     ),
                 )
             }

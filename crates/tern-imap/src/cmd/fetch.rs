@@ -8,7 +8,7 @@ use tern_types::{Flag, Flags, MailboxId, Uid};
 use crate::request::{Item, Label, Set};
 use crate::respond::tagged;
 use crate::section::{header_fields, BodySection};
-use crate::session::{store_failure, Next, Outcome, Piece, Session, State, STRINGS};
+use crate::session::{flag_names, store_failure, Next, Outcome, Piece, Session, State};
 
 impl Session {
     pub(crate) async fn fetch(
@@ -38,6 +38,12 @@ impl Session {
         };
         let (mailbox, read_only) = (selected.mailbox.id, selected.read_only);
         let mailboxes = self.shared.stores.mailboxes.clone();
+        let strings = self.strings();
+        let recent = match self.rev2 {
+            true => Vec::new(),
+            false => selected.recent.clone(),
+        };
+        let is_recent = |uid: Uid| recent.iter().any(|r| r.contains(&uid));
         // RFC 9051 §6.4.5: fetching a body without .PEEK sets \Seen (not in read-only mode).
         let sets_seen = !read_only
             && items.iter().any(|i| {
@@ -134,9 +140,8 @@ impl Session {
                 match item {
                     Item::Flags => {
                         sep(&mut line);
-                        let flags: Vec<String> =
-                            record.flags.iter().map(|f| f.to_string()).collect();
-                        line.extend_from_slice(format!("FLAGS ({})", flags.join(" ")).as_bytes());
+                        let names = flag_names(&record.flags, is_recent(*uid));
+                        line.extend_from_slice(format!("FLAGS ({names})").as_bytes());
                     }
                     Item::Uid => {
                         sep(&mut line);
@@ -237,7 +242,7 @@ impl Session {
                         if let Some(meta) = &meta {
                             sep(&mut line);
                             line.extend_from_slice(b"ENVELOPE ");
-                            line.extend_from_slice(&imap_envelope(meta, STRINGS));
+                            line.extend_from_slice(&imap_envelope(meta, strings));
                         }
                     }
                     Item::Structure(extension) => {
@@ -248,7 +253,7 @@ impl Session {
                             } else {
                                 b"BODY "
                             });
-                            line.extend_from_slice(&body_structure(meta, *extension, STRINGS));
+                            line.extend_from_slice(&body_structure(meta, *extension, strings));
                         }
                     }
                     Item::Body {
@@ -301,8 +306,8 @@ impl Session {
             }
             if newly_seen.contains(uid) && !items.contains(&Item::Flags) {
                 sep(&mut line);
-                let flags: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
-                line.extend_from_slice(format!("FLAGS ({})", flags.join(" ")).as_bytes());
+                let names = flag_names(&record.flags, is_recent(*uid));
+                line.extend_from_slice(format!("FLAGS ({names})").as_bytes());
             }
             if with_modseq {
                 sep(&mut line);

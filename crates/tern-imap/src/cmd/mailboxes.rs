@@ -1,5 +1,7 @@
 //! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE and STATUS (RFC 9051 §6.3.4–6.3.11).
 
+use std::collections::BTreeSet;
+
 use tern_store::{MailboxInfo, StoreError};
 use tern_types::{Flag, SpecialUse, Uid};
 
@@ -11,13 +13,42 @@ use crate::respond::{string, tagged, untagged};
 use crate::session::{store_failure, Session, State};
 
 impl Session {
-    /// A new mailbox name from a client: modified UTF-7 decoded strictly, validated, without
+    /// A new mailbox name from a client: decoded (`Session::decode_name`), validated, without
     /// the trailing delimiter RFC 9051 §6.3.4 allows.
-    fn new_name(name: &str) -> Result<String, String> {
+    fn new_name(&self, name: &str) -> Result<String, String> {
         let name = name.strip_suffix('/').unwrap_or(name);
-        let decoded = names::decode_utf7(name).map_err(|e| format!("Bad mailbox name: {e}"))?;
+        let decoded = self
+            .decode_name(name)
+            .map_err(|e| format!("Bad mailbox name: {e}"))?;
         names::validate(&decoded).map_err(|e| format!("Bad mailbox name: {e}"))?;
         Ok(decoded)
+    }
+
+    /// The attributes of an existing mailbox among all of the account's (RFC 9051 §7.3.1,
+    /// RFC 3348: \HasChildren or \HasNoChildren; RFC 6154: its special use).
+    pub(crate) fn attributes(
+        mailbox: &MailboxInfo,
+        mailboxes: &[MailboxInfo],
+    ) -> Vec<&'static str> {
+        let below = format!("{}/", mailbox.name);
+        let has_children = mailboxes.iter().any(|m| m.name.starts_with(&below));
+        let mut attributes = vec![if has_children {
+            "\\HasChildren"
+        } else {
+            "\\HasNoChildren"
+        }];
+        if let Some(special) = mailbox.special_use {
+            attributes.push(special.as_str());
+        }
+        attributes
+    }
+
+    /// `* LIST (attributes) "/" name` (or LSUB), the name as this client reads it.
+    pub(crate) fn list_line(&self, verb: &str, name: &str, attributes: &[&str]) -> Vec<u8> {
+        let mut line = format!("* {verb} ({}) \"/\" ", attributes.join(" ")).into_bytes();
+        string(&mut line, &self.encode_name(name), self.utf8);
+        line.extend_from_slice(b"\r\n");
+        line
     }
 
     pub(crate) async fn create(
@@ -39,7 +70,7 @@ impl Session {
             },
             _ => return tagged(out, tag, "NO", "[USEATTR] One special use per mailbox"),
         };
-        let name = match Self::new_name(name) {
+        let name = match self.new_name(name) {
             Ok(name) => name,
             Err(why) => return tagged(out, tag, "NO", &why),
         };
@@ -115,7 +146,7 @@ impl Session {
             Ok(mailbox) => mailbox,
             Err(why) => return tagged(out, tag, "NO", &why),
         };
-        let to = match Self::new_name(to) {
+        let to = match self.new_name(to) {
             Ok(name) => name,
             Err(why) => return tagged(out, tag, "NO", &why),
         };
@@ -138,6 +169,9 @@ impl Session {
         }
     }
 
+    /// SUBSCRIBE and UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8): by name, whether or not the
+    /// mailbox exists (the RFC lets a server check; Tern does not, so a subscription can be
+    /// made before its mailbox and outlives it).
     pub(crate) async fn subscribe(
         &mut self,
         out: &mut Vec<u8>,
@@ -145,18 +179,18 @@ impl Session {
         name: &str,
         subscribe: bool,
     ) {
-        if self.account().is_none() {
+        let Some(account) = self.account().map(|a| a.id) else {
             return tagged(out, tag, "BAD", "Log in first");
-        }
-        let mailbox = match self.find_mailbox(name).await {
-            Ok(mailbox) => mailbox,
+        };
+        let name = match self.new_name(name) {
+            Ok(name) => name,
             Err(why) => return tagged(out, tag, "NO", &why),
         };
         match self
             .shared
             .stores
             .mailboxes
-            .set_subscribed(mailbox.id, subscribe)
+            .set_subscribed(account, &name, subscribe)
             .await
         {
             Ok(()) => tagged(out, tag, "OK", "Done"),
@@ -194,27 +228,40 @@ impl Session {
         if items.contains(&StatusItem::HighestModSeq) {
             self.condstore = true;
         }
-        let unseen = match items.contains(&StatusItem::Unseen) {
-            true => self
+        // UNSEEN and DELETED count flags: the records are read once for both.
+        let (mut unseen, mut deleted) = (0, 0);
+        if items.contains(&StatusItem::Unseen) || items.contains(&StatusItem::Deleted) {
+            let records = self
                 .shared
                 .stores
                 .mailboxes
                 .messages(mailbox.id, Uid(1))
-                .await?
-                .iter()
-                .filter(|r| !r.flags.contains(&Flag::Seen))
-                .count(),
+                .await?;
+            for record in &records {
+                unseen += usize::from(!record.flags.contains(&Flag::Seen));
+                deleted += usize::from(record.flags.contains(&Flag::Deleted));
+            }
+        }
+        // RFC 3501 §6.3.10: RECENT, the messages no session has claimed yet.
+        let recent = match items.contains(&StatusItem::Recent) {
+            true => {
+                let mailboxes = &self.shared.stores.mailboxes;
+                mailboxes
+                    .messages(mailbox.id, mailbox.recent_uid)
+                    .await?
+                    .len()
+            }
             false => 0,
         };
         let values: Vec<String> = items
             .iter()
             .map(|item| match item {
                 StatusItem::Messages => format!("MESSAGES {}", mailbox.messages),
-                // RFC 9051 removed \\Recent; IMAP4rev1 clients are told none are recent.
-                StatusItem::Recent => "RECENT 0".to_string(),
+                StatusItem::Recent => format!("RECENT {recent}"),
                 StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next.0),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity.0),
                 StatusItem::Unseen => format!("UNSEEN {unseen}"),
+                StatusItem::Deleted => format!("DELETED {deleted}"),
                 StatusItem::Size => format!("SIZE {}", mailbox.size),
                 StatusItem::MailboxId => {
                     format!("MAILBOXID ({})", crate::respond::mailbox_id(mailbox))
@@ -225,7 +272,7 @@ impl Session {
             })
             .collect();
         let mut line = b"* STATUS ".to_vec();
-        string(&mut line, &names::encode_utf7(&mailbox.name), false);
+        string(&mut line, &self.encode_name(&mailbox.name), self.utf8);
         line.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
         Ok(line)
     }
@@ -256,62 +303,93 @@ impl Session {
         // A pattern that is not valid modified UTF-7 names no mailbox (every stored name
         // encodes validly): it matches nothing, it is not an error.
         for pattern in patterns.iter().filter(|p| !p.is_empty()) {
-            if let Ok(decoded) = names::decode_utf7(&format!("{reference}{pattern}")) {
+            if let Ok(decoded) = self.decode_name(&format!("{reference}{pattern}")) {
                 full.push(decoded);
             }
         }
-        let mailboxes = match self
-            .shared
-            .stores
-            .mailboxes
-            .list_mailboxes(account.id)
-            .await
-        {
+        let account = account.id;
+        let stores = &self.shared.stores;
+        let mailboxes = match stores.mailboxes.list_mailboxes(account).await {
             Ok(m) => m,
             Err(e) => return store_failure(out, tag, &e),
         };
-        let mark_subscribed =
-            verb == "LIST" && (options.subscribed_only || options.return_subscribed);
-        for mailbox in &mailboxes {
-            if !full.iter().any(|p| list::matches(p, &mailbox.name)) {
+        let lsub = verb == "LSUB";
+        let by_subscription = lsub || options.subscribed_only;
+        let subscribed: BTreeSet<String> = match by_subscription || options.return_subscribed {
+            true => match stores.mailboxes.subscriptions(account).await {
+                Ok(names) => names.into_iter().collect(),
+                Err(e) => return store_failure(out, tag, &e),
+            },
+            false => BTreeSet::new(),
+        };
+        let matches = |name: &str| full.iter().any(|p| list::matches(p, name));
+        // The names to consider: the mailboxes, and when subscriptions select, the subscribed
+        // names (which may not exist) and their parents, after them in name order.
+        let mut names: Vec<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
+        if by_subscription {
+            let existing: BTreeSet<&str> = names.iter().copied().collect();
+            let mut extra = BTreeSet::new();
+            for name in &subscribed {
+                let mut levels = name
+                    .match_indices('/')
+                    .map(|(i, _)| &name[..i])
+                    .collect::<Vec<_>>();
+                levels.push(name);
+                extra.extend(levels.into_iter().filter(|n| !existing.contains(n)));
+            }
+            names.extend(extra);
+        }
+        for name in names {
+            if !matches(name) {
                 continue;
             }
-            if options.special_use_only && mailbox.special_use.is_none() {
+            let mailbox = mailboxes.iter().find(|m| m.name == name);
+            if options.special_use_only && mailbox.is_none_or(|m| m.special_use.is_none()) {
                 continue;
             }
-            let below = format!("{}/", mailbox.name);
-            let mut children = mailboxes.iter().filter(|m| m.name.starts_with(&below));
-            let has_children = children.clone().next().is_some();
-            // RFC 5258 §3.5: a parent left out by SUBSCRIBED is still named, with CHILDINFO,
-            // when RECURSIVEMATCH asks and one of its children is subscribed.
+            let is_subscribed = subscribed.contains(name);
+            // A subscribed name below this one that the patterns do not reach.
+            let below = format!("{name}/");
+            let hidden_subscribed_child = subscribed
+                .range(below.clone()..)
+                .take_while(|s| s.starts_with(&below))
+                .any(|s| !matches(s));
+            let mut attributes = match mailbox {
+                Some(mailbox) => Self::attributes(mailbox, &mailboxes),
+                // RFC 5258 §3: a name that is not a mailbox (implies \Noselect).
+                None => vec!["\\NonExistent"],
+            };
             let mut child_info = false;
-            if options.subscribed_only && !mailbox.subscribed {
-                if !(options.recursive && children.any(|m| m.subscribed)) {
+            if lsub {
+                if !is_subscribed {
+                    // RFC 3501 §6.3.9: a parent the pattern reaches, not subscribed, whose
+                    // subscribed inferior it does not reach, is listed as \Noselect.
+                    if !hidden_subscribed_child {
+                        continue;
+                    }
+                    attributes = vec!["\\Noselect"];
+                } else if mailbox.is_none() {
+                    attributes.clear();
+                }
+            } else if options.subscribed_only && !is_subscribed {
+                // RFC 5258 §3.5: with RECURSIVEMATCH, a parent left out by SUBSCRIBED is still
+                // named, with CHILDINFO, when a subscribed inferior is not itself listed.
+                if !(options.recursive && hidden_subscribed_child) {
                     continue;
                 }
                 child_info = true;
             }
-            let mut attributes = vec![if has_children {
-                "\\HasChildren"
-            } else {
-                "\\HasNoChildren"
-            }];
-            if let Some(special) = mailbox.special_use {
-                attributes.push(special.as_str());
-            }
-            if mark_subscribed && mailbox.subscribed {
+            if !lsub && is_subscribed && (options.subscribed_only || options.return_subscribed) {
                 attributes.push("\\Subscribed");
             }
-            let name = names::encode_utf7(&mailbox.name);
-            let mut line = format!("* {verb} ({}) \"/\" ", attributes.join(" ")).into_bytes();
-            string(&mut line, &name, false);
+            let mut line = self.list_line(verb, name, &attributes);
             if child_info {
-                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+                line.truncate(line.len() - 2);
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
             }
-            line.extend_from_slice(b"\r\n");
             out.extend_from_slice(&line);
             // RFC 5819 §2: the mailbox's STATUS right after its LIST response.
-            if let (Some(items), false) = (&options.status, child_info) {
+            if let (Some(items), false, Some(mailbox)) = (&options.status, child_info, mailbox) {
                 match self.status_line(mailbox, items).await {
                     Ok(status) => out.extend_from_slice(&status),
                     Err(e) => return store_failure(out, tag, &e),

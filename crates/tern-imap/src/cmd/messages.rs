@@ -5,11 +5,13 @@ use tern_types::{Flag, Flags, ModSeq, Uid};
 
 use crate::request::Set;
 use crate::respond::{tagged, untagged};
-use crate::session::{store_failure, Session, State};
+use crate::session::{flag_names, store_failure, Session, State};
 
 /// A UID list as a sequence set (for COPYUID): single UIDs, comma-separated.
+/// UIDs in ascending order as a `uid-set` of ranges (RFC 4315 §3: source and destination
+/// sets of COPYUID correspond in that order, both ascending here).
 fn uid_list(uids: impl Iterator<Item = Uid>) -> String {
-    uids.map(|u| u.0.to_string()).collect::<Vec<_>>().join(",")
+    crate::respond::sequence_set(&crate::respond::ranges(uids.map(|u| u.0)))
 }
 
 impl Session {
@@ -67,7 +69,7 @@ impl Session {
                 let Some(seq) = selected.uids.binary_search(&record.uid).ok() else {
                     continue;
                 };
-                let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                let names = flag_names(&record.flags, !self.rev2 && selected.is_recent(record.uid));
                 let uid = if by_uid {
                     format!(" UID {}", record.uid.0)
                 } else {
@@ -79,11 +81,7 @@ impl Session {
                 };
                 untagged(
                     out,
-                    &format!(
-                        "{} FETCH (FLAGS ({}){uid}{modseq})",
-                        seq + 1,
-                        names.join(" ")
-                    ),
+                    &format!("{} FETCH (FLAGS ({names}){uid}{modseq})", seq + 1,),
                 );
             }
         }

@@ -3,7 +3,6 @@
 
 use tern_store::Resolution;
 
-use crate::names;
 use crate::respond::{string, tagged};
 use crate::session::{store_failure, Session};
 
@@ -49,7 +48,7 @@ impl Session {
             Err(e) => return store_failure(out, tag, &e),
         };
         let mut line = b"* QUOTAROOT ".to_vec();
-        string(&mut line, &names::encode_utf7(&mailbox.name), false);
+        string(&mut line, &self.encode_name(&mailbox.name), self.utf8);
         // RFC 9208 §4.3.2: a mailbox without a quota root has none listed.
         if storage.is_some() {
             line.extend_from_slice(b" \"\"");

@@ -30,7 +30,7 @@ impl Session {
             );
             return None;
         }
-        let Some(key) = key else {
+        let Some(mut key) = key else {
             tagged(
                 out,
                 tag,
@@ -39,6 +39,7 @@ impl Session {
             );
             return None;
         };
+        key.set_recent(&selected.recent_set());
         let stores = &self.shared.stores;
         match crate::search::run(stores, selected.mailbox.id, &selected.uids, &key).await {
             Ok(found) => Some((key, found)),
@@ -71,7 +72,21 @@ impl Session {
         by_uid: bool,
         returning: Option<SearchReturn>,
     ) {
+        // RFC 9051 §6.4.4: an IMAP4rev2 client is answered with ESEARCH, ALL when it asked
+        // for nothing else.
+        let returning = match (returning, self.rev2) {
+            (None, true) => Some(SearchReturn {
+                all: true,
+                ..SearchReturn::default()
+            }),
+            (returning, _) => returning,
+        };
+        let save = returning.is_some_and(|r| r.save);
         let Some((key, found)) = self.matching(out, tag, key, charset_ok).await else {
+            // RFC 5182 §2.1: a SAVE search that fails leaves `$` empty.
+            if save {
+                self.saved.clear();
+            }
             return;
         };
         // RFC 7162 §3.1.5: a MODSEQ search answers with the highest mod-sequence it found.
@@ -82,7 +97,19 @@ impl Session {
         if key.uses_modseq() {
             self.enable_condstore(out);
         }
+        if save {
+            self.save_result(&found, returning.unwrap_or_default());
+        }
         if let Some(returning) = returning {
+            // RFC 5182 §2.4: SAVE alone answers with nothing but the tagged OK.
+            if returning
+                == (SearchReturn {
+                    save: true,
+                    ..SearchReturn::default()
+                })
+            {
+                return tagged(out, tag, "OK", "SEARCH completed, result saved");
+            }
             let numbers: Vec<u32> = self
                 .numbers(found.iter().map(|(u, _)| *u), by_uid)
                 .split_whitespace()
@@ -113,6 +140,26 @@ impl Session {
         }
         untagged(out, &line);
         tagged(out, tag, "OK", "SEARCH completed");
+    }
+
+    /// RFC 5182 §2.4 (RFC 9051 §6.4.4.2): what SAVE keeps: the MIN and/or MAX message when
+    /// only they were asked for, otherwise every message found.
+    fn save_result(&mut self, found: &[(Uid, u64)], returning: SearchReturn) {
+        let ends_only = (returning.min || returning.max) && !(returning.all || returning.count);
+        self.saved = match ends_only {
+            true => {
+                let mut ends = Vec::new();
+                if let (true, Some((uid, _))) = (returning.min, found.first()) {
+                    ends.push(*uid);
+                }
+                if let (true, Some((uid, _))) = (returning.max, found.last()) {
+                    ends.push(*uid);
+                }
+                ends.dedup();
+                ends
+            }
+            false => found.iter().map(|(uid, _)| *uid).collect(),
+        };
     }
 
     pub(crate) async fn sort(

@@ -6,7 +6,7 @@ use tern_types::{Flag, ModSeq, Uid};
 
 use crate::request::{Resync, Set};
 use crate::respond::{tagged, untagged};
-use crate::session::{store_failure, Selected, Session, State};
+use crate::session::{flag_names, store_failure, Selected, Session, State};
 
 impl Session {
     pub(crate) async fn select(
@@ -54,21 +54,48 @@ impl Session {
             .max()
             .unwrap_or(ModSeq(0))
             .max(mailbox.highest_modseq);
+        // RFC 3501 §2.3.2: SELECT takes the messages no session has seen as recent; EXAMINE
+        // sees them without taking them.
+        let recent = match read_only {
+            true => mailbox.recent_uid..Uid(u32::MAX),
+            false => match self.shared.stores.mailboxes.claim_recent(mailbox.id).await {
+                Ok(claimed) => claimed,
+                Err(e) => return store_failure(out, tag, &e),
+            },
+        };
         let mut selected = Selected {
             mailbox,
             read_only,
             uids: records.iter().map(|r| r.uid).collect(),
             modseq,
             keywords: Default::default(),
+            recent: vec![recent],
         };
         selected.announce_keywords(&mut Vec::new(), &records);
         // RFC 9051 §6.3.2 / RFC 3501 §6.3.1: FLAGS, EXISTS, (RECENT), UNSEEN, UIDVALIDITY,
         // UIDNEXT, PERMANENTFLAGS, then the tagged OK with the access mode.
         untagged(out, &selected.flags_line());
         untagged(out, &format!("{} EXISTS", records.len()));
-        untagged(out, "0 RECENT");
-        if let Some(first) = records.iter().position(|r| !r.flags.contains(&Flag::Seen)) {
-            untagged(out, &format!("OK [UNSEEN {}] First unseen", first + 1));
+        if self.rev2 {
+            // RFC 9051 §6.3.2: LIST with the mailbox's name and attributes; RECENT and
+            // [UNSEEN] are IMAP4rev1's only (Appendix E items 11 and 12).
+            let mailboxes = match self
+                .shared
+                .stores
+                .mailboxes
+                .list_mailboxes(account.id)
+                .await
+            {
+                Ok(mailboxes) => mailboxes,
+                Err(e) => return store_failure(out, tag, &e),
+            };
+            let attributes = Self::attributes(&selected.mailbox, &mailboxes);
+            out.extend_from_slice(&self.list_line("LIST", &selected.mailbox.name, &attributes));
+        } else {
+            untagged(out, &format!("{} RECENT", selected.recent_count()));
+            if let Some(first) = records.iter().position(|r| !r.flags.contains(&Flag::Seen)) {
+                untagged(out, &format!("OK [UNSEEN {}] First unseen", first + 1));
+            }
         }
         let mailbox = &selected.mailbox;
         untagged(
@@ -100,7 +127,12 @@ impl Session {
         );
         untagged(out, &selected.permanent_flags_line());
         if let Some(resync) = resync.filter(|r| r.uid_validity == mailbox.uid_validity.0) {
-            if let Err(e) = self.resync(out, mailbox, &records, &resync).await {
+            if let Err(e) = self
+                .resync(out, mailbox, &records, &resync, |uid| {
+                    selected.is_recent(uid)
+                })
+                .await
+            {
                 return store_failure(out, tag, &e);
             }
         }
@@ -112,6 +144,8 @@ impl Session {
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         tagged(out, tag, "OK", &format!("{mode} {verb} completed"));
         self.state = State::Selected(account, selected);
+        // RFC 5182 §2.1: a new selection starts with an empty saved result.
+        self.saved.clear();
     }
 
     /// What changed in the selected mailbox since the session last looked (the change log,
@@ -140,7 +174,7 @@ impl Session {
                 selected.uids.push(record.uid);
                 added = true;
             } else if let Ok(index) = selected.uids.binary_search(&record.uid) {
-                let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+                let names = flag_names(&record.flags, !self.rev2 && selected.is_recent(record.uid));
                 let modseq = match self.condstore {
                     true => format!(" MODSEQ ({})", record.modseq.0),
                     false => String::new(),
@@ -148,16 +182,34 @@ impl Session {
                 untagged(
                     out,
                     &format!(
-                        "{} FETCH (FLAGS ({}) UID {}{modseq})",
+                        "{} FETCH (FLAGS ({names}) UID {}{modseq})",
                         index + 1,
-                        names.join(" "),
                         record.uid.0
                     ),
                 );
             }
         }
         if added {
+            // RFC 3501 §2.3.2: new messages are recent to the first session that learns of
+            // them (a read-write one).
+            if !selected.read_only {
+                if let Ok(claimed) = self
+                    .shared
+                    .stores
+                    .mailboxes
+                    .claim_recent(selected.mailbox.id)
+                    .await
+                {
+                    if !claimed.is_empty() {
+                        selected.recent.push(claimed);
+                    }
+                }
+            }
             untagged(out, &format!("{} EXISTS", selected.uids.len()));
+            // RFC 3501 §7.3.2: RECENT follows when it changed (IMAP4rev1 only).
+            if !self.rev2 {
+                untagged(out, &format!("{} RECENT", selected.recent_count()));
+            }
         }
         selected.modseq = selected.modseq.max(changes.highest_modseq);
     }
@@ -170,6 +222,7 @@ impl Session {
         mailbox: &MailboxInfo,
         records: &[MessageRecord],
         resync: &Resync,
+        is_recent: impl Fn(Uid) -> bool,
     ) -> Result<(), StoreError> {
         let changes = self
             .shared
@@ -195,14 +248,13 @@ impl Session {
             let Ok(index) = present.binary_search(&record.uid) else {
                 continue;
             };
-            let names: Vec<String> = record.flags.iter().map(|f| f.to_string()).collect();
+            let names = flag_names(&record.flags, !self.rev2 && is_recent(record.uid));
             untagged(
                 out,
                 &format!(
-                    "{} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
+                    "{} FETCH (UID {} FLAGS ({names}) MODSEQ ({}))",
                     index + 1,
                     record.uid.0,
-                    names.join(" "),
                     record.modseq.0
                 ),
             );

@@ -693,9 +693,14 @@ async fn append_to_the_selected_mailbox_announces_exists() {
     )
     .await
     .unwrap();
+    // Both messages are \Recent to this session: the first since SELECT, the second since
+    // the session learnt of it (RFC 3501 §2.3.2, §7.3.2).
     assert_eq!(
         unsolicited(&mut s),
-        [UnsolicitedResponse::Exists(2)],
+        [
+            UnsolicitedResponse::Exists(2),
+            UnsolicitedResponse::Recent(2)
+        ],
         "an untagged EXISTS with APPEND's answer"
     );
     assert_eq!(uids(&mut s).await, [1, 2], "no NOOP needed");
@@ -905,7 +910,7 @@ async fn store_search_and_sort() {
     assert_eq!(removed.len(), 1);
     assert_eq!(
         owned_flags(&removed[0]),
-        [Flag::Custom("$Important".into())],
+        [Flag::Custom("$Important".into()), Flag::Recent],
         "what is left"
     );
     assert!(
@@ -914,7 +919,7 @@ async fn store_search_and_sort() {
             .is_empty(),
         "RFC 9051 §6.4.6: .SILENT answers with no FETCH"
     );
-    assert_eq!(flags_of(&mut s, 3).await, [Flag::Seen]);
+    assert_eq!(flags_of(&mut s, 3).await, [Flag::Seen, Flag::Recent]);
     let by_uid: Vec<Fetch> = within("UID STORE", async {
         s.uid_store("3", "FLAGS (\\Answered)")
             .await
@@ -926,7 +931,12 @@ async fn store_search_and_sort() {
     .await;
     assert_eq!(by_uid.len(), 1);
     assert_eq!(by_uid[0].uid, Some(3), "UID STORE answers carry the UID");
-    assert_eq!(owned_flags(&by_uid[0]), [Flag::Answered], "FLAGS replaces");
+    // \Recent is the session's, not a stored flag: FLAGS does not replace it.
+    assert_eq!(
+        owned_flags(&by_uid[0]),
+        [Flag::Answered, Flag::Recent],
+        "FLAGS replaces"
+    );
 
     async fn search(s: &mut Session<TcpStream>, query: &str) -> Vec<u32> {
         let mut found: Vec<u32> = within(query, s.search(query))
@@ -1105,6 +1115,15 @@ async fn idle_wakes_on_smtp_delivery_and_on_another_session() {
     deliver_over_smtp(&server, b"Subject: second\r\n\r\n2\r\n").await;
     pushed(&mut idle, |r| {
         assert_eq!(*r, Response::MailboxData(MailboxDatum::Exists(2)))
+    })
+    .await;
+    // RFC 3501 §7.3.2: RECENT follows EXISTS (its count depends on which session took the
+    // new message as recent first).
+    pushed(&mut idle, |r| {
+        assert!(
+            matches!(r, Response::MailboxData(MailboxDatum::Recent(_))),
+            "{r:?}"
+        )
     })
     .await;
 
@@ -1365,7 +1384,7 @@ async fn qresync_vanished_and_changedsince() {
     .await;
     let changed: Vec<(Option<u32>, Vec<Flag<'static>>)> =
         since.iter().map(|f| (f.uid, owned_flags(f))).collect();
-    assert_eq!(changed, [(Some(2), vec![Flag::Seen])]);
+    assert_eq!(changed, [(Some(2), vec![Flag::Seen, Flag::Recent])]);
     let earlier: Vec<String> = unsolicited(&mut s)
         .iter()
         .filter_map(|r| match r {

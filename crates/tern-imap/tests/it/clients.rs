@@ -104,7 +104,7 @@ fn check(output: &str, stored: &[u8], tls: bool) {
     assert!(line("AFTER-BODY").contains("\\Seen"), "BODY[] sets \\Seen");
 }
 
-/// Each mode on a server of its own: BODY[] sets \\Seen, which the next run must not find.
+/// Each mode on a server of its own: BODY[] sets \Seen, which the next run must not find.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imaplib_over_plain_loopback_starttls_and_imaps() {
     let (server, stored) = server_with_mail().await;

@@ -67,7 +67,9 @@ async fn flags_keywords_and_unseen() {
     c.run("a1", "SELECT INBOX").await;
     let fetched = c.run("a2", "FETCH 1 (BODY[TEXT])").await;
     assert!(
-        fetched.iter().any(|l| l.contains("FLAGS (\\Seen)")),
+        fetched
+            .iter()
+            .any(|l| l.contains("FLAGS (\\Seen \\Recent)")),
         "{fetched:?}"
     );
     let again = c.run("a3", "FETCH 1 (BODY[TEXT])").await;
@@ -263,4 +265,117 @@ async fn sent_dates_are_the_fields_own_days() {
         c.run("a5", "SEARCH SENTSINCE 25-Mar-2007").await[0],
         "* SEARCH 2 3\r\n"
     );
+}
+
+/// RFC 3501 §2.3.2: a message is \Recent to one session only, the first to select its
+/// mailbox (or, for a message that arrives later, the first read-write session to learn of
+/// it); EXAMINE sees recent messages without taking them; SELECT says how many (§7.3.2),
+/// FETCH FLAGS and the RECENT, NEW and OLD search keys follow it (§6.4.4); STATUS RECENT counts
+/// those nobody has taken yet (§6.3.10); copies are recent in their new mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_belongs_to_one_session() {
+    let server = TestServer::start().await;
+    let mut first = alice_with(&server, 2).await;
+    let mut second = Client::logged_in(&server).await;
+    let mut third = Client::logged_in(&server).await;
+    assert!(has(&first.run("a1", "SELECT INBOX").await, "* 2 RECENT"));
+    assert!(has(&second.run("b1", "SELECT INBOX").await, "* 0 RECENT"));
+    let flags = first.run("a2", "FETCH 1 FLAGS").await;
+    assert_eq!(flags[0], "* 1 FETCH (FLAGS (\\Recent))\r\n");
+    assert_eq!(
+        second.run("b2", "FETCH 1 FLAGS").await[0],
+        "* 1 FETCH (FLAGS ())\r\n"
+    );
+    first.run("a3", "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    assert_eq!(
+        first.run("a4", "SEARCH RECENT").await[0],
+        "* SEARCH 1 2\r\n"
+    );
+    assert_eq!(first.run("a5", "SEARCH NEW").await[0], "* SEARCH 2\r\n");
+    assert_eq!(first.run("a6", "SEARCH OLD").await[0], "* SEARCH\r\n");
+    assert_eq!(second.run("b3", "SEARCH OLD").await[0], "* SEARCH 1 2\r\n");
+    let status = third.run("c1", "STATUS INBOX (RECENT)").await;
+    assert!(has(&status, "* STATUS \"INBOX\" (RECENT 0)"), "{status:?}");
+
+    crate::deliver_to_alice(&server, &[b"Subject: m3\r\n\r\nbody 3\r\n".to_vec()]).await;
+    let status = third.run("c2", "STATUS INBOX (RECENT)").await;
+    assert!(has(&status, "* STATUS \"INBOX\" (RECENT 1)"), "{status:?}");
+    assert!(has(&third.run("c3", "EXAMINE INBOX").await, "* 1 RECENT"));
+    let noop = second.run("b4", "NOOP").await;
+    assert!(
+        has(&noop, "* 3 EXISTS") && has(&noop, "* 1 RECENT"),
+        "{noop:?}"
+    );
+    let noop = first.run("a7", "NOOP").await;
+    assert!(
+        has(&noop, "* 3 EXISTS") && has(&noop, "* 2 RECENT"),
+        "{noop:?}"
+    );
+    assert_eq!(second.run("b5", "SEARCH RECENT").await[0], "* SEARCH 3\r\n");
+
+    // A copy is new in its mailbox: recent to the next session that selects it.
+    first.run("a8", "CREATE Copies").await;
+    first.run("a9", "COPY 1:2 Copies").await;
+    assert!(has(&third.run("c4", "SELECT Copies").await, "* 2 RECENT"));
+}
+
+/// RFC 9051 §6.3.7–6.3.9 and RFC 5258 §3: subscriptions are names, apart from mailboxes.
+/// CREATE does not subscribe; a name can be subscribed without a mailbox and stays
+/// subscribed when its mailbox is deleted (LIST (SUBSCRIBED) marks it \NonExistent); LSUB
+/// with `%` lists a parent of a subscribed mailbox it does not reach as \Noselect (RFC 3501
+/// §6.3.9); RENAME takes the subscription along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_names() {
+    let server = TestServer::start().await;
+    let mut c = alice_with(&server, 0).await;
+    for name in ["box", "box/a", "box/b/c", "gone"] {
+        assert!(last(&c.run("a1", &format!("CREATE {name}")).await).starts_with("a1 OK"));
+    }
+    assert!(!c
+        .run("a2", "LSUB \"\" *")
+        .await
+        .iter()
+        .any(|l| l.contains("box")));
+    for name in ["box/a", "box/b/c", "gone", "later"] {
+        assert!(last(&c.run("a3", &format!("SUBSCRIBE {name}")).await).starts_with("a3 OK"));
+    }
+    c.run("a4", "DELETE gone").await;
+    let subscribed = c.run("a5", "LIST (SUBSCRIBED) \"\" *").await;
+    for line in [
+        "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"box/a\"",
+        "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"box/b/c\"",
+        "* LIST (\\NonExistent \\Subscribed) \"/\" \"gone\"",
+        "* LIST (\\NonExistent \\Subscribed) \"/\" \"later\"",
+    ] {
+        assert!(has(&subscribed, line), "{line}: {subscribed:?}");
+    }
+    assert!(!subscribed.iter().any(|l| l.ends_with("\"box\"\r\n")));
+    let lsub = c.run("a6", "LSUB \"\" box/%").await;
+    assert!(
+        has(&lsub, "* LSUB (\\HasNoChildren) \"/\" \"box/a\""),
+        "{lsub:?}"
+    );
+    assert!(
+        has(&lsub, "* LSUB (\\Noselect) \"/\" \"box/b\""),
+        "{lsub:?}"
+    );
+    assert_eq!(lsub.len(), 3, "{lsub:?}");
+    let recursive = c.run("a7", "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %").await;
+    assert!(
+        has(
+            &recursive,
+            "* LIST (\\HasChildren) \"/\" \"box\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"
+        ),
+        "{recursive:?}"
+    );
+    c.run("a8", "RENAME box/a box/z").await;
+    let lsub = c.run("a9", "LSUB \"\" box/*").await;
+    assert!(
+        has(&lsub, "* LSUB (\\HasNoChildren) \"/\" \"box/z\""),
+        "{lsub:?}"
+    );
+    assert!(!lsub.iter().any(|l| l.contains("box/a")), "{lsub:?}");
+    c.run("a10", "UNSUBSCRIBE later").await;
+    let lsub = c.run("a11", "LSUB \"\" *").await;
+    assert!(!lsub.iter().any(|l| l.contains("later")), "{lsub:?}");
 }

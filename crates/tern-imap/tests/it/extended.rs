@@ -55,7 +55,7 @@ async fn esearch_returns_what_was_asked() {
         "{modseq:?}"
     );
     for (tag, bad) in [
-        ("b1", "SEARCH RETURN (SAVE) ALL"),
+        ("b1", "SEARCH RETURN (SAVED) ALL"),
         ("b2", "SEARCH RETURN (MIN ALL"),
     ] {
         let refused = c.run(tag, bad).await;

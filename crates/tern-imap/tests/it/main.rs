@@ -10,6 +10,7 @@ mod offline_sync;
 mod offlineimap;
 mod qresync;
 mod raw;
+mod rev2;
 
 use tern_config::Protocol;
 use tern_testkit::TestServer;

@@ -242,10 +242,12 @@ async fn changes_reach_other_sessions_in_idle_and_on_noop() {
     assert_eq!(idler.line().await, "+ idling\r\n");
     deliver().await;
     assert_eq!(idler.pushed().await, "* 2 EXISTS\r\n");
+    // The idler selected first: both messages are \Recent to it (RFC 3501 §2.3.2).
+    assert_eq!(idler.pushed().await, "* 2 RECENT\r\n");
     other.run("b3", "STORE 1 +FLAGS (\\Flagged)").await;
     let flags = idler.pushed().await;
     assert!(
-        flags.starts_with("* 1 FETCH (FLAGS (\\Flagged) UID 1)"),
+        flags.starts_with("* 1 FETCH (FLAGS (\\Flagged \\Recent) UID 1)"),
         "{flags}"
     );
     other.run("b4", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;

@@ -95,22 +95,22 @@ pub(crate) fn envelope_and_keys(
                 text.subject = decoded.to_string();
             }
             HeaderName::From if env.from.is_empty() => {
-                (env.from, keys.from, text.from) = addresses(value.as_address());
+                (env.from, keys.from, text.from) = addresses(value.as_address(), &header);
             }
             HeaderName::Sender if env.sender.is_empty() => {
-                env.sender = addresses(value.as_address()).0;
+                env.sender = addresses(value.as_address(), &header).0;
             }
             HeaderName::ReplyTo if env.reply_to.is_empty() => {
-                env.reply_to = addresses(value.as_address()).0;
+                env.reply_to = addresses(value.as_address(), &header).0;
             }
             HeaderName::To if env.to.is_empty() => {
-                (env.to, keys.to, text.to) = addresses(value.as_address());
+                (env.to, keys.to, text.to) = addresses(value.as_address(), &header);
             }
             HeaderName::Cc if env.cc.is_empty() => {
-                (env.cc, keys.cc, text.cc) = addresses(value.as_address());
+                (env.cc, keys.cc, text.cc) = addresses(value.as_address(), &header);
             }
             HeaderName::Bcc if env.bcc.is_empty() => {
-                let (list, _, bcc) = addresses(value.as_address());
+                let (list, _, bcc) = addresses(value.as_address(), &header);
                 env.bcc = list;
                 text.bcc = bcc;
             }
@@ -137,16 +137,72 @@ pub(crate) fn envelope_and_keys(
     (env, keys, text)
 }
 
-/// An address field as ENVELOPE lists it, its first mailbox, and its search text
-/// (`name <address>` items).
-fn addresses(list: Option<AddressList<'_>>) -> (Vec<EnvelopeAddress>, Option<AddressKey>, String) {
-    let mut out = Vec::new();
-    let mut first = None;
-    let mut text = String::new();
+/// An address field as ENVELOPE lists it, its first mailbox (a group's name when the field
+/// starts with a group, as IMAP's envelope does: RFC 5256 §2.2 sorts on that mailbox), and
+/// its search text (`name <address>` items, and group names).
+///
+/// mail-parser gives a comment alone (`group: (foo) ;`) and a bare word (`From: d`) the same
+/// way, as a name without an address; the field's text tells them apart: a comment is left
+/// out (RFC 5322 §3.2.2: it is not part of the address), a bare word is a local part without
+/// a domain, as Dovecot reads it.
+fn addresses(
+    list: Option<AddressList<'_>>,
+    header: &Header<'_>,
+) -> (Vec<EnvelopeAddress>, Option<AddressKey>, String) {
+    let mut field = AddressField::default();
     let Some(list) = list else {
-        return (out, first, text);
+        return (field.out, field.first, field.text);
     };
-    let mut push = |name: Option<&str>, address: Option<&str>, out: &mut Vec<EnvelopeAddress>| {
+    let raw = unfolded(header);
+    for item in list.iter() {
+        match item {
+            Address::Mailbox(m) => field.mailbox(m.name(), m.address(), &raw),
+            Address::Group(g) => {
+                field.group(g.name().unwrap_or_default());
+                for m in g.mailboxes() {
+                    field.mailbox(m.name(), m.address(), &raw);
+                }
+                field.out.push(EnvelopeAddress::GroupEnd);
+            }
+        }
+    }
+    (field.out, field.first, field.text)
+}
+
+/// What [`addresses`] gathers from one field.
+#[derive(Default)]
+struct AddressField {
+    out: Vec<EnvelopeAddress>,
+    first: Option<AddressKey>,
+    text: String,
+}
+
+impl AddressField {
+    fn separate(&mut self) {
+        if !self.text.is_empty() {
+            self.text.push_str(", ");
+        }
+    }
+
+    fn group(&mut self, name: &str) {
+        if self.first.is_none() {
+            self.first = Some(AddressKey {
+                address: name.to_string(),
+                name: None,
+            });
+        }
+        self.separate();
+        self.text.push_str(name);
+        self.text.push(':');
+        self.out.push(EnvelopeAddress::GroupStart(name.to_string()));
+    }
+
+    fn mailbox(&mut self, name: Option<&str>, address: Option<&str>, raw: &str) {
+        let (name, address) = match (name, address) {
+            (Some(word), None) if raw.contains(&format!("({word})")) => return,
+            (Some(word), None) => (None, Some(word)),
+            other => other,
+        };
         // RFC 5322 §4.4 obsolete source route (`@relay:user@host`): kept apart, as IMAP's
         // addr-adl, so the address itself is the mailbox.
         let (route, address) = match address {
@@ -163,44 +219,27 @@ fn addresses(list: Option<AddressList<'_>>) -> (Vec<EnvelopeAddress>, Option<Add
             },
             None => (None, None),
         };
-        if first.is_none() {
+        if self.first.is_none() {
             if let Some(a) = address {
-                first = Some(AddressKey {
+                self.first = Some(AddressKey {
                     address: a.to_string(),
                     name: name.map(str::to_string),
                 });
             }
         }
-        if !text.is_empty() {
-            text.push_str(", ");
-        }
+        self.separate();
         if let Some(n) = name {
-            text.push_str(n);
-            text.push(' ');
+            self.text.push_str(n);
+            self.text.push(' ');
         }
-        text.push('<');
-        text.push_str(address.unwrap_or_default());
-        text.push('>');
-        out.push(EnvelopeAddress::Mailbox {
+        self.text.push('<');
+        self.text.push_str(address.unwrap_or_default());
+        self.text.push('>');
+        self.out.push(EnvelopeAddress::Mailbox {
             name: name.map(str::to_string),
             route,
             local,
             domain,
         });
-    };
-    for item in list.iter() {
-        match item {
-            Address::Mailbox(m) => push(m.name(), m.address(), &mut out),
-            Address::Group(g) => {
-                out.push(EnvelopeAddress::GroupStart(
-                    g.name().unwrap_or_default().to_string(),
-                ));
-                for m in g.mailboxes() {
-                    push(m.name(), m.address(), &mut out);
-                }
-                out.push(EnvelopeAddress::GroupEnd);
-            }
-        }
     }
-    (out, first, text)
 }

@@ -97,6 +97,9 @@ async fn domains_stored_as_u_labels_are_migrated_and_merged() {
              INSERT INTO aliases (domain_id, local, local_key) VALUES (11, 'info', 'info');
              INSERT INTO alias_targets (alias_id, account_id)
                   SELECT last_insert_rowid(), id FROM accounts WHERE local = 'bob';
+             DROP TABLE subscriptions;
+             ALTER TABLE mailboxes DROP COLUMN recent_uid;
+             ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
              DROP TRIGGER blobs_forget_text;
              DROP TABLE text_dropped;
              ALTER TABLE blobs DROP COLUMN meta;

@@ -368,3 +368,40 @@ async fn the_expunge_log_keeps_the_newest_entries_above_a_floor() {
     assert_eq!(after_move.expunged, uids[3..6]);
     assert_eq!(after_move.log_floor, modseqs[2]);
 }
+
+/// Schema version 7 on a store made before it: subscriptions move from the mailbox rows to
+/// their own table as they were, and messages already stored are not \Recent to anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_and_recent_survive_the_upgrade_to_version_7() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path(), 1024);
+        let (stores, inbox) = with_alice(&store).await;
+        append(&stores, inbox.id, b"Subject: old\r\n\r\nold\r\n").await;
+    }
+    {
+        // Back to version 6: subscriptions on the mailbox rows, Trash unsubscribed.
+        let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
+             UPDATE mailboxes SET subscribed = 0 WHERE name = 'Trash';
+             ALTER TABLE mailboxes DROP COLUMN recent_uid;
+             DROP TABLE subscriptions;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    }
+    let store = open(dir.path(), 1024);
+    let (stores, alice) = (store.stores(), tern_types::AccountId(1));
+    let subscribed = stores.mailboxes.subscriptions(alice).await.unwrap();
+    assert!(subscribed.contains(&"INBOX".to_string()), "{subscribed:?}");
+    assert!(!subscribed.contains(&"Trash".to_string()), "{subscribed:?}");
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    assert_eq!(inbox.recent_uid, inbox.uid_next);
+    assert!(stores
+        .mailboxes
+        .claim_recent(inbox.id)
+        .await
+        .unwrap()
+        .is_empty());
+}
