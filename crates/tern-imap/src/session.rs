@@ -61,6 +61,9 @@ pub(crate) struct Selected {
     /// session: claimed from the store at SELECT and as new messages come (for EXAMINE, all
     /// from the mailbox's first unclaimed UID on, without claiming them).
     pub(crate) recent: Vec<std::ops::Range<Uid>>,
+    /// New messages below this UID need no claim: this session has claimed up to here (or
+    /// another session has). Saves a store commit when the session's own APPEND took them.
+    pub(crate) claimed_upto: Uid,
 }
 
 /// The contents of `FLAGS (...)`: the stored flags, and `\Recent` when the message is recent
@@ -74,6 +77,14 @@ pub(crate) fn flag_names(flags: &tern_types::Flags, recent: bool) -> String {
 }
 
 impl Selected {
+    /// Adds UIDs claimed as \Recent for this session.
+    pub(crate) fn take_recent(&mut self, claimed: std::ops::Range<Uid>) {
+        self.claimed_upto = self.claimed_upto.max(claimed.end);
+        if !claimed.is_empty() {
+            self.recent.push(claimed);
+        }
+    }
+
     pub(crate) fn is_recent(&self, uid: Uid) -> bool {
         self.recent.iter().any(|r| r.contains(&uid))
     }

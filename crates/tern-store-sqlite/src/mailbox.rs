@@ -242,6 +242,7 @@ pub(crate) fn append_in(
         uid_validity: info.uid_validity,
         uid,
         modseq,
+        recent: false,
     };
     let change = Change {
         account: info.account,
@@ -502,7 +503,7 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended> {
-        let mut appended = self.append_all(mailbox, vec![message]).await?;
+        let mut appended = self.append_all(mailbox, vec![message], false).await?;
         appended
             .pop()
             .ok_or_else(|| StoreError::Internal("an append stored nothing".into()))
@@ -512,6 +513,7 @@ impl MailboxStore for SqliteStore {
         &self,
         mailbox: MailboxId,
         messages: Vec<NewMessage>,
+        take_recent: bool,
     ) -> StoreResult<Vec<Appended>> {
         let sizes: Vec<u64> = messages
             .iter()
@@ -537,6 +539,15 @@ impl MailboxStore for SqliteStore {
                     let (one, change) = append_in(conn, mailbox, parts)?;
                     appended.push(one);
                     changes.push(change);
+                }
+                if let (true, Some(first)) = (take_recent, appended.first().map(|a| a.uid)) {
+                    let taken = conn
+                        .exec(
+                            "UPDATE mailboxes SET recent_uid = uid_next WHERE id = ?1 AND recent_uid = ?2",
+                            params![mailbox.0, first.0],
+                        )
+                        .map_err(sql_err)?;
+                    appended.iter_mut().for_each(|a| a.recent = taken == 1);
                 }
                 Ok((appended, changes))
             })

@@ -71,6 +71,9 @@ pub struct Appended {
     pub uid_validity: UidValidity,
     pub uid: Uid,
     pub modseq: ModSeq,
+    /// RFC 3501 §2.3.2: the message was taken as \Recent for the caller in the same commit
+    /// (see [`MailboxStore::append_all`]).
+    pub recent: bool,
 }
 
 /// How a flag update combines with what the message has (RFC 9051 §6.4.6 FLAGS, +FLAGS, -FLAGS).
@@ -182,11 +185,15 @@ pub trait MailboxStore: Send + Sync {
     /// and is durable before it returns.
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended>;
     /// Appends every message or none (RFC 3502 MULTIAPPEND is atomic), in one durable commit;
-    /// the UIDs follow the order given.
+    /// the UIDs follow the order given. With `take_recent` (an IMAP session appending to the
+    /// mailbox it has selected), the new messages are also claimed as \Recent for the caller
+    /// in that commit, as [`Self::claim_recent`] would, unless an earlier message still waits
+    /// to be claimed (then none is, and `Appended::recent` says so): one commit, not two.
     async fn append_all(
         &self,
         mailbox: MailboxId,
         messages: Vec<NewMessage>,
+        take_recent: bool,
     ) -> StoreResult<Vec<Appended>>;
     /// Messages with a UID at or above `from`, in UID order.
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>>;

@@ -486,7 +486,11 @@ pub async fn append_all_is_all_or_nothing(backend: &dyn Backend) {
         message(&stores, b"Subject: one\r\n\r\n1\r\n").await,
         message(&stores, b"Subject: two\r\n\r\n2\r\n").await,
     ];
-    let appended = stores.mailboxes.append_all(inbox.id, both).await.unwrap();
+    let appended = stores
+        .mailboxes
+        .append_all(inbox.id, both, false)
+        .await
+        .unwrap();
     let uids: Vec<Uid> = appended.iter().map(|a| a.uid).collect();
     assert_eq!(uids, [Uid(1), Uid(2)]);
     let used = stores.directory.account(alice).await.unwrap().used_bytes;
@@ -499,7 +503,10 @@ pub async fn append_all_is_all_or_nothing(backend: &dyn Backend) {
         message(&stores, &[b'a'; 30]).await,
         message(&stores, &[b'b'; 30]).await,
     ];
-    let refused = stores.mailboxes.append_all(inbox.id, past_quota).await;
+    let refused = stores
+        .mailboxes
+        .append_all(inbox.id, past_quota, false)
+        .await;
     assert!(
         matches!(refused, Err(StoreError::OverQuota(_))),
         "{refused:?}"
@@ -530,6 +537,18 @@ pub async fn recent_messages_are_claimed_once(backend: &dyn Backend) {
     let m = message(&stores, b"3").await;
     mb.append(inbox.id, m).await.unwrap();
     assert_eq!(mb.claim_recent(inbox.id).await.unwrap(), Uid(3)..Uid(4));
+    // An append that takes its messages as recent in its own commit.
+    let taken = vec![message(&stores, b"4").await, message(&stores, b"5").await];
+    let appended = mb.append_all(inbox.id, taken, true).await.unwrap();
+    assert!(appended.iter().all(|a| a.recent));
+    assert!(mb.claim_recent(inbox.id).await.unwrap().is_empty());
+    // Not when an earlier message still waits to be claimed: then nothing is taken.
+    let m = message(&stores, b"6").await;
+    mb.append(inbox.id, m).await.unwrap();
+    let later = vec![message(&stores, b"7").await];
+    let appended = mb.append_all(inbox.id, later, true).await.unwrap();
+    assert!(!appended[0].recent);
+    assert_eq!(mb.claim_recent(inbox.id).await.unwrap(), Uid(6)..Uid(8));
 }
 
 pub async fn change_events_follow_commits(backend: &dyn Backend) {

@@ -2,10 +2,11 @@
 //! the same blob writer as SMTP delivery, so its MIME structure is recorded in the same commit.
 
 use tern_store::{NewMessage, StoreError};
+use tern_types::Uid;
 
 use crate::request::Appending;
 use crate::respond::tagged;
-use crate::session::{store_failure, Session};
+use crate::session::{store_failure, Session, State};
 
 use tern_types::unix_now as now;
 
@@ -48,9 +49,26 @@ impl Session {
                 internal_date: appending.date.unwrap_or_else(now),
             });
         }
-        match stores.mailboxes.append_all(mailbox.id, staged).await {
+        // Into the mailbox this session has selected read-write, the new messages are \Recent
+        // to it (RFC 3501 §2.3.2), taken in the append's own commit.
+        let take_recent = matches!(
+            &self.state,
+            State::Selected(_, s) if s.mailbox.id == mailbox.id && !s.read_only
+        );
+        match stores
+            .mailboxes
+            .append_all(mailbox.id, staged, take_recent)
+            .await
+        {
             // Durable before the OK (DESIGN principle 2): the store commits with fsync.
             Ok(appended) => {
+                if let (State::Selected(_, selected), Some(first), Some(last)) =
+                    (&mut self.state, appended.first(), appended.last())
+                {
+                    if first.recent {
+                        selected.take_recent(first.uid..Uid(last.uid.0 + 1));
+                    }
+                }
                 // RFC 9051 §6.3.12: into the selected mailbox, EXISTS at once.
                 if self.selected_mailbox() == Some(mailbox.id) {
                     self.refresh(out).await;

@@ -69,6 +69,7 @@ impl Session {
             uids: records.iter().map(|r| r.uid).collect(),
             modseq,
             keywords: Default::default(),
+            claimed_upto: recent.end,
             recent: vec![recent],
         };
         selected.announce_keywords(&mut Vec::new(), &records);
@@ -192,7 +193,11 @@ impl Session {
         if added {
             // RFC 3501 §2.3.2: new messages are recent to the first session that learns of
             // them (a read-write one).
-            if !selected.read_only {
+            let unclaimed = selected
+                .uids
+                .last()
+                .is_some_and(|u| *u >= selected.claimed_upto);
+            if !selected.read_only && unclaimed {
                 if let Ok(claimed) = self
                     .shared
                     .stores
@@ -200,9 +205,7 @@ impl Session {
                     .claim_recent(selected.mailbox.id)
                     .await
                 {
-                    if !claimed.is_empty() {
-                        selected.recent.push(claimed);
-                    }
+                    selected.take_recent(claimed);
                 }
             }
             untagged(out, &format!("{} EXISTS", selected.uids.len()));
