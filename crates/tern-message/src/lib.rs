@@ -16,6 +16,7 @@
 //! inject header lines. An EHLO argument that is not a domain or an address literal is written
 //! only inside a comment, escaped, so it cannot change how the Received field parses.
 
+pub mod binary;
 mod date;
 mod header;
 pub mod mime;

@@ -1,6 +1,8 @@
 //! APPEND (RFC 9051 §6.3.12) with UIDPLUS's APPENDUID (RFC 4315 §3). The message goes through
 //! the same blob writer as SMTP delivery, so its MIME structure is recorded in the same commit.
 
+use tern_message::binary::without_nul;
+use tern_message::mime::MimeLimits;
 use tern_store::{NewMessage, StoreError};
 use tern_types::Uid;
 
@@ -38,7 +40,14 @@ impl Session {
         let stores = &self.shared.stores;
         let mut staged = Vec::with_capacity(messages.len());
         for appending in messages {
-            let blob = match stores.blobs.stage(appending.message).await {
+            // No literal may carry a NUL (RFC 9051 §4.3): parts holding one are stored in
+            // base64 (RFC 3516 §4.4), so BODY[] can send them and BINARY[] decodes them.
+            let message = match without_nul(&appending.message, &MimeLimits::default()) {
+                Ok(None) => appending.message,
+                Ok(Some(converted)) => converted,
+                Err(e) => return tagged(out, tag, "NO", &format!("[CANNOT] {e}")),
+            };
+            let blob = match stores.blobs.stage(message).await {
                 Ok(blob) => blob,
                 Err(e) => return store_failure(out, tag, &e),
             };

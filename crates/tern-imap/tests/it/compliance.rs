@@ -379,3 +379,45 @@ async fn subscriptions_are_names() {
     let lsub = c.run("a11", "LSUB \"\" *").await;
     assert!(!lsub.iter().any(|l| l.contains("later")), "{lsub:?}");
 }
+
+/// RFC 3516 §4.4 with RFC 9051 §4.3: a message appended with NUL octets in a body part (a
+/// literal8) is stored with that part in base64, since no literal may carry a NUL: BODY[1]
+/// is the base64 text, BINARY[1] the octets appended; a NUL in a header cannot be kept and
+/// the APPEND is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_octets_are_stored_in_base64() {
+    let server = TestServer::start().await;
+    let mut c = alice_with(&server, 0).await;
+    let head = "From: user@domain.org\r\nContent-Type: application/octet-stream\r\n\
+                Content-Transfer-Encoding: binary\r\n\r\n";
+    let body = "\0-\u{e4}\n\r\n\n";
+    c.send(&format!(
+        "a1 APPEND INBOX ~{{{}+}}\r\n{head}{body}\r\n",
+        head.len() + body.len()
+    ))
+    .await;
+    assert!(last(&c.until("a1").await).starts_with("a1 OK"));
+    c.run("a2", "SELECT INBOX").await;
+    let fetched = c
+        .run("a3", "FETCH 1 (BODY.PEEK[1] BINARY.PEEK[1] BINARY.SIZE[1])")
+        .await;
+    let text = fetched.concat();
+    let (body_part, _) = text.split_once(" BINARY[1]").expect("BINARY[1] answered");
+    assert!(!body_part.contains('\0'), "{text:?}");
+    assert!(text.contains("BODY[1] {12}\r\nAC3Dp"), "{text:?}");
+    assert!(
+        text.contains(&format!("BINARY[1] ~{{{}}}\r\n{body}", body.len())),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&format!("BINARY.SIZE[1] {}", body.len())),
+        "{text:?}"
+    );
+    let nul_in_header = "Subject: \0\r\n\r\nx\r\n";
+    c.send(&format!(
+        "a4 APPEND INBOX ~{{{}+}}\r\n{nul_in_header}\r\n",
+        nul_in_header.len()
+    ))
+    .await;
+    assert!(last(&c.until("a4").await).starts_with("a4 NO"));
+}
