@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tern_auth::Secret;
 use tern_message::mime::ImapStrings;
 use tern_net::ConnInfo;
-use tern_store::{AccountAuth, MailboxInfo, MessageRecord, StoreError};
+use tern_store::{AccountAuth, MailboxInfo, StoreError};
 use tern_types::{Flag, MailboxId, ModSeq, Uid};
 
 use crate::extended::ListOptions;
@@ -116,11 +116,11 @@ impl Selected {
     pub(crate) fn announce_keywords<'a>(
         &mut self,
         out: &mut Vec<u8>,
-        records: impl IntoIterator<Item = &'a MessageRecord>,
+        flags: impl IntoIterator<Item = &'a tern_types::Flags>,
     ) {
         let before = self.keywords.len();
-        for record in records {
-            for flag in record.flags.iter() {
+        for flags in flags {
+            for flag in flags.iter() {
                 if let Flag::Keyword(k) = flag {
                     self.keywords.insert(k);
                 }

@@ -7,7 +7,7 @@ use tern_store::{
     Appended, Change, ChangeKind, ChangesSince, FlagOp, MailboxInfo, MailboxStore, MessageReader,
     MessageRecord, NewMessage, StoreError, StoreResult, TextField,
 };
-use tern_types::{AccountId, BlobHash, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
+use tern_types::{AccountId, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use tokio::sync::broadcast;
 
 use crate::blobs::{drop_unreferenced, insert_blob};
@@ -18,11 +18,9 @@ use crate::SqliteStore;
 const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, \
      EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name), \
      uid_validity, uid_next, highest_modseq, message_count, total_size, recent_uid";
-/// Message columns, from `messages m JOIN blobs b ON b.id = m.blob_id` (see [`FROM_MESSAGES`]).
-const MESSAGE_COLUMNS: &str =
-    "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size, b.hash, m.blob_id, \
-     m.size - b.size + b.wire_size";
-const FROM_MESSAGES: &str = "messages m JOIN blobs b ON b.id = m.blob_id";
+/// Message columns, from the message row alone: a listing never reads the content's row (a
+/// 4 KiB message's blob row is a page of its own, so joining it read a page per message).
+const MESSAGE_COLUMNS: &str = "uid, modseq, flags, keywords, internal_date, size, blob_id";
 
 fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
     let special: Option<String> = r.get(3)?;
@@ -42,31 +40,15 @@ fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
 }
 
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
-    Ok(message_row_with_blob(r)?.0)
-}
-
-/// A message and the id of its blob row.
-fn message_row_with_blob(r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageRecord, i64)> {
     let keywords: String = r.get(3)?;
-    let hash: Vec<u8> = r.get(6)?;
-    let blob_id: i64 = r.get(7)?;
-    let record = MessageRecord {
+    Ok(MessageRecord {
         uid: Uid(r.get(0)?),
         modseq: ModSeq(r.get::<_, i64>(1)? as u64),
         flags: Flags::from_stored(r.get(2)?, keywords.split(' ').map(String::from)),
         internal_date: r.get(4)?,
         size: r.get::<_, i64>(5)? as u64,
-        wire_size: r.get::<_, i64>(8)? as u64,
-        blob: BlobHash::from_slice(&hash).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                6,
-                rusqlite::types::Type::Blob,
-                "bad blob hash".into(),
-            )
-        })?,
-        content_id: blob_id as u64,
-    };
-    Ok((record, blob_id))
+        content_id: r.get::<_, i64>(6)? as u64,
+    })
 }
 
 fn keywords_text(flags: &Flags) -> String {
@@ -257,13 +239,11 @@ fn message_by_uid(
     conn: &Connection,
     mailbox: MailboxId,
     uid: Uid,
-) -> StoreResult<Option<(MessageRecord, i64)>> {
+) -> StoreResult<Option<MessageRecord>> {
     conn.row(
-        &format!(
-            "SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.mailbox_id = ?1 AND m.uid = ?2"
-        ),
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid = ?2"),
         params![mailbox.0, uid.0],
-        message_row_with_blob,
+        message_row,
     )
     .optional()
     .map_err(sql_err)
@@ -282,7 +262,7 @@ fn store_flags_in(
     let modseq = ModSeq(info.highest_modseq.0 + 1);
     let mut changed = Vec::new();
     for &uid in uids {
-        let Some((mut record, _)) = message_by_uid(conn, mailbox, uid)? else {
+        let Some(mut record) = message_by_uid(conn, mailbox, uid)? else {
             continue;
         };
         if unchanged_since.is_some_and(|limit| record.modseq > limit) {
@@ -335,7 +315,7 @@ pub(crate) fn expunge_in(
     sorted.sort_unstable();
     sorted.dedup();
     for uid in sorted {
-        let Some((record, blob_id)) = message_by_uid(conn, mailbox, uid)? else {
+        let Some(record) = message_by_uid(conn, mailbox, uid)? else {
             continue;
         };
         conn.exec(
@@ -349,7 +329,7 @@ pub(crate) fn expunge_in(
         )
         .map_err(sql_err)?;
         bytes += record.size as i64;
-        blob_ids.push(blob_id);
+        blob_ids.push(record.content_id as i64);
         removed.push(uid);
     }
     if removed.is_empty() {
@@ -389,7 +369,7 @@ fn changes_since_in(
     let info = mailbox_by_id(conn, mailbox)?;
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.mailbox_id = ?1 AND m.modseq > ?2 ORDER BY m.uid"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"
         ))
         .map_err(sql_err)?;
     let changed = stmt
@@ -565,7 +545,7 @@ impl MailboxStore for SqliteStore {
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.mailbox_id = ?1 AND m.uid >= ?2 ORDER BY m.uid"
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid"
                     ))
                     .map_err(sql_err)?;
                 let rows = stmt
@@ -584,7 +564,7 @@ impl MailboxStore for SqliteStore {
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
-                        "SELECT m.uid, m.size - b.size + b.wire_size FROM {FROM_MESSAGES}
+                        "SELECT m.uid, m.size - b.size + b.wire_size FROM messages m JOIN blobs b ON b.id = m.blob_id
                           WHERE m.mailbox_id = ?1 ORDER BY m.uid"
                     ))
                     .map_err(sql_err)?;

@@ -2,9 +2,7 @@
 
 use async_trait::async_trait;
 use tern_message::mime::MessageMeta;
-use tern_types::{
-    AccountId, BlobHash, Flag, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity,
-};
+use tern_types::{AccountId, Flag, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use tokio::sync::broadcast;
 
 use crate::{StagedBlob, StoreResult};
@@ -47,9 +45,6 @@ pub struct MessageRecord {
     pub internal_date: i64,
     /// Octets of the message as delivered: trace prefix plus blob.
     pub size: u64,
-    /// Octets with CRLF line ends throughout (see [`crate::StagedBlob::wire_size`]).
-    pub wire_size: u64,
-    pub blob: BlobHash,
     /// The stored content's id: shared by the copies of one message (COPY, MOVE), never given
     /// to other content (RFC 8474 EMAILID).
     pub content_id: u64,

@@ -58,7 +58,7 @@ impl Session {
             Err(e) => return store_failure(out, tag, &e),
         };
         if let State::Selected(_, selected) = &mut self.state {
-            selected.announce_keywords(out, &changed);
+            selected.announce_keywords(out, changed.iter().map(|r| &r.flags));
         }
         let State::Selected(_, selected) = &self.state else {
             return;

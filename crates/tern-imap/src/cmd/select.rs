@@ -72,7 +72,7 @@ impl Session {
             claimed_upto: recent.end,
             recent: vec![recent],
         };
-        selected.announce_keywords(&mut Vec::new(), &records);
+        selected.announce_keywords(&mut Vec::new(), records.iter().map(|r| &r.flags));
         // RFC 9051 §6.3.2 / RFC 3501 §6.3.1: FLAGS, EXISTS, (RECENT), UNSEEN, UIDVALIDITY,
         // UIDNEXT, PERMANENTFLAGS, then the tagged OK with the access mode.
         untagged(out, &selected.flags_line());
@@ -167,7 +167,7 @@ impl Session {
             return;
         };
         forget_uids(out, selected, &changes.expunged, self.qresync);
-        selected.announce_keywords(out, &changes.changed);
+        selected.announce_keywords(out, changes.changed.iter().map(|r| &r.flags));
         let known = selected.uids.last().copied().unwrap_or(Uid(0));
         let mut added = false;
         for record in &changes.changed {
