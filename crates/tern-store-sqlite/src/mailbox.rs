@@ -563,10 +563,10 @@ impl MailboxStore for SqliteStore {
             .readers
             .read(move |conn| {
                 let mut stmt = conn
-                    .prepare_cached(&format!(
+                    .prepare_cached(
                         "SELECT m.uid, m.size - b.size + b.wire_size FROM messages m JOIN blobs b ON b.id = m.blob_id
-                          WHERE m.mailbox_id = ?1 ORDER BY m.uid"
-                    ))
+                          WHERE m.mailbox_id = ?1 ORDER BY m.uid",
+                    )
                     .map_err(sql_err)?;
                 let rows = stmt
                     .query_map([mailbox.0], |r| {
