@@ -96,6 +96,14 @@ impl Key {
             SearchKey::Bcc(v) => Key::Text(TextField::Bcc, text(v)),
             SearchKey::Body(v) => Key::Text(TextField::Body, text(v)),
             SearchKey::Text(v) => Key::Text(TextField::Text, text(v)),
+            // HEADER Subject is the SUBJECT key: the decoded Subject is in the index, so no
+            // header block has to be read (RFC 9051 §6.4.4 leaves decoding to the server; an
+            // empty value, "has the field", stays a header check).
+            SearchKey::Header(name, value)
+                if name.as_ref().eq_ignore_ascii_case(b"Subject") && !value.as_ref().is_empty() =>
+            {
+                Key::Text(TextField::Subject, text(value))
+            }
             SearchKey::Header(name, value) => Key::Header(text(name), text(value)),
             SearchKey::Uid(s) => Key::Uid(set(s)),
             SearchKey::ModSequence { modseq, .. } => Key::ModSeq(*modseq),

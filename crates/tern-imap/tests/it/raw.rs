@@ -367,6 +367,10 @@ async fn search_keys() {
         c.search("b8", "HEADER Subject apollo").await,
         "* SEARCH\r\n"
     );
+    assert_eq!(
+        c.search("b8a", "HEADER SUBJECT \"re: lun\"").await,
+        "* SEARCH 3\r\n"
+    );
     assert_eq!(c.search("b9", "NOT FROM carol").await, "* SEARCH 2\r\n");
     assert_eq!(
         c.search("c1", "OR SEEN SUBJECT quarterly").await,
