@@ -475,11 +475,11 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo> {
-        let name = name.to_string();
+        // A look-up by key, before nearly every IMAP command that names a mailbox: on this
+        // thread (see `ReadPool::read_now`).
         self.inner
             .readers
-            .read(move |conn| find_mailbox(conn, account, &name))
-            .await
+            .read_now(|conn| find_mailbox(conn, account, name))
     }
 
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended> {

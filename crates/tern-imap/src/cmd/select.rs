@@ -338,6 +338,9 @@ pub(crate) fn forget_uids(out: &mut Vec<u8>, selected: &mut Selected, gone: &[Ui
         .copied()
         .filter(|uid| selected.uids.binary_search(uid).is_ok())
         .collect();
+    if gone.is_empty() {
+        return;
+    }
     gone.sort_unstable();
     gone.dedup();
     let mut vanished = Vec::new();
