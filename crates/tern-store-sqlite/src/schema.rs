@@ -314,9 +314,15 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     conn.execute("ATTACH DATABASE ?1 AS text", [text_db.to_string_lossy()])
         .map_err(sql_err)?;
     // Up to eight idle readers are kept open (`pool::MAX_IDLE`); 1 MiB of cache each at most
-    // keeps the server small.
-    conn.execute_batch("PRAGMA cache_size=-1024;")
-        .map_err(sql_err)?;
+    // keeps the server small. Pages are read through a memory map of up to 256 MiB per file
+    // instead: the kernel's page cache serves them without a copy into each connection
+    // (FETCH of every body of 10,000 messages: server CPU 0.11-0.15 s -> 0.07 s). SQLite
+    // re-maps when the file changes size, and writes still go through the writer's own
+    // connection (no map).
+    conn.execute_batch(
+        "PRAGMA cache_size=-1024; PRAGMA mmap_size=268435456; PRAGMA text.mmap_size=268435456;",
+    )
+    .map_err(sql_err)?;
     Ok(conn)
 }
 
