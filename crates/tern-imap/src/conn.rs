@@ -67,8 +67,8 @@ pub(crate) async fn run(
                 ..
             } = info
             {
-                let allowed =
-                    u64::from(announcement.length) <= session_literal_limit(&session, &shared);
+                let limit = literal_limit(&session, &shared, frag.message_bytes());
+                let allowed = u64::from(announcement.length) <= limit;
                 match (allowed, announcement.mode) {
                     (true, LiteralMode::Sync) => {
                         out.extend_from_slice(b"+ Ready for literal data\r\n")
@@ -339,17 +339,20 @@ pub(crate) async fn run(
     }
 }
 
-/// The largest literal accepted now: small before login (nobody unknown may make us buffer
-/// much), up to the APPEND limit after.
-fn session_literal_limit(session: &Session, shared: &ImapShared) -> u64 {
-    match session.is_authenticated() {
-        true => u64::from(
-            shared
-                .settings
-                .append_limit
-                .max(shared.settings.max_command_size),
-        ),
-        false => shared.settings.max_prelogin_literal,
+/// The largest literal accepted now, for the command read so far (`message`): small before
+/// login (nobody unknown may make us buffer much); after it, a message of an APPEND up to the
+/// APPEND limit (RFC 7889), and for any other command what is left of `imap.max_command_size`
+/// for the whole command (a SEARCH or a LOGIN has no use for megabytes).
+fn literal_limit(session: &Session, shared: &ImapShared, message: &[u8]) -> u64 {
+    let settings = &shared.settings;
+    if !session.is_authenticated() {
+        return settings.max_prelogin_literal;
+    }
+    let mut words = message.split(|&b| b == b' ').skip(1);
+    let verb = words.next().unwrap_or_default();
+    match verb.eq_ignore_ascii_case(b"APPEND") {
+        true => u64::from(settings.append_limit),
+        false => u64::from(settings.max_command_size).saturating_sub(message.len() as u64),
     }
 }
 

@@ -203,6 +203,38 @@ async fn literals_over_the_limit_are_refused_before_they_are_sent() {
     assert!(c.line().await.starts_with("+ "));
 }
 
+/// After login a command other than APPEND is bounded by `imap.max_command_size` as a whole,
+/// literals included (a SEARCH string of megabytes is refused before it is sent); APPEND's
+/// messages by `imap.append_limit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_bounded_by_max_command_size_and_appends_by_the_append_limit() {
+    let server =
+        TestServer::start_with("[imap]\nmax_command_size = 10000\nappend_limit = 50000\n").await;
+    server.add_user("alice@example.test").await;
+    let mut c = Client::logged_in(&server).await;
+    c.run("a0", "SELECT INBOX").await;
+    c.send("a1 SEARCH TEXT {20000}\r\n").await;
+    let reply = c.line().await;
+    assert!(reply.starts_with("a1 NO [TOOBIG]"), "{reply}");
+    c.send("a2 SEARCH TEXT {9000}\r\n").await;
+    assert!(c.line().await.starts_with("+ "));
+    c.send(&format!("{} {{9000}}\r\n", "x".repeat(9000))).await;
+    // The second literal passes what is left of the command's 10,000 octets.
+    let reply = c.line().await;
+    assert!(reply.starts_with("a2 NO [TOOBIG]"), "{reply}");
+    c.send("a3 APPEND INBOX {20000}\r\n").await;
+    assert!(
+        c.line().await.starts_with("+ "),
+        "an APPEND may pass max_command_size"
+    );
+    let message = format!("Subject: big\r\n\r\n{}", "y".repeat(20000 - 17));
+    c.send(&format!("{message}\r\n")).await;
+    assert!(last(&c.until("a3").await).starts_with("a3 OK"));
+    c.send("a4 APPEND INBOX {60000}\r\n").await;
+    let reply = c.line().await;
+    assert!(reply.starts_with("a4 NO [TOOBIG]"), "{reply}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_client_is_logged_out() {
     let server = TestServer::start_with("[imap]\nprelogin_timeout = 1\n").await;
