@@ -3,26 +3,10 @@
 //! BODYSTRUCTURE as bytes, and message bodies are streamed from the store, which the codec's
 //! whole-message encoder cannot do.
 
-/// A string as `quoted` when it can be (RFC 9051 §4.3: no CR, LF, NUL, and 7-bit unless the
-/// client takes UTF-8), else as a literal.
+/// A string as `quoted` when it can be, else as a literal (RFC 9051 §4.3): the message
+/// layer's writer, so every IMAP string is written one way.
 pub(crate) fn string(out: &mut Vec<u8>, value: &str, utf8: bool) {
-    let quotable = value.len() < 1024
-        && value
-            .bytes()
-            .all(|b| b != b'\r' && b != b'\n' && b != 0 && (utf8 || b.is_ascii()));
-    if quotable {
-        out.push(b'"');
-        for b in value.bytes() {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(format!("{{{}}}\r\n", value.len()).as_bytes());
-        out.extend_from_slice(value.as_bytes());
-    }
+    tern_message::mime::imap_string(out, value, utf8);
 }
 
 /// A tagged status response: `tag OK [CODE] text`.

@@ -83,7 +83,7 @@ impl Session {
                 records.next();
             }
             // Expunged by another session meanwhile: nothing to say about it.
-            let Some(record) = records.peek().filter(|r| r.uid == *uid).cloned() else {
+            let Some(record) = records.next_if(|r| r.uid == *uid) else {
                 continue;
             };
             if changed_since.is_some_and(|since| record.modseq.0 <= since) {
@@ -242,7 +242,7 @@ impl Session {
                         if let Some(meta) = &meta {
                             sep(&mut line);
                             line.extend_from_slice(b"ENVELOPE ");
-                            line.extend_from_slice(&imap_envelope(meta, strings));
+                            imap_envelope(&mut line, meta, strings);
                         }
                     }
                     Item::Structure(extension) => {
@@ -253,7 +253,7 @@ impl Session {
                             } else {
                                 b"BODY "
                             });
-                            line.extend_from_slice(&body_structure(meta, *extension, strings));
+                            body_structure(&mut line, meta, *extension, strings);
                         }
                     }
                     Item::Body {

@@ -15,32 +15,54 @@ pub struct ImapStrings {
     pub utf8: bool,
 }
 
-/// `BODYSTRUCTURE` (with `extension` data) or `BODY` (without) of a message.
-pub fn body_structure(meta: &MessageMeta, extension: bool, strings: ImapStrings) -> Vec<u8> {
-    let mut w = Writer {
-        out: Vec::new(),
-        strings,
-    };
-    w.body(&meta.root, extension);
-    w.out
+/// `BODYSTRUCTURE` (with `extension` data) or `BODY` (without) of a message, appended to
+/// `out` (a FETCH answer is written in place, not assembled from pieces).
+pub fn body_structure(
+    out: &mut Vec<u8>,
+    meta: &MessageMeta,
+    extension: bool,
+    strings: ImapStrings,
+) {
+    Writer { out, strings }.body(&meta.root, extension);
 }
 
-/// `ENVELOPE` of a message.
-pub fn envelope(meta: &MessageMeta, strings: ImapStrings) -> Vec<u8> {
-    let mut w = Writer {
-        out: Vec::new(),
-        strings,
-    };
-    w.envelope(&meta.envelope);
-    w.out
+/// `ENVELOPE` of a message, appended to `out`.
+pub fn envelope(out: &mut Vec<u8>, meta: &MessageMeta, strings: ImapStrings) {
+    Writer { out, strings }.envelope(&meta.envelope);
 }
 
-struct Writer {
-    out: Vec<u8>,
+/// An IMAP string (RFC 9051 §4.3) appended to `out`: quoted when it can be (no CR, LF or NUL,
+/// 7-bit unless the client takes UTF-8, at most 1,024 octets), a literal otherwise. The one
+/// writer of strings for every IMAP answer.
+pub fn imap_string(out: &mut Vec<u8>, s: &str, utf8: bool) {
+    let bytes = s.as_bytes();
+    let quotable = bytes.len() <= 1024
+        && (utf8 || s.is_ascii())
+        && memchr::memchr3(b'\r', b'\n', 0, bytes).is_none();
+    if !quotable {
+        out.extend_from_slice(format!("{{{}}}\r\n", bytes.len()).as_bytes());
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut rest = bytes;
+    while let Some(at) = memchr::memchr2(b'"', b'\\', rest) {
+        out.extend_from_slice(&rest[..at]);
+        out.push(b'\\');
+        out.push(rest[at]);
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+struct Writer<'o> {
+    out: &'o mut Vec<u8>,
     strings: ImapStrings,
 }
 
-impl Writer {
+impl Writer<'_> {
     fn raw(&mut self, s: &str) {
         self.out.extend_from_slice(s.as_bytes());
     }
@@ -49,25 +71,8 @@ impl Writer {
         self.raw("NIL");
     }
 
-    /// An IMAP string: quoted when it can be, a literal otherwise (CR, LF, NUL, 8-bit text
-    /// for a client without UTF-8, or long text).
     fn string(&mut self, s: &str) {
-        let quotable = s.len() <= 1024
-            && s.bytes().all(|b| b != b'\r' && b != b'\n' && b != 0)
-            && (self.strings.utf8 || s.is_ascii());
-        if quotable {
-            self.out.push(b'"');
-            for b in s.bytes() {
-                if b == b'"' || b == b'\\' {
-                    self.out.push(b'\\');
-                }
-                self.out.push(b);
-            }
-            self.out.push(b'"');
-        } else {
-            self.raw(&format!("{{{}}}\r\n", s.len()));
-            self.out.extend_from_slice(s.as_bytes());
-        }
+        imap_string(self.out, s, self.strings.utf8);
     }
 
     fn nstring(&mut self, s: Option<&str>) {
@@ -319,9 +324,12 @@ mod tests {
     fn render(message: &[u8], utf8: bool) -> (String, String) {
         let meta = describe(message, &MimeLimits::default());
         let strings = ImapStrings { utf8 };
+        let (mut structure, mut env) = (Vec::new(), Vec::new());
+        body_structure(&mut structure, &meta, true, strings);
+        envelope(&mut env, &meta, strings);
         (
-            String::from_utf8(body_structure(&meta, true, strings)).expect("utf-8"),
-            String::from_utf8(envelope(&meta, strings)).expect("utf-8"),
+            String::from_utf8(structure).expect("utf-8"),
+            String::from_utf8(env).expect("utf-8"),
         )
     }
 

@@ -32,7 +32,7 @@ mod text;
 use serde::{Deserialize, Serialize};
 
 pub use build::{analyse, describe};
-pub use imap::{body_structure, envelope as imap_envelope, ImapStrings};
+pub use imap::{body_structure, envelope as imap_envelope, imap_string, ImapStrings};
 pub use layout::check_layout;
 pub use limits::MimeLimits;
 pub use params::Param;

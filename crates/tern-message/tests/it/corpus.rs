@@ -95,16 +95,17 @@ fn golden_of(blob: &[u8]) -> String {
     out.push_str("== structure\n");
     describe(&meta.root, "", &mut out);
     let _ = writeln!(out, "truncated {}", meta.truncated);
+    let rendered = |write: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = Vec::new();
+        write(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
     out.push_str("== BODYSTRUCTURE\n");
-    out.push_str(&String::from_utf8_lossy(&body_structure(
-        meta, true, strings,
-    )));
+    out.push_str(&rendered(&|b| body_structure(b, meta, true, strings)));
     out.push_str("\n== BODY\n");
-    out.push_str(&String::from_utf8_lossy(&body_structure(
-        meta, false, strings,
-    )));
+    out.push_str(&rendered(&|b| body_structure(b, meta, false, strings)));
     out.push_str("\n== ENVELOPE\n");
-    out.push_str(&String::from_utf8_lossy(&imap_envelope(meta, strings)));
+    out.push_str(&rendered(&|b| imap_envelope(b, meta, strings)));
     out.push_str("\n== sort keys\n");
     let s = &meta.sort;
     let _ = writeln!(out, "sent_date {:?}", s.sent_date);
