@@ -109,7 +109,7 @@ pub(crate) async fn run(
                 }
                 continue;
             }
-            let outcome = match auth_tag.take() {
+            let mut outcome = match auth_tag.take() {
                 Some(tag) => {
                     let data = match frag.decode_message(&AuthenticateDataCodec::default()) {
                         Ok(AuthenticateData::Continue(data)) => Some(data.declassify().to_vec()),
@@ -181,102 +181,121 @@ pub(crate) async fn run(
                     }
                 },
             };
-            let mut pieces = outcome.pieces.into_iter().peekable();
-            while let Some(piece) = pieces.next() {
-                match piece {
-                    Piece::Bytes(bytes) => out.extend_from_slice(&bytes),
-                    Piece::Range {
-                        mailbox,
-                        uid,
-                        range,
-                    } if is_small(&range) => {
-                        if !send_small_ranges(&mut out, &mut pieces, (mailbox, uid, range), &shared)
+            loop {
+                let mut pieces = outcome.pieces.into_iter().peekable();
+                while let Some(piece) = pieces.next() {
+                    match piece {
+                        Piece::Bytes(bytes) => out.extend_from_slice(&bytes),
+                        Piece::Range {
+                            mailbox,
+                            uid,
+                            range,
+                        } if is_small(&range) => {
+                            if !send_small_ranges(
+                                &mut out,
+                                &mut pieces,
+                                (mailbox, uid, range),
+                                &shared,
+                            )
                             .await
-                        {
-                            return;
+                            {
+                                return;
+                            }
+                            if out.len() >= STREAM_CHUNK
+                                && !send(&mut stream, &mut out, &shared, &shutdown).await
+                            {
+                                return;
+                            }
                         }
-                        if out.len() >= STREAM_CHUNK
-                            && !send(&mut stream, &mut out, &shared, &shutdown).await
-                        {
-                            return;
+                        Piece::Range {
+                            mailbox,
+                            uid,
+                            range,
+                        } => {
+                            if !send(&mut stream, &mut out, &shared, &shutdown).await {
+                                return;
+                            }
+                            if !stream_range(&mut stream, &shared, mailbox, uid, range, &shutdown)
+                                .await
+                            {
+                                return;
+                            }
                         }
                     }
-                    Piece::Range {
-                        mailbox,
-                        uid,
-                        range,
-                    } => {
+                }
+                match outcome.next {
+                    Next::Fetch(run) => {
+                        // A long FETCH goes out window by window: the client parses the first
+                        // while the next is built.
                         if !send(&mut stream, &mut out, &shared, &shutdown).await {
                             return;
                         }
-                        if !stream_range(&mut stream, &shared, mailbox, uid, range, &shutdown).await
+                        outcome = session.fetch_window(Vec::new(), run).await;
+                        continue;
+                    }
+                    Next::Continue => {}
+                    Next::AuthData(tag) => auth_tag = Some(tag),
+                    Next::Idle(tag) => {
+                        // Watching starts before a last look, so no change falls in between.
+                        let changes = shared.stores.mailboxes.watch();
+                        session.refresh(&mut out).await;
+                        idle = Some((tag, changes));
+                    }
+                    Next::Close => {
+                        if send(&mut stream, &mut out, &shared, &shutdown).await {
+                            let _ =
+                                io::bounded(stream.shutdown(), settings.idle_timeout, &shutdown)
+                                    .await;
+                        }
+                        return;
+                    }
+                    Next::Compress => {
+                        if !send(&mut stream, &mut out, &shared, &shutdown).await {
+                            return;
+                        }
+                        // What the client sent after COMPRESS is already deflated (RFC 4978 §3):
+                        // it goes to the inflater, and the parser starts afresh.
+                        let unparsed = enqueued - consumed;
+                        let Some(already) = last_read
+                            .checked_sub(unparsed)
+                            .and_then(|start| scratch.get(start..last_read))
+                        else {
+                            return;
+                        };
+                        let already = already.to_vec();
+                        frag = Fragmentizer::new(fragmentizer_limit(settings));
+                        (pending, enqueued, consumed, longest) = (0, 0, 0, 0);
+                        stream = crate::compress::deflate(stream, already);
+                    }
+                    Next::StartTls => {
+                        if !send(&mut stream, &mut out, &shared, &shutdown).await {
+                            return;
+                        }
+                        // RFC 9051 §6.2.1: nothing the client sent before the handshake counts
+                        // (command injection, CVE-2011-0411 class).
+                        frag = Fragmentizer::new(fragmentizer_limit(settings));
+                        (pending, enqueued, consumed) = (0, 0, 0);
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream))
+                            .await
                         {
-                            return;
+                            Ok(Ok(tls)) => {
+                                let description = tern_net::describe_tls(tls.get_ref().1);
+                                tracing::info!(tls = %description, "STARTTLS done");
+                                session.tls_started(description);
+                                stream = Box::new(tls);
+                            }
+                            Ok(Err(e)) => {
+                                tracing::info!("STARTTLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!("STARTTLS handshake timed out");
+                                return;
+                            }
                         }
                     }
                 }
-            }
-            match outcome.next {
-                Next::Continue => {}
-                Next::AuthData(tag) => auth_tag = Some(tag),
-                Next::Idle(tag) => {
-                    // Watching starts before a last look, so no change falls in between.
-                    let changes = shared.stores.mailboxes.watch();
-                    session.refresh(&mut out).await;
-                    idle = Some((tag, changes));
-                }
-                Next::Close => {
-                    if send(&mut stream, &mut out, &shared, &shutdown).await {
-                        let _ =
-                            io::bounded(stream.shutdown(), settings.idle_timeout, &shutdown).await;
-                    }
-                    return;
-                }
-                Next::Compress => {
-                    if !send(&mut stream, &mut out, &shared, &shutdown).await {
-                        return;
-                    }
-                    // What the client sent after COMPRESS is already deflated (RFC 4978 §3):
-                    // it goes to the inflater, and the parser starts afresh.
-                    let unparsed = enqueued - consumed;
-                    let Some(already) = last_read
-                        .checked_sub(unparsed)
-                        .and_then(|start| scratch.get(start..last_read))
-                    else {
-                        return;
-                    };
-                    let already = already.to_vec();
-                    frag = Fragmentizer::new(fragmentizer_limit(settings));
-                    (pending, enqueued, consumed, longest) = (0, 0, 0, 0);
-                    stream = crate::compress::deflate(stream, already);
-                }
-                Next::StartTls => {
-                    if !send(&mut stream, &mut out, &shared, &shutdown).await {
-                        return;
-                    }
-                    // RFC 9051 §6.2.1: nothing the client sent before the handshake counts
-                    // (command injection, CVE-2011-0411 class).
-                    frag = Fragmentizer::new(fragmentizer_limit(settings));
-                    (pending, enqueued, consumed) = (0, 0, 0);
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => {
-                            let description = tern_net::describe_tls(tls.get_ref().1);
-                            tracing::info!(tls = %description, "STARTTLS done");
-                            session.tls_started(description);
-                            stream = Box::new(tls);
-                        }
-                        Ok(Err(e)) => {
-                            tracing::info!("STARTTLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!("STARTTLS handshake timed out");
-                            return;
-                        }
-                    }
-                }
+                break;
             }
         }
         if !send(&mut stream, &mut out, &shared, &shutdown).await {

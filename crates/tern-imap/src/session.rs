@@ -44,6 +44,8 @@ pub(crate) enum Next {
     AuthData(String),
     /// IDLE (RFC 2177) under this tag: changes are pushed until the client sends DONE.
     Idle(String),
+    /// Send what is pending, then answer the next window of this FETCH.
+    Fetch(Box<crate::cmd::fetch::FetchRun>),
 }
 
 /// The selected mailbox: the message sequence numbers of this session (RFC 9051 §2.3.1.2),

@@ -1,7 +1,9 @@
 //! FETCH and UID FETCH (RFC 9051 §6.4.5): items from the stored record and structure, bodies
 //! streamed from the store.
 
-use tern_message::mime::{body_structure, imap_envelope};
+use std::collections::{HashSet, VecDeque};
+
+use tern_message::mime::{body_structure, imap_envelope, ImapStrings, MessageMeta};
 use tern_store::{FlagOp, MessageRecord, StoreError};
 use tern_types::{Flag, Flags, MailboxId, Uid};
 
@@ -43,7 +45,6 @@ impl Session {
             true => Vec::new(),
             false => selected.recent.clone(),
         };
-        let is_recent = |uid: Uid| recent.iter().any(|r| r.contains(&uid));
         // RFC 9051 §6.4.5: fetching a body without .PEEK sets \Seen (not in read-only mode).
         let sets_seen = !read_only
             && items.iter().any(|i| {
@@ -53,7 +54,7 @@ impl Session {
                 )
             });
         // The messages that got \Seen so: their new flags go in their answer (RFC 3501 §6.4.5).
-        let mut newly_seen = std::collections::HashSet::new();
+        let mut newly_seen = HashSet::new();
         if sets_seen && !wanted.is_empty() {
             let seen: Flags = [Flag::Seen].into_iter().collect();
             match mailboxes
@@ -75,15 +76,63 @@ impl Session {
                 return Outcome::done(out);
             }
         };
+        let run = FetchRun {
+            tag: tag.to_string(),
+            items: items.to_vec(),
+            by_uid,
+            changed_since,
+            with_modseq,
+            mailbox,
+            wanted,
+            at: 0,
+            records,
+            record_at: 0,
+            metas: VecDeque::new(),
+            newly_seen,
+            strings,
+            recent,
+        };
+        self.fetch_window(out, Box::new(run)).await
+    }
+
+    /// The next window of a FETCH's answers: up to [`WINDOW_OCTETS`] of them, then
+    /// `Next::Fetch` so that the connection sends them before the next window is built (the
+    /// client parses while the server works); the tagged OK after the last.
+    pub(crate) async fn fetch_window(
+        &mut self,
+        mut out: Vec<u8>,
+        mut run: Box<FetchRun>,
+    ) -> Outcome {
+        let mailboxes = self.shared.stores.mailboxes.clone();
+        let FetchRun {
+            ref tag,
+            ref items,
+            by_uid,
+            changed_since,
+            with_modseq,
+            mailbox,
+            ref wanted,
+            strings,
+            ..
+        } = *run;
+        let is_recent = |uid: Uid| run.recent.iter().any(|r| r.contains(&uid));
         let mut pieces = Vec::new();
-        let mut records = records.into_iter().peekable();
-        let mut metas = std::collections::VecDeque::new();
-        'messages: for (index, uid) in wanted.iter().enumerate() {
-            while records.peek().is_some_and(|r| r.uid < *uid) {
-                records.next();
+        let mut window = 0usize;
+        'messages: while run.at < wanted.len() {
+            if window >= WINDOW_OCTETS {
+                pieces.push(Piece::Bytes(out));
+                return Outcome {
+                    pieces,
+                    next: Next::Fetch(run),
+                };
+            }
+            let (index, uid) = (run.at, &wanted[run.at]);
+            run.at += 1;
+            while run.records.get(run.record_at).is_some_and(|r| r.uid < *uid) {
+                run.record_at += 1;
             }
             // Expunged by another session meanwhile: nothing to say about it.
-            let Some(record) = records.next_if(|r| r.uid == *uid) else {
+            let Some(record) = run.records.get(run.record_at).filter(|r| r.uid == *uid) else {
                 continue;
             };
             if changed_since.is_some_and(|since| record.modseq.0 <= since) {
@@ -115,22 +164,22 @@ impl Session {
             });
             let meta = match needs_meta {
                 true => {
-                    while metas.front().is_some_and(|(u, _)| u < uid) {
-                        metas.pop_front();
+                    while run.metas.front().is_some_and(|(u, _)| u < uid) {
+                        run.metas.pop_front();
                     }
-                    if metas.is_empty() {
+                    if run.metas.is_empty() {
                         // One read for the next batch of wanted messages.
                         let last = wanted[(index + META_BATCH - 1).min(wanted.len() - 1)];
                         match mailboxes.messages_meta(mailbox, *uid, last).await {
-                            Ok(batch) => metas = batch.into(),
+                            Ok(batch) => run.metas = batch.into(),
                             Err(e) => {
                                 store_failure(&mut out, tag, &e);
                                 return Outcome::done(out);
                             }
                         }
                     }
-                    match metas.front() {
-                        Some((u, _)) if u == uid => metas.pop_front().and_then(|(_, m)| m),
+                    match run.metas.front() {
+                        Some((u, _)) if u == uid => run.metas.pop_front().and_then(|(_, m)| m),
                         _ => None,
                     }
                 }
@@ -304,7 +353,7 @@ impl Session {
                     }
                 }
             }
-            if newly_seen.contains(uid) && !items.contains(&Item::Flags) {
+            if run.newly_seen.contains(uid) && !items.contains(&Item::Flags) {
                 sep(&mut line);
                 let names = flag_names(&record.flags, is_recent(*uid));
                 line.extend_from_slice(format!("FLAGS ({names})").as_bytes());
@@ -314,6 +363,7 @@ impl Session {
                 line.extend_from_slice(format!("MODSEQ ({})", record.modseq.0).as_bytes());
             }
             line.extend_from_slice(b")\r\n");
+            window += line.len();
             out.extend_from_slice(&line);
         }
         tagged(&mut out, tag, "OK", "FETCH completed");
@@ -375,6 +425,34 @@ async fn read_range(
     let want = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
     reader.read_at(range.start, want, &mut buf).await?;
     Ok(buf)
+}
+
+/// Octets of answers (bodies streamed from the store not counted) after which a FETCH hands
+/// what it has to the connection before going on.
+const WINDOW_OCTETS: usize = 256 * 1024;
+
+/// A FETCH under way: what it asked and how far it has answered (see
+/// [`Session::fetch_window`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FetchRun {
+    tag: String,
+    items: Vec<Item>,
+    by_uid: bool,
+    changed_since: Option<u64>,
+    with_modseq: bool,
+    mailbox: MailboxId,
+    /// The messages asked for, in order, and the next one to answer.
+    wanted: Vec<Uid>,
+    at: usize,
+    /// Their records (from the first wanted UID on), and where the walk is.
+    records: Vec<MessageRecord>,
+    record_at: usize,
+    metas: VecDeque<(Uid, Option<MessageMeta>)>,
+    /// Those that got \Seen from this FETCH: their answer carries the new flags.
+    newly_seen: HashSet<Uid>,
+    strings: ImapStrings,
+    /// \Recent ranges of an IMAP4rev1 session (none for IMAP4rev2).
+    recent: Vec<std::ops::Range<Uid>>,
 }
 
 /// Message records (structure, envelope) read at once for a FETCH: enough to save the reads,

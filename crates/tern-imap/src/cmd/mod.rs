@@ -4,7 +4,7 @@
 //! state and the dispatch.
 
 mod append;
-mod fetch;
+pub(crate) mod fetch;
 mod login;
 mod mailboxes;
 mod messages;

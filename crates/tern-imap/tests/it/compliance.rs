@@ -421,3 +421,38 @@ async fn nul_octets_are_stored_in_base64() {
     .await;
     assert!(last(&c.until("a4").await).starts_with("a4 NO"));
 }
+
+/// A FETCH whose answers pass 256 KiB goes out in windows (the client reads the first while
+/// the server builds the next): every message is answered once, in order, with all its
+/// items, and the tagged OK comes after the last (RFC 9051 §6.4.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_fetch_answers_every_message_once_in_order() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let subject = "s".repeat(900);
+    let messages: Vec<Vec<u8>> = (1..=400)
+        .map(|i| format!("Subject: {i} {subject}\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    crate::deliver_to_alice(&server, &messages).await;
+    let mut c = Client::logged_in(&server).await;
+    c.run("a1", "EXAMINE INBOX").await;
+    let lines = c
+        .run("a2", "FETCH 1:* (FLAGS ENVELOPE BODY.PEEK[TEXT])")
+        .await;
+    let mut answered = Vec::new();
+    for line in &lines {
+        if let Some(rest) = line.strip_prefix("* ") {
+            if let Some((seq, _)) = rest.split_once(" FETCH (") {
+                answered.push(seq.parse::<usize>().expect("a message number"));
+                assert!(line.contains(&format!("\"{} {subject}\"", answered.len())));
+            }
+        }
+    }
+    assert_eq!(answered, (1..=400).collect::<Vec<_>>());
+    assert!(last(&lines).starts_with("a2 OK"), "{}", last(&lines));
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("a2 ")).count(),
+        1,
+        "one tagged answer"
+    );
+}
