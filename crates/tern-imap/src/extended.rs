@@ -43,8 +43,8 @@ pub(crate) struct ListOptions {
 /// here: `Some(Ok((tag, request)))`, `Some(Err(tag))` for one of them that is malformed, and
 /// `None` for anything else.
 pub(crate) fn parse(message: &[u8]) -> Option<Result<(String, Request), String>> {
-    // RFC 5182 `$`: read with a placeholder set, then marked (`saved.rs`).
-    if let Some((rewritten, refs)) = crate::saved::find(message) {
+    // RFC 5182 `$`: read with a placeholder set, then marked (`placeholder.rs`).
+    if let Some((rewritten, refs)) = crate::placeholder::find(message) {
         let parsed = match decode_tagged(&rewritten) {
             Some(parsed) => parsed,
             None => parse(&rewritten)?,

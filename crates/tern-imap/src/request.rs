@@ -21,7 +21,7 @@ use imap_codec::imap_types::status::StatusDataItemName;
 use tern_store::FlagOp;
 use tern_types::{Flag, Flags};
 
-use crate::saved::SetKind;
+use crate::placeholder::SetKind;
 use crate::search::Key;
 use crate::section::BodySection;
 
@@ -308,8 +308,18 @@ pub(crate) struct Appending {
 }
 
 impl Request {
+    /// The search criteria of SEARCH, SORT or THREAD.
+    pub(crate) fn criteria_mut(&mut self) -> Option<&mut Key> {
+        match self {
+            Request::Search { key, .. }
+            | Request::Sort { key, .. }
+            | Request::Thread { key, .. } => key.as_mut(),
+            _ => None,
+        }
+    }
+
     /// Calls `f` on each sequence set of the request, in the order they stand in the command,
-    /// with where it stands (for `$`, `saved.rs`).
+    /// with where it stands (for `$`, `placeholder.rs`).
     pub(crate) fn visit_sets(&mut self, f: &mut dyn FnMut(&mut Set, SetKind)) {
         match self {
             Request::Fetch { set, .. } | Request::Store { set, .. } | Request::Copy { set, .. } => {

@@ -9,8 +9,8 @@ use tern_message::{header_block_len, sent_day};
 use tern_store::{MessageRecord, StoreError, TextField};
 use tern_types::{Flag, MailboxId, Uid};
 
+use crate::placeholder::SetKind;
 use crate::request::{set, Set};
-use crate::saved::SetKind;
 
 /// Seconds in a day: SEARCH dates are days, "disregarding time and timezone" (RFC 9051
 /// §6.4.4); Tern takes UTC days.
@@ -19,6 +19,10 @@ const DAY: i64 = 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Key {
     All,
+    /// Matches nothing (an OBJECTID search key naming no message of ours).
+    Nothing,
+    /// RFC 8474 §6 EMAILID: the message's content is this one (`MessageRecord::content_id`).
+    EmailId(u64),
     /// RFC 3501 §6.4.4 RECENT: the session's \Recent messages; the session puts them in
     /// ([`Key::set_recent`]) before the search runs, and matches nothing until it has.
     Recent,
@@ -147,6 +151,20 @@ impl Key {
         }
     }
 
+    /// Calls `f` on each UID key of the criteria, in the order they were written, to replace it.
+    pub(crate) fn visit_uid_keys(&mut self, f: &mut dyn FnMut(&mut Key)) {
+        match self {
+            Key::Uid(_) => f(self),
+            Key::Not(k) => k.visit_uid_keys(f),
+            Key::Or(a, b) => {
+                a.visit_uid_keys(f);
+                b.visit_uid_keys(f);
+            }
+            Key::And(keys) => keys.iter_mut().for_each(|k| k.visit_uid_keys(f)),
+            _ => {}
+        }
+    }
+
     /// Calls `f` on each sequence set of the criteria, in the order they were written.
     pub(crate) fn visit_sets(&mut self, f: &mut dyn FnMut(&mut Set, SetKind)) {
         match self {
@@ -209,7 +227,8 @@ impl Key {
         };
         match self {
             Key::All => true,
-            Key::Recent => false,
+            Key::Recent | Key::Nothing => false,
+            Key::EmailId(id) => record.content_id == *id,
             Key::Sequence(s) => in_set(s, false),
             Key::Uid(s) => in_set(s, true),
             Key::Flag(flag, has) => record.flags.contains(flag) == *has,

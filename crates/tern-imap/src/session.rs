@@ -12,9 +12,9 @@ use tern_types::{Flag, MailboxId, ModSeq, Uid};
 
 use crate::extended::ListOptions;
 use crate::names;
+use crate::placeholder::SetKind;
 use crate::request::{Request, Set};
 use crate::respond::{tagged, untagged};
-use crate::saved::SetKind;
 use crate::users::Slot;
 use crate::ImapShared;
 

@@ -265,3 +265,42 @@ async fn create_with_a_special_use() {
         .iter()
         .any(|l| l.contains("Odd") || l.contains("Two") || l.contains("Bad")));
 }
+
+/// RFC 8474 §6: SEARCH EMAILID finds the messages of that content (a copy shares it), THREADID
+/// matches nothing (threads are not tracked: every THREADID is NIL), and the keys combine with
+/// others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_by_emailid_and_threadid() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    let messages: Vec<Vec<u8>> = (1..=3)
+        .map(|i| format!("Subject: m{i}\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    crate::deliver_to_alice(&server, &messages).await;
+    let mut c = Client::logged_in(&server).await;
+    c.run("a1", "SELECT INBOX").await;
+    let fetched = c.run("a2", "FETCH 2 (EMAILID)").await;
+    let id = fetched[0]
+        .split("EMAILID (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("an EMAILID")
+        .to_string();
+    c.run("a3", "COPY 2 INBOX").await;
+    assert_eq!(
+        c.run("a4", &format!("SEARCH EMAILID {id}")).await[0],
+        "* SEARCH 2 4\r\n"
+    );
+    assert_eq!(
+        c.run("a5", &format!("UID SEARCH NOT EMAILID {id}")).await[0],
+        "* SEARCH 1 3\r\n"
+    );
+    assert_eq!(
+        c.run("a6", "SEARCH OR THREADID T1 EMAILID Mnone").await[0],
+        "* SEARCH\r\n"
+    );
+    let returned = c
+        .run("a7", &format!("SEARCH RETURN (COUNT) EMAILID {id}"))
+        .await;
+    assert_eq!(returned[0], "* ESEARCH (TAG \"a7\") COUNT 2\r\n");
+}

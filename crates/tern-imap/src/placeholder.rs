@@ -1,29 +1,60 @@
-//! RFC 5182 SEARCHRES (part of IMAP4rev2, RFC 9051 §6.4.4.1): `$`, the result of the last
-//! `SEARCH RETURN (SAVE)`, where a sequence set may stand (`seq-last-command`, RFC 9051 §9).
+//! Syntax imap-codec does not read, stood in for by a placeholder it does:
+//! - RFC 5182 SEARCHRES (part of IMAP4rev2, RFC 9051 §6.4.4.1): `$`, the result of the last
+//!   `SEARCH RETURN (SAVE)`, where a sequence set may stand (`seq-last-command`, RFC 9051 §9);
+//! - RFC 8474 §6: the search keys `EMAILID objectid` and `THREADID objectid`.
 //!
-//! imap-codec does not read `$`. A command that has one is read here first: each `$` in a
-//! sequence-set position is replaced by a placeholder set that imap-codec accepts, the command
-//! is parsed as usual, and the sets that came from a `$` are then marked [`Set::saved`]; the
-//! session puts the saved messages in their place before running the command
-//! (`Session::expand_saved`). Which `$` is a sequence set depends on where it stands (`FETCH
-//! $ ...` is one, `SEARCH FROM $` is a string), so the search criteria are walked with the
-//! number of arguments each key takes. Written by hand because no crate of ours reads it.
+//! A command that has them is read here first: each `$` in a sequence-set position becomes a
+//! placeholder set, each OBJECTID key a placeholder `UID 1` key; the command is parsed as
+//! usual, then the sets that came from a `$` are marked [`Set::saved`] (the session puts the
+//! saved messages in their place before running the command, `Session::expand_saved`) and the
+//! placeholder keys become what they stood for. Which `$` is a sequence set depends on where it
+//! stands (`FETCH $ ...` is one, `SEARCH FROM $` is a string), so the search criteria are
+//! walked with the number of arguments each key takes. Written by hand because no crate of
+//! ours reads it.
 
 use crate::request::{Request, Set};
+use crate::search::Key;
 
-/// Where the `$` of a command stood, in the order the parser meets them.
+/// Where the placeholders of a command stood, in the order the parser meets them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct SavedRefs {
+pub(crate) struct Placeholders {
     /// The command's own sequence set (FETCH, STORE, COPY, MOVE, UID EXPUNGE) was `$`.
     pub(crate) first: bool,
     /// Of the sequence-set search keys, in order, those that were `$`.
     pub(crate) sequence_keys: Vec<usize>,
     /// Of the UID search keys, in order, those whose set was `$`.
     pub(crate) uid_keys: Vec<usize>,
+    /// Of the UID search keys, in order, those that stand for an OBJECTID key: what it asked.
+    pub(crate) object_keys: Vec<(usize, ObjectKey)>,
+}
+
+/// An RFC 8474 §6 search key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ObjectKey {
+    EmailId(String),
+    ThreadId(String),
+}
+
+impl ObjectKey {
+    /// The criterion: EMAILID of one of ours (`M` and the content's id) names that content;
+    /// any other object id, and every THREADID (threads are not tracked, THREADID is NIL),
+    /// matches nothing.
+    fn key(&self) -> Key {
+        match self {
+            ObjectKey::EmailId(id) => id
+                .strip_prefix('M')
+                .and_then(|n| n.parse().ok())
+                .map_or(Key::Nothing, Key::EmailId),
+            ObjectKey::ThreadId(_) => Key::Nothing,
+        }
+    }
 }
 
 /// What stands for a `$` for imap-codec: any valid set; it is replaced before use.
 const PLACEHOLDER: &[u8] = b"1";
+
+/// What stands for an OBJECTID search key for imap-codec: a UID key, replaced after parsing.
+const KEY_PLACEHOLDER: &[u8] = b"UID 1";
 
 /// One token of a command: its kind and octet range (strings and literals are skipped whole).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,10 +161,19 @@ fn skip_group(tokens: &[(Kind, std::ops::Range<usize>)], at: usize) -> usize {
     tokens.len()
 }
 
-/// `message` with each `$` in a sequence-set position replaced by [`PLACEHOLDER`], and where
-/// they stood; `None` when it has none.
-pub(crate) fn find(message: &[u8]) -> Option<(Vec<u8>, SavedRefs)> {
-    if !message.contains(&b'$') {
+fn contains_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// `message` with each `$` in a sequence-set position replaced by [`PLACEHOLDER`] and each
+/// OBJECTID search key by [`KEY_PLACEHOLDER`], and where they stood; `None` when it has none.
+pub(crate) fn find(message: &[u8]) -> Option<(Vec<u8>, Placeholders)> {
+    if !message.contains(&b'$')
+        && !contains_ignoring_case(message, b"EMAILID")
+        && !contains_ignoring_case(message, b"THREADID")
+    {
         return None;
     }
     let tokens = tokens(message)?;
@@ -151,12 +191,16 @@ pub(crate) fn find(message: &[u8]) -> Option<(Vec<u8>, SavedRefs)> {
         verb = atom(at)?.to_ascii_uppercase();
     }
     at += 1;
-    let mut refs = SavedRefs::default();
-    let mut dollars = Vec::new();
+    let mut refs = Placeholders::default();
+    // Token ranges to replace, in order, and what goes in their place.
+    let mut replaced: Vec<(std::ops::Range<usize>, &[u8])> = Vec::new();
+    let dollar = |i: usize, replaced: &mut Vec<(std::ops::Range<usize>, &[u8])>| {
+        replaced.push((tokens[i].1.clone(), PLACEHOLDER));
+    };
     match verb.as_slice() {
         b"FETCH" | b"STORE" | b"COPY" | b"MOVE" | b"EXPUNGE" if is_dollar(at) => {
             refs.first = true;
-            dollars.push(at);
+            dollar(at, &mut replaced);
         }
         b"SEARCH" | b"SORT" | b"THREAD" => {
             // What comes before the criteria: RETURN (...) for SEARCH (RFC 4731), the sort
@@ -185,7 +229,7 @@ pub(crate) fn find(message: &[u8]) -> Option<(Vec<u8>, SavedRefs)> {
                     if uid_argument {
                         if is_dollar(at) {
                             refs.uid_keys.push(uids);
-                            dollars.push(at);
+                            dollar(at, &mut replaced);
                         }
                         uids += 1;
                         uid_argument = false;
@@ -194,9 +238,22 @@ pub(crate) fn find(message: &[u8]) -> Option<(Vec<u8>, SavedRefs)> {
                     continue;
                 }
                 if let Some(word) = atom(at) {
+                    let object = |id: &[u8]| String::from_utf8_lossy(id).into_owned();
+                    let object_key = match (word.to_ascii_uppercase().as_slice(), atom(at + 1)) {
+                        (b"EMAILID", Some(id)) => Some(ObjectKey::EmailId(object(id))),
+                        (b"THREADID", Some(id)) => Some(ObjectKey::ThreadId(object(id))),
+                        _ => None,
+                    };
+                    if let Some(key) = object_key {
+                        refs.object_keys.push((uids, key));
+                        replaced.push((tokens[at].1.start..tokens[at + 1].1.end, KEY_PLACEHOLDER));
+                        uids += 1;
+                        at += 2;
+                        continue;
+                    }
                     if word == b"$" {
                         refs.sequence_keys.push(sequences);
-                        dollars.push(at);
+                        dollar(at, &mut replaced);
                         sequences += 1;
                     } else if is_sequence_set(word) {
                         sequences += 1;
@@ -213,23 +270,23 @@ pub(crate) fn find(message: &[u8]) -> Option<(Vec<u8>, SavedRefs)> {
         }
         _ => {}
     }
-    if dollars.is_empty() {
+    if replaced.is_empty() {
         return None;
     }
     let mut rewritten = Vec::with_capacity(message.len());
     let mut cursor = 0;
-    for i in dollars {
-        let range = tokens[i].1.clone();
+    for (range, placeholder) in replaced {
         rewritten.extend_from_slice(&message[cursor..range.start]);
-        rewritten.extend_from_slice(PLACEHOLDER);
+        rewritten.extend_from_slice(placeholder);
         cursor = range.end;
     }
     rewritten.extend_from_slice(&message[cursor..]);
     Some((rewritten, refs))
 }
 
-impl SavedRefs {
-    /// Marks the sets of `request` that stood for `$` (parsed from the rewritten command).
+impl Placeholders {
+    /// Marks the sets of `request` that stood for `$` and puts the OBJECTID keys where their
+    /// placeholders are (`request` parsed from the rewritten command).
     pub(crate) fn mark(&self, request: &mut Request) {
         let (mut sequences, mut uids) = (0, 0);
         let mut first = self.first;
@@ -252,6 +309,15 @@ impl SavedRefs {
                 uids += 1;
             }
         });
+        if let (false, Some(criteria)) = (self.object_keys.is_empty(), request.criteria_mut()) {
+            let mut uids = 0;
+            criteria.visit_uid_keys(&mut |key| {
+                if let Some((_, object)) = self.object_keys.iter().find(|(at, _)| *at == uids) {
+                    *key = object.key();
+                }
+                uids += 1;
+            });
+        }
     }
 }
 
@@ -270,7 +336,7 @@ pub(crate) enum SetKind {
 mod tests {
     use super::*;
 
-    fn found(command: &str) -> Option<(String, SavedRefs)> {
+    fn found(command: &str) -> Option<(String, Placeholders)> {
         find(command.as_bytes()).map(|(b, r)| (String::from_utf8(b).unwrap(), r))
     }
 
@@ -297,5 +363,26 @@ mod tests {
         assert_eq!(refs.sequence_keys, [0]);
         assert!(found("a SEARCH MODSEQ \"/flags/$x\" all 5\r\n").is_none());
         assert!(found("a LOGIN $ $\r\n").is_none());
+    }
+
+    #[test]
+    fn objectid_keys_stand_as_uid_keys_in_their_place() {
+        let (text, refs) =
+            found("a UID SEARCH UID $ OR EMAILID M42 THREADID T1 SUBJECT emailid\r\n").unwrap();
+        assert_eq!(
+            text,
+            "a UID SEARCH UID 1 OR UID 1 UID 1 SUBJECT emailid\r\n"
+        );
+        assert_eq!(refs.uid_keys, [0]);
+        assert_eq!(
+            refs.object_keys,
+            [
+                (1, ObjectKey::EmailId("M42".into())),
+                (2, ObjectKey::ThreadId("T1".into()))
+            ]
+        );
+        assert_eq!(ObjectKey::EmailId("M42".into()).key(), Key::EmailId(42));
+        assert_eq!(ObjectKey::EmailId("X9".into()).key(), Key::Nothing);
+        assert_eq!(ObjectKey::ThreadId("T1".into()).key(), Key::Nothing);
     }
 }
