@@ -71,6 +71,15 @@ pub(crate) fn metas_of(
     Ok(out)
 }
 
+/// The index table holding a column: the short fields apart from the long ones
+/// (`schema::TEXT_INDEX`).
+fn table_of(column: &str) -> &'static str {
+    match column {
+        "headers" | "body" => "long_text",
+        _ => "short_text",
+    }
+}
+
 /// The index column(s) a field searches.
 fn columns(field: TextField) -> &'static [&'static str] {
     match field {
@@ -132,8 +141,9 @@ pub(crate) fn search(
     let selects: Vec<String> = columns(field)
         .iter()
         .map(|column| {
+            let table = table_of(column);
             format!(
-                "SELECT m.uid FROM text.message_text t CROSS JOIN messages m ON m.blob_id = t.rowid
+                "SELECT m.uid FROM text.{table} t CROSS JOIN messages m ON m.blob_id = t.rowid
                   WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1 AND t.rowid <= ?3"
             )
         })

@@ -247,8 +247,11 @@ fn read_batch(conn: &Connection, dir: &BlobDir, limits: &MimeLimits) -> StoreRes
 /// One transaction in `text.db`: forget every id named, index the blobs, move the watermark.
 fn write_index(conn: &Connection, batch: &Batch) -> StoreResult<()> {
     in_transaction(conn, || {
-        let mut forget = conn
-            .prepare_cached("DELETE FROM message_text WHERE rowid = ?1")
+        let mut forget_short = conn
+            .prepare_cached("DELETE FROM short_text WHERE rowid = ?1")
+            .map_err(sql_err)?;
+        let mut forget_long = conn
+            .prepare_cached("DELETE FROM long_text WHERE rowid = ?1")
             .map_err(sql_err)?;
         for id in batch
             .dropped
@@ -256,20 +259,25 @@ fn write_index(conn: &Connection, batch: &Batch) -> StoreResult<()> {
             .map(|(_, id)| *id)
             .chain(batch.blobs.iter().map(|(id, _)| *id))
         {
-            forget.execute([id]).map_err(sql_err)?;
+            forget_short.execute([id]).map_err(sql_err)?;
+            forget_long.execute([id]).map_err(sql_err)?;
         }
-        let mut add = conn
+        let mut add_short = conn
             .prepare_cached(
-                "INSERT INTO message_text (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc,
-                                           headers, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO short_text (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .map_err(sql_err)?;
-        for (id, t) in &batch.blobs {
-            add.execute(params![
-                id, t.subject, t.from, t.to, t.cc, t.bcc, t.headers, t.body
-            ])
+        let mut add_long = conn
+            .prepare_cached("INSERT INTO long_text (rowid, headers, body) VALUES (?1, ?2, ?3)")
             .map_err(sql_err)?;
+        for (id, t) in &batch.blobs {
+            add_short
+                .execute(params![id, t.subject, t.from, t.to, t.cc, t.bcc])
+                .map_err(sql_err)?;
+            add_long
+                .execute(params![id, t.headers, t.body])
+                .map_err(sql_err)?;
         }
         conn.execute("UPDATE progress SET indexed_upto = ?1", [batch.upto])
             .map_err(sql_err)?;

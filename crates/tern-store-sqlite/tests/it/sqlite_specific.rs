@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use tern_store::{NewMessage, StoreError};
+use tern_store::{NewMessage, StoreError, TextField};
 use tern_store_sqlite::GcReport;
 use tern_store_sqlite::{SqliteOptions, SqliteStore};
 use tern_types::{Domain, Flags, ModSeq, Uid};
@@ -173,11 +173,71 @@ async fn content_rows_go_with_their_blob() {
     };
     assert_eq!(count("tern.db", "blobs WHERE meta IS NOT NULL"), 2);
     caught_up(&store).await;
-    assert_eq!(count("text.db", "message_text"), 2);
+    assert_eq!(count("text.db", "short_text"), 2);
+    assert_eq!(count("text.db", "long_text"), 2);
     stores.mailboxes.expunge(inbox.id, &uids).await.unwrap();
     assert_eq!(count("tern.db", "blobs"), 0);
     caught_up(&store).await;
-    assert_eq!(count("text.db", "message_text"), 0);
+    assert_eq!(count("text.db", "short_text"), 0);
+    assert_eq!(count("text.db", "long_text"), 0);
+}
+
+/// A full-text index made before the short fields got a table of their own (one
+/// `message_text` table) is dropped when the store opens, and rebuilt from the start: what
+/// was searchable stays so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_former_single_table_index_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path(), 1024);
+        let (stores, inbox) = with_alice(&store).await;
+        append(&stores, inbox.id, b"Subject: zanzibar\r\n\r\nquokka\r\n").await;
+        caught_up(&store).await;
+    }
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("text.db")).unwrap();
+        conn.execute_batch(
+            "DROP TABLE short_text; DROP TABLE long_text;
+             CREATE VIRTUAL TABLE message_text USING fts5(subject, addr_from, addr_to, addr_cc,
+                 addr_bcc, headers, body, tokenize = 'trigram case_sensitive 1', detail = none);",
+        )
+        .unwrap();
+    }
+    let store = open(dir.path(), 1024);
+    caught_up(&store).await;
+    let conn = rusqlite::Connection::open(dir.path().join("text.db")).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'message_text'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+    let stores = store.stores();
+    let inbox = stores
+        .mailboxes
+        .mailbox(tern_types::AccountId(1), "INBOX")
+        .await
+        .unwrap();
+    for (field, term) in [
+        (TextField::Subject, "zanzibar"),
+        (TextField::Body, "quokka"),
+    ] {
+        let found = stores
+            .mailboxes
+            .search_text(inbox.id, field, term)
+            .await
+            .unwrap();
+        assert_eq!(found, [Uid(1)], "{field:?} {term}");
+    }
+    let indexed: i64 = conn
+        .query_row("SELECT count(*) FROM short_text", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        indexed, 1,
+        "indexed again, not only found by the search's own scan"
+    );
 }
 
 /// A store from before the message layer (no content rows) gets them from
