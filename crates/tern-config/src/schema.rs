@@ -242,7 +242,8 @@ pub struct ImapFile {
     /// Largest literal before login, in octets (a user name or password needs little).
     /// Default 8192.
     pub max_prelogin_literal: Option<u64>,
-    /// Largest command after login, literals included, in octets. Default 65536.
+    /// Largest command after login, literals included, in octets (an APPEND's messages are
+    /// bounded by `append_limit` instead); larger get `NO [TOOBIG]`. Default 65536.
     pub max_command_size: Option<u32>,
     /// Largest message APPEND stores, in octets; advertised as APPENDLIMIT (RFC 7889). Larger
     /// get `NO [TOOBIG]` before they are sent. Default 52428800 (50 MiB, as smtp).
