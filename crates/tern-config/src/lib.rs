@@ -154,6 +154,7 @@ pub struct ImapConfig {
     pub max_sessions_per_user: u32,
     pub max_idle_per_user: u32,
     pub max_nesting: u32,
+    pub max_keywords: u32,
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
 }

@@ -257,6 +257,9 @@ pub struct ImapFile {
     /// How deep parentheses may nest in one command (SEARCH's groups, lists); deeper gets BAD
     /// before it is parsed. Default 8.
     pub max_nesting: Option<u32>,
+    /// Keywords (user flags such as `$Forwarded`) a mailbox may hold, and one message at most:
+    /// a STORE or APPEND that would pass it gets `NO [LIMIT]`. Default 128.
+    pub max_keywords: Option<u32>,
     /// Concurrent IMAP connections in all (both listeners). Default 1000.
     pub max_connections: Option<u32>,
     /// Concurrent IMAP connections from one client (see `[clients]`). Default 20.

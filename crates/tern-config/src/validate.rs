@@ -288,6 +288,13 @@ fn imap_config(file: &crate::schema::ImapFile, check: &Checker) -> Result<ImapCo
                 ))
             }
         },
+        max_keywords: check.at_least(
+            "imap.max_keywords",
+            file.max_keywords,
+            128,
+            1,
+            " (RFC 9051 §2.3.2: clients use a handful, such as $Forwarded and $Junk)",
+        )?,
         max_connections: check.at_least(
             "imap.max_connections",
             file.max_connections,

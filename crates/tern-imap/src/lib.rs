@@ -67,6 +67,8 @@ pub struct ImapSettings {
     pub max_idle_per_user: usize,
     /// How deep parentheses may nest in a command (SEARCH groups, lists).
     pub max_nesting: usize,
+    /// Keywords a mailbox may hold, and one message at most.
+    pub max_keywords: usize,
     pub plaintext: PlaintextAuth,
     pub recipients: RecipientPolicy,
 }

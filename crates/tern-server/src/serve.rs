@@ -256,6 +256,7 @@ pub async fn start(config: &Config, domain: Option<Domain>) -> anyhow::Result<Ru
             max_sessions_per_user: config.imap.max_sessions_per_user as usize,
             max_idle_per_user: config.imap.max_idle_per_user as usize,
             max_nesting: config.imap.max_nesting as usize,
+            max_keywords: config.imap.max_keywords as usize,
             plaintext: config.auth.plaintext_without_tls,
             recipients: recipient_policy(config),
         },

@@ -32,6 +32,16 @@ impl Session {
             }
             Err(why) => return tagged(out, tag, "NO", &why),
         };
+        // `imap.max_keywords` on one message (the mailbox's own count is checked by STORE).
+        let limit = self.shared.settings.max_keywords;
+        if messages.iter().any(|m| m.flags.keywords().count() > limit) {
+            return tagged(
+                out,
+                tag,
+                "NO",
+                &format!("[LIMIT] A message holds {limit} keywords at most"),
+            );
+        }
         // RFC 3502 §6.3.11: a zero-length message is an error, answered NO (a client cancels
         // a MULTIAPPEND this way), and nothing is appended.
         if messages.iter().any(|m| m.message.is_empty()) {

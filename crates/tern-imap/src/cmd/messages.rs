@@ -46,6 +46,24 @@ impl Session {
             Ok(uids) => uids,
             Err(why) => return tagged(out, tag, "BAD", why),
         };
+        // `imap.max_keywords`: a mailbox holds that many keywords at most (as this session
+        // knows them: from SELECT on and from what it was told since), so one client cannot
+        // grow every FLAGS answer and message row without end.
+        if op != FlagOp::Remove {
+            let limit = self.shared.settings.max_keywords;
+            let new = flags
+                .keywords()
+                .filter(|k| !selected.keywords.contains(*k))
+                .count();
+            if selected.keywords.len() + new > limit || flags.keywords().count() > limit {
+                return tagged(
+                    out,
+                    tag,
+                    "NO",
+                    &format!("[LIMIT] A mailbox holds {limit} keywords at most"),
+                );
+            }
+        }
         let mailbox = selected.mailbox.id;
         let changed = match self
             .shared

@@ -936,3 +936,29 @@ async fn a_large_fetch_over_tls_reaches_a_slow_reader_whole() {
         + marker.len();
     assert!(answer[at..at + size] == stored[0][..], "byte for byte");
 }
+
+/// `imap.max_keywords`: a mailbox holds that many keywords at most, and one appended message
+/// too; past it, NO [LIMIT] and nothing changes. Keywords already there can still be set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keywords_are_limited() {
+    let server = TestServer::start_with("[imap]\nmax_keywords = 3\n").await;
+    server.add_user("alice@example.test").await;
+    crate::deliver_to_alice(&server, &[b"Subject: a\r\n\r\na\r\n".to_vec()]).await;
+    let mut c = Client::logged_in(&server).await;
+    c.run("a1", "SELECT INBOX").await;
+    assert!(last(&c.run("a2", "STORE 1 +FLAGS (k1 k2 k3)").await).starts_with("a2 OK"));
+    let refused = c.run("a3", "STORE 1 +FLAGS (k4)").await;
+    assert!(last(&refused).starts_with("a3 NO [LIMIT]"), "{refused:?}");
+    assert!(last(&c.run("a4", "STORE 1 FLAGS (k1 \\Seen)").await).starts_with("a4 OK"));
+    let flags = c.run("a5", "FETCH 1 FLAGS").await;
+    assert!(!flags[0].contains("k4"), "{flags:?}");
+    let message = "Subject: b\r\n\r\nb\r\n";
+    c.send(&format!(
+        "a6 APPEND INBOX (w x y z) {{{}+}}\r\n{message}\r\n",
+        message.len()
+    ))
+    .await;
+    assert!(last(&c.until("a6").await).starts_with("a6 NO [LIMIT]"));
+    let status = c.run("a7", "STATUS INBOX (MESSAGES)").await;
+    assert!(status[0].contains("MESSAGES 1"), "{status:?}");
+}
