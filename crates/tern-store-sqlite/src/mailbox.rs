@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tern_message::mime::MessageMeta;
 use tern_store::{
-    Appended, Change, ChangeKind, ChangesSince, FlagOp, MailboxInfo, MailboxStore, MessageReader,
-    MessageRecord, NewMessage, StoreError, StoreResult, TextField,
+    Appended, Change, ChangeKind, ChangesSince, FlagCounts, FlagOp, MailboxInfo, MailboxStore,
+    MessageReader, MessageRecord, NewMessage, StoreError, StoreResult, TextField,
 };
-use tern_types::{AccountId, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
+use tern_types::{AccountId, Flag, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use tokio::sync::broadcast;
 
 use crate::blobs::{drop_unreferenced, insert_blob};
@@ -554,6 +554,29 @@ impl MailboxStore for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(sql_err)?;
                 Ok(rows)
+            })
+            .await
+    }
+
+    async fn flag_counts(&self, mailbox: MailboxId) -> StoreResult<FlagCounts> {
+        let bit = |flag: Flag| [flag].into_iter().collect::<Flags>().system_bits();
+        let (seen, deleted) = (bit(Flag::Seen), bit(Flag::Deleted));
+        self.inner
+            .readers
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT count(*) FILTER (WHERE flags & ?2 = 0),
+                            count(*) FILTER (WHERE flags & ?3 != 0)
+                       FROM messages WHERE mailbox_id = ?1",
+                    params![mailbox.0, seen, deleted],
+                    |r| {
+                        Ok(FlagCounts {
+                            unseen: r.get(0)?,
+                            deleted: r.get(1)?,
+                        })
+                    },
+                )
+                .map_err(sql_err)
             })
             .await
     }

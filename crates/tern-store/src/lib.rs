@@ -27,8 +27,8 @@ pub use directory::{
 };
 pub use error::{StoreError, StoreResult};
 pub use mailbox::{
-    Appended, Change, ChangeKind, ChangesSince, FlagOp, MailboxInfo, MailboxStore, MessageReader,
-    MessageRecord, NewMessage, TextField, DEFAULT_MAILBOXES, READ_CHUNK,
+    Appended, Change, ChangeKind, ChangesSince, FlagCounts, FlagOp, MailboxInfo, MailboxStore,
+    MessageReader, MessageRecord, NewMessage, TextField, DEFAULT_MAILBOXES, READ_CHUNK,
 };
 pub use queue::{
     Accepted, EnvelopeParams, NewQueueMessage, NewRecipient, QueueEntry, QueueStore,

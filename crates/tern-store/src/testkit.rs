@@ -549,6 +549,17 @@ pub async fn recent_messages_are_claimed_once(backend: &dyn Backend) {
     let appended = mb.append_all(inbox.id, later, true).await.unwrap();
     assert!(!appended[0].recent);
     assert_eq!(mb.claim_recent(inbox.id).await.unwrap(), Uid(6)..Uid(8));
+    // STATUS UNSEEN and DELETED, counted by the store.
+    let deleted: Flags = [Flag::Deleted].into_iter().collect();
+    let seen: Flags = [Flag::Seen].into_iter().collect();
+    mb.store_flags(inbox.id, &[Uid(1), Uid(2)], FlagOp::Add, &seen, None)
+        .await
+        .unwrap();
+    mb.store_flags(inbox.id, &[Uid(2), Uid(7)], FlagOp::Add, &deleted, None)
+        .await
+        .unwrap();
+    let counts = mb.flag_counts(inbox.id).await.unwrap();
+    assert_eq!((counts.unseen, counts.deleted), (5, 2));
 }
 
 pub async fn change_events_follow_commits(backend: &dyn Backend) {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use tern_store::{MailboxInfo, StoreError};
-use tern_types::{Flag, SpecialUse, Uid};
+use tern_types::SpecialUse;
 
 use crate::extended::ListOptions;
 use crate::list;
@@ -228,20 +228,13 @@ impl Session {
         if items.contains(&StatusItem::HighestModSeq) {
             self.condstore = true;
         }
-        // UNSEEN and DELETED count flags: the records are read once for both.
-        let (mut unseen, mut deleted) = (0, 0);
-        if items.contains(&StatusItem::Unseen) || items.contains(&StatusItem::Deleted) {
-            let records = self
-                .shared
-                .stores
-                .mailboxes
-                .messages(mailbox.id, Uid(1))
-                .await?;
-            for record in &records {
-                unseen += usize::from(!record.flags.contains(&Flag::Seen));
-                deleted += usize::from(record.flags.contains(&Flag::Deleted));
-            }
-        }
+        // UNSEEN and DELETED are counted by the store: no records are read.
+        let counts =
+            match items.contains(&StatusItem::Unseen) || items.contains(&StatusItem::Deleted) {
+                true => self.shared.stores.mailboxes.flag_counts(mailbox.id).await?,
+                false => tern_store::FlagCounts::default(),
+            };
+        let (unseen, deleted) = (counts.unseen, counts.deleted);
         // RFC 3501 §6.3.10: RECENT, the messages no session has claimed yet.
         let recent = match items.contains(&StatusItem::Recent) {
             true => {
