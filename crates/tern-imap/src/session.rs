@@ -82,8 +82,14 @@ impl Selected {
     /// Adds UIDs claimed as \Recent for this session.
     pub(crate) fn take_recent(&mut self, claimed: std::ops::Range<Uid>) {
         self.claimed_upto = self.claimed_upto.max(claimed.end);
-        if !claimed.is_empty() {
-            self.recent.push(claimed);
+        if claimed.is_empty() {
+            return;
+        }
+        // A claim that follows the last one extends it: a session that takes every new
+        // message as it comes keeps one range, however long it stays.
+        match self.recent.last_mut() {
+            Some(last) if last.end == claimed.start => last.end = claimed.end,
+            _ => self.recent.push(claimed),
         }
     }
 

@@ -49,9 +49,17 @@ pub fn without_nul(message: &[u8], limits: &MimeLimits) -> Result<Option<Vec<u8>
             part.header_start as usize..part.body_start as usize,
             part.body_start as usize..part.body_end as usize,
         );
-        out.extend_from_slice(&message[cursor..header.start]);
-        out.extend_from_slice(&base64_header(&message[header]));
-        let encoded = STANDARD.encode(&message[body.clone()]);
+        // The parts tile the message in order; should they not, nothing is rewritten.
+        let (Some(before), Some(header), Some(body_bytes)) = (
+            message.get(cursor..header.start),
+            message.get(header),
+            message.get(body.clone()),
+        ) else {
+            return Err(NulOutsideBody);
+        };
+        out.extend_from_slice(before);
+        out.extend_from_slice(&base64_header(header));
+        let encoded = STANDARD.encode(body_bytes);
         for (i, line) in encoded.as_bytes().chunks(LINE).enumerate() {
             if i > 0 {
                 out.extend_from_slice(b"\r\n");
@@ -60,7 +68,7 @@ pub fn without_nul(message: &[u8], limits: &MimeLimits) -> Result<Option<Vec<u8>
         }
         cursor = body.end;
     }
-    out.extend_from_slice(&message[cursor..]);
+    out.extend_from_slice(message.get(cursor..).unwrap_or_default());
     Ok(Some(out))
 }
 

@@ -566,13 +566,15 @@ impl MailboxStore for SqliteStore {
             .read(move |conn| {
                 conn.query_row(
                     "SELECT count(*) FILTER (WHERE flags & ?2 = 0),
-                            count(*) FILTER (WHERE flags & ?3 != 0)
+                            count(*) FILTER (WHERE flags & ?3 != 0),
+                            count(*) FILTER (WHERE uid >= (SELECT recent_uid FROM mailboxes WHERE id = ?1))
                        FROM messages WHERE mailbox_id = ?1",
                     params![mailbox.0, seen, deleted],
                     |r| {
                         Ok(FlagCounts {
                             unseen: r.get(0)?,
                             deleted: r.get(1)?,
+                            recent: r.get(2)?,
                         })
                     },
                 )

@@ -50,11 +50,13 @@ pub struct MessageRecord {
     pub content_id: u64,
 }
 
-/// Messages of a mailbox without \Seen, and with \Deleted (STATUS UNSEEN and DELETED).
+/// Messages of a mailbox without \Seen, with \Deleted, and not yet claimed as \Recent
+/// (STATUS UNSEEN, DELETED and RECENT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlagCounts {
     pub unseen: u32,
     pub deleted: u32,
+    pub recent: u32,
 }
 
 /// A message to append. The trace headers of this delivery travel as a prefix so that one
@@ -199,7 +201,8 @@ pub trait MailboxStore: Send + Sync {
     ) -> StoreResult<Vec<Appended>>;
     /// Messages with a UID at or above `from`, in UID order.
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>>;
-    /// How many messages lack \Seen and how many have \Deleted, counted by the store (a STATUS
+    /// How many messages lack \Seen, have \Deleted, and wait to be claimed as \Recent,
+    /// counted by the store (a STATUS
     /// of a large mailbox, which clients send for every folder, reads no records).
     async fn flag_counts(&self, mailbox: MailboxId) -> StoreResult<FlagCounts>;
     /// UIDs and wire sizes (see [`crate::StagedBlob::wire_size`]) of every message, in UID

@@ -559,7 +559,10 @@ pub async fn recent_messages_are_claimed_once(backend: &dyn Backend) {
         .await
         .unwrap();
     let counts = mb.flag_counts(inbox.id).await.unwrap();
-    assert_eq!((counts.unseen, counts.deleted), (5, 2));
+    assert_eq!((counts.unseen, counts.deleted, counts.recent), (5, 2, 0));
+    let m = message(&stores, b"8").await;
+    mb.append(inbox.id, m).await.unwrap();
+    assert_eq!(mb.flag_counts(inbox.id).await.unwrap().recent, 1);
 }
 
 pub async fn change_events_follow_commits(backend: &dyn Backend) {

@@ -228,24 +228,14 @@ impl Session {
         if items.contains(&StatusItem::HighestModSeq) {
             self.condstore = true;
         }
-        // UNSEEN and DELETED are counted by the store: no records are read.
-        let counts =
-            match items.contains(&StatusItem::Unseen) || items.contains(&StatusItem::Deleted) {
-                true => self.shared.stores.mailboxes.flag_counts(mailbox.id).await?,
-                false => tern_store::FlagCounts::default(),
-            };
-        let (unseen, deleted) = (counts.unseen, counts.deleted);
-        // RFC 3501 §6.3.10: RECENT, the messages no session has claimed yet.
-        let recent = match items.contains(&StatusItem::Recent) {
-            true => {
-                let mailboxes = &self.shared.stores.mailboxes;
-                mailboxes
-                    .messages(mailbox.id, mailbox.recent_uid)
-                    .await?
-                    .len()
-            }
-            false => 0,
+        // UNSEEN, DELETED and RECENT (RFC 3501 §6.3.10: the messages no session has claimed)
+        // are counted by the store: no records are read.
+        let counted = [StatusItem::Unseen, StatusItem::Deleted, StatusItem::Recent];
+        let counts = match items.iter().any(|i| counted.contains(i)) {
+            true => self.shared.stores.mailboxes.flag_counts(mailbox.id).await?,
+            false => tern_store::FlagCounts::default(),
         };
+        let (unseen, deleted, recent) = (counts.unseen, counts.deleted, counts.recent);
         let values: Vec<String> = items
             .iter()
             .map(|item| match item {

@@ -50,6 +50,22 @@ impl Session {
         }
     }
 
+    /// What SORT and THREAD start from: the selected mailbox and the UIDs the criteria match;
+    /// `None` once the refusal has been written.
+    async fn matching_uids(
+        &self,
+        out: &mut Vec<u8>,
+        tag: &str,
+        key: Option<crate::search::Key>,
+        charset_ok: bool,
+    ) -> Option<(&crate::session::Selected, Vec<Uid>)> {
+        let (_, found) = self.matching(out, tag, key, charset_ok).await?;
+        let State::Selected(_, selected) = &self.state else {
+            return None;
+        };
+        Some((selected, found.into_iter().map(|(uid, _)| uid).collect()))
+    }
+
     /// ` n n n`: UIDs, or this session's sequence numbers of them.
     pub(crate) fn numbers(&self, uids: impl Iterator<Item = Uid>, by_uid: bool) -> String {
         let State::Selected(_, selected) = &self.state else {
@@ -171,13 +187,9 @@ impl Session {
         charset_ok: bool,
         by_uid: bool,
     ) {
-        let Some((_, found)) = self.matching(out, tag, key, charset_ok).await else {
+        let Some((selected, found)) = self.matching_uids(out, tag, key, charset_ok).await else {
             return;
         };
-        let State::Selected(_, selected) = &self.state else {
-            return;
-        };
-        let found: Vec<Uid> = found.into_iter().map(|(uid, _)| uid).collect();
         let stores = &self.shared.stores;
         let mailbox = selected.mailbox.id;
         let sorted = match crate::sort::sort(stores, mailbox, &selected.uids, &found, order).await {
@@ -208,13 +220,9 @@ impl Session {
                 "[CANNOT] The algorithms offered are ORDEREDSUBJECT and REFERENCES",
             );
         };
-        let Some((_, found)) = self.matching(out, tag, key, charset_ok).await else {
+        let Some((selected, found)) = self.matching_uids(out, tag, key, charset_ok).await else {
             return;
         };
-        let State::Selected(_, selected) = &self.state else {
-            return;
-        };
-        let found: Vec<Uid> = found.into_iter().map(|(uid, _)| uid).collect();
         let stores = &self.shared.stores;
         let mailbox = selected.mailbox.id;
         let threads = match ordered_subject {

@@ -58,6 +58,11 @@ impl Session {
         // sees them without taking them.
         let recent = match read_only {
             true => mailbox.recent_uid..Uid(u32::MAX),
+            // Nothing waits to be claimed: no writer round trip (what arrives later is
+            // claimed when this session learns of it).
+            false if mailbox.recent_uid >= mailbox.uid_next => {
+                mailbox.recent_uid..mailbox.recent_uid
+            }
             false => match self.shared.stores.mailboxes.claim_recent(mailbox.id).await {
                 Ok(claimed) => claimed,
                 Err(e) => return store_failure(out, tag, &e),
