@@ -8,12 +8,13 @@ use tern_store::{StoreError, StoreResult};
 
 use crate::convert::{sql_err, Cached};
 
-use crate::schema::open_reader;
+use crate::schema::{open_reader, ReaderKind};
 
-/// Idle connections kept for reuse; more are opened under load and dropped afterwards.
-/// Opening one costs SQLite's initialisation and a parse of the schema, so enough are kept for
-/// the reads of a busy server (8 concurrent sessions measured: with 4, every burst reopened
-/// some) while bounding their page caches (1 MiB each at most, see `open_reader`).
+/// Idle connections of each kind kept for reuse; more are opened under load and dropped
+/// afterwards. Opening one costs SQLite's initialisation and a parse of the schema, so enough
+/// are kept for the reads of a busy server (8 concurrent sessions measured: with 4, every
+/// burst reopened some) while bounding their page caches (1 MiB each at most, see
+/// `open_reader`).
 const MAX_IDLE: usize = 8;
 
 /// Connections reading at once through [`ReadPool::read`]; further reads wait their turn.
@@ -24,9 +25,16 @@ const MAX_IDLE: usize = 8;
 /// queue costs little, and the disk gains nothing from more in parallel on a small machine.
 const MAX_READING: usize = 32;
 
+/// Two kinds of idle connection: [`ReadPool::read`]'s read through a memory map, which pays
+/// for itself on reads of many pages; [`ReadPool::read_now`]'s do not, since SQLite drops a
+/// reader's whole map whenever the WAL changed since its last read (`pagerBeginReadTransaction`
+/// unfetches everything), and under delivery the WAL changes between every two look-ups: an
+/// `munmap` with its TLB shoot-down on every RCPT took 0.025 ms of server CPU per message
+/// (`perf`, 8 SMTP sessions, BENCH.md).
 pub(crate) struct ReadPool {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle_mapped: Mutex<Vec<Connection>>,
+    idle_copied: Mutex<Vec<Connection>>,
     reading: tokio::sync::Semaphore,
 }
 
@@ -34,7 +42,8 @@ impl ReadPool {
     pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
-            idle: Mutex::new(Vec::new()),
+            idle_mapped: Mutex::new(Vec::new()),
+            idle_copied: Mutex::new(Vec::new()),
             reading: tokio::sync::Semaphore::new(MAX_READING),
         }
     }
@@ -51,7 +60,7 @@ impl ReadPool {
             .await
             .map_err(|_| StoreError::Internal("the read pool is closed".into()))?;
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || pool.read_now(f))
+        tokio::task::spawn_blocking(move || pool.read_with(ReaderKind::Mapped, f))
             .await
             .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
@@ -67,26 +76,41 @@ impl ReadPool {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let conn = self.take()?;
+        self.read_with(ReaderKind::Copied, f)
+    }
+
+    fn read_with<T>(
+        &self,
+        kind: ReaderKind,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let conn = self.take(kind)?;
         // One read transaction: every statement of `f` sees the same snapshot, so a
         // message and its blob cannot be read on either side of an expunge.
         conn.exec("BEGIN", []).map_err(sql_err)?;
         let out = f(&conn);
         let _ = conn.exec("COMMIT", []);
-        self.give_back(conn);
+        self.give_back(kind, conn);
         out
     }
 
-    fn take(&self) -> StoreResult<Connection> {
-        let idle = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
-        match idle {
-            Some(conn) => Ok(conn),
-            None => open_reader(&self.path),
+    fn idle(&self, kind: ReaderKind) -> &Mutex<Vec<Connection>> {
+        match kind {
+            ReaderKind::Mapped => &self.idle_mapped,
+            ReaderKind::Copied => &self.idle_copied,
         }
     }
 
-    fn give_back(&self, conn: Connection) {
-        if let Ok(mut idle) = self.idle.lock() {
+    fn take(&self, kind: ReaderKind) -> StoreResult<Connection> {
+        let idle = self.idle(kind).lock().map(|mut v| v.pop()).unwrap_or(None);
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open_reader(&self.path, kind),
+        }
+    }
+
+    fn give_back(&self, kind: ReaderKind, conn: Connection) {
+        if let Ok(mut idle) = self.idle(kind).lock() {
             if idle.len() < MAX_IDLE {
                 idle.push(conn);
             }
