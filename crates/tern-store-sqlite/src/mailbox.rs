@@ -542,7 +542,7 @@ impl MailboxStore for SqliteStore {
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>> {
         self.inner
             .readers
-            .read(move |conn| {
+            .read_bulk(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid"
@@ -563,7 +563,7 @@ impl MailboxStore for SqliteStore {
         let (seen, deleted) = (bit(Flag::Seen), bit(Flag::Deleted));
         self.inner
             .readers
-            .read(move |conn| {
+            .read_bulk(move |conn| {
                 conn.query_row(
                     "SELECT count(*) FILTER (WHERE flags & ?2 = 0),
                             count(*) FILTER (WHERE flags & ?3 != 0),
@@ -586,7 +586,7 @@ impl MailboxStore for SqliteStore {
     async fn wire_sizes(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, u64)>> {
         self.inner
             .readers
-            .read(move |conn| {
+            .read_bulk(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT m.uid, m.size - b.size + b.wire_size FROM messages m JOIN blobs b ON b.id = m.blob_id
@@ -614,7 +614,7 @@ impl MailboxStore for SqliteStore {
         // One read transaction on one blocking thread for them all.
         self.inner
             .readers
-            .read(move |conn| {
+            .read_bulk(move |conn| {
                 wanted
                     .into_iter()
                     .map(|(uid, range)| {
@@ -639,7 +639,7 @@ impl MailboxStore for SqliteStore {
         let reader = self
             .inner
             .readers
-            .read(move |conn| open_message_in(conn, &dir, mailbox, uid))
+            .read_bulk(move |conn| open_message_in(conn, &dir, mailbox, uid))
             .await?;
         Ok(Box::new(reader))
     }
@@ -688,7 +688,7 @@ impl MailboxStore for SqliteStore {
     ) -> StoreResult<Vec<(Uid, Option<MessageMeta>)>> {
         self.inner
             .readers
-            .read(move |conn| crate::content::metas_of(conn, mailbox, from, to))
+            .read_bulk(move |conn| crate::content::metas_of(conn, mailbox, from, to))
             .await
     }
 
@@ -703,7 +703,9 @@ impl MailboxStore for SqliteStore {
         let limits = self.inner.mime_limits;
         self.inner
             .readers
-            .read(move |conn| crate::content::search(conn, &dir, &limits, mailbox, field, &term))
+            .read_bulk(move |conn| {
+                crate::content::search(conn, &dir, &limits, mailbox, field, &term)
+            })
             .await
     }
 

@@ -17,7 +17,8 @@ use crate::schema::{open_reader, ReaderKind};
 /// `open_reader`).
 const MAX_IDLE: usize = 8;
 
-/// Connections reading at once through [`ReadPool::read`]; further reads wait their turn.
+/// Connections reading at once in blocking threads ([`ReadPool::read`], [`ReadPool::read_bulk`]);
+/// further reads wait their turn.
 /// Without a bound a burst of reads opened one connection per blocking thread (tokio allows
 /// 512), each with its own descriptors (the database, its WAL and shared memory, and the same
 /// for `text.db`) and page cache: 10,000 IMAP logins in a few seconds ran the server out of
@@ -25,12 +26,12 @@ const MAX_IDLE: usize = 8;
 /// queue costs little, and the disk gains nothing from more in parallel on a small machine.
 const MAX_READING: usize = 32;
 
-/// Two kinds of idle connection: [`ReadPool::read`]'s read through a memory map, which pays
-/// for itself on reads of many pages; [`ReadPool::read_now`]'s do not, since SQLite drops a
-/// reader's whole map whenever the WAL changed since its last read (`pagerBeginReadTransaction`
-/// unfetches everything), and under delivery the WAL changes between every two look-ups: an
+/// Two kinds of idle connection: [`ReadPool::read_bulk`]'s read through a memory map, which
+/// pays for itself on reads of many pages; the others' do not, since SQLite drops a reader's
+/// whole map whenever the WAL changed since its last read (`pagerBeginReadTransaction`
+/// unfetches everything), and under delivery the WAL changes between every two reads: an
 /// `munmap` with its TLB shoot-down on every RCPT took 0.025 ms of server CPU per message
-/// (`perf`, 8 SMTP sessions, BENCH.md).
+/// (`perf`, 8 SMTP sessions), and on every IMAP APPEND's refresh 5 % of the server's CPU.
 pub(crate) struct ReadPool {
     path: PathBuf,
     idle_mapped: Mutex<Vec<Connection>>,
@@ -48,8 +49,31 @@ impl ReadPool {
         }
     }
 
-    /// Runs `f` on a read connection in a blocking thread.
+    /// Runs `f` on a read connection in a blocking thread: for reads of a few pages (a
+    /// mailbox's row, the changes since a MODSEQ, a subscription list).
     pub(crate) async fn read<T, F>(self: &std::sync::Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.read_in_blocking_thread(ReaderKind::Copied, f).await
+    }
+
+    /// Like [`ReadPool::read`], on a connection that reads through a memory map: for reads
+    /// whose size grows with the mailbox (listings, message bodies, searches).
+    pub(crate) async fn read_bulk<T, F>(self: &std::sync::Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.read_in_blocking_thread(ReaderKind::Mapped, f).await
+    }
+
+    async fn read_in_blocking_thread<T, F>(
+        self: &std::sync::Arc<Self>,
+        kind: ReaderKind,
+        f: F,
+    ) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -60,7 +84,7 @@ impl ReadPool {
             .await
             .map_err(|_| StoreError::Internal("the read pool is closed".into()))?;
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || pool.read_with(ReaderKind::Mapped, f))
+        tokio::task::spawn_blocking(move || pool.read_with(kind, f))
             .await
             .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
