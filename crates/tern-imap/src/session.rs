@@ -353,7 +353,9 @@ impl Session {
                     return Outcome::done(out);
                 }
                 self.idle_slot = slot;
-                self.refresh(&mut out).await;
+                // The changes waiting now follow the continuation: the connection looks once
+                // it watches the store (`conn.rs`), so none falls between a look and the watch
+                // (RFC 2177: untagged responses may come at any time while idling).
                 out.extend_from_slice(b"+ idling\r\n");
                 Next::Idle(tag.to_string())
             }
