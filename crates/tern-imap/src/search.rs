@@ -272,13 +272,14 @@ fn header_has(header: &[u8], name: &str, value: &str) -> bool {
     })
 }
 
-/// Runs the searches `key` needs and returns the UIDs of the messages that match, in order.
+/// Runs the searches `key` needs and returns the records of the messages that match, in UID
+/// order (SORT and THREAD order them by the records' dates and sizes).
 pub(crate) async fn run(
     stores: &tern_store::Stores,
     mailbox: MailboxId,
     uids: &[Uid],
     key: &Key,
-) -> Result<Vec<(Uid, u64)>, StoreError> {
+) -> Result<Vec<tern_store::MessageRecord>, StoreError> {
     let mailboxes = &stores.mailboxes;
     let records = mailboxes.messages(mailbox, Uid(1)).await?;
     let mut cx = Context {
@@ -322,9 +323,8 @@ pub(crate) async fn run(
         }
     }
     Ok(records
-        .iter()
+        .into_iter()
         .filter(|r| uids.binary_search(&r.uid).is_ok() && key.matches(r, &cx))
-        .map(|r| (r.uid, r.modseq.0))
         .collect())
 }
 

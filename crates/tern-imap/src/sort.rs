@@ -108,24 +108,21 @@ fn compare(a: &Keys, b: &Keys, order: &Order) -> Ordering {
     a.seq.cmp(&b.seq)
 }
 
-/// `found` (UIDs of the matching messages, in order) sorted by `order`; `uids` is the
-/// session's numbering.
-/// A matching message with what SORT and THREAD order by: its record (`None` when it was
-/// expunged meanwhile) and the keys recorded at delivery (`None` for a message stored before
-/// they were).
+/// A matching message with what SORT and THREAD order by: its record and the keys recorded
+/// at delivery (`None` for a message stored before they were).
 pub(crate) struct Found<'r> {
     pub(crate) uid: Uid,
-    pub(crate) record: Option<&'r MessageRecord>,
+    pub(crate) record: &'r MessageRecord,
     pub(crate) meta: Option<MessageMeta>,
 }
 
-/// The messages of `found` (ascending UIDs) with their records and recorded keys, read in
-/// batches of 256 so that a large result is never one large read.
+/// The messages of `found` (records in ascending UIDs) with their recorded keys, read in
+/// batches of 256 so that a large result is never one large read. A message expunged since
+/// the search is left out.
 pub(crate) async fn load<'r>(
     stores: &Stores,
     mailbox: MailboxId,
-    records: &'r [MessageRecord],
-    found: &[Uid],
+    found: &'r [MessageRecord],
 ) -> Result<Vec<Found<'r>>, StoreError> {
     let mut out = Vec::with_capacity(found.len());
     for batch in found.chunks(256) {
@@ -134,35 +131,32 @@ pub(crate) async fn load<'r>(
         };
         let metas = stores
             .mailboxes
-            .messages_meta(mailbox, *first, *last)
+            .messages_meta(mailbox, first.uid, last.uid)
             .await?;
         for (uid, meta) in metas {
-            if batch.binary_search(&uid).is_err() {
-                continue;
+            if let Ok(i) = batch.binary_search_by_key(&uid, |r| r.uid) {
+                out.push(Found {
+                    uid,
+                    record: &batch[i],
+                    meta,
+                });
             }
-            let record = records
-                .binary_search_by_key(&uid, |r| r.uid)
-                .ok()
-                .map(|i| &records[i]);
-            out.push(Found { uid, record, meta });
         }
     }
     Ok(out)
 }
 
+/// `found` (records of the matching messages, in UID order) sorted by `order`; `uids` is the
+/// session's numbering.
 pub(crate) async fn sort(
     stores: &Stores,
     mailbox: MailboxId,
     uids: &[Uid],
-    found: &[Uid],
+    found: &[MessageRecord],
     order: &Order,
 ) -> Result<Vec<Uid>, StoreError> {
-    let records: Vec<MessageRecord> = stores.mailboxes.messages(mailbox, Uid(1)).await?;
     let mut keys: Vec<Keys> = Vec::with_capacity(found.len());
-    for Found { uid, record, meta } in load(stores, mailbox, &records, found).await? {
-        let Some(record) = record else {
-            continue;
-        };
+    for Found { uid, record, meta } in load(stores, mailbox, found).await? {
         let mut k = Keys {
             seq: uids.binary_search(&uid).map_or(usize::MAX, |i| i + 1),
             uid,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use tern_store::{StoreError, Stores};
+use tern_store::{MessageRecord, StoreError, Stores};
 use tern_types::{MailboxId, Uid};
 
 use crate::sort::{load, Found};
@@ -38,16 +38,15 @@ async fn entries(
     stores: &Stores,
     mailbox: MailboxId,
     uids: &[Uid],
-    found: &[Uid],
+    found: &[MessageRecord],
     by_uid: bool,
 ) -> Result<Vec<Entry>, StoreError> {
-    let records = stores.mailboxes.messages(mailbox, Uid(1)).await?;
     let mut entries = Vec::with_capacity(found.len());
-    for Found { uid, record, meta } in load(stores, mailbox, &records, found).await? {
+    for Found { uid, record, meta } in load(stores, mailbox, found).await? {
         let Ok(seq) = uids.binary_search(&uid).map(|i| i + 1) else {
             continue;
         };
-        let internal = record.map_or(0, |r| r.internal_date);
+        let internal = record.internal_date;
         let mut entry = Entry {
             number: if by_uid { uid.0 } else { seq as u32 },
             subject: String::new(),
@@ -75,7 +74,7 @@ pub(crate) async fn ordered_subject(
     stores: &Stores,
     mailbox: MailboxId,
     uids: &[Uid],
-    found: &[Uid],
+    found: &[MessageRecord],
     by_uid: bool,
 ) -> Result<String, StoreError> {
     let mut entries = entries(stores, mailbox, uids, found, by_uid).await?;
@@ -224,7 +223,7 @@ pub(crate) async fn references(
     stores: &Stores,
     mailbox: MailboxId,
     uids: &[Uid],
-    found: &[Uid],
+    found: &[MessageRecord],
     by_uid: bool,
 ) -> Result<String, StoreError> {
     let mut entries = entries(stores, mailbox, uids, found, by_uid).await?;

@@ -1,6 +1,7 @@
 //! SEARCH (RFC 9051 §6.4.4, RFC 4731 ESEARCH), SORT and THREAD (RFC 5256) over the selected
 //! mailbox.
 
+use tern_store::MessageRecord;
 use tern_types::Uid;
 
 use crate::extended::SearchReturn;
@@ -16,7 +17,7 @@ impl Session {
         tag: &str,
         key: Option<crate::search::Key>,
         charset_ok: bool,
-    ) -> Option<(crate::search::Key, Vec<(Uid, u64)>)> {
+    ) -> Option<(crate::search::Key, Vec<MessageRecord>)> {
         let State::Selected(_, selected) = &self.state else {
             tagged(out, tag, "BAD", "No mailbox selected");
             return None;
@@ -50,20 +51,21 @@ impl Session {
         }
     }
 
-    /// What SORT and THREAD start from: the selected mailbox and the UIDs the criteria match;
-    /// `None` once the refusal has been written.
+    /// What SORT and THREAD start from: the selected mailbox and the records of the messages
+    /// the criteria match (read once, by the search); `None` once the refusal has been
+    /// written.
     async fn matching_uids(
         &self,
         out: &mut Vec<u8>,
         tag: &str,
         key: Option<crate::search::Key>,
         charset_ok: bool,
-    ) -> Option<(&crate::session::Selected, Vec<Uid>)> {
+    ) -> Option<(&crate::session::Selected, Vec<MessageRecord>)> {
         let (_, found) = self.matching(out, tag, key, charset_ok).await?;
         let State::Selected(_, selected) = &self.state else {
             return None;
         };
-        Some((selected, found.into_iter().map(|(uid, _)| uid).collect()))
+        Some((selected, found))
     }
 
     /// ` n n n`: UIDs, or this session's sequence numbers of them.
@@ -107,7 +109,7 @@ impl Session {
         };
         // RFC 7162 §3.1.5: a MODSEQ search answers with the highest mod-sequence it found.
         let highest = match key.uses_modseq() {
-            true => found.iter().map(|(_, m)| *m).max(),
+            true => found.iter().map(|r| r.modseq.0).max(),
             false => None,
         };
         if key.uses_modseq() {
@@ -127,7 +129,7 @@ impl Session {
                 return tagged(out, tag, "OK", "SEARCH completed, result saved");
             }
             let numbers: Vec<u32> = self
-                .numbers(found.iter().map(|(u, _)| *u), by_uid)
+                .numbers(found.iter().map(|r| r.uid), by_uid)
                 .split_whitespace()
                 .filter_map(|n| n.parse().ok())
                 .collect();
@@ -139,7 +141,7 @@ impl Session {
                         found.first().filter(|_| returning.min),
                         found.last().filter(|_| returning.max),
                     ];
-                    ends.into_iter().flatten().map(|(_, m)| *m).max()
+                    ends.into_iter().flatten().map(|r| r.modseq.0).max()
                 }
                 (highest, _) => highest,
             };
@@ -149,7 +151,7 @@ impl Session {
         }
         let mut line = format!(
             "SEARCH{}",
-            self.numbers(found.iter().map(|(u, _)| *u), by_uid)
+            self.numbers(found.iter().map(|r| r.uid), by_uid)
         );
         if let Some(highest) = highest {
             line.push_str(&format!(" (MODSEQ {highest})"));
@@ -160,21 +162,21 @@ impl Session {
 
     /// RFC 5182 §2.4 (RFC 9051 §6.4.4.2): what SAVE keeps: the MIN and/or MAX message when
     /// only they were asked for, otherwise every message found.
-    fn save_result(&mut self, found: &[(Uid, u64)], returning: SearchReturn) {
+    fn save_result(&mut self, found: &[MessageRecord], returning: SearchReturn) {
         let ends_only = (returning.min || returning.max) && !(returning.all || returning.count);
         self.saved = match ends_only {
             true => {
                 let mut ends = Vec::new();
-                if let (true, Some((uid, _))) = (returning.min, found.first()) {
-                    ends.push(*uid);
+                if let (true, Some(first)) = (returning.min, found.first()) {
+                    ends.push(first.uid);
                 }
-                if let (true, Some((uid, _))) = (returning.max, found.last()) {
-                    ends.push(*uid);
+                if let (true, Some(last)) = (returning.max, found.last()) {
+                    ends.push(last.uid);
                 }
                 ends.dedup();
                 ends
             }
-            false => found.iter().map(|(uid, _)| *uid).collect(),
+            false => found.iter().map(|r| r.uid).collect(),
         };
     }
 
