@@ -301,10 +301,14 @@ fn store_flags_in(
     Ok((changed, events))
 }
 
+/// Removes the messages of `uids` inside the caller's transaction; with `only_deleted`, only
+/// those that still have `\Deleted` (a flag another session took off since they were chosen
+/// saves the message).
 pub(crate) fn expunge_in(
     conn: &Connection,
     mailbox: MailboxId,
     uids: &[Uid],
+    only_deleted: bool,
 ) -> StoreResult<(Vec<Uid>, Vec<Change>)> {
     let info = mailbox_by_id(conn, mailbox)?;
     let modseq = ModSeq(info.highest_modseq.0 + 1);
@@ -318,6 +322,9 @@ pub(crate) fn expunge_in(
         let Some(record) = message_by_uid(conn, mailbox, uid)? else {
             continue;
         };
+        if only_deleted && !record.flags.contains(&Flag::Deleted) {
+            continue;
+        }
         conn.exec(
             "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
             params![mailbox.0, uid.0],
@@ -666,7 +673,49 @@ impl MailboxStore for SqliteStore {
         self.inner
             .writer
             .write(move |conn| {
-                let expunged = expunge_in(conn, mailbox, &uids)?;
+                let expunged = expunge_in(conn, mailbox, &uids, false)?;
+                trim_expunge_log(conn, mailbox, kept)?;
+                Ok(expunged)
+            })
+            .await
+    }
+
+    async fn expunge_deleted(
+        &self,
+        mailbox: MailboxId,
+        within: Option<&[Uid]>,
+    ) -> StoreResult<Vec<Uid>> {
+        // The candidates from a reader (only UIDs and flags, no records), so the writer, which
+        // every delivery waits for, looks at those alone; it checks each again.
+        let deleted_bit = Flags::from_iter([Flag::Deleted]).system_bits();
+        let mut uids: Vec<Uid> = self
+            .inner
+            .readers
+            .read_bulk(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT uid FROM messages WHERE mailbox_id = ?1 AND flags & ?2 != 0 ORDER BY uid",
+                    )
+                    .map_err(sql_err)?;
+                let uids = stmt
+                    .query_map(params![mailbox.0, deleted_bit], |r| Ok(Uid(r.get(0)?)))
+                    .map_err(sql_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_err)?;
+                Ok(uids)
+            })
+            .await?;
+        if let Some(within) = within {
+            uids.retain(|uid| within.binary_search(uid).is_ok());
+        }
+        if uids.is_empty() {
+            return Ok(uids);
+        }
+        let kept = self.inner.expunge_log_kept;
+        self.inner
+            .writer
+            .write(move |conn| {
+                let expunged = expunge_in(conn, mailbox, &uids, true)?;
                 trim_expunge_log(conn, mailbox, kept)?;
                 Ok(expunged)
             })

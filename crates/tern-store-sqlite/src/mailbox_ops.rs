@@ -102,7 +102,7 @@ pub(crate) fn move_in(
     }
     let (pairs, mut changes) = copy_in(conn, from, uids, to)?;
     let moved: Vec<Uid> = pairs.iter().map(|(source, _)| *source).collect();
-    let (_, expunged) = expunge_in(conn, from, &moved)?;
+    let (_, expunged) = expunge_in(conn, from, &moved, false)?;
     changes.extend(expunged);
     if same_account {
         conn.exec(
@@ -138,7 +138,7 @@ pub(crate) fn delete_in(conn: &Connection, mailbox: MailboxId) -> StoreResult<((
     if is_inbox(&info.name) {
         return Err(StoreError::Invalid("INBOX cannot be deleted".into()));
     }
-    let (_, changes) = expunge_in(conn, mailbox, &uids_of(conn, mailbox)?)?;
+    let (_, changes) = expunge_in(conn, mailbox, &uids_of(conn, mailbox)?, false)?;
     conn.exec("DELETE FROM mailboxes WHERE id = ?1", [mailbox.0])
         .map_err(sql_err)?;
     Ok(((), changes))

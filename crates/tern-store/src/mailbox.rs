@@ -319,6 +319,14 @@ pub trait MailboxStore: Send + Sync {
     ) -> StoreResult<Vec<MessageRecord>>;
     /// Removes the messages, records their UIDs in the change log and returns what was removed.
     async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>>;
+    /// IMAP's EXPUNGE and CLOSE (RFC 9051 §6.4.3, §6.4.2): removes the messages that have
+    /// `\Deleted` (those of `within` only, ascending UIDs, for UID EXPUNGE, RFC 4315 §2.1) when
+    /// the removal commits, and returns them.
+    async fn expunge_deleted(
+        &self,
+        mailbox: MailboxId,
+        within: Option<&[Uid]>,
+    ) -> StoreResult<Vec<Uid>>;
     async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> StoreResult<ChangesSince>;
     /// Change events of every mailbox, sent after each commit.
     fn watch(&self) -> broadcast::Receiver<Change>;

@@ -26,7 +26,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $make;
             directory_accounts_and_domains, recipient_resolution, case_sensitive_policy,
             append_assigns_uids_and_modseqs, uids_survive_restart, flags_and_modseq,
-            expunge_keeps_change_log, quota_usage_follows_appends_and_expunges,
+            expunge_keeps_change_log, expunge_deleted_takes_only_deleted_messages,
+            quota_usage_follows_appends_and_expunges,
             append_all_is_all_or_nothing, recent_messages_are_claimed_once,
             change_events_follow_commits, accept_delivers_local_recipients_in_one_commit,
             accept_queues_a_full_mailbox_and_refuses_when_all_are_full,
@@ -401,6 +402,59 @@ pub async fn flags_and_modseq(backend: &dyn Backend) {
     let listed = stores.mailboxes.messages(inbox.id, Uid(2)).await.unwrap();
     assert!(listed[0].flags.contains(&Flag::Seen));
     assert!(!listed[1].flags.contains(&Flag::Seen));
+}
+
+/// IMAP's EXPUNGE: only messages flagged `\Deleted` go, within the given UIDs when there are
+/// some; a message whose flag was taken off stays.
+pub async fn expunge_deleted_takes_only_deleted_messages(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    for i in 0..5 {
+        let m = message(&stores, format!("m{i}").as_bytes()).await;
+        stores.mailboxes.append(inbox.id, m).await.unwrap();
+    }
+    let deleted: Flags = [Flag::Deleted].into_iter().collect();
+    let mark = |uids: Vec<Uid>, op: FlagOp| {
+        let (stores, deleted) = (&stores, &deleted);
+        async move {
+            stores
+                .mailboxes
+                .store_flags(inbox.id, &uids, op, deleted, None)
+                .await
+                .unwrap();
+        }
+    };
+    mark(vec![Uid(1), Uid(2), Uid(4), Uid(5)], FlagOp::Add).await;
+    mark(vec![Uid(5)], FlagOp::Remove).await;
+    let within = [Uid(2), Uid(3), Uid(5)];
+    let gone = stores
+        .mailboxes
+        .expunge_deleted(inbox.id, Some(&within))
+        .await
+        .unwrap();
+    assert_eq!(gone, [Uid(2)], "UID EXPUNGE 2,3,5: only 2 is \\Deleted");
+    let gone = stores
+        .mailboxes
+        .expunge_deleted(inbox.id, None)
+        .await
+        .unwrap();
+    assert_eq!(gone, [Uid(1), Uid(4)]);
+    let left: Vec<Uid> = stores
+        .mailboxes
+        .messages(inbox.id, Uid(1))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.uid)
+        .collect();
+    assert_eq!(left, [Uid(3), Uid(5)]);
+    let gone = stores
+        .mailboxes
+        .expunge_deleted(inbox.id, None)
+        .await
+        .unwrap();
+    assert!(gone.is_empty());
 }
 
 pub async fn expunge_keeps_change_log(backend: &dyn Backend) {

@@ -1,7 +1,7 @@
 //! STORE, EXPUNGE (and UID EXPUNGE), COPY and MOVE (RFC 9051 §6.4; RFC 4315 UIDPLUS, RFC 6851).
 
 use tern_store::{FlagOp, StoreError};
-use tern_types::{Flag, Flags, ModSeq, Uid};
+use tern_types::{Flags, ModSeq, Uid};
 
 use crate::request::Set;
 use crate::respond::{tagged, untagged};
@@ -164,26 +164,9 @@ impl Session {
         };
         let mailbox = selected.mailbox.id;
         let mailboxes = self.shared.stores.mailboxes.clone();
-        let deleted: Vec<Uid> = match mailboxes.messages(mailbox, Uid(1)).await {
-            Ok(records) => records
-                .into_iter()
-                .filter(|r| r.flags.contains(&Flag::Deleted))
-                .filter(|r| {
-                    within
-                        .as_ref()
-                        .is_none_or(|w| w.binary_search(&r.uid).is_ok())
-                })
-                .map(|r| r.uid)
-                .collect(),
+        let removed = match mailboxes.expunge_deleted(mailbox, within.as_deref()).await {
+            Ok(removed) => removed,
             Err(e) => return store_failure(out, tag, &e),
-        };
-        let removed = if deleted.is_empty() {
-            Vec::new()
-        } else {
-            match mailboxes.expunge(mailbox, &deleted).await {
-                Ok(removed) => removed,
-                Err(e) => return store_failure(out, tag, &e),
-            }
         };
         self.forget(out, &removed);
         // Expunges by other sessions and new messages too: EXPUNGE may announce them.

@@ -316,18 +316,8 @@ impl Session {
         // RFC 9051 §6.4.1: CLOSE removes \Deleted messages silently (not in read-only mode).
         if expunge && !selected.read_only {
             let mailboxes = &self.shared.stores.mailboxes;
-            let deleted: Vec<Uid> = match mailboxes.messages(selected.mailbox.id, Uid(1)).await {
-                Ok(records) => records
-                    .into_iter()
-                    .filter(|r| r.flags.contains(&Flag::Deleted))
-                    .map(|r| r.uid)
-                    .collect(),
-                Err(e) => return store_failure(out, tag, &e),
-            };
-            if !deleted.is_empty() {
-                if let Err(e) = mailboxes.expunge(selected.mailbox.id, &deleted).await {
-                    return store_failure(out, tag, &e);
-                }
+            if let Err(e) = mailboxes.expunge_deleted(selected.mailbox.id, None).await {
+                return store_failure(out, tag, &e);
             }
         }
         tagged(out, tag, "OK", "Mailbox closed");
