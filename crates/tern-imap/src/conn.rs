@@ -4,7 +4,6 @@
 //! timeouts and the shutdown live here too.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
 use imap_codec::imap_types::auth::AuthenticateData;
@@ -30,7 +29,6 @@ const READ_CHUNK: usize = 64 * 1024;
 const LARGE_COMMAND: usize = 4 * 1024;
 /// What an answer buffer is shrunk to after a large answer.
 const SMALL_OUT: usize = 1024;
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of a message body read from the store and written per step.
 const STREAM_CHUNK: usize = 64 * 1024;
 
@@ -275,24 +273,12 @@ pub(crate) async fn run(
                         // (command injection, CVE-2011-0411 class).
                         frag = Fragmentizer::new(fragmentizer_limit(settings));
                         (pending, enqueued, consumed) = (0, 0, 0);
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(tls)) => {
-                                let description = tern_net::describe_tls(tls.get_ref().1);
-                                tracing::info!(tls = %description, "STARTTLS done");
-                                session.tls_started(description);
-                                stream = Box::new(tls);
-                            }
-                            Ok(Err(e)) => {
-                                tracing::info!("STARTTLS handshake failed: {e}");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::info!("STARTTLS handshake timed out");
-                                return;
-                            }
-                        }
+                        let Some((tls, description)) = shared.tls.upgrade(stream, "STARTTLS").await
+                        else {
+                            return;
+                        };
+                        session.tls_started(description);
+                        stream = tls;
                     }
                 }
                 break;

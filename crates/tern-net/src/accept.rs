@@ -13,7 +13,8 @@ use tracing::Instrument;
 use crate::{ConnInfo, ConnectionLimiter, Refusal, SessionId, Shutdown, Stream, TlsAcceptor};
 
 /// How long an implicit-TLS client may take to finish its handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a TLS handshake may take, implicit or after STARTTLS.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A protocol: serves one accepted connection until it ends. When `shutdown` begins it
 /// finishes the work in flight (bounded by the grace period), then says goodbye and closes.

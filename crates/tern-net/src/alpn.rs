@@ -117,6 +117,32 @@ impl TlsAcceptor {
         start.into_stream(config).await
     }
 
+    /// STARTTLS (RFC 3207), STLS (RFC 2595) and IMAP's STARTTLS (RFC 9051 §6.2.1): the
+    /// handshake on a connection that began in plain text, within
+    /// [`crate::TLS_HANDSHAKE_TIMEOUT`]. The TLS stream and its description, or `None` once a
+    /// failure is logged (naming `command`): the caller then closes the connection.
+    pub async fn upgrade(
+        &self,
+        stream: Box<dyn crate::Stream>,
+        command: &str,
+    ) -> Option<(Box<dyn crate::Stream>, String)> {
+        match tokio::time::timeout(crate::TLS_HANDSHAKE_TIMEOUT, self.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                let description = crate::describe_tls(tls.get_ref().1);
+                tracing::info!(tls = %description, "{command} done");
+                Some((Box::new(tls), description))
+            }
+            Ok(Err(e)) => {
+                tracing::info!("{command} handshake failed: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::info!("{command} handshake timed out");
+                None
+            }
+        }
+    }
+
     /// A configuration that makes rustls refuse a client offering `offered`: its only
     /// identifier is one that is not in the list.
     fn refusing(&self, offered: &[Vec<u8>]) -> Arc<ServerConfig> {

@@ -11,7 +11,6 @@ use crate::session::{Next, Response, Session};
 use crate::Pop3Shared;
 
 const READ_CHUNK: usize = 16 * 1024;
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A line taken from the input.
 enum Line {
@@ -169,24 +168,11 @@ pub(crate) async fn run(
                         tracing::info!(bytes = input.len(), "discarded input pipelined after STLS");
                         input.clear();
                     }
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, shared.tls.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => {
-                            let description = tern_net::describe_tls(tls.get_ref().1);
-                            tracing::info!(tls = %description, "STLS done");
-                            session.tls_started(description);
-                            stream = Box::new(tls);
-                        }
-                        Ok(Err(e)) => {
-                            tracing::info!("STLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!("STLS handshake timed out");
-                            return;
-                        }
-                    }
+                    let Some((tls, description)) = shared.tls.upgrade(stream, "STLS").await else {
+                        return;
+                    };
+                    session.tls_started(description);
+                    stream = tls;
                 }
             }
             if output.len() >= MAX_PENDING_OUTPUT

@@ -16,8 +16,6 @@ use crate::SmtpSettings;
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
-/// How long a STARTTLS handshake may take.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the driver is reading.
 enum Mode {
@@ -246,25 +244,14 @@ pub(crate) async fn run(
                     );
                     conn.input.clear();
                 }
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(conn.stream))
-                    .await
-                {
-                    Ok(Ok(tls_stream)) => {
-                        let description = tern_net::describe_tls(tls_stream.get_ref().1);
-                        tracing::info!(tls = %description, "STARTTLS done");
-                        session.tls_started(description);
-                        conn.stream = Box::new(tls_stream);
-                        mode = Mode::Command;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::info!("STARTTLS handshake failed: {e}");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::info!("STARTTLS handshake timed out");
-                        return;
-                    }
-                }
+                let Some((tls_stream, description)) =
+                    acceptor.upgrade(conn.stream, "STARTTLS").await
+                else {
+                    return;
+                };
+                session.tls_started(description);
+                conn.stream = tls_stream;
+                mode = Mode::Command;
             }
         }
     }
