@@ -549,7 +549,7 @@ impl MailboxStore for SqliteStore {
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>> {
         self.inner
             .readers
-            .read_bulk(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid"
@@ -570,7 +570,7 @@ impl MailboxStore for SqliteStore {
         let (seen, deleted) = (bit(Flag::Seen), bit(Flag::Deleted));
         self.inner
             .readers
-            .read_bulk(move |conn| {
+            .read(move |conn| {
                 conn.query_row(
                     "SELECT count(*) FILTER (WHERE flags & ?2 = 0),
                             count(*) FILTER (WHERE flags & ?3 != 0),
@@ -593,7 +593,7 @@ impl MailboxStore for SqliteStore {
     async fn wire_sizes(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, u64)>> {
         self.inner
             .readers
-            .read_bulk(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT m.uid, m.size - b.size + b.wire_size FROM messages m JOIN blobs b ON b.id = m.blob_id
@@ -621,7 +621,7 @@ impl MailboxStore for SqliteStore {
         // One read transaction on one blocking thread for them all.
         self.inner
             .readers
-            .read_bulk(move |conn| {
+            .read(move |conn| {
                 wanted
                     .into_iter()
                     .map(|(uid, range)| {
@@ -646,7 +646,7 @@ impl MailboxStore for SqliteStore {
         let reader = self
             .inner
             .readers
-            .read_bulk(move |conn| open_message_in(conn, &dir, mailbox, uid))
+            .read(move |conn| open_message_in(conn, &dir, mailbox, uid))
             .await?;
         Ok(Box::new(reader))
     }
@@ -691,7 +691,7 @@ impl MailboxStore for SqliteStore {
         let mut uids: Vec<Uid> = self
             .inner
             .readers
-            .read_bulk(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT uid FROM messages WHERE mailbox_id = ?1 AND flags & ?2 != 0 ORDER BY uid",
@@ -737,7 +737,7 @@ impl MailboxStore for SqliteStore {
     ) -> StoreResult<Vec<(Uid, Option<MessageMeta>)>> {
         self.inner
             .readers
-            .read_bulk(move |conn| crate::content::metas_of(conn, mailbox, from, to))
+            .read(move |conn| crate::content::metas_of(conn, mailbox, from, to))
             .await
     }
 
@@ -752,9 +752,7 @@ impl MailboxStore for SqliteStore {
         let limits = self.inner.mime_limits;
         self.inner
             .readers
-            .read_bulk(move |conn| {
-                crate::content::search(conn, &dir, &limits, mailbox, field, &term)
-            })
+            .read(move |conn| crate::content::search(conn, &dir, &limits, mailbox, field, &term))
             .await
     }
 

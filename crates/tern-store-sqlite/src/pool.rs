@@ -8,17 +8,15 @@ use tern_store::{StoreError, StoreResult};
 
 use crate::convert::{sql_err, Cached};
 
-use crate::schema::{open_reader, ReaderKind};
+use crate::schema::open_reader;
 
-/// Idle connections of each kind kept for reuse; more are opened under load and dropped
-/// afterwards. Opening one costs SQLite's initialisation and a parse of the schema, so enough
-/// are kept for the reads of a busy server (8 concurrent sessions measured: with 4, every
-/// burst reopened some) while bounding their page caches (1 MiB each at most, see
-/// `open_reader`).
+/// Idle connections kept for reuse; more are opened under load and dropped afterwards.
+/// Opening one costs SQLite's initialisation and a parse of the schema, so enough are kept for
+/// the reads of a busy server (8 concurrent sessions measured: with 4, every burst reopened
+/// some) while bounding their page caches (1 MiB each at most, see `open_reader`).
 const MAX_IDLE: usize = 8;
 
-/// Connections reading at once in blocking threads ([`ReadPool::read`], [`ReadPool::read_bulk`]);
-/// further reads wait their turn.
+/// Connections reading at once through [`ReadPool::read`]; further reads wait their turn.
 /// Without a bound a burst of reads opened one connection per blocking thread (tokio allows
 /// 512), each with its own descriptors (the database, its WAL and shared memory, and the same
 /// for `text.db`) and page cache: 10,000 IMAP logins in a few seconds ran the server out of
@@ -26,16 +24,9 @@ const MAX_IDLE: usize = 8;
 /// queue costs little, and the disk gains nothing from more in parallel on a small machine.
 const MAX_READING: usize = 32;
 
-/// Two kinds of idle connection: [`ReadPool::read_bulk`]'s read through a memory map, which
-/// pays for itself on reads of many pages; the others' do not, since SQLite drops a reader's
-/// whole map whenever the WAL changed since its last read (`pagerBeginReadTransaction`
-/// unfetches everything), and under delivery the WAL changes between every two reads: an
-/// `munmap` with its TLB shoot-down on every RCPT took 0.025 ms of server CPU per message
-/// (`perf`, 8 SMTP sessions), and on every IMAP APPEND's refresh 5 % of the server's CPU.
 pub(crate) struct ReadPool {
     path: PathBuf,
-    idle_mapped: Mutex<Vec<Connection>>,
-    idle_copied: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Connection>>,
     reading: tokio::sync::Semaphore,
 }
 
@@ -43,37 +34,13 @@ impl ReadPool {
     pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
-            idle_mapped: Mutex::new(Vec::new()),
-            idle_copied: Mutex::new(Vec::new()),
+            idle: Mutex::new(Vec::new()),
             reading: tokio::sync::Semaphore::new(MAX_READING),
         }
     }
 
-    /// Runs `f` on a read connection in a blocking thread: for reads of a few pages (a
-    /// mailbox's row, the changes since a MODSEQ, a subscription list).
+    /// Runs `f` on a read connection in a blocking thread.
     pub(crate) async fn read<T, F>(self: &std::sync::Arc<Self>, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-    {
-        self.read_in_blocking_thread(ReaderKind::Copied, f).await
-    }
-
-    /// Like [`ReadPool::read`], on a connection that reads through a memory map: for reads
-    /// whose size grows with the mailbox (listings, message bodies, searches).
-    pub(crate) async fn read_bulk<T, F>(self: &std::sync::Arc<Self>, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-    {
-        self.read_in_blocking_thread(ReaderKind::Mapped, f).await
-    }
-
-    async fn read_in_blocking_thread<T, F>(
-        self: &std::sync::Arc<Self>,
-        kind: ReaderKind,
-        f: F,
-    ) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -84,7 +51,7 @@ impl ReadPool {
             .await
             .map_err(|_| StoreError::Internal("the read pool is closed".into()))?;
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || pool.read_with(kind, f))
+        tokio::task::spawn_blocking(move || pool.read_now(f))
             .await
             .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
@@ -100,41 +67,26 @@ impl ReadPool {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        self.read_with(ReaderKind::Copied, f)
-    }
-
-    fn read_with<T>(
-        &self,
-        kind: ReaderKind,
-        f: impl FnOnce(&Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let conn = self.take(kind)?;
+        let conn = self.take()?;
         // One read transaction: every statement of `f` sees the same snapshot, so a
         // message and its blob cannot be read on either side of an expunge.
         conn.exec("BEGIN", []).map_err(sql_err)?;
         let out = f(&conn);
         let _ = conn.exec("COMMIT", []);
-        self.give_back(kind, conn);
+        self.give_back(conn);
         out
     }
 
-    fn idle(&self, kind: ReaderKind) -> &Mutex<Vec<Connection>> {
-        match kind {
-            ReaderKind::Mapped => &self.idle_mapped,
-            ReaderKind::Copied => &self.idle_copied,
-        }
-    }
-
-    fn take(&self, kind: ReaderKind) -> StoreResult<Connection> {
-        let idle = self.idle(kind).lock().map(|mut v| v.pop()).unwrap_or(None);
+    fn take(&self) -> StoreResult<Connection> {
+        let idle = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         match idle {
             Some(conn) => Ok(conn),
-            None => open_reader(&self.path, kind),
+            None => open_reader(&self.path),
         }
     }
 
-    fn give_back(&self, kind: ReaderKind, conn: Connection) {
-        if let Ok(mut idle) = self.idle(kind).lock() {
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < MAX_IDLE {
                 idle.push(conn);
             }

@@ -740,7 +740,7 @@ impl QueueStore for SqliteStore {
         let dir = self.inner.blobs.clone();
         self.inner
             .readers
-            .read_bulk(move |conn| {
+            .read(move |conn| {
                 let (mut prefix, blob_id): (Vec<u8>, i64) = conn
                     .row(
                         "SELECT trace_prefix, blob_id FROM queue_messages WHERE id = ?1",

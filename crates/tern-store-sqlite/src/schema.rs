@@ -325,17 +325,7 @@ pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-/// How a read connection reads its pages (see `pool.rs`, which keeps both kinds).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum ReaderKind {
-    /// Through a memory map: for reads of many pages (listings, message bodies).
-    Mapped,
-    /// Into its own page cache: for look-ups of a few rows by key, which a re-map after every
-    /// commit would cost more than it saves.
-    Copied,
-}
-
-pub(crate) fn open_reader(path: &Path, kind: ReaderKind) -> StoreResult<Connection> {
+pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -347,17 +337,15 @@ pub(crate) fn open_reader(path: &Path, kind: ReaderKind) -> StoreResult<Connecti
     let text_db = text_db_path(path);
     conn.execute("ATTACH DATABASE ?1 AS text", [text_db.to_string_lossy()])
         .map_err(sql_err)?;
-    // Up to eight idle readers of each kind are kept open (`pool::MAX_IDLE`); 1 MiB of cache
-    // each at most keeps the server small. A mapped reader reads pages through a memory map
-    // of up to 256 MiB per file instead: the kernel's page cache serves them without a copy
-    // into each connection (FETCH of every body of 10,000 messages: server CPU 0.11-0.15 s ->
-    // 0.07 s). Writes still go through the writer's own connection (no map).
+    // Up to eight idle readers are kept open (`pool::MAX_IDLE`); 1 MiB of cache each at most
+    // keeps the server small. No memory map (`mmap_size`): SQLite drops a reader's whole map
+    // whenever the WAL changed since its last read (`pagerBeginReadTransaction`), so under
+    // delivery every read paid an `munmap` and its TLB shoot-down (0.025 ms of CPU per SMTP
+    // message, 5 % of the CPU of IMAP APPENDs), and the kernel's fault-around mapped the
+    // pages next to each one read: one POP3 login's listing put the whole database in the
+    // server's RSS (BENCH.md, session 7).
     conn.execute_batch("PRAGMA cache_size=-1024;")
         .map_err(sql_err)?;
-    if kind == ReaderKind::Mapped {
-        conn.execute_batch("PRAGMA mmap_size=268435456; PRAGMA text.mmap_size=268435456;")
-            .map_err(sql_err)?;
-    }
     Ok(conn)
 }
 
