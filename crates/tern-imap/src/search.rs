@@ -307,13 +307,8 @@ pub(crate) async fn run(
     if key.needs_sent_date() {
         // The stored records in batches: one read each, little memory at a time.
         for batch in records.chunks(256) {
-            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-                continue;
-            };
-            for (uid, meta) in mailboxes
-                .messages_meta(mailbox, first.uid, last.uid)
-                .await?
-            {
+            let uids: Vec<Uid> = batch.iter().map(|r| r.uid).collect();
+            for (uid, meta) in mailboxes.messages_meta(mailbox, &uids).await? {
                 // RFC 3501 §6.4.4: the Date field's day in its own zone.
                 let day = meta.and_then(|m| m.envelope.date.as_deref().and_then(sent_day));
                 if let Some(day) = day {

@@ -126,13 +126,8 @@ pub(crate) async fn load<'r>(
 ) -> Result<Vec<Found<'r>>, StoreError> {
     let mut out = Vec::with_capacity(found.len());
     for batch in found.chunks(256) {
-        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-            continue;
-        };
-        let metas = stores
-            .mailboxes
-            .messages_meta(mailbox, first.uid, last.uid)
-            .await?;
+        let uids: Vec<Uid> = batch.iter().map(|r| r.uid).collect();
+        let metas = stores.mailboxes.messages_meta(mailbox, &uids).await?;
         for (uid, meta) in metas {
             if let Ok(i) = batch.binary_search_by_key(&uid, |r| r.uid) {
                 out.push(Found {

@@ -43,32 +43,27 @@ pub(crate) fn meta_of(
 pub(crate) fn metas_of(
     conn: &Connection,
     mailbox: MailboxId,
-    from: Uid,
-    to: Uid,
+    uids: &[Uid],
 ) -> StoreResult<Vec<(Uid, Option<MessageMeta>)>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT m.uid, b.meta FROM messages m JOIN blobs b ON b.id = m.blob_id
-              WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
-        )
-        .map_err(sql_err)?;
-    let rows = stmt
-        .query_map(params![mailbox.0, from.0, to.0], |r| {
-            Ok((Uid(r.get(0)?), r.get::<_, Option<Vec<u8>>>(1)?))
+    let rows = crate::mailbox::rows_of_uids(
+        conn,
+        mailbox,
+        uids,
+        "SELECT m.uid, b.meta FROM messages m JOIN blobs b ON b.id = m.blob_id
+          WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
+        "SELECT m.uid, b.meta FROM messages m JOIN blobs b ON b.id = m.blob_id
+          WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+        |r| Ok((Uid(r.get(0)?), r.get::<_, Option<Vec<u8>>>(1)?)),
+    )?;
+    rows.into_iter()
+        .map(|(uid, bytes)| {
+            let meta = bytes
+                .map(|bytes| MessageMeta::decode(&bytes))
+                .transpose()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            Ok((uid, meta))
         })
-        .map_err(sql_err)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (uid, bytes) = row.map_err(sql_err)?;
-        let meta = match bytes {
-            Some(bytes) => {
-                Some(MessageMeta::decode(&bytes).map_err(|e| StoreError::Internal(e.to_string()))?)
-            }
-            None => None,
-        };
-        out.push((uid, meta));
-    }
-    Ok(out)
+        .collect()
 }
 
 /// The index table holding a column: the short fields apart from the long ones

@@ -20,7 +20,14 @@ const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, \
      uid_validity, uid_next, highest_modseq, message_count, total_size, recent_uid";
 /// Message columns, from the message row alone: a listing never reads the content's row (a
 /// 4 KiB message's blob row is a page of its own, so joining it read a page per message).
-const MESSAGE_COLUMNS: &str = "uid, modseq, flags, keywords, internal_date, size, blob_id";
+/// The columns [`message_row`] reads, in its order; a macro so that `concat!` can build whole
+/// statements with it.
+macro_rules! message_columns {
+    () => {
+        "uid, modseq, flags, keywords, internal_date, size, blob_id"
+    };
+}
+const MESSAGE_COLUMNS: &str = message_columns!();
 
 fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
     let special: Option<String> = r.get(3)?;
@@ -37,6 +44,50 @@ fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
         size: r.get::<_, i64>(9)? as u64,
         recent_uid: Uid(r.get(10)?),
     })
+}
+
+/// Rows of the messages of `uids` (ascending), in UID order: one scan of their UID range
+/// (`range`, parameters mailbox, first, last) when they lie close together, otherwise a
+/// look-up each (`each`, parameters mailbox, UID), so that a few messages far apart never
+/// cost a read of everything between them. Each row's UID comes first (`row` reads it).
+pub(crate) fn rows_of_uids<T>(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    range: &str,
+    each: &str,
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(Uid, T)>,
+) -> StoreResult<Vec<(Uid, T)>> {
+    let (Some(first), Some(last)) = (uids.first(), uids.last()) else {
+        return Ok(Vec::new());
+    };
+    let span = u64::from(last.0.saturating_sub(first.0)) + 1;
+    if span <= 2 * uids.len() as u64 + 64 {
+        let mut stmt = conn.prepare_cached(range).map_err(sql_err)?;
+        let rows = stmt
+            .query_map(params![mailbox.0, first.0, last.0], row)
+            .map_err(sql_err)?;
+        let mut out = Vec::with_capacity(uids.len());
+        for found in rows {
+            let found = found.map_err(sql_err)?;
+            if uids.binary_search(&found.0).is_ok() {
+                out.push(found);
+            }
+        }
+        return Ok(out);
+    }
+    let mut stmt = conn.prepare_cached(each).map_err(sql_err)?;
+    let mut out = Vec::with_capacity(uids.len());
+    for uid in uids {
+        if let Some(found) = stmt
+            .query_row(params![mailbox.0, uid.0], &row)
+            .optional()
+            .map_err(sql_err)?
+        {
+            out.push(found);
+        }
+    }
+    Ok(out)
 }
 
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
@@ -344,7 +395,7 @@ pub(crate) fn expunge_in(
     }
     conn.exec(
         "UPDATE mailboxes SET highest_modseq = ?2, message_count = message_count - ?3,
-                total_size = total_size - ?4 WHERE id = ?1",
+                total_size = total_size - ?4, expunge_log_len = expunge_log_len + ?3 WHERE id = ?1",
         params![mailbox.0, modseq.0 as i64, removed.len() as i64, bytes],
     )
     .map_err(sql_err)?;
@@ -413,11 +464,25 @@ fn changes_since_in(
 /// Keeps the newest `kept` entries of a mailbox's expunge log and moves its floor past the
 /// rest, so the log of a busy mailbox stops growing. RFC 7162 §3.2.5.1: below the floor a
 /// QRESYNC client is told of a superset of what vanished, which it accepts.
+///
+/// Finding the cut walks `kept` index entries, so it is done only once the log has grown a
+/// sixteenth past `kept` (`mailboxes.expunge_log_len` counts it): a mailbox expunged one
+/// message at a time costs the writer that walk once every few hundred expunges, not at each.
 pub(crate) fn trim_expunge_log(
     conn: &Connection,
     mailbox: MailboxId,
     kept: u32,
 ) -> StoreResult<()> {
+    let length: i64 = conn
+        .row(
+            "SELECT expunge_log_len FROM mailboxes WHERE id = ?1",
+            [mailbox.0],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+    if length <= i64::from(kept) + i64::from(kept / 16 + 1) {
+        return Ok(());
+    }
     let cut: Option<i64> = conn
         .row(
             "SELECT modseq FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2",
@@ -429,14 +494,16 @@ pub(crate) fn trim_expunge_log(
     let Some(cut) = cut else {
         return Ok(());
     };
+    let forgotten = conn
+        .exec(
+            "DELETE FROM expunged WHERE mailbox_id = ?1 AND modseq <= ?2",
+            params![mailbox.0, cut],
+        )
+        .map_err(sql_err)?;
     conn.exec(
-        "DELETE FROM expunged WHERE mailbox_id = ?1 AND modseq <= ?2",
-        params![mailbox.0, cut],
-    )
-    .map_err(sql_err)?;
-    conn.exec(
-        "UPDATE mailboxes SET expunge_floor = max(expunge_floor, ?2) WHERE id = ?1",
-        params![mailbox.0, cut],
+        "UPDATE mailboxes SET expunge_floor = max(expunge_floor, ?2),
+                expunge_log_len = max(0, expunge_log_len - ?3) WHERE id = ?1",
+        params![mailbox.0, cut, forgotten as i64],
     )
     .map_err(sql_err)?;
     Ok(())
@@ -544,6 +611,36 @@ impl MailboxStore for SqliteStore {
             tracing::info!(mailbox = %mailbox, uid = %one.uid, size, "message stored");
         }
         Ok(appended)
+    }
+
+    async fn messages_of(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let uids = uids.to_vec();
+        self.inner
+            .readers
+            .read(move |conn| {
+                let rows = rows_of_uids(
+                    conn,
+                    mailbox,
+                    &uids,
+                    concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+                    ),
+                    concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM messages WHERE mailbox_id = ?1 AND uid = ?2"
+                    ),
+                    |r| message_row(r).map(|record| (record.uid, record)),
+                )?;
+                Ok(rows.into_iter().map(|(_, record)| record).collect())
+            })
+            .await
     }
 
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>> {
@@ -732,12 +829,12 @@ impl MailboxStore for SqliteStore {
     async fn messages_meta(
         &self,
         mailbox: MailboxId,
-        from: Uid,
-        to: Uid,
+        uids: &[Uid],
     ) -> StoreResult<Vec<(Uid, Option<MessageMeta>)>> {
+        let uids = uids.to_vec();
         self.inner
             .readers
-            .read(move |conn| crate::content::metas_of(conn, mailbox, from, to))
+            .read(move |conn| crate::content::metas_of(conn, mailbox, &uids))
             .await
     }
 

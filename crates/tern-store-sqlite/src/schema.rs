@@ -148,6 +148,10 @@ INSERT OR IGNORE INTO meta (key, value) SELECT 'next_message_id', coalesce(max(i
     // floor are no longer known one by one.
     "ALTER TABLE mailboxes ADD COLUMN expunge_floor INTEGER NOT NULL DEFAULT 0;",
     RECENT_AND_SUBSCRIPTIONS,
+    // Version 8: the length of each mailbox's expunge log, so the writer knows when to trim
+    // it without counting (`mailbox.rs`, `trim_expunge_log`).
+    "ALTER TABLE mailboxes ADD COLUMN expunge_log_len INTEGER NOT NULL DEFAULT 0;
+     UPDATE mailboxes SET expunge_log_len = (SELECT count(*) FROM expunged e WHERE e.mailbox_id = mailboxes.id);",
 ];
 
 /// Version 7. `recent_uid`: RFC 3501 §2.3.2 \Recent, the first UID no session has yet

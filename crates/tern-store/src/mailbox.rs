@@ -201,6 +201,13 @@ pub trait MailboxStore: Send + Sync {
     ) -> StoreResult<Vec<Appended>>;
     /// Messages with a UID at or above `from`, in UID order.
     async fn messages(&self, mailbox: MailboxId, from: Uid) -> StoreResult<Vec<MessageRecord>>;
+    /// The messages of `uids` (ascending), in UID order, those no longer there left out.
+    /// Reads only those: a FETCH of the first and the last of 100,000 messages reads two.
+    async fn messages_of(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+    ) -> StoreResult<Vec<MessageRecord>>;
     /// How many messages lack \Seen, have \Deleted, and wait to be claimed as \Recent,
     /// counted by the store (a STATUS
     /// of a large mailbox, which clients send for every folder, reads no records).
@@ -254,13 +261,12 @@ pub trait MailboxStore: Send + Sync {
     /// What the message layer recorded about the message at delivery (part tree, envelope,
     /// sort keys). `None` for a message stored before there was a message layer.
     async fn message_meta(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<MessageMeta>>;
-    /// [`MailboxStore::message_meta`] of every message with a UID in `from..=to`, in UID
-    /// order: one read for a whole FETCH of ENVELOPE or BODYSTRUCTURE.
+    /// [`MailboxStore::message_meta`] of the messages of `uids` (ascending), in UID order, those
+    /// no longer there left out: one read for a batch of a FETCH of ENVELOPE or BODYSTRUCTURE.
     async fn messages_meta(
         &self,
         mailbox: MailboxId,
-        from: Uid,
-        to: Uid,
+        uids: &[Uid],
     ) -> StoreResult<Vec<(Uid, Option<MessageMeta>)>>;
     /// UIDs of the messages whose `field` contains `term`, case-insensitively (RFC 9051
     /// §6.4.4: substring match), in UID order; answered from the full-text index.

@@ -32,7 +32,8 @@ macro_rules! conformance_tests {
             change_events_follow_commits, accept_delivers_local_recipients_in_one_commit,
             accept_queues_a_full_mailbox_and_refuses_when_all_are_full,
             queue_keeps_what_was_not_delivered, queue_defer_fail_and_lease, queue_leases_and_reports,
-            large_blobs_round_trip, messages_read_in_ranges, removing_account_cleans_up,
+            large_blobs_round_trip, messages_read_in_ranges, records_of_chosen_uids,
+            removing_account_cleans_up,
             content_is_recorded_and_searchable, mailbox_operations_for_imap);
     };
     (@each $make:expr; $($name:ident),*) => {
@@ -1128,6 +1129,56 @@ pub async fn large_blobs_round_trip(backend: &dyn Backend) {
 /// `open_message` reads any byte range, across the prefix and the blob, from inline and file
 /// blobs alike (the backend's test makes the inline limit small), in one snapshot that an
 /// expunge after the open does not disturb.
+/// `messages_of` and `messages_meta` give the records of exactly the UIDs asked for, in UID
+/// order, whether they lie together or far apart, and leave out those expunged.
+pub async fn records_of_chosen_uids(backend: &dyn Backend) {
+    let dir = tempdir();
+    let (stores, alice) = with_alice(backend, dir.path()).await;
+    let inbox = stores.mailboxes.mailbox(alice, "INBOX").await.unwrap();
+    for i in 1..=300 {
+        let m = message(&stores, format!("Subject: n{i}\r\n\r\nbody\r\n").as_bytes()).await;
+        stores.mailboxes.append(inbox.id, m).await.unwrap();
+    }
+    stores
+        .mailboxes
+        .expunge(inbox.id, &[Uid(5), Uid(299)])
+        .await
+        .unwrap();
+    let together: Vec<Uid> = (3..=8).map(Uid).collect();
+    let apart = vec![Uid(1), Uid(5), Uid(150), Uid(299), Uid(300), Uid(900)];
+    for (asked, expected) in [
+        (together, vec![3, 4, 6, 7, 8]),
+        (apart, vec![1, 150, 300]),
+        (Vec::new(), Vec::new()),
+    ] {
+        let expected: Vec<Uid> = expected.into_iter().map(Uid).collect();
+        let records = stores
+            .mailboxes
+            .messages_of(inbox.id, &asked)
+            .await
+            .unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.uid).collect::<Vec<_>>(),
+            expected,
+            "records of {asked:?}"
+        );
+        let metas = stores
+            .mailboxes
+            .messages_meta(inbox.id, &asked)
+            .await
+            .unwrap();
+        assert_eq!(
+            metas.iter().map(|(uid, _)| *uid).collect::<Vec<_>>(),
+            expected,
+            "metas of {asked:?}"
+        );
+        for (uid, meta) in metas {
+            let subject = meta.and_then(|m| m.envelope.subject);
+            assert_eq!(subject.as_deref(), Some(format!("n{}", uid.0).as_str()));
+        }
+    }
+}
+
 pub async fn messages_read_in_ranges(backend: &dyn Backend) {
     let dir = tempdir();
     let (stores, alice) = with_alice(backend, dir.path()).await;

@@ -68,8 +68,7 @@ impl Session {
                 }
             }
         }
-        let first = wanted.first().copied().unwrap_or(Uid(1));
-        let records: Vec<MessageRecord> = match mailboxes.messages(mailbox, first).await {
+        let records: Vec<MessageRecord> = match mailboxes.messages_of(mailbox, &wanted).await {
             Ok(r) => r,
             Err(e) => {
                 store_failure(&mut out, tag, &e);
@@ -169,8 +168,8 @@ impl Session {
                     }
                     if run.metas.is_empty() {
                         // One read for the next batch of wanted messages.
-                        let last = wanted[(index + META_BATCH - 1).min(wanted.len() - 1)];
-                        match mailboxes.messages_meta(mailbox, *uid, last).await {
+                        let batch = &wanted[index..(index + META_BATCH).min(wanted.len())];
+                        match mailboxes.messages_meta(mailbox, batch).await {
                             Ok(batch) => run.metas = batch.into(),
                             Err(e) => {
                                 store_failure(&mut out, tag, &e);

@@ -110,12 +110,12 @@ impl Session {
                 .shared
                 .stores
                 .mailboxes
-                .messages(mailbox, uids.first().copied().unwrap_or(Uid(1)))
+                .messages_of(mailbox, &uids)
                 .await
             {
                 Ok(records) => records
                     .iter()
-                    .filter(|r| uids.binary_search(&r.uid).is_ok() && !changed.contains(&r.uid))
+                    .filter(|r| !changed.contains(&r.uid))
                     .filter(|r| r.modseq.0 > since)
                     .filter_map(|r| match by_uid {
                         true => Some(r.uid.0.to_string()),

@@ -105,6 +105,7 @@ async fn domains_stored_as_u_labels_are_migrated_and_merged() {
              ALTER TABLE blobs DROP COLUMN meta;
              ALTER TABLE queue_recipients DROP COLUMN warned;
              ALTER TABLE mailboxes DROP COLUMN expunge_floor;
+             ALTER TABLE mailboxes DROP COLUMN expunge_log_len;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -358,8 +358,9 @@ async fn search_is_exact_before_and_after_indexing() {
     }
 }
 
-/// RFC 7162 QRESYNC reads the expunge log; `expunge_log_kept` bounds it per mailbox. Past the
-/// bound the oldest entries go and the floor says since when the log is complete.
+/// RFC 7162 QRESYNC reads the expunge log; `expunge_log_kept` bounds it per mailbox. Once it
+/// is past the bound by a sixteenth (at least one entry) the oldest entries go, down to the
+/// bound, and the floor says since when the log is complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_expunge_log_keeps_the_newest_entries_above_a_floor() {
     let dir = tempfile::tempdir().unwrap();
@@ -398,7 +399,11 @@ async fn the_expunge_log_keeps_the_newest_entries_above_a_floor() {
         .changes_since(inbox.id, ModSeq(0))
         .await
         .unwrap();
-    assert_eq!(all.expunged, uids[2..5], "only the newest three are kept");
+    assert_eq!(
+        all.expunged,
+        uids[2..5],
+        "the fifth entry is past 3 + 1: trimmed to the newest three"
+    );
     assert_eq!(
         all.log_floor, modseqs[1],
         "the floor is the newest forgotten expunge"
@@ -425,8 +430,22 @@ async fn the_expunge_log_keeps_the_newest_entries_above_a_floor() {
         .changes_since(inbox.id, ModSeq(0))
         .await
         .unwrap();
-    assert_eq!(after_move.expunged, uids[3..6]);
-    assert_eq!(after_move.log_floor, modseqs[2]);
+    assert_eq!(
+        after_move.expunged,
+        uids[2..6],
+        "four entries: within 3 + 1"
+    );
+    assert_eq!(after_move.log_floor, modseqs[1]);
+    // One more: five again, past the bound, back to the newest three.
+    let last = append(&stores, inbox.id, b"m6").await;
+    stores.mailboxes.expunge(inbox.id, &[last]).await.unwrap();
+    let trimmed = stores
+        .mailboxes
+        .changes_since(inbox.id, ModSeq(0))
+        .await
+        .unwrap();
+    assert_eq!(trimmed.expunged, [uids[4], uids[5], last]);
+    assert!(trimmed.log_floor > modseqs[2]);
 }
 
 /// Schema version 7 on a store made before it: subscriptions move from the mailbox rows to
@@ -446,6 +465,7 @@ async fn subscriptions_and_recent_survive_the_upgrade_to_version_7() {
             "ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
              UPDATE mailboxes SET subscribed = 0 WHERE name = 'Trash';
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
+             ALTER TABLE mailboxes DROP COLUMN expunge_log_len;
              DROP TABLE subscriptions;
              PRAGMA user_version = 6;",
         )
@@ -464,4 +484,60 @@ async fn subscriptions_and_recent_survive_the_upgrade_to_version_7() {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Schema version 8 counts each mailbox's expunge log once, from the entries it has: the
+/// trimming that follows goes by that count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expunge_log_is_counted_on_the_upgrade_to_version_8() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep_three = || {
+        SqliteStore::open(
+            dir.path(),
+            SqliteOptions {
+                expunge_log_kept: 3,
+                ..SqliteOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let mut uids = Vec::new();
+    {
+        let store = keep_three();
+        let (stores, inbox) = with_alice(&store).await;
+        for i in 0..5 {
+            uids.push(append(&stores, inbox.id, format!("m{i}").as_bytes()).await);
+        }
+        for uid in &uids[..2] {
+            stores.mailboxes.expunge(inbox.id, &[*uid]).await.unwrap();
+        }
+    }
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE mailboxes DROP COLUMN expunge_log_len;
+             PRAGMA user_version = 7;",
+        )
+        .unwrap();
+    }
+    let store = keep_three();
+    let stores = store.stores();
+    let inbox = stores
+        .mailboxes
+        .mailbox(tern_types::AccountId(1), "INBOX")
+        .await
+        .unwrap();
+    for uid in &uids[2..] {
+        stores.mailboxes.expunge(inbox.id, &[*uid]).await.unwrap();
+    }
+    let log = stores
+        .mailboxes
+        .changes_since(inbox.id, ModSeq(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.expunged,
+        uids[2..],
+        "two counted by the upgrade and three since: past 3 + 1, trimmed to three"
+    );
 }
