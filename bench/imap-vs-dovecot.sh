@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 8's reading and APPEND benchmark with the shared harness: APPEND of COUNT messages of
 # 4 KiB over one connection (timed), then FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE), a header
-# SEARCH and FETCH of every body, Tern and Dovecot on the same machine, interleaved. Needs
-# root (Dovecot's reference setup).
+# SEARCH and FETCH of every body, Tern and Dovecot on the same machine, interleaved, and a
+# body SEARCH (bench/search-body.py). Needs root (Dovecot's reference setup).
 #   bench/imap-vs-dovecot.sh [COUNT] [RUNS]     (default 10000 messages, 3 runs)
 source "$(dirname "$0")/common.sh"
 COUNT=${1:-10000}
@@ -41,3 +41,6 @@ for round in $(seq 1 "$RUNS"); do
     "$SHARED/mailbox-bench" imap --imap 127.0.0.1:2143 --user u1@bench.test --password pass --runs 1 \
         --label tern --server-pid "$TERN_PID" | grep '^RUN'
 done
+# A SEARCH on a body substring (the issue's row; mailbox-bench times a HEADER search only).
+python3 "$ROOT/bench/search-body.py" 127.0.0.1 10143 test1 pass "$DOVECOT_PID" --runs "$RUNS" --label dovecot
+python3 "$ROOT/bench/search-body.py" 127.0.0.1 2143 u1@bench.test pass "$TERN_PID" --runs "$RUNS" --label tern

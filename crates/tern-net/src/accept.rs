@@ -12,7 +12,6 @@ use tracing::Instrument;
 
 use crate::{ConnInfo, ConnectionLimiter, Refusal, SessionId, Shutdown, Stream, TlsAcceptor};
 
-/// How long an implicit-TLS client may take to finish its handshake.
 /// How long a TLS handshake may take, implicit or after STARTTLS.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 

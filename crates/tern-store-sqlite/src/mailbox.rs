@@ -46,10 +46,12 @@ fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
     })
 }
 
-/// Rows of the messages of `uids` (ascending), in UID order: one scan of their UID range
-/// (`range`, parameters mailbox, first, last) when they lie close together, otherwise a
-/// look-up each (`each`, parameters mailbox, UID), so that a few messages far apart never
-/// cost a read of everything between them. Each row's UID comes first (`row` reads it).
+/// Rows of the messages of `uids` (ascending), in UID order, reading only around them: the
+/// UIDs are cut into runs wherever two neighbours are more than [`RUN_GAP`] apart, a run of
+/// several is read with one scan of its UID range (`range`, parameters mailbox, first, last)
+/// and a UID alone with a look-up (`each`, parameters mailbox, UID). So `1:*` is one scan
+/// whatever gaps old expunges left, and a few messages far apart never cost a read of
+/// everything between them. Each row's UID comes first (`row` reads it).
 pub(crate) fn rows_of_uids<T>(
     conn: &Connection,
     mailbox: MailboxId,
@@ -58,37 +60,45 @@ pub(crate) fn rows_of_uids<T>(
     each: &str,
     row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(Uid, T)>,
 ) -> StoreResult<Vec<(Uid, T)>> {
-    let (Some(first), Some(last)) = (uids.first(), uids.last()) else {
-        return Ok(Vec::new());
-    };
-    let span = u64::from(last.0.saturating_sub(first.0)) + 1;
-    if span <= 2 * uids.len() as u64 + 64 {
-        let mut stmt = conn.prepare_cached(range).map_err(sql_err)?;
-        let rows = stmt
-            .query_map(params![mailbox.0, first.0, last.0], row)
-            .map_err(sql_err)?;
-        let mut out = Vec::with_capacity(uids.len());
-        for found in rows {
-            let found = found.map_err(sql_err)?;
-            if uids.binary_search(&found.0).is_ok() {
+    debug_assert!(uids.windows(2).all(|w| w[0] < w[1]), "UIDs not ascending");
+    let mut out = Vec::with_capacity(uids.len());
+    let mut rest = uids;
+    while let Some(first) = rest.first() {
+        let run = rest
+            .windows(2)
+            .position(|w| w[1].0.saturating_sub(w[0].0) > RUN_GAP)
+            .map_or(rest.len(), |end| end + 1);
+        let (this, next) = rest.split_at(run);
+        rest = next;
+        if let [only] = this {
+            let mut stmt = conn.prepare_cached(each).map_err(sql_err)?;
+            if let Some(found) = stmt
+                .query_row(params![mailbox.0, only.0], &row)
+                .optional()
+                .map_err(sql_err)?
+            {
                 out.push(found);
             }
+            continue;
         }
-        return Ok(out);
-    }
-    let mut stmt = conn.prepare_cached(each).map_err(sql_err)?;
-    let mut out = Vec::with_capacity(uids.len());
-    for uid in uids {
-        if let Some(found) = stmt
-            .query_row(params![mailbox.0, uid.0], &row)
-            .optional()
-            .map_err(sql_err)?
-        {
-            out.push(found);
+        let last = this.last().unwrap_or(first);
+        let mut stmt = conn.prepare_cached(range).map_err(sql_err)?;
+        let rows = stmt
+            .query_map(params![mailbox.0, first.0, last.0], &row)
+            .map_err(sql_err)?;
+        for found in rows {
+            let found = found.map_err(sql_err)?;
+            if this.binary_search(&found.0).is_ok() {
+                out.push(found);
+            }
         }
     }
     Ok(out)
 }
+
+/// The widest gap between two UIDs that [`rows_of_uids`] still reads as one range: the rows
+/// in between (at most this many) cost less than a look-up each.
+const RUN_GAP: u32 = 64;
 
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
     let keywords: String = r.get(3)?;
@@ -465,9 +475,11 @@ fn changes_since_in(
 /// rest, so the log of a busy mailbox stops growing. RFC 7162 §3.2.5.1: below the floor a
 /// QRESYNC client is told of a superset of what vanished, which it accepts.
 ///
-/// Finding the cut walks `kept` index entries, so it is done only once the log has grown a
-/// sixteenth past `kept` (`mailboxes.expunge_log_len` counts it): a mailbox expunged one
-/// message at a time costs the writer that walk once every few hundred expunges, not at each.
+/// Finding the cut walks `kept` index entries, so it is done only once the log is more than
+/// a sixteenth (and at least one entry) past `kept` (`mailboxes.expunge_log_len` counts it):
+/// a mailbox expunged one message at a time costs the writer that walk once every few hundred
+/// expunges, not at each. After a trim the count is taken again from the rows, so it cannot
+/// drift for long.
 pub(crate) fn trim_expunge_log(
     conn: &Connection,
     mailbox: MailboxId,
@@ -480,7 +492,7 @@ pub(crate) fn trim_expunge_log(
             |r| r.get(0),
         )
         .map_err(sql_err)?;
-    if length <= i64::from(kept) + i64::from(kept / 16 + 1) {
+    if length <= i64::from(kept) + i64::from((kept / 16).max(1)) {
         return Ok(());
     }
     let cut: Option<i64> = conn
@@ -491,19 +503,24 @@ pub(crate) fn trim_expunge_log(
         )
         .optional()
         .map_err(sql_err)?;
-    let Some(cut) = cut else {
-        return Ok(());
-    };
-    let forgotten = conn
-        .exec(
+    if let Some(cut) = cut {
+        conn.exec(
             "DELETE FROM expunged WHERE mailbox_id = ?1 AND modseq <= ?2",
             params![mailbox.0, cut],
         )
         .map_err(sql_err)?;
+        conn.exec(
+            "UPDATE mailboxes SET expunge_floor = max(expunge_floor, ?2) WHERE id = ?1",
+            params![mailbox.0, cut],
+        )
+        .map_err(sql_err)?;
+    }
+    // Counted again (at most `kept` rows; trims are rare), also when there was nothing to cut
+    // and the count had drifted above the rows.
     conn.exec(
-        "UPDATE mailboxes SET expunge_floor = max(expunge_floor, ?2),
-                expunge_log_len = max(0, expunge_log_len - ?3) WHERE id = ?1",
-        params![mailbox.0, cut, forgotten as i64],
+        "UPDATE mailboxes SET expunge_log_len =
+                (SELECT count(*) FROM expunged WHERE mailbox_id = ?1) WHERE id = ?1",
+        [mailbox.0],
     )
     .map_err(sql_err)?;
     Ok(())
@@ -718,7 +735,7 @@ impl MailboxStore for SqliteStore {
         // One read transaction on one blocking thread for them all.
         self.inner
             .readers
-            .read(move |conn| {
+            .read_mapped(move |conn| {
                 wanted
                     .into_iter()
                     .map(|(uid, range)| {
@@ -834,7 +851,7 @@ impl MailboxStore for SqliteStore {
         let uids = uids.to_vec();
         self.inner
             .readers
-            .read(move |conn| crate::content::metas_of(conn, mailbox, &uids))
+            .read_mapped(move |conn| crate::content::metas_of(conn, mailbox, &uids))
             .await
     }
 

@@ -329,7 +329,16 @@ pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
+/// How a read connection reads its pages (`pool.rs` keeps both kinds).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ReaderKind {
+    /// Into its own page cache.
+    Copied,
+    /// Through a memory map: for reads of the content of many messages.
+    Mapped,
+}
+
+pub(crate) fn open_reader(path: &Path, kind: ReaderKind) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -341,15 +350,16 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     let text_db = text_db_path(path);
     conn.execute("ATTACH DATABASE ?1 AS text", [text_db.to_string_lossy()])
         .map_err(sql_err)?;
-    // Up to eight idle readers are kept open (`pool::MAX_IDLE`); 1 MiB of cache each at most
-    // keeps the server small. No memory map (`mmap_size`): SQLite drops a reader's whole map
-    // whenever the WAL changed since its last read (`pagerBeginReadTransaction`), so under
-    // delivery every read paid an `munmap` and its TLB shoot-down (0.025 ms of CPU per SMTP
-    // message, 5 % of the CPU of IMAP APPENDs), and the kernel's fault-around mapped the
-    // pages next to each one read: one POP3 login's listing put the whole database in the
-    // server's RSS (BENCH.md, session 7).
+    // Up to eight idle readers of each kind are kept open (`pool::MAX_IDLE`); 1 MiB of cache
+    // each at most keeps the server small. A mapped reader reads `tern.db` through a memory
+    // map of up to 256 MiB instead (see `pool.rs` for when, and why not always). Writes go
+    // through the writer's own connection (no map).
     conn.execute_batch("PRAGMA cache_size=-1024;")
         .map_err(sql_err)?;
+    if kind == ReaderKind::Mapped {
+        conn.execute_batch("PRAGMA mmap_size=268435456;")
+            .map_err(sql_err)?;
+    }
     Ok(conn)
 }
 
@@ -360,6 +370,15 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
         let version: usize = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sql_err)?;
+        if version > MIGRATIONS.len() {
+            // An older tern on a store a newer one upgraded would write it without keeping
+            // what the newer schema keeps (say, the expunge log's length).
+            return Err(StoreError::Internal(format!(
+                "the database schema is version {version}, newer than this tern knows ({}): \
+                 run the tern that upgraded it",
+                MIGRATIONS.len()
+            )));
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             conn.execute_batch(sql).map_err(|e| match sql_err(e) {
                 StoreError::Internal(why) => StoreError::Internal(format!(

@@ -1126,9 +1126,6 @@ pub async fn large_blobs_round_trip(backend: &dyn Backend) {
     );
 }
 
-/// `open_message` reads any byte range, across the prefix and the blob, from inline and file
-/// blobs alike (the backend's test makes the inline limit small), in one snapshot that an
-/// expunge after the open does not disturb.
 /// `messages_of` and `messages_meta` give the records of exactly the UIDs asked for, in UID
 /// order, whether they lie together or far apart, and leave out those expunged.
 pub async fn records_of_chosen_uids(backend: &dyn Backend) {
@@ -1179,6 +1176,9 @@ pub async fn records_of_chosen_uids(backend: &dyn Backend) {
     }
 }
 
+/// `open_message` reads any byte range, across the prefix and the blob, from inline and file
+/// blobs alike (the backend's test makes the inline limit small), in one snapshot that an
+/// expunge after the open does not disturb.
 pub async fn messages_read_in_ranges(backend: &dyn Backend) {
     let dir = tempdir();
     let (stores, alice) = with_alice(backend, dir.path()).await;

@@ -54,7 +54,7 @@ impl Session {
     /// What SORT and THREAD start from: the selected mailbox and the records of the messages
     /// the criteria match (read once, by the search); `None` once the refusal has been
     /// written.
-    async fn matching_uids(
+    async fn matching_records(
         &self,
         out: &mut Vec<u8>,
         tag: &str,
@@ -189,7 +189,7 @@ impl Session {
         charset_ok: bool,
         by_uid: bool,
     ) {
-        let Some((selected, found)) = self.matching_uids(out, tag, key, charset_ok).await else {
+        let Some((selected, found)) = self.matching_records(out, tag, key, charset_ok).await else {
             return;
         };
         let stores = &self.shared.stores;
@@ -222,7 +222,7 @@ impl Session {
                 "[CANNOT] The algorithms offered are ORDEREDSUBJECT and REFERENCES",
             );
         };
-        let Some((selected, found)) = self.matching_uids(out, tag, key, charset_ok).await else {
+        let Some((selected, found)) = self.matching_records(out, tag, key, charset_ok).await else {
             return;
         };
         let stores = &self.shared.stores;

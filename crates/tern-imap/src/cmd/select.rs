@@ -171,7 +171,29 @@ impl Session {
         else {
             return;
         };
-        forget_uids(out, selected, &changes.expunged, self.qresync);
+        let mut expunged = changes.expunged;
+        if changes.log_floor > selected.modseq {
+            // The expunge log no longer reaches back to what this session knew (its floor,
+            // `store.expunge_log_max`): what the session knows and the mailbox no longer has
+            // is gone.
+            let Ok(present) = self
+                .shared
+                .stores
+                .mailboxes
+                .messages_of(selected.mailbox.id, &selected.uids)
+                .await
+            else {
+                return;
+            };
+            let present: Vec<Uid> = present.iter().map(|r| r.uid).collect();
+            expunged = selected
+                .uids
+                .iter()
+                .filter(|uid| present.binary_search(uid).is_err())
+                .copied()
+                .collect();
+        }
+        forget_uids(out, selected, &expunged, self.qresync);
         selected.announce_keywords(out, changes.changed.iter().map(|r| &r.flags));
         let known = selected.uids.last().copied().unwrap_or(Uid(0));
         let mut added = false;

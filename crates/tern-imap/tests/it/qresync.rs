@@ -194,3 +194,53 @@ async fn below_the_log_floor_every_missing_uid_is_told() {
         .await;
     assert_eq!(fetch[0], "* VANISHED (EARLIER) 3,5:6\r\n", "{fetch:?}");
 }
+
+/// A session that has not looked for longer than the expunge log reaches back (it keeps
+/// `store.expunge_log_max` entries) is still told of every expunge on its next look, by
+/// sequence number, and keeps no message that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_behind_the_log_floor_learns_every_expunge() {
+    let server = TestServer::start_with("[store]\nexpunge_log_max = 1\n").await;
+    server.add_user("alice@example.test").await;
+    let messages: Vec<Vec<u8>> = (1..=6)
+        .map(|i| format!("Subject: m{i}\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    crate::deliver_to_alice(&server, &messages).await;
+    let mut behind = Client::connect(&server).await;
+    behind.run("b1", &login()).await;
+    behind.run("b2", "SELECT INBOX").await;
+    let mut other = Client::connect(&server).await;
+    other.run("o1", &login()).await;
+    other.run("o2", "SELECT INBOX").await;
+    // One at a time, so the log is trimmed past what `behind` knew.
+    for uid in [2, 3, 5, 6] {
+        other
+            .run(
+                &format!("s{uid}"),
+                &format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"),
+            )
+            .await;
+        other
+            .run(&format!("e{uid}"), &format!("UID EXPUNGE {uid}"))
+            .await;
+    }
+    let noop = behind.run("b3", "NOOP").await;
+    let expunges: Vec<&str> = noop
+        .iter()
+        .filter(|l| l.ends_with("EXPUNGE\r\n"))
+        .map(String::as_str)
+        .collect();
+    // UIDs 2, 3, 5, 6 are sequence numbers 2, 3, 5, 6; each EXPUNGE renumbers what follows.
+    assert_eq!(
+        expunges,
+        [
+            "* 2 EXPUNGE\r\n",
+            "* 2 EXPUNGE\r\n",
+            "* 3 EXPUNGE\r\n",
+            "* 3 EXPUNGE\r\n"
+        ],
+        "{noop:?}"
+    );
+    let left = behind.run("b4", "UID SEARCH ALL").await;
+    assert_eq!(left[0], "* SEARCH 1 4\r\n", "{left:?}");
+}
