@@ -541,3 +541,22 @@ async fn the_expunge_log_is_counted_on_the_upgrade_to_version_8() {
         "two counted by the upgrade and three since: past 3 + 1, trimmed to three"
     );
 }
+
+/// A store whose schema is newer than this binary's (a newer tern upgraded it) is refused,
+/// not written by code that does not keep what the newer schema keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), 1024));
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("tern.db")).unwrap();
+        conn.execute_batch("PRAGMA user_version = 999;").unwrap();
+    }
+    let Err(refused) = SqliteStore::open(dir.path(), SqliteOptions::default()) else {
+        panic!("a store of schema version 999 opened");
+    };
+    assert!(
+        refused.to_string().contains("newer than this tern knows"),
+        "{refused}"
+    );
+}
