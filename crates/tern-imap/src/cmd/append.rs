@@ -49,6 +49,7 @@ impl Session {
         }
         let stores = &self.shared.stores;
         let mut staged = Vec::with_capacity(messages.len());
+        let flags: Vec<tern_types::Flags> = messages.iter().map(|m| m.flags.clone()).collect();
         for appending in messages {
             // No literal may carry a NUL (RFC 9051 §4.3): parts holding one are stored in
             // base64 (RFC 3516 §4.4), so BODY[] can send them and BINARY[] decodes them.
@@ -89,7 +90,9 @@ impl Session {
                     }
                 }
                 // RFC 9051 §6.3.12: into the selected mailbox, EXISTS at once.
-                if self.selected_mailbox() == Some(mailbox.id) {
+                if self.selected_mailbox() == Some(mailbox.id)
+                    && !self.learn_own_appends(out, &appended, &flags)
+                {
                     self.refresh(out).await;
                 }
                 // RFC 4315 §3: APPENDUID with the UIDs in the order the messages came, a set

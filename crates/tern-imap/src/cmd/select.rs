@@ -154,6 +154,41 @@ impl Session {
         self.saved.clear();
     }
 
+    /// After an APPEND into the selected mailbox: when the appended messages are the only
+    /// change since the session last looked (their MODSEQs follow the one it knows, one
+    /// each, RFC 7162 §3.1.1) and their `\Recent` is settled, the session learns of them from
+    /// the APPEND's own answer (EXISTS, and FLAGS for a new keyword) without asking the
+    /// store. False when something else may have changed: the caller refreshes.
+    pub(crate) fn learn_own_appends(
+        &mut self,
+        out: &mut Vec<u8>,
+        appended: &[tern_store::Appended],
+        flags: &[tern_types::Flags],
+    ) -> bool {
+        let rev2 = self.rev2;
+        let State::Selected(_, selected) = &mut self.state else {
+            return false;
+        };
+        let (Some(first), Some(last)) = (appended.first(), appended.last()) else {
+            return false;
+        };
+        let only_ours = first.modseq.0 == selected.modseq.0 + 1
+            && last.modseq.0 == selected.modseq.0 + appended.len() as u64
+            && selected.uids.last().is_none_or(|known| *known < first.uid);
+        if !only_ours || !(first.recent || selected.read_only) {
+            return false;
+        }
+        selected.announce_keywords(out, flags);
+        selected.uids.extend(appended.iter().map(|a| a.uid));
+        selected.modseq = last.modseq;
+        untagged(out, &format!("{} EXISTS", selected.uids.len()));
+        // RFC 3501 §7.3.2: RECENT follows when it changed (IMAP4rev1 only).
+        if !rev2 {
+            untagged(out, &format!("{} RECENT", selected.recent_count()));
+        }
+        true
+    }
+
     /// What changed in the selected mailbox since the session last looked (the change log,
     /// by MODSEQ): expunged messages as EXPUNGE, new ones as EXISTS, other sessions' flag
     /// changes as FETCH FLAGS (RFC 9051 §7.4.1, §7.5.1, §7.5.2). Sent only where RFC 9051

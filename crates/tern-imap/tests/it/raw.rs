@@ -962,3 +962,55 @@ async fn keywords_are_limited() {
     let status = c.run("a7", "STATUS INBOX (MESSAGES)").await;
     assert!(status[0].contains("MESSAGES 1"), "{status:?}");
 }
+
+/// An APPEND into the selected mailbox is announced in its own answer: EXISTS, and FLAGS when
+/// it brings a new keyword, whether or not another session changed the mailbox meanwhile
+/// (then that change is announced too); nothing is announced twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_into_the_selected_mailbox_is_announced_once() {
+    let server = TestServer::start().await;
+    server.add_user("alice@example.test").await;
+    crate::deliver_to_alice(&server, &[b"Subject: a\r\n\r\na\r\n".to_vec()]).await;
+    let mut c = Client::logged_in(&server).await;
+    c.run("a1", "SELECT INBOX").await;
+    let append = |tag: &'static str, flags: &'static str| {
+        let message = "Subject: b\r\n\r\nb\r\n";
+        format!(
+            "{tag} APPEND INBOX ({flags}) {{{}+}}\r\n{message}\r\n",
+            message.len()
+        )
+    };
+    c.send(&append("a2", "$Work")).await;
+    let first = c.until("a2").await;
+    assert!(last(&first).starts_with("a2 OK [APPENDUID"), "{first:?}");
+    assert!(
+        first.iter().any(|l| l.starts_with("* 2 EXISTS")),
+        "{first:?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|l| l.starts_with("* FLAGS (") && l.contains("$Work")),
+        "a new keyword is announced: {first:?}"
+    );
+    // Another session flags message 1; the next APPEND's answer tells of both.
+    let mut other = Client::logged_in(&server).await;
+    other.run("o1", "SELECT INBOX").await;
+    other.run("o2", "STORE 1 +FLAGS (\\Flagged)").await;
+    c.send(&append("a3", "\\Seen")).await;
+    let second = c.until("a3").await;
+    assert!(
+        second.iter().any(|l| l.starts_with("* 3 EXISTS")),
+        "{second:?}"
+    );
+    assert!(
+        second
+            .iter()
+            .any(|l| l.starts_with("* 1 FETCH (FLAGS (") && l.contains("\\Flagged")),
+        "{second:?}"
+    );
+    let noop = c.run("a4", "NOOP").await;
+    assert_eq!(noop.len(), 1, "nothing new: {noop:?}");
+    let all = c.run("a5", "UID SEARCH ALL").await;
+    assert_eq!(all[0], "* SEARCH 1 2 3\r\n", "{all:?}");
+}
