@@ -15,19 +15,23 @@ use crate::convert::{is_duplicate, now, sql_err, Cached};
 use crate::reader::open_message_in;
 use crate::SqliteStore;
 
-const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, \
-     EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name), \
-     uid_validity, uid_next, highest_modseq, message_count, total_size, recent_uid";
-/// Message columns, from the message row alone: a listing never reads the content's row (a
-/// 4 KiB message's blob row is a page of its own, so joining it read a page per message).
-/// The columns [`message_row`] reads, in its order; a macro so that `concat!` can build whole
-/// statements with it.
+/// The columns [`mailbox_row`] reads, in its order; a macro so that `concat!` builds the
+/// statements at compile time (the look-ups of every delivery format no string).
+macro_rules! mailbox_columns {
+    () => {
+        "id, account_id, name, special_use, \
+         EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name), \
+         uid_validity, uid_next, highest_modseq, message_count, total_size, recent_uid"
+    };
+}
+/// The columns [`message_row`] reads, in its order, from the message row alone: a listing
+/// never reads the content's row (a 4 KiB message's blob row is a page of its own, so joining
+/// it read a page per message). A macro, like [`mailbox_columns`].
 macro_rules! message_columns {
     () => {
         "uid, modseq, flags, keywords, internal_date, size, blob_id"
     };
 }
-const MESSAGE_COLUMNS: &str = message_columns!();
 
 fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
     let special: Option<String> = r.get(3)?;
@@ -118,7 +122,11 @@ fn keywords_text(flags: &Flags) -> String {
 
 pub(crate) fn mailbox_by_id(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
     conn.row(
-        &format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?1"),
+        concat!(
+            "SELECT ",
+            mailbox_columns!(),
+            " FROM mailboxes WHERE id = ?1"
+        ),
         [id.0],
         mailbox_row,
     )
@@ -194,7 +202,11 @@ pub(crate) fn find_mailbox(
 ) -> StoreResult<MailboxInfo> {
     let name = canonical_name(name);
     conn.row(
-        &format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"),
+        concat!(
+            "SELECT ",
+            mailbox_columns!(),
+            " FROM mailboxes WHERE account_id = ?1 AND name = ?2"
+        ),
         params![account.0, name],
         mailbox_row,
     )
@@ -236,7 +248,17 @@ pub(crate) fn append_in(
     mailbox: MailboxId,
     parts: AppendParts<'_>,
 ) -> StoreResult<(Appended, Change)> {
-    let info = mailbox_by_id(conn, mailbox)?;
+    append_to(conn, &mailbox_by_id(conn, mailbox)?, parts)
+}
+
+/// [`append_in`] for a caller that has just read the mailbox's row in this transaction (SMTP
+/// delivery finds the INBOX by name): the row is not read a second time.
+pub(crate) fn append_to(
+    conn: &Connection,
+    info: &MailboxInfo,
+    parts: AppendParts<'_>,
+) -> StoreResult<(Appended, Change)> {
+    let mailbox = info.id;
     let uid = info.uid_next;
     if uid.0 == u32::MAX {
         return Err(StoreError::Internal(format!(
@@ -302,7 +324,11 @@ fn message_by_uid(
     uid: Uid,
 ) -> StoreResult<Option<MessageRecord>> {
     conn.row(
-        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid = ?2"),
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE mailbox_id = ?1 AND uid = ?2"
+        ),
         params![mailbox.0, uid.0],
         message_row,
     )
@@ -436,8 +462,10 @@ fn changes_since_in(
 ) -> StoreResult<ChangesSince> {
     let info = mailbox_by_id(conn, mailbox)?;
     let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"
+        .prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"
         ))
         .map_err(sql_err)?;
     let changed = stmt
@@ -551,8 +579,10 @@ impl MailboxStore for SqliteStore {
             .readers
             .read(move |conn| {
                 let mut stmt = conn
-                    .prepare(&format!(
-                        "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 ORDER BY id"
+                    .prepare(concat!(
+                        "SELECT ",
+                        mailbox_columns!(),
+                        " FROM mailboxes WHERE account_id = ?1 ORDER BY id"
                     ))
                     .map_err(sql_err)?;
                 let rows = stmt
@@ -665,8 +695,10 @@ impl MailboxStore for SqliteStore {
             .readers
             .read(move |conn| {
                 let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid"
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid"
                     ))
                     .map_err(sql_err)?;
                 let rows = stmt

@@ -11,7 +11,7 @@ use tern_types::{AccountId, BlobHash, Flags, QueueId, RecipientId};
 
 use crate::blobs::{drop_unreferenced, insert_blob, read_blob};
 use crate::convert::{sql_err, Cached};
-use crate::mailbox::{append_in, find_mailbox, AppendParts};
+use crate::mailbox::{append_to, find_mailbox, AppendParts};
 use crate::SqliteStore;
 
 /// Recipient columns, from `queue_recipients r JOIN queue_messages q` ([`FROM_RECIPIENTS`]).
@@ -221,7 +221,7 @@ fn deliver_to_inbox(
         flags: &Flags::new(),
         internal_date: now,
     };
-    append_in(conn, inbox.id, parts)
+    append_to(conn, &inbox, parts)
 }
 
 /// Runs `op` inside a savepoint of the caller's transaction: on failure its work is undone and
