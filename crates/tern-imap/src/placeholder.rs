@@ -297,13 +297,13 @@ impl Placeholders {
                 }
             }
             SetKind::SequenceKey => {
-                if self.sequence_keys.contains(&sequences) {
+                if self.sequence_keys.binary_search(&sequences).is_ok() {
                     *set = Set::saved();
                 }
                 sequences += 1;
             }
             SetKind::UidKey => {
-                if self.uid_keys.contains(&uids) {
+                if self.uid_keys.binary_search(&uids).is_ok() {
                     *set = Set::saved();
                 }
                 uids += 1;
@@ -312,8 +312,8 @@ impl Placeholders {
         if let (false, Some(criteria)) = (self.object_keys.is_empty(), request.criteria_mut()) {
             let mut uids = 0;
             criteria.visit_uid_keys(&mut |key| {
-                if let Some((_, object)) = self.object_keys.iter().find(|(at, _)| *at == uids) {
-                    *key = object.key();
+                if let Ok(at) = self.object_keys.binary_search_by_key(&uids, |(at, _)| *at) {
+                    *key = self.object_keys[at].1.key();
                 }
                 uids += 1;
             });

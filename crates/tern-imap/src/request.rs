@@ -2,6 +2,7 @@
 //! values the session can work with (and test) without the codec's borrowed types.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::{
@@ -46,6 +47,24 @@ impl Set {
         })
     }
 
+    /// [`Set::ranges`] in ascending order, overlapping and adjacent ones joined: a set written
+    /// as many overlapping ranges (`1:*,1:*,...`) costs what its members cost, not its length
+    /// times the mailbox.
+    pub(crate) fn merged(&self, last: u32) -> Vec<(u32, u32)> {
+        let mut ranges: Vec<(u32, u32)> = self.ranges(last).collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+        for (lo, hi) in ranges {
+            match merged.last_mut() {
+                Some(previous) if lo <= previous.1.saturating_add(1) => {
+                    previous.1 = previous.1.max(hi)
+                }
+                _ => merged.push((lo, hi)),
+            }
+        }
+        merged
+    }
+
     /// Whether `n` is in the set, `*` standing for `last`.
     pub(crate) fn contains(&self, n: u32, last: u32) -> bool {
         self.ranges(last).any(|(lo, hi)| lo <= n && n <= hi)
@@ -61,15 +80,17 @@ pub(crate) struct Resync {
     pub(crate) known_uids: Option<Set>,
 }
 
-/// A sequence set as given (RFC 9051 §9 `sequence-set`), message numbers or UIDs.
+/// A sequence set as given (RFC 9051 §9 `sequence-set`), message numbers or UIDs. Shared
+/// (`Arc`): a saved result (`$`, RFC 5182) may stand many times in one command, and each is
+/// the same set, not a copy of it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct Set(pub(crate) Vec<(Bound, Bound)>);
+pub(crate) struct Set(pub(crate) Arc<[(Bound, Bound)]>);
 
 impl Set {
     /// `$`, the saved search result (RFC 5182), until the session puts the messages in its
     /// place: an empty set, which no client can write (RFC 9051 §9: a set has a member).
     pub(crate) fn saved() -> Self {
-        Set(Vec::new())
+        Set(Arc::from(Vec::new()))
     }
 
     pub(crate) fn is_saved(&self) -> bool {

@@ -212,9 +212,11 @@ pub(crate) struct Context<'a> {
     pub(crate) headers: HashMap<(String, String), HashSet<Uid>>,
     /// Sent dates (Date field), when a SENT* key needs them.
     pub(crate) sent: HashMap<Uid, i64>,
-    /// The UIDs each sequence set (`[0]`) and UID set (`[1]`) names; a set with message
-    /// numbers out of range names none.
-    pub(crate) sets: [HashMap<Set, HashSet<Uid>>; 2],
+    /// The UIDs each sequence set (`[0]`) and UID set (`[1]`) of the criteria names, as
+    /// ascending disjoint UID ranges (a set with message numbers out of range names none),
+    /// keyed by the set's storage: a `$` standing many times is one shared set, resolved once,
+    /// and no set is hashed or copied whole per message.
+    pub(crate) sets: [HashMap<usize, Vec<(u32, u32)>>; 2],
 }
 
 impl Key {
@@ -222,8 +224,8 @@ impl Key {
         // Resolved once per search (`resolve_sets`), not once per message.
         let in_set = |s: &Set, by_uid: bool| {
             cx.sets[usize::from(by_uid)]
-                .get(s)
-                .is_some_and(|picked| picked.contains(&record.uid))
+                .get(&set_key(s))
+                .is_some_and(|ranges| in_ranges(ranges, record.uid.0))
         };
         match self {
             Key::All => true,
@@ -397,14 +399,45 @@ async fn whole_header(
 }
 
 /// Each sequence and UID set of `key`, resolved against the session's numbering once.
+/// Where a set's ranges are stored: what [`Context::sets`] is keyed by.
+fn set_key(set: &Set) -> usize {
+    std::sync::Arc::as_ptr(&set.0).cast::<()>() as usize
+}
+
+/// Whether `n` is in `ranges` (ascending, disjoint).
+fn in_ranges(ranges: &[(u32, u32)], n: u32) -> bool {
+    let after = ranges.partition_point(|&(lo, _)| lo <= n);
+    after > 0 && ranges[after - 1].1 >= n
+}
+
+/// The UIDs a set names in this session, as ascending disjoint ranges: a UID set's own ranges
+/// (`*` the last UID), a sequence set's ranges of message numbers turned into the UIDs at
+/// their ends (UIDs ascend with the numbers), none when a number is out of range.
+fn uid_ranges(uids: &[Uid], set: &Set, by_uid: bool) -> Vec<(u32, u32)> {
+    if by_uid {
+        return set.merged(uids.last().map_or(0, |u| u.0));
+    }
+    let numbers = set.merged(uids.len() as u32);
+    if numbers
+        .iter()
+        .any(|&(lo, hi)| lo == 0 || hi as usize > uids.len())
+    {
+        return Vec::new();
+    }
+    numbers
+        .iter()
+        .map(|&(lo, hi)| (uids[lo as usize - 1].0, uids[hi as usize - 1].0))
+        .collect()
+}
+
 fn resolve_sets(key: &Key, cx: &mut Context<'_>) {
     match key {
         Key::Sequence(s) | Key::Uid(s) => {
             let by_uid = matches!(key, Key::Uid(_));
-            let picked = crate::session::Session::resolve(cx.uids, s, by_uid)
-                .map(|uids| uids.into_iter().collect())
-                .unwrap_or_default();
-            cx.sets[usize::from(by_uid)].insert(s.clone(), picked);
+            let uids = cx.uids;
+            cx.sets[usize::from(by_uid)]
+                .entry(set_key(s))
+                .or_insert_with(|| uid_ranges(uids, s, by_uid));
         }
         Key::Not(k) => resolve_sets(k, cx),
         Key::Or(a, b) => {

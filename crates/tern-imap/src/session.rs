@@ -751,27 +751,27 @@ impl Session {
             }
             _ => true,
         };
-        let mut present: Option<Vec<(u32, u32)>> = None;
+        // Built once each (numbers, UIDs) and shared by every `$` of the command: a command
+        // of thousands of `$` holds one copy of the result, not thousands.
+        let mut built: [Option<Set>; 2] = [None, None];
         request.visit_sets(&mut |set, kind| {
             if !set.is_saved() {
                 return;
             }
-            // (message number, UID) of each saved message still here.
-            let present = present.get_or_insert_with(|| {
-                self.saved
-                    .iter()
-                    .filter_map(|uid| {
-                        let at = selected.uids.binary_search(uid).ok()?;
-                        Some((at as u32 + 1, uid.0))
-                    })
-                    .collect()
-            });
             let by_uid = match kind {
                 SetKind::Command => uid_command,
                 SetKind::SequenceKey => false,
                 SetKind::UidKey => true,
             };
-            *set = Set::of(present.iter().map(|&(n, uid)| if by_uid { uid } else { n }));
+            *set = built[usize::from(by_uid)]
+                .get_or_insert_with(|| {
+                    // The saved messages still here, as UIDs or message numbers.
+                    Set::of(self.saved.iter().filter_map(|uid| {
+                        let at = selected.uids.binary_search(uid).ok()?;
+                        Some(if by_uid { uid.0 } else { at as u32 + 1 })
+                    }))
+                })
+                .clone();
         });
     }
 
@@ -797,7 +797,7 @@ impl Session {
             uids.len() as u32
         };
         let mut picked = vec![false; uids.len()];
-        for (lo, hi) in set.ranges(last) {
+        for (lo, hi) in set.merged(last) {
             if by_uid {
                 let start = uids.partition_point(|u| u.0 < lo);
                 let end = uids.partition_point(|u| u.0 <= hi);
@@ -827,7 +827,7 @@ mod tests {
     #[test]
     fn sequence_sets_resolve_to_uids() {
         let uids = [Uid(3), Uid(7), Uid(9), Uid(20)];
-        let set = |v: &[(Bound, Bound)]| Set(v.to_vec());
+        let set = |v: &[(Bound, Bound)]| Set(v.into());
         use Bound::{Last, Value};
         assert_eq!(
             Session::resolve(&uids, &set(&[(Value(2), Value(3))]), false),

@@ -117,12 +117,13 @@ mod tests {
         let known = Set(vec![
             (Bound::Value(3), Bound::Value(9)),
             (Bound::Value(1), Bound::Value(2)),
-        ]);
+        ]
+        .into());
         assert_eq!(
             sequence_set(&since(&c, 5, &[], Uid(30), Some(&known))),
             "2:4,9"
         );
-        let to_end = Set(vec![(Bound::Value(10), Bound::Last)]);
+        let to_end = Set(vec![(Bound::Value(10), Bound::Last)].into());
         assert_eq!(
             sequence_set(&since(&c, 5, &[], Uid(30), Some(&to_end))),
             "20"
