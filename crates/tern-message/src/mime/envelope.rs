@@ -1,6 +1,8 @@
 //! The envelope (RFC 9051 §7.5.2), the sort and thread keys (RFC 5256) and the header part of
 //! the search text, read from the fields of one header block within the limits.
 
+use std::collections::HashSet;
+
 use mail_parser::{Address, AddressList, Header, HeaderName, MessagePart};
 
 use super::build::unfolded;
@@ -153,20 +155,65 @@ fn addresses(
     let Some(list) = list else {
         return (field.out, field.first, field.text);
     };
-    let raw = unfolded(header);
+    let mut comments = Comments {
+        header,
+        innermost: None,
+    };
     for item in list.iter() {
         match item {
-            Address::Mailbox(m) => field.mailbox(m.name(), m.address(), &raw),
+            Address::Mailbox(m) => field.mailbox(m.name(), m.address(), &mut comments),
             Address::Group(g) => {
                 field.group(g.name().unwrap_or_default());
                 for m in g.mailboxes() {
-                    field.mailbox(m.name(), m.address(), &raw);
+                    field.mailbox(m.name(), m.address(), &mut comments);
                 }
                 field.out.push(EnvelopeAddress::GroupEnd);
             }
         }
     }
     (field.out, field.first, field.text)
+}
+
+/// The comments of an address field, `(text)`, against which [`AddressField::mailbox`] checks
+/// a name that came without an address. The field is read once, on the first such name, into
+/// the set of its innermost comments: checking each name against the whole field cost names x
+/// field length (a `To:` of 30,000 bare words, from any sender).
+struct Comments<'h> {
+    header: &'h Header<'h>,
+    innermost: Option<HashSet<String>>,
+}
+
+impl Comments<'_> {
+    /// Whether `(word)` stands in the field.
+    fn contain(&mut self, word: &str) -> bool {
+        if word.contains(['(', ')']) {
+            // Not an innermost comment's text; rare enough to look for directly.
+            return unfolded(self.header).contains(&format!("({word})"));
+        }
+        let header = self.header;
+        self.innermost
+            .get_or_insert_with(|| innermost_comments(&unfolded(header)))
+            .contains(word)
+    }
+}
+
+/// The texts of the comments that hold no parenthesis themselves: `(word)` with `word`
+/// without parentheses stands in `raw` exactly when `word` is one of them.
+fn innermost_comments(raw: &str) -> HashSet<String> {
+    let mut found = HashSet::new();
+    let mut open = None;
+    for (at, c) in raw.char_indices() {
+        match c {
+            '(' => open = Some(at),
+            ')' => {
+                if let Some(start) = open.take() {
+                    found.insert(raw[start + 1..at].to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// What [`addresses`] gathers from one field.
@@ -197,9 +244,9 @@ impl AddressField {
         self.out.push(EnvelopeAddress::GroupStart(name.to_string()));
     }
 
-    fn mailbox(&mut self, name: Option<&str>, address: Option<&str>, raw: &str) {
+    fn mailbox(&mut self, name: Option<&str>, address: Option<&str>, comments: &mut Comments<'_>) {
         let (name, address) = match (name, address) {
-            (Some(word), None) if raw.contains(&format!("({word})")) => return,
+            (Some(word), None) if comments.contain(word) => return,
             (Some(word), None) => (None, Some(word)),
             other => other,
         };
