@@ -258,7 +258,9 @@ pub struct ImapFile {
     /// before it is parsed. Default 8.
     pub max_nesting: Option<u32>,
     /// Keywords (user flags such as `$Forwarded`) a mailbox may hold, and one message at most:
-    /// a STORE or APPEND that would pass it gets `NO [LIMIT]`. Default 128.
+    /// a STORE that would bring the mailbox past it with a new keyword, or an APPEND of a
+    /// message with more, gets `NO [LIMIT]` (APPEND and COPY do not count the mailbox's).
+    /// Default 128.
     pub max_keywords: Option<u32>,
     /// Concurrent IMAP connections in all (both listeners). Default 1000.
     pub max_connections: Option<u32>,

@@ -48,14 +48,18 @@ impl Session {
         };
         // `imap.max_keywords`: a mailbox holds that many keywords at most (as this session
         // knows them: from SELECT on and from what it was told since), so one client cannot
-        // grow every FLAGS answer and message row without end.
+        // grow every FLAGS answer and message row without end. Only a STORE that brings a
+        // keyword the mailbox does not have yet is refused: a mailbox already past the limit
+        // (a lowered limit, other sessions' APPENDs) still takes \Seen and the keywords it has.
         if op != FlagOp::Remove {
             let limit = self.shared.settings.max_keywords;
             let new = flags
                 .keywords()
                 .filter(|k| !selected.keywords.contains(*k))
                 .count();
-            if selected.keywords.len() + new > limit || flags.keywords().count() > limit {
+            if new > 0
+                && (selected.keywords.len() + new > limit || flags.keywords().count() > limit)
+            {
                 return tagged(
                     out,
                     tag,

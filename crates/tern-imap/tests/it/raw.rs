@@ -1014,3 +1014,26 @@ async fn an_append_into_the_selected_mailbox_is_announced_once() {
     let all = c.run("a5", "UID SEARCH ALL").await;
     assert_eq!(all[0], "* SEARCH 1 2 3\r\n", "{all:?}");
 }
+
+/// A mailbox past `imap.max_keywords` (APPENDs count keywords per message only, and a limit
+/// may be lowered) still takes flag changes that bring no new keyword; a new one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_past_the_keyword_limit_still_takes_known_flags() {
+    let server = TestServer::start_with("[imap]\nmax_keywords = 3\n").await;
+    server.add_user("alice@example.test").await;
+    let mut c = Client::logged_in(&server).await;
+    let message = "Subject: b\r\n\r\nb\r\n";
+    for (tag, flags) in [("a1", "k1 k2 k3"), ("a2", "k4 k5")] {
+        c.send(&format!(
+            "{tag} APPEND INBOX ({flags}) {{{}+}}\r\n{message}\r\n",
+            message.len()
+        ))
+        .await;
+        assert!(last(&c.until(tag).await).starts_with(&format!("{tag} OK")));
+    }
+    c.run("a3", "SELECT INBOX").await;
+    let seen = c.run("a4", "STORE 1:2 +FLAGS (\\Seen k1)").await;
+    assert!(last(&seen).starts_with("a4 OK"), "{seen:?}");
+    let refused = c.run("a5", "STORE 1 +FLAGS (k6)").await;
+    assert!(last(&refused).starts_with("a5 NO [LIMIT]"), "{refused:?}");
+}
