@@ -67,6 +67,11 @@ const BUSY: u64 = 0;
 /// has more than this to analyse itself.
 pub(crate) const MAX_DEFERRED: i64 = 10_000;
 
+/// The longest indexing waits for a quiet store: a batch then runs anyway. Without it, mail
+/// coming in a few messages a second (any sender can do that) kept every interval busy and
+/// the index [`MAX_DEFERRED`] behind for good, each search analysing that many blobs itself.
+const MAX_DEFER_TIME: Duration = Duration::from_secs(1);
+
 /// A blob to index: its id and its search text.
 type ToIndex = (i64, SearchText);
 
@@ -90,6 +95,7 @@ pub(crate) fn spawn(store: &SqliteStore, text_index: Connection) {
     let index = Arc::new(Mutex::new(text_index));
     runtime.spawn(async move {
         let mut last_operations = 0;
+        let mut deferred_since: Option<tokio::time::Instant> = None;
         loop {
             tokio::time::sleep(IDLE).await;
             let Some(inner) = weak.upgrade() else {
@@ -98,13 +104,19 @@ pub(crate) fn spawn(store: &SqliteStore, text_index: Connection) {
             let operations = inner.writer.operations();
             let busy = operations.saturating_sub(last_operations) > BUSY;
             last_operations = operations;
-            if busy {
+            let waited_enough =
+                deferred_since.is_some_and(|since| since.elapsed() >= MAX_DEFER_TIME);
+            if busy && !waited_enough {
                 match inner.readers.read(waiting_at_most).await {
-                    Ok(waiting) if waiting < MAX_DEFERRED => continue,
+                    Ok(waiting) if waiting < MAX_DEFERRED => {
+                        deferred_since.get_or_insert_with(tokio::time::Instant::now);
+                        continue;
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!("full-text indexing: {e}"),
                 }
             }
+            deferred_since = None;
             drop(inner);
             match run_batch(&weak, &index).await {
                 Ok(Some(_)) => {}

@@ -560,3 +560,30 @@ async fn a_store_newer_than_the_binary_is_refused() {
         "{refused}"
     );
 }
+
+/// The indexer waits for a quiet store, but not for ever: under writes that never pause (here
+/// an append every few milliseconds, for longer than the indexer's longest wait) it still
+/// takes messages in while they keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexing_goes_on_under_writes_that_never_pause() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 1024);
+    let (stores, inbox) = with_alice(&store).await;
+    let started = std::time::Instant::now();
+    let mut appended = 0u64;
+    let mut indexed_meanwhile = false;
+    while started.elapsed() < Duration::from_secs(3) {
+        append(
+            &stores,
+            inbox.id,
+            format!("Subject: m{appended}\r\n\r\nbody\r\n").as_bytes(),
+        )
+        .await;
+        appended += 1;
+        indexed_meanwhile |= store.index_backlog().await.unwrap() < appended;
+    }
+    assert!(
+        indexed_meanwhile,
+        "nothing indexed while {appended} messages came without a pause"
+    );
+}
