@@ -30,10 +30,11 @@ pub fn without_nul(message: &[u8], limits: &MimeLimits) -> Result<Option<Vec<u8>
     let mut leaves = Vec::new();
     holding_nul(&meta.root, message, &mut leaves);
     leaves.sort_by_key(|p| p.header_start);
+    // Leaves do not overlap, so in header order their bodies are in order too: the one that
+    // may hold `at` is found by halving (a scan of every leaf per NUL cost NULs x parts).
     let covered = |at: usize| {
-        leaves
-            .iter()
-            .any(|p| p.body_start as usize <= at && at < p.body_end as usize)
+        let after = leaves.partition_point(|p| p.body_start as usize <= at);
+        after > 0 && at < leaves[after - 1].body_end as usize
     };
     if message
         .iter()

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::{ConnInfo, ConnectionLimiter, Refusal, SessionId, Shutdown, Stream, TlsAcceptor};
 
 /// How long a TLS handshake may take, implicit or after STARTTLS.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A protocol: serves one accepted connection until it ends. When `shutdown` begins it
 /// finishes the work in flight (bounded by the grace period), then says goodbye and closes.

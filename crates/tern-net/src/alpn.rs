@@ -119,14 +119,15 @@ impl TlsAcceptor {
 
     /// STARTTLS (RFC 3207), STLS (RFC 2595) and IMAP's STARTTLS (RFC 9051 §6.2.1): the
     /// handshake on a connection that began in plain text, within
-    /// [`crate::TLS_HANDSHAKE_TIMEOUT`]. The TLS stream and its description, or `None` once a
+    /// [`crate::accept::TLS_HANDSHAKE_TIMEOUT`]. The TLS stream and its description, or `None` once a
     /// failure is logged (naming `command`): the caller then closes the connection.
     pub async fn upgrade(
         &self,
         stream: Box<dyn crate::Stream>,
         command: &str,
     ) -> Option<(Box<dyn crate::Stream>, String)> {
-        match tokio::time::timeout(crate::TLS_HANDSHAKE_TIMEOUT, self.accept(stream)).await {
+        match tokio::time::timeout(crate::accept::TLS_HANDSHAKE_TIMEOUT, self.accept(stream)).await
+        {
             Ok(Ok(tls)) => {
                 let description = crate::describe_tls(tls.get_ref().1);
                 tracing::info!(tls = %description, "{command} done");

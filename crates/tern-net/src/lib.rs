@@ -23,9 +23,7 @@ mod session;
 mod shutdown;
 mod tls;
 
-pub use accept::{
-    bind, describe_tls, serve, BindError, BoundListener, Service, TLS_HANDSHAKE_TIMEOUT,
-};
+pub use accept::{bind, describe_tls, serve, BindError, BoundListener, Service};
 pub use alpn::{AppProtocol, TlsAcceptor};
 pub use limiter::{ConnectionLimiter, Permit, Refusal};
 pub use quickack::QuickAck;

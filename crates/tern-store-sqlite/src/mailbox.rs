@@ -712,8 +712,7 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn flag_counts(&self, mailbox: MailboxId) -> StoreResult<FlagCounts> {
-        let bit = |flag: Flag| [flag].into_iter().collect::<Flags>().system_bits();
-        let (seen, deleted) = (bit(Flag::Seen), bit(Flag::Deleted));
+        let (seen, deleted) = (Flag::Seen.bit(), Flag::Deleted.bit());
         self.inner
             .readers
             .read(move |conn| {
@@ -833,7 +832,7 @@ impl MailboxStore for SqliteStore {
     ) -> StoreResult<Vec<Uid>> {
         // The candidates from a reader (only UIDs and flags, no records), so the writer, which
         // every delivery waits for, looks at those alone; it checks each again.
-        let deleted_bit = Flags::from_iter([Flag::Deleted]).system_bits();
+        let deleted_bit = Flag::Deleted.bit();
         let mut uids: Vec<Uid> = self
             .inner
             .readers
@@ -990,18 +989,27 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn claim_recent(&self, mailbox: MailboxId) -> StoreResult<std::ops::Range<Uid>> {
+        // Every read-write session that learns of new mail asks; only the first finds any to
+        // claim. The others are answered from a read, not a writer operation each.
+        let unclaimed = move |conn: &Connection| {
+            conn.row(
+                "SELECT recent_uid, uid_next FROM mailboxes WHERE id = ?1",
+                [mailbox.0],
+                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?)),
+            )
+            .optional()
+            .map_err(sql_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox #{mailbox}")))
+        };
+        let (from, to) = self.inner.readers.read_now(unclaimed)?;
+        if from >= to {
+            return Ok(Uid(from)..Uid(from));
+        }
         self.inner
             .writer
             .write(move |conn| {
-                let (from, to): (u32, u32) = conn
-                    .row(
-                        "SELECT recent_uid, uid_next FROM mailboxes WHERE id = ?1",
-                        [mailbox.0],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(sql_err)?
-                    .ok_or_else(|| StoreError::NotFound(format!("mailbox #{mailbox}")))?;
+                // Again in the writer: another session may have claimed them meanwhile.
+                let (from, to) = unclaimed(conn)?;
                 if from < to {
                     conn.exec(
                         "UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1",

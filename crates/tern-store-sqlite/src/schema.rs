@@ -220,10 +220,13 @@ CREATE TABLE IF NOT EXISTS progress (
 INSERT OR IGNORE INTO progress (id, indexed_upto) VALUES (1, 0);";
 
 /// The single table of the first index (all fields in one row): dropped, and the index
-/// rebuilt from the start, when a store made before the split opens.
+/// rebuilt from the start, when a store made before the split opens. One transaction: a stop
+/// between the two would keep the watermark of an index that is gone.
 const FORMER_TEXT_INDEX: &str = "
+BEGIN IMMEDIATE;
 DROP TABLE message_text;
-UPDATE progress SET indexed_upto = 0;";
+UPDATE progress SET indexed_upto = 0;
+COMMIT;";
 
 /// The index database's file, next to `tern.db`.
 pub(crate) fn text_db_path(db_path: &Path) -> std::path::PathBuf {
@@ -346,10 +349,14 @@ pub(crate) fn open_reader(path: &Path, kind: ReaderKind) -> StoreResult<Connecti
     .map_err(sql_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(64);
-    // The full-text index, as schema `text` (`SqliteStore::open` creates the file first).
-    let text_db = text_db_path(path);
-    conn.execute("ATTACH DATABASE ?1 AS text", [text_db.to_string_lossy()])
-        .map_err(sql_err)?;
+    // The full-text index, as schema `text` (`SqliteStore::open` creates the file first), for
+    // the readers that search; a mapped reader reads message content only and keeps three
+    // descriptors fewer.
+    if kind == ReaderKind::Copied {
+        let text_db = text_db_path(path);
+        conn.execute("ATTACH DATABASE ?1 AS text", [text_db.to_string_lossy()])
+            .map_err(sql_err)?;
+    }
     // Up to eight idle readers of each kind are kept open (`pool::MAX_IDLE`); 1 MiB of cache
     // each at most keeps the server small. A mapped reader reads `tern.db` through a memory
     // map of up to 256 MiB instead (see `pool.rs` for when, and why not always). Writes go

@@ -17,7 +17,7 @@ pub enum Flag {
 
 impl Flag {
     /// The bit this system flag takes in [`Flags::system_bits`]; keywords have none.
-    fn bit(&self) -> Option<u8> {
+    pub fn bit(&self) -> Option<u8> {
         match self {
             Flag::Seen => Some(1),
             Flag::Answered => Some(2),
