@@ -24,17 +24,9 @@ t=$(time_load --imap 127.0.0.1:2143 --user u1@bench.test --password pass)
 echo "APPEND $COUNT x 4 KiB, one connection: dovecot ${d}s tern ${t}s"
 # The reading runs start once both servers are idle: Tern indexes what was appended off the
 # commit path (and Dovecot may still be writing its index), work that belongs to the load.
-wait_idle() {
-    local pid=$1 before after
-    for _ in $(seq 1 120); do
-        before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-        sleep 1
-        after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-        [ $((after - before)) -le 2 ] && return
-    done
-}
-wait_idle "$TERN_PID"
-wait_idle "$DOVECOT_PID"
+# Each server with its children: Dovecot indexes in processes of its own.
+python3 "$ROOT/bench/benchlib.py" wait-idle "$TERN_PID"
+python3 "$ROOT/bench/benchlib.py" wait-idle "$DOVECOT_PID"
 for round in $(seq 1 "$RUNS"); do
     "$SHARED/mailbox-bench" imap --imap 127.0.0.1:10143 --user test1 --password pass --runs 1 \
         --label dovecot --server-pid "$DOVECOT_PID" | grep '^RUN'

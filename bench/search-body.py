@@ -8,23 +8,15 @@ The default phrase, five words of mailbox-bench's generated bodies in a row, is 
 of its messages: a search whose answer is small, so the time is the search's, not the
 answer's. Prints one line per run with the hits, the wall time and the server's CPU.
 """
-import argparse
 import imaplib
 import time
 
-from server_cpu import cpu_of_tree
+from benchlib import cpu_of_tree, imap_parser
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("host")
-    ap.add_argument("port", type=int)
-    ap.add_argument("user")
-    ap.add_argument("password")
-    ap.add_argument("server_pid", type=int)
+    ap = imap_parser(__doc__)
     ap.add_argument("--phrase", default="alpha bravo charlie delta echo")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--label", default="server")
     a = ap.parse_args()
     imap = imaplib.IMAP4(a.host, a.port)
     imap.login(a.user, a.password)

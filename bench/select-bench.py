@@ -7,22 +7,14 @@ Prints one line per run: the wall time of SELECT INBOX and of FETCH 1:* (FLAGS) 
 Python's imaplib, and the CPU the server process (SERVER_PID, its threads included) used in
 each. The FETCH wall time is mostly the client parsing 100,000 answers; compare the CPU.
 """
-import argparse
 import imaplib
 import time
 
-from server_cpu import cpu_of_tree
+from benchlib import cpu_of_tree, imap_parser
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("host")
-    ap.add_argument("port", type=int)
-    ap.add_argument("user")
-    ap.add_argument("password")
-    ap.add_argument("server_pid", type=int)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--label", default="server")
+    ap = imap_parser(__doc__)
     a = ap.parse_args()
     imap = imaplib.IMAP4(a.host, a.port)
     imap.login(a.user, a.password)

@@ -358,20 +358,25 @@ async fn search_is_exact_before_and_after_indexing() {
     }
 }
 
+/// A store whose expunge log keeps three entries per mailbox (`expunge_log_kept`).
+fn keeping_three_expunges(dir: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(
+        dir,
+        SqliteOptions {
+            expunge_log_kept: 3,
+            ..SqliteOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 /// RFC 7162 QRESYNC reads the expunge log; `expunge_log_kept` bounds it per mailbox. Once it
 /// is past the bound by a sixteenth (at least one entry) the oldest entries go, down to the
 /// bound, and the floor says since when the log is complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_expunge_log_keeps_the_newest_entries_above_a_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(
-        dir.path(),
-        SqliteOptions {
-            expunge_log_kept: 3,
-            ..SqliteOptions::default()
-        },
-    )
-    .unwrap();
+    let store = keeping_three_expunges(dir.path());
     let (stores, inbox) = with_alice(&store).await;
     let mut uids = Vec::new();
     for i in 0..6 {
@@ -491,16 +496,7 @@ async fn subscriptions_and_recent_survive_the_upgrade_to_version_7() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_expunge_log_is_counted_on_the_upgrade_to_version_8() {
     let dir = tempfile::tempdir().unwrap();
-    let keep_three = || {
-        SqliteStore::open(
-            dir.path(),
-            SqliteOptions {
-                expunge_log_kept: 3,
-                ..SqliteOptions::default()
-            },
-        )
-        .unwrap()
-    };
+    let keep_three = || keeping_three_expunges(dir.path());
     let mut uids = Vec::new();
     {
         let store = keep_three();
