@@ -346,8 +346,9 @@ pub(crate) async fn run(
 
 /// The largest literal accepted now, for the command read so far (`message`): small before
 /// login (nobody unknown may make us buffer much); after it, a message of an APPEND up to the
-/// APPEND limit (RFC 7889), and for any other command what is left of `imap.max_command_size`
-/// for the whole command (a SEARCH or a LOGIN has no use for megabytes).
+/// APPEND limit (RFC 7889) and what is left of the command's whole bound (the second message
+/// of a MULTIAPPEND is refused before it is sent, not after), and for any other command what
+/// is left of `imap.max_command_size` (a SEARCH or a LOGIN has no use for megabytes).
 fn literal_limit(session: &Session, shared: &ImapShared, message: &[u8]) -> u64 {
     let settings = &shared.settings;
     if !session.is_authenticated() {
@@ -356,7 +357,8 @@ fn literal_limit(session: &Session, shared: &ImapShared, message: &[u8]) -> u64 
     let mut words = message.split(|&b| b == b' ').skip(1);
     let verb = words.next().unwrap_or_default();
     match verb.eq_ignore_ascii_case(b"APPEND") {
-        true => u64::from(settings.append_limit),
+        true => u64::from(settings.append_limit)
+            .min(u64::from(fragmentizer_limit(settings)).saturating_sub(message.len() as u64)),
         false => u64::from(settings.max_command_size).saturating_sub(message.len() as u64),
     }
 }

@@ -1037,3 +1037,21 @@ async fn a_mailbox_past_the_keyword_limit_still_takes_known_flags() {
     let refused = c.run("a5", "STORE 1 +FLAGS (k6)").await;
     assert!(last(&refused).starts_with("a5 NO [LIMIT]"), "{refused:?}");
 }
+
+/// A MULTIAPPEND whose next message would pass what one command may hold is refused with
+/// TOOBIG before that message is sent, not after its upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multiappend_too_large_as_a_whole_is_refused_before_the_upload() {
+    let server =
+        TestServer::start_with("[imap]\nmax_command_size = 10000\nappend_limit = 50000\n").await;
+    server.add_user("alice@example.test").await;
+    let mut c = Client::logged_in(&server).await;
+    c.send("a1 APPEND INBOX {45000}\r\n").await;
+    assert!(c.line().await.starts_with("+ "));
+    let message = format!("Subject: big\r\n\r\n{}", "y".repeat(45000 - 17));
+    c.send(&format!("{message} {{45000}}\r\n")).await;
+    let reply = c.line().await;
+    assert!(reply.starts_with("a1 NO [TOOBIG]"), "{reply}");
+    let status = c.run("a2", "STATUS INBOX (MESSAGES)").await;
+    assert!(status[0].contains("MESSAGES 0"), "{status:?}");
+}
