@@ -514,7 +514,11 @@ async fn send_small_ranges(
         match part {
             Some(bytes) => out.extend_from_slice(&bytes),
             None => match read.next() {
-                Some((body, length)) if body.len() as u64 == length => out.extend_from_slice(&body),
+                Some((body, length)) if body.len() as u64 == length => {
+                    let start = out.len();
+                    out.extend_from_slice(&body);
+                    crate::respond::mask_nul(&mut out[start..]);
+                }
                 _ => {
                     tracing::error!("a message was shorter than its recorded size");
                     return false;
@@ -556,6 +560,7 @@ async fn stream_range(
             return false;
         }
         offset += buf.len() as u64;
+        crate::respond::mask_nul(&mut buf);
         if !send(stream, &mut buf, shared, shutdown).await {
             return false;
         }

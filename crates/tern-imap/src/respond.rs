@@ -67,9 +67,31 @@ pub(crate) fn email_id(content_id: u64) -> String {
     format!("M{content_id}")
 }
 
+/// Message octets on their way into a literal: RFC 9051 §4.3 lets no literal but a literal8
+/// carry a NUL. APPEND stores parts holding NULs in base64 (`tern_message::binary`), but SMTP
+/// stores what BDAT (BINARYMIME) or DATA brought, so such a message is sent in BODY[] and
+/// RFC822 with each NUL as 0x80, as Dovecot does: the length stays what RFC822.SIZE and the
+/// section offsets say, and BINARY[] (a literal8) still gives the octets themselves.
+pub(crate) fn mask_nul(bytes: &mut [u8]) {
+    // `contains` on octets is a memchr: the common case, no NUL, costs a scan and no writes.
+    if !bytes.contains(&0) {
+        return;
+    }
+    for byte in bytes.iter_mut().filter(|b| **b == 0) {
+        *byte = 0x80;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_octets_become_0x80_and_nothing_else_changes() {
+        let mut bytes = b"\0a\0\0b\xff\r\n\0".to_vec();
+        mask_nul(&mut bytes);
+        assert_eq!(bytes, b"\x80a\x80\x80b\xff\r\n\x80");
+    }
 
     fn s(value: &str, utf8: bool) -> String {
         let mut out = Vec::new();

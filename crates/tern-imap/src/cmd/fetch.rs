@@ -333,7 +333,9 @@ impl Session {
                             let fields = header_fields(&header, names, *not);
                             let fields = cut(&fields, *partial);
                             line.extend_from_slice(format!(" {{{}}}\r\n", fields.len()).as_bytes());
+                            let start = line.len();
                             line.extend_from_slice(fields);
+                            crate::respond::mask_nul(&mut line[start..]);
                             continue;
                         }
                         let range = cut_range(range, *partial);
