@@ -211,6 +211,8 @@ pub struct TlsFiles {
 pub struct StoreConfig {
     pub inline_blob_max: usize,
     pub expunge_log_max: u32,
+    pub max_mailboxes_per_account: u32,
+    pub max_subscriptions_per_account: u32,
     pub mime_limits: tern_message::mime::MimeLimits,
 }
 

@@ -164,6 +164,12 @@ pub struct StoreFile {
     /// Expunges remembered per mailbox for IMAP QRESYNC (RFC 7162); a client that has missed
     /// more is told of a superset. Default 10000.
     pub expunge_log_max: Option<u64>,
+    /// Mailboxes one account may have (its INBOX and special-use folders included); IMAP
+    /// CREATE past it gets `NO [LIMIT]`. Default 1000.
+    pub max_mailboxes_per_account: Option<u32>,
+    /// Names one account may be subscribed to; IMAP SUBSCRIBE past it gets `NO [LIMIT]`.
+    /// Default 1000.
+    pub max_subscriptions_per_account: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

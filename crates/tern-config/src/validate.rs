@@ -210,6 +210,21 @@ pub(crate) fn validate(
                 " expunge",
             )?)
             .unwrap_or(u32::MAX),
+            // Room for the folders an account starts with (INBOX and the special uses).
+            max_mailboxes_per_account: check.at_least(
+                "store.max_mailboxes_per_account",
+                file.store.max_mailboxes_per_account,
+                1000,
+                10,
+                " (an account starts with six mailboxes)",
+            )?,
+            max_subscriptions_per_account: check.at_least(
+                "store.max_subscriptions_per_account",
+                file.store.max_subscriptions_per_account,
+                1000,
+                1,
+                "",
+            )?,
             mime_limits: mime_limits(&file.mime, &check)?,
         },
         addresses: AddressConfig {

@@ -215,6 +215,11 @@ impl Outcome {
 }
 
 pub(crate) fn store_failure(out: &mut Vec<u8>, tag: &str, e: &StoreError) {
+    // An account's count limit (mailboxes, subscriptions) is the client's to hear, not a
+    // failure: RFC 9051 §7.1 LIMIT.
+    if let StoreError::Limit(why) = e {
+        return tagged(out, tag, "NO", &format!("[LIMIT] {why}"));
+    }
     tracing::error!("store failure: {e}");
     tagged(
         out,

@@ -284,7 +284,8 @@ impl Scheduler {
             e @ (StoreError::Temporary(_)
             | StoreError::OverQuota(_)
             | StoreError::Internal(_)
-            | StoreError::AlreadyExists(_)) => {
+            | StoreError::AlreadyExists(_)
+            | StoreError::Limit(_)) => {
                 if matches!(e, StoreError::Internal(_)) {
                     tracing::error!(queue_id = %rcpt.message, rcpt = %rcpt.address, "local delivery failed: {e}");
                 }

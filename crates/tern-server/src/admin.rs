@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use tern_auth::{hash_password, HashCost, Secret};
 use tern_config::{Config, Protocol};
 use tern_store::{StoreError, Stores};
-use tern_store_sqlite::{SqliteOptions, SqliteStore, DB_FILE};
+use tern_store_sqlite::{AccountLimits, SqliteOptions, SqliteStore, DB_FILE};
 use tern_types::Domain;
 
 use crate::cli::{AliasCommand, Command, DkimCommand, DomainCommand, QueueCommand, UserCommand};
@@ -30,6 +30,10 @@ pub fn open_store_for(config: &Config, serving: bool) -> anyhow::Result<SqliteSt
             mime_limits: config.store.mime_limits,
             expunge_log_kept: config.store.expunge_log_max,
             index_text: serving,
+            account_limits: AccountLimits {
+                mailboxes: config.store.max_mailboxes_per_account,
+                subscriptions: config.store.max_subscriptions_per_account,
+            },
         },
     )
     .with_context(|| {

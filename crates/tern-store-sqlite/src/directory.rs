@@ -286,7 +286,8 @@ impl Directory for SqliteStore {
                 // The mailboxes every account starts with, subscribed (clients that show only
                 // subscribed folders show these); later ones are subscribed by the client.
                 for (name, special_use) in DEFAULT_MAILBOXES {
-                    create_mailbox_in(conn, id, name, special_use)?;
+                    // The folders every account starts with are never refused.
+                    create_mailbox_in(conn, id, name, special_use, u32::MAX)?;
                     conn.exec(
                         "INSERT INTO subscriptions (account_id, name) VALUES (?1, ?2)",
                         params![id.0, name],

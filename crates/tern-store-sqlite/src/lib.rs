@@ -71,6 +71,29 @@ pub struct SqliteOptions {
     /// Keep the full-text index up to date (`indexer.rs`). One process per store should:
     /// the server, not an admin command beside it. Searches are exact either way.
     pub index_text: bool,
+    /// How many mailboxes and subscriptions one account may have.
+    pub account_limits: AccountLimits,
+}
+
+/// Counts an account is held to, so that one logged-in client cannot fill the store with
+/// names (quota bounds the octets of messages, not these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Mailboxes, INBOX and the special-use folders made with the account included: a CREATE
+    /// (or RENAME of INBOX) past it fails with `StoreError::Limit`.
+    pub mailboxes: u32,
+    /// Subscribed names (existing mailboxes or not, RFC 9051 §6.3.7): a new subscription past
+    /// it fails with `StoreError::Limit`.
+    pub subscriptions: u32,
+}
+
+impl Default for AccountLimits {
+    fn default() -> Self {
+        Self {
+            mailboxes: 1000,
+            subscriptions: 1000,
+        }
+    }
 }
 
 impl Default for SqliteOptions {
@@ -80,6 +103,7 @@ impl Default for SqliteOptions {
             mime_limits: MimeLimits::default(),
             expunge_log_kept: DEFAULT_EXPUNGE_LOG_KEPT,
             index_text: true,
+            account_limits: AccountLimits::default(),
         }
     }
 }
@@ -106,6 +130,7 @@ pub(crate) struct Inner {
     pub(crate) inline_blob_max: usize,
     pub(crate) mime_limits: MimeLimits,
     pub(crate) expunge_log_kept: u32,
+    pub(crate) account_limits: AccountLimits,
     pub(crate) changes: tokio::sync::broadcast::Sender<tern_store::Change>,
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -137,6 +162,7 @@ impl SqliteStore {
             inline_blob_max: options.inline_blob_max,
             mime_limits: options.mime_limits,
             expunge_log_kept: options.expunge_log_kept,
+            account_limits: options.account_limits,
             changes,
             _checkpointer: checkpoint::Checkpointer::spawn(db_path),
         };

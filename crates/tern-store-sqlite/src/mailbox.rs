@@ -164,16 +164,30 @@ fn next_uid_validity(conn: &Connection) -> StoreResult<UidValidity> {
     Ok(UidValidity(value as u32))
 }
 
+/// Creates a mailbox, unless the account has `most` mailboxes already.
 pub(crate) fn create_mailbox_in(
     conn: &Connection,
     account: AccountId,
     name: &str,
     special_use: Option<SpecialUse>,
+    most: u32,
 ) -> StoreResult<MailboxInfo> {
     if name.is_empty() {
         return Err(StoreError::Invalid("a mailbox name cannot be empty".into()));
     }
     let name = canonical_name(name);
+    let count: u32 = conn
+        .row(
+            "SELECT count(*) FROM mailboxes WHERE account_id = ?1",
+            [account.0],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+    if count >= most {
+        return Err(StoreError::Limit(format!(
+            "an account holds {most} mailboxes at most"
+        )));
+    }
     let uid_validity = next_uid_validity(conn)?;
     conn.exec(
         "INSERT INTO mailboxes (account_id, name, special_use, uid_validity) VALUES (?1, ?2, ?3, ?4)",
@@ -563,11 +577,20 @@ impl MailboxStore for SqliteStore {
         special_use: Option<SpecialUse>,
     ) -> StoreResult<MailboxInfo> {
         let name = name.to_string();
+        let most = self.inner.account_limits.mailboxes;
         self.inner
             .writer
             .write(move |conn| {
+                // RFC 9051 §6.3.4: the superiors the name needs, in the same commit, so that
+                // a refusal (the account's limit) leaves none of them behind.
+                for (end, _) in name.match_indices('/') {
+                    match create_mailbox_in(conn, account, &name[..end], None, most) {
+                        Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 Ok((
-                    create_mailbox_in(conn, account, &name, special_use)?,
+                    create_mailbox_in(conn, account, &name, special_use, most)?,
                     Vec::new(),
                 ))
             })
@@ -941,9 +964,10 @@ impl MailboxStore for SqliteStore {
 
     async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()> {
         let new_name = new_name.to_string();
+        let most = self.inner.account_limits.mailboxes;
         self.inner
             .writer
-            .write(move |conn| crate::mailbox_ops::rename_in(conn, mailbox, &new_name))
+            .write(move |conn| crate::mailbox_ops::rename_in(conn, mailbox, &new_name, most))
             .await
     }
 
@@ -954,16 +978,37 @@ impl MailboxStore for SqliteStore {
         subscribed: bool,
     ) -> StoreResult<()> {
         let name = canonical_name(name).to_string();
+        let most = self.inner.account_limits.subscriptions;
         self.inner
             .writer
             .write(move |conn| {
-                let sql = match subscribed {
-                    true => {
-                        "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)"
-                    }
-                    false => "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
-                };
-                conn.exec(sql, params![account.0, name]).map_err(sql_err)?;
+                if !subscribed {
+                    conn.exec(
+                        "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+                        params![account.0, name],
+                    )
+                    .map_err(sql_err)?;
+                    return Ok(((), Vec::new()));
+                }
+                // A name already subscribed is no new one: it is taken even at the limit.
+                let (count, present): (u32, bool) = conn
+                    .row(
+                        "SELECT count(*), coalesce(sum(name = ?2), 0) > 0
+                           FROM subscriptions WHERE account_id = ?1",
+                        params![account.0, name],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(sql_err)?;
+                if !present && count >= most {
+                    return Err(StoreError::Limit(format!(
+                        "an account holds {most} subscriptions at most"
+                    )));
+                }
+                conn.exec(
+                    "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+                    params![account.0, name],
+                )
+                .map_err(sql_err)?;
                 Ok(((), Vec::new()))
             })
             .await

@@ -144,11 +144,13 @@ pub(crate) fn delete_in(conn: &Connection, mailbox: MailboxId) -> StoreResult<((
     Ok(((), changes))
 }
 
-/// RFC 9051 §6.3.5 RENAME, inferiors included; INBOX's messages move to a new mailbox.
+/// RFC 9051 §6.3.5 RENAME, inferiors included; INBOX's messages move to a new mailbox, which
+/// counts against the account's `most` mailboxes.
 pub(crate) fn rename_in(
     conn: &Connection,
     mailbox: MailboxId,
     new_name: &str,
+    most: u32,
 ) -> StoreResult<((), Vec<Change>)> {
     let info = mailbox_by_id(conn, mailbox)?;
     if is_inbox(new_name) {
@@ -168,7 +170,7 @@ pub(crate) fn rename_in(
     }
     if is_inbox(&info.name) {
         // The new mailbox gets INBOX's messages (new UIDs there); INBOX stays, empty.
-        let target = crate::mailbox::create_mailbox_in(conn, info.account, new_name, None)?;
+        let target = crate::mailbox::create_mailbox_in(conn, info.account, new_name, None, most)?;
         let (_, changes) = move_in(conn, mailbox, &uids_of(conn, mailbox)?, target.id)?;
         return Ok(((), changes));
     }

@@ -175,6 +175,8 @@ pub trait MessageReader: Send + Sync {
 
 #[async_trait]
 pub trait MailboxStore: Send + Sync {
+    /// Creates `name` and, in the same commit, the superiors it needs ("a" and "a/b" for
+    /// "a/b/c", RFC 9051 §6.3.4); `AlreadyExists` only when `name` itself exists.
     async fn create_mailbox(
         &self,
         account: AccountId,

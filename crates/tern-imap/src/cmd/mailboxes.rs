@@ -77,17 +77,14 @@ impl Session {
         if name.eq_ignore_ascii_case("INBOX") {
             return tagged(out, tag, "NO", "[ALREADYEXISTS] INBOX always exists");
         }
-        let mailboxes = &self.shared.stores.mailboxes;
-        // RFC 9051 §6.3.4: the superiors a name needs are created too.
-        let levels: Vec<&str> = name.split('/').collect();
-        for depth in 1..levels.len() {
-            let parent = levels[..depth].join("/");
-            match mailboxes.create_mailbox(account, &parent, None).await {
-                Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-                Err(e) => return store_failure(out, tag, &e),
-            }
-        }
-        match mailboxes.create_mailbox(account, &name, special_use).await {
+        // The store creates the superiors the name needs with it (RFC 9051 §6.3.4).
+        match self
+            .shared
+            .stores
+            .mailboxes
+            .create_mailbox(account, &name, special_use)
+            .await
+        {
             // RFC 8474 §4.1: the new mailbox's MAILBOXID.
             Ok(created) => tagged(
                 out,

@@ -1025,6 +1025,52 @@ async fn keywords_are_limited() {
     assert!(status[0].contains("MESSAGES 1"), "{status:?}");
 }
 
+/// `store.max_mailboxes_per_account` and `store.max_subscriptions_per_account`: CREATE (its
+/// superiors too), RENAME of INBOX and SUBSCRIBE of a new name get `NO [LIMIT]` at the limit
+/// and change nothing; what is already there can still be renamed, subscribed again, and
+/// room made by DELETE or UNSUBSCRIBE is usable at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailboxes_and_subscriptions_per_account_are_limited() {
+    let server = TestServer::start_with(
+        "[store]\nmax_mailboxes_per_account = 10\nmax_subscriptions_per_account = 8\n",
+    )
+    .await;
+    server.add_user("alice@example.test").await;
+    let mut c = Client::logged_in(&server).await;
+    // The account starts with six mailboxes, all subscribed.
+    for n in 1..=3 {
+        let created = c.run(&format!("a{n}"), &format!("CREATE m{n}")).await;
+        assert!(last(&created).contains(" OK "), "{created:?}");
+    }
+    // Room for one more: a name needing a superior is refused as a whole.
+    let refused = c.run("b1", "CREATE deep/er").await;
+    assert!(last(&refused).starts_with("b1 NO [LIMIT]"), "{refused:?}");
+    assert!(last(&c.run("b2", "CREATE m4").await).contains(" OK "));
+    let refused = c.run("b3", "CREATE m5").await;
+    assert!(last(&refused).starts_with("b3 NO [LIMIT]"), "{refused:?}");
+    let refused = c.run("b4", "RENAME INBOX old-inbox").await;
+    assert!(last(&refused).starts_with("b4 NO [LIMIT]"), "{refused:?}");
+    assert!(last(&c.run("b5", "RENAME m4 renamed").await).contains(" OK "));
+    let list = c.run("b6", "LIST \"\" *").await;
+    assert_eq!(list.len(), 11, "ten mailboxes and the OK: {list:?}");
+    assert!(!list.concat().contains("m5") && !list.concat().contains("old-inbox"));
+    assert!(last(&c.run("b7", "DELETE renamed").await).contains(" OK "));
+    assert!(last(&c.run("b8", "CREATE m5").await).contains(" OK "));
+
+    assert!(last(&c.run("c1", "SUBSCRIBE m1").await).contains(" OK "));
+    assert!(last(&c.run("c2", "SUBSCRIBE not-yet").await).contains(" OK "));
+    let refused = c.run("c3", "SUBSCRIBE m2").await;
+    assert!(last(&refused).starts_with("c3 NO [LIMIT]"), "{refused:?}");
+    assert!(
+        last(&c.run("c4", "SUBSCRIBE m1").await).contains(" OK "),
+        "already there"
+    );
+    let lsub = c.run("c5", "LSUB \"\" *").await;
+    assert_eq!(lsub.len(), 9, "eight subscriptions and the OK: {lsub:?}");
+    assert!(last(&c.run("c6", "UNSUBSCRIBE not-yet").await).contains(" OK "));
+    assert!(last(&c.run("c7", "SUBSCRIBE m2").await).contains(" OK "));
+}
+
 /// An APPEND into the selected mailbox is announced in its own answer: EXISTS, and FLAGS when
 /// it brings a new keyword, whether or not another session changed the mailbox meanwhile
 /// (then that change is announced too); nothing is announced twice.
