@@ -1,6 +1,6 @@
 //! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE and STATUS (RFC 9051 §6.3.4–6.3.11).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tern_store::{MailboxInfo, StoreError};
 use tern_types::SpecialUse;
@@ -11,6 +11,30 @@ use crate::names;
 use crate::request::StatusItem;
 use crate::respond::{string, tagged, untagged};
 use crate::session::{store_failure, Session, State};
+
+/// An account's mailboxes by name: LIST finds each name it lists with a look-up, and a
+/// mailbox's inferiors are a range of names (a scan of every mailbox per name listed made
+/// LIST quadratic in the mailboxes an account has).
+pub(crate) struct ByName<'a>(BTreeMap<&'a str, &'a MailboxInfo>);
+
+impl<'a> ByName<'a> {
+    pub(crate) fn new(mailboxes: &'a [MailboxInfo]) -> Self {
+        Self(mailboxes.iter().map(|m| (m.name.as_str(), m)).collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&'a MailboxInfo> {
+        self.0.get(name).copied()
+    }
+
+    /// A mailbox named `name/...` exists: the first name from `name/` on starts with it.
+    fn has_children(&self, name: &str) -> bool {
+        let below = format!("{name}/");
+        self.0
+            .range(below.as_str()..)
+            .next()
+            .is_some_and(|(child, _)| child.starts_with(&below))
+    }
+}
 
 impl Session {
     /// A new mailbox name from a client: decoded (`Session::decode_name`), validated, without
@@ -26,13 +50,8 @@ impl Session {
 
     /// The attributes of an existing mailbox among all of the account's (RFC 9051 §7.3.1,
     /// RFC 3348: \HasChildren or \HasNoChildren; RFC 6154: its special use).
-    pub(crate) fn attributes(
-        mailbox: &MailboxInfo,
-        mailboxes: &[MailboxInfo],
-    ) -> Vec<&'static str> {
-        let below = format!("{}/", mailbox.name);
-        let has_children = mailboxes.iter().any(|m| m.name.starts_with(&below));
-        let mut attributes = vec![if has_children {
+    pub(crate) fn attributes(mailbox: &MailboxInfo, all: &ByName<'_>) -> Vec<&'static str> {
+        let mut attributes = vec![if all.has_children(&mailbox.name) {
             "\\HasChildren"
         } else {
             "\\HasNoChildren"
@@ -303,6 +322,7 @@ impl Session {
             false => BTreeSet::new(),
         };
         let matches = |name: &str| full.iter().any(|p| list::matches(p, name));
+        let by_name = ByName::new(&mailboxes);
         // The names to consider: the mailboxes, and when subscriptions select, the subscribed
         // names (which may not exist) and their parents, after them in name order.
         let mut names: Vec<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
@@ -323,7 +343,7 @@ impl Session {
             if !matches(name) {
                 continue;
             }
-            let mailbox = mailboxes.iter().find(|m| m.name == name);
+            let mailbox = by_name.get(name);
             if options.special_use_only && mailbox.is_none_or(|m| m.special_use.is_none()) {
                 continue;
             }
@@ -335,7 +355,7 @@ impl Session {
                 .take_while(|s| s.starts_with(&below))
                 .any(|s| !matches(s));
             let mut attributes = match mailbox {
-                Some(mailbox) => Self::attributes(mailbox, &mailboxes),
+                Some(mailbox) => Self::attributes(mailbox, &by_name),
                 // RFC 5258 §3: a name that is not a mailbox (implies \Noselect).
                 None => vec!["\\NonExistent"],
             };

@@ -95,7 +95,10 @@ impl Session {
                 Ok(mailboxes) => mailboxes,
                 Err(e) => return store_failure(out, tag, &e),
             };
-            let attributes = Self::attributes(&selected.mailbox, &mailboxes);
+            let attributes = Self::attributes(
+                &selected.mailbox,
+                &crate::cmd::mailboxes::ByName::new(&mailboxes),
+            );
             out.extend_from_slice(&self.list_line("LIST", &selected.mailbox.name, &attributes));
         } else {
             untagged(out, &format!("{} RECENT", selected.recent_count()));
