@@ -19,9 +19,7 @@ use crate::SqliteStore;
 /// statements at compile time (the look-ups of every delivery format no string).
 macro_rules! mailbox_columns {
     () => {
-        "id, account_id, name, special_use, \
-         EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name), \
-         uid_validity, uid_next, highest_modseq, message_count, total_size, recent_uid"
+        "id, account_id, name, special_use, uid_validity, uid_next, highest_modseq, message_count, total_size, recent_uid"
     };
 }
 /// The columns [`message_row`] reads, in its order, from the message row alone: a listing
@@ -40,13 +38,12 @@ fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
         account: AccountId(r.get(1)?),
         name: r.get(2)?,
         special_use: special.as_deref().and_then(SpecialUse::parse),
-        subscribed: r.get(4)?,
-        uid_validity: UidValidity(r.get(5)?),
-        uid_next: Uid(r.get(6)?),
-        highest_modseq: ModSeq(r.get::<_, i64>(7)? as u64),
-        messages: r.get(8)?,
-        size: r.get::<_, i64>(9)? as u64,
-        recent_uid: Uid(r.get(10)?),
+        uid_validity: UidValidity(r.get(4)?),
+        uid_next: Uid(r.get(5)?),
+        highest_modseq: ModSeq(r.get::<_, i64>(6)? as u64),
+        messages: r.get(7)?,
+        size: r.get::<_, i64>(8)? as u64,
+        recent_uid: Uid(r.get(9)?),
     })
 }
 

@@ -23,7 +23,6 @@ pub struct MailboxInfo {
     pub account: AccountId,
     pub name: String,
     pub special_use: Option<SpecialUse>,
-    pub subscribed: bool,
     pub uid_validity: UidValidity,
     /// The UID the next appended message will get; never goes down, never reused.
     pub uid_next: Uid,
