@@ -623,13 +623,6 @@ impl MailboxStore for SqliteStore {
             .read_now(|conn| find_mailbox(conn, account, name))
     }
 
-    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended> {
-        let mut appended = self.append_all(mailbox, vec![message], false).await?;
-        appended
-            .pop()
-            .ok_or_else(|| StoreError::Internal("an append stored nothing".into()))
-    }
-
     async fn append_all(
         &self,
         mailbox: MailboxId,

@@ -5,7 +5,7 @@ use tern_message::mime::MessageMeta;
 use tern_types::{AccountId, Flag, Flags, MailboxId, ModSeq, SpecialUse, Uid, UidValidity};
 use tokio::sync::broadcast;
 
-use crate::{StagedBlob, StoreResult};
+use crate::{StagedBlob, StoreError, StoreResult};
 
 /// Mailboxes every new account gets (RFC 6154 §2 attributes on all but INBOX).
 pub const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
@@ -187,8 +187,13 @@ pub trait MailboxStore: Send + Sync {
     async fn mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo>;
 
     /// Assigns the next UID and a new MODSEQ, counts the size against the account's quota,
-    /// and is durable before it returns.
-    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended>;
+    /// and is durable before it returns: [`Self::append_all`] of one message.
+    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> StoreResult<Appended> {
+        let mut appended = self.append_all(mailbox, vec![message], false).await?;
+        appended
+            .pop()
+            .ok_or_else(|| StoreError::Internal("an append stored nothing".into()))
+    }
     /// Appends every message or none (RFC 3502 MULTIAPPEND is atomic), in one durable commit;
     /// the UIDs follow the order given. With `take_recent` (an IMAP session appending to the
     /// mailbox it has selected), the new messages are also claimed as \Recent for the caller
