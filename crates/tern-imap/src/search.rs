@@ -120,85 +120,97 @@ impl Key {
         })
     }
 
-    /// Every text search the criteria need, to run once each before matching.
-    fn text_terms<'a>(&'a self, out: &mut Vec<(TextField, &'a str)>) {
+    /// Calls `f` on each key that is not NOT, OR or a group, in the order they were written:
+    /// the one walk of the criteria every question about them below goes through.
+    fn each_leaf<'a>(&'a self, f: &mut impl FnMut(&'a Key)) {
         match self {
-            Key::Text(field, term) => out.push((*field, term)),
+            Key::Not(k) => k.each_leaf(f),
+            Key::Or(a, b) => {
+                a.each_leaf(f);
+                b.each_leaf(f);
+            }
+            Key::And(keys) => keys.iter().for_each(|k| k.each_leaf(f)),
+            leaf => f(leaf),
+        }
+    }
+
+    /// [`Key::each_leaf`], for keys to be replaced.
+    fn each_leaf_mut(&mut self, f: &mut impl FnMut(&mut Key)) {
+        match self {
+            Key::Not(k) => k.each_leaf_mut(f),
+            Key::Or(a, b) => {
+                a.each_leaf_mut(f);
+                b.each_leaf_mut(f);
+            }
+            Key::And(keys) => keys.iter_mut().for_each(|k| k.each_leaf_mut(f)),
+            leaf => f(leaf),
+        }
+    }
+
+    fn any_leaf(&self, test: impl Fn(&Key) -> bool) -> bool {
+        let mut found = false;
+        self.each_leaf(&mut |k| found |= test(k));
+        found
+    }
+
+    /// Every text search the criteria need, to run once each before matching.
+    fn text_terms(&self) -> Vec<(TextField, &str)> {
+        let mut terms = Vec::new();
+        self.each_leaf(&mut |k| match k {
+            Key::Text(field, term) => terms.push((*field, term.as_str())),
             // HEADER's candidates: the value somewhere in the headers; the field name is
             // checked on the candidates' header blocks.
-            Key::Header(_, value) => out.push((TextField::Headers, value)),
-            Key::Not(k) => k.text_terms(out),
-            Key::Or(a, b) => {
-                a.text_terms(out);
-                b.text_terms(out);
-            }
-            Key::And(keys) => keys.iter().for_each(|k| k.text_terms(out)),
+            Key::Header(_, value) => terms.push((TextField::Headers, value.as_str())),
             _ => {}
-        }
+        });
+        terms
+    }
+
+    /// The (field name, value) pairs of the HEADER keys.
+    fn header_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        self.each_leaf(&mut |k| {
+            if let Key::Header(name, value) = k {
+                pairs.push((name.clone(), value.clone()));
+            }
+        });
+        pairs
     }
 
     /// Puts the session's recent messages (a UID set) where the criteria say RECENT.
     pub(crate) fn set_recent(&mut self, recent: &Set) {
-        match self {
-            Key::Recent => *self = Key::Uid(recent.clone()),
-            Key::Not(k) => k.set_recent(recent),
-            Key::Or(a, b) => {
-                a.set_recent(recent);
-                b.set_recent(recent);
+        self.each_leaf_mut(&mut |k| {
+            if *k == Key::Recent {
+                *k = Key::Uid(recent.clone());
             }
-            Key::And(keys) => keys.iter_mut().for_each(|k| k.set_recent(recent)),
-            _ => {}
-        }
+        });
     }
 
     /// Calls `f` on each UID key of the criteria, in the order they were written, to replace it.
     pub(crate) fn visit_uid_keys(&mut self, f: &mut dyn FnMut(&mut Key)) {
-        match self {
-            Key::Uid(_) => f(self),
-            Key::Not(k) => k.visit_uid_keys(f),
-            Key::Or(a, b) => {
-                a.visit_uid_keys(f);
-                b.visit_uid_keys(f);
+        self.each_leaf_mut(&mut |k| {
+            if matches!(k, Key::Uid(_)) {
+                f(k);
             }
-            Key::And(keys) => keys.iter_mut().for_each(|k| k.visit_uid_keys(f)),
-            _ => {}
-        }
+        });
     }
 
     /// Calls `f` on each sequence set of the criteria, in the order they were written.
     pub(crate) fn visit_sets(&mut self, f: &mut dyn FnMut(&mut Set, SetKind)) {
-        match self {
+        self.each_leaf_mut(&mut |k| match k {
             Key::Sequence(set) => f(set, SetKind::SequenceKey),
             Key::Uid(set) => f(set, SetKind::UidKey),
-            Key::Not(k) => k.visit_sets(f),
-            Key::Or(a, b) => {
-                a.visit_sets(f);
-                b.visit_sets(f);
-            }
-            Key::And(keys) => keys.iter_mut().for_each(|k| k.visit_sets(f)),
             _ => {}
-        }
+        });
     }
 
     /// Whether a MODSEQ key is used: the answer then gives the highest mod-sequence found.
     pub(crate) fn uses_modseq(&self) -> bool {
-        match self {
-            Key::ModSeq(_) => true,
-            Key::Not(k) => k.uses_modseq(),
-            Key::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
-            Key::And(keys) => keys.iter().any(Key::uses_modseq),
-            _ => false,
-        }
+        self.any_leaf(|k| matches!(k, Key::ModSeq(_)))
     }
 
     fn needs_sent_date(&self) -> bool {
-        match self {
-            Key::SentBefore(_) | Key::SentOn(_) | Key::SentSince(_) => true,
-            Key::Not(k) => k.needs_sent_date(),
-            Key::Or(a, b) => a.needs_sent_date() || b.needs_sent_date(),
-            Key::And(keys) => keys.iter().any(Key::needs_sent_date),
-            _ => false,
-        }
+        self.any_leaf(|k| matches!(k, Key::SentBefore(_) | Key::SentOn(_) | Key::SentSince(_)))
     }
 }
 
@@ -292,8 +304,7 @@ pub(crate) async fn run(
         sets: Default::default(),
     };
     resolve_sets(key, &mut cx);
-    let mut terms = Vec::new();
-    key.text_terms(&mut terms);
+    let terms = key.text_terms();
     for (field, term) in terms {
         if cx.found.contains_key(&(field, term.to_string())) {
             continue;
@@ -337,8 +348,7 @@ async fn header_candidates(
     key: &Key,
     cx: &mut Context<'_>,
 ) -> Result<(), StoreError> {
-    let mut pairs = Vec::new();
-    collect_headers(key, &mut pairs);
+    let pairs = key.header_pairs();
     let size_of: HashMap<Uid, u64> = records.iter().map(|r| (r.uid, r.size)).collect();
     for (name, value) in pairs {
         let mut candidates: Vec<Uid> = cx
@@ -430,36 +440,17 @@ fn uid_ranges(uids: &[Uid], set: &Set, by_uid: bool) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// Resolves each sequence and UID set of the criteria to UID ranges, once per set.
 fn resolve_sets(key: &Key, cx: &mut Context<'_>) {
-    match key {
-        Key::Sequence(s) | Key::Uid(s) => {
-            let by_uid = matches!(key, Key::Uid(_));
-            let uids = cx.uids;
+    let uids = cx.uids;
+    key.each_leaf(&mut |k| {
+        if let Key::Sequence(s) | Key::Uid(s) = k {
+            let by_uid = matches!(k, Key::Uid(_));
             cx.sets[usize::from(by_uid)]
                 .entry(set_key(s))
                 .or_insert_with(|| uid_ranges(uids, s, by_uid));
         }
-        Key::Not(k) => resolve_sets(k, cx),
-        Key::Or(a, b) => {
-            resolve_sets(a, cx);
-            resolve_sets(b, cx);
-        }
-        Key::And(keys) => keys.iter().for_each(|k| resolve_sets(k, cx)),
-        _ => {}
-    }
-}
-
-fn collect_headers(key: &Key, out: &mut Vec<(String, String)>) {
-    match key {
-        Key::Header(name, value) => out.push((name.clone(), value.clone())),
-        Key::Not(k) => collect_headers(k, out),
-        Key::Or(a, b) => {
-            collect_headers(a, out);
-            collect_headers(b, out);
-        }
-        Key::And(keys) => keys.iter().for_each(|k| collect_headers(k, out)),
-        _ => {}
-    }
+    });
 }
 
 #[cfg(test)]
