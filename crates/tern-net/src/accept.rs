@@ -134,45 +134,26 @@ pub async fn serve(
                     local,
                     tls: None,
                 };
-                let quick = service.quick_ack();
-                let stream: Box<dyn Stream> = match tls {
-                    None if quick => Box::new(crate::QuickAck(tcp)),
-                    None => Box::new(tcp),
-                    Some(acceptor) => {
-                        // The same handshake whichever stream is below; the TLS stream's
-                        // own description is taken before it is boxed.
-                        let handshake = async {
-                            if quick {
-                                let s = acceptor.accept(crate::QuickAck(tcp)).await?;
-                                let described = describe_tls(s.get_ref().1);
-                                Ok::<_, std::io::Error>((Box::new(s) as Box<dyn Stream>, described))
-                            } else {
-                                let s = acceptor.accept(tcp).await?;
-                                let described = describe_tls(s.get_ref().1);
-                                Ok((Box::new(s) as Box<dyn Stream>, described))
-                            }
-                        };
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
-                            Ok(Ok((stream, described))) => {
-                                info.tls = Some(described);
-                                stream
-                            }
-                            Ok(Err(e)) => {
-                                tracing::info!(
-                                    ms = started.elapsed().as_millis() as u64,
-                                    "connection closed: TLS handshake failed: {e}"
-                                );
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::info!(
-                                    ms = started.elapsed().as_millis() as u64,
-                                    "connection closed: TLS handshake timed out"
-                                );
-                                return;
-                            }
+                let plain: Box<dyn Stream> = match service.quick_ack() {
+                    true => Box::new(crate::QuickAck(tcp)),
+                    false => Box::new(tcp),
+                };
+                // Implicit TLS: the same handshake as after STARTTLS, before the service.
+                let stream = match tls {
+                    None => plain,
+                    Some(acceptor) => match acceptor.upgrade(plain, "implicit TLS").await {
+                        Some((stream, described)) => {
+                            info.tls = Some(described);
+                            stream
                         }
-                    }
+                        None => {
+                            tracing::info!(
+                                ms = started.elapsed().as_millis() as u64,
+                                "connection closed"
+                            );
+                            return;
+                        }
+                    },
                 };
                 service.serve(stream, info, shutdown).await;
                 drop(permit);
