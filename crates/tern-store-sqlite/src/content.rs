@@ -66,26 +66,64 @@ pub(crate) fn metas_of(
         .collect()
 }
 
-/// The index table holding a column: the short fields apart from the long ones
-/// (`schema::TEXT_INDEX`).
-fn table_of(column: &str) -> &'static str {
-    match column {
-        "headers" | "body" => "long_text",
-        _ => "short_text",
-    }
+/// A column of the full-text index (`schema::TEXT_INDEX`): its name, its table, and the part
+/// of a message's [`SearchText`] it holds, in one place.
+#[derive(Clone, Copy)]
+enum IndexColumn {
+    Subject,
+    From,
+    To,
+    Cc,
+    Bcc,
+    Headers,
+    Body,
 }
 
-/// The index column(s) a field searches.
-fn columns(field: TextField) -> &'static [&'static str] {
-    match field {
-        TextField::Subject => &["subject"],
-        TextField::From => &["addr_from"],
-        TextField::To => &["addr_to"],
-        TextField::Cc => &["addr_cc"],
-        TextField::Bcc => &["addr_bcc"],
-        TextField::Headers => &["headers"],
-        TextField::Body => &["body"],
-        TextField::Text => &["headers", "body"],
+impl IndexColumn {
+    /// The column(s) a field searches.
+    fn of(field: TextField) -> &'static [IndexColumn] {
+        match field {
+            TextField::Subject => &[IndexColumn::Subject],
+            TextField::From => &[IndexColumn::From],
+            TextField::To => &[IndexColumn::To],
+            TextField::Cc => &[IndexColumn::Cc],
+            TextField::Bcc => &[IndexColumn::Bcc],
+            TextField::Headers => &[IndexColumn::Headers],
+            TextField::Body => &[IndexColumn::Body],
+            TextField::Text => &[IndexColumn::Headers, IndexColumn::Body],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            IndexColumn::Subject => "subject",
+            IndexColumn::From => "addr_from",
+            IndexColumn::To => "addr_to",
+            IndexColumn::Cc => "addr_cc",
+            IndexColumn::Bcc => "addr_bcc",
+            IndexColumn::Headers => "headers",
+            IndexColumn::Body => "body",
+        }
+    }
+
+    /// The short fields are indexed apart from the long ones.
+    fn table(self) -> &'static str {
+        match self {
+            IndexColumn::Headers | IndexColumn::Body => "long_text",
+            _ => "short_text",
+        }
+    }
+
+    fn text(self, text: &SearchText) -> &str {
+        match self {
+            IndexColumn::Subject => &text.subject,
+            IndexColumn::From => &text.from,
+            IndexColumn::To => &text.to,
+            IndexColumn::Cc => &text.cc,
+            IndexColumn::Bcc => &text.bcc,
+            IndexColumn::Headers => &text.headers,
+            IndexColumn::Body => &text.body,
+        }
     }
 }
 
@@ -133,10 +171,10 @@ pub(crate) fn search(
     // CROSS JOIN keeps this order: the index finds the few blobs that match, then their
     // messages are looked up by blob. Left to itself, SQLite walked the mailbox and asked the
     // index about each message (seconds on 100,000 messages, against milliseconds).
-    let selects: Vec<String> = columns(field)
+    let selects: Vec<String> = IndexColumn::of(field)
         .iter()
         .map(|column| {
-            let table = table_of(column);
+            let (table, column) = (column.table(), column.name());
             format!(
                 "SELECT m.uid FROM text.{table} t CROSS JOIN messages m ON m.blob_id = t.rowid
                   WHERE t.{column} GLOB ?2 AND m.mailbox_id = ?1 AND t.rowid <= ?3"
@@ -187,27 +225,14 @@ fn pending_matches(
     let mut out = Vec::new();
     for (uid, blob) in pending {
         let text = analyse(&read_blob(conn, dir, blob)?, limits).text;
-        if columns(field)
+        if IndexColumn::of(field)
             .iter()
-            .any(|c| column_text(&text, c).contains(&term))
+            .any(|c| c.text(&text).contains(&term))
         {
             out.push(uid);
         }
     }
     Ok(out)
-}
-
-/// One index column's text in a [`SearchText`].
-fn column_text<'t>(text: &'t SearchText, column: &str) -> &'t str {
-    match column {
-        "subject" => &text.subject,
-        "addr_from" => &text.from,
-        "addr_to" => &text.to,
-        "addr_cc" => &text.cc,
-        "addr_bcc" => &text.bcc,
-        "headers" => &text.headers,
-        _ => &text.body,
-    }
 }
 
 /// Blobs analysed per write transaction by [`analyse_unanalysed`].
