@@ -167,9 +167,29 @@ fn contains_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
+/// The commands in which a `$` or an OBJECTID key can stand.
+const PLACEHOLDER_VERBS: [&[u8]; 8] = [
+    b"FETCH", b"STORE", b"COPY", b"MOVE", b"EXPUNGE", b"SEARCH", b"SORT", b"THREAD",
+];
+
 /// `message` with each `$` in a sequence-set position replaced by [`PLACEHOLDER`] and each
 /// OBJECTID search key by [`KEY_PLACEHOLDER`], and where they stood; `None` when it has none.
 pub(crate) fn find(message: &[u8]) -> Option<(Vec<u8>, Placeholders)> {
+    // The verb first: any other command is left alone without a scan of its octets (an
+    // APPEND imap-codec refused may be megabytes of literal).
+    let mut words = message
+        .split(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+        .skip(1);
+    let mut verb = words.next()?;
+    if verb.eq_ignore_ascii_case(b"UID") {
+        verb = words.next()?;
+    }
+    if !PLACEHOLDER_VERBS
+        .iter()
+        .any(|v| verb.eq_ignore_ascii_case(v))
+    {
+        return None;
+    }
     if !message.contains(&b'$')
         && !contains_ignoring_case(message, b"EMAILID")
         && !contains_ignoring_case(message, b"THREADID")
