@@ -565,6 +565,27 @@ pub(crate) fn trim_expunge_log(
     Ok(())
 }
 
+impl SqliteStore {
+    /// Removes `uids` (with `only_deleted`, those still `\Deleted` when the writer gets to
+    /// them) and trims the expunge log in the same commit.
+    async fn expunge_and_trim(
+        &self,
+        mailbox: MailboxId,
+        uids: Vec<Uid>,
+        only_deleted: bool,
+    ) -> StoreResult<Vec<Uid>> {
+        let kept = self.inner.expunge_log_kept;
+        self.inner
+            .writer
+            .write(move |conn| {
+                let expunged = expunge_in(conn, mailbox, &uids, only_deleted)?;
+                trim_expunge_log(conn, mailbox, kept)?;
+                Ok(expunged)
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl MailboxStore for SqliteStore {
     async fn create_mailbox(
@@ -826,16 +847,7 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
-        let uids = uids.to_vec();
-        let kept = self.inner.expunge_log_kept;
-        self.inner
-            .writer
-            .write(move |conn| {
-                let expunged = expunge_in(conn, mailbox, &uids, false)?;
-                trim_expunge_log(conn, mailbox, kept)?;
-                Ok(expunged)
-            })
-            .await
+        self.expunge_and_trim(mailbox, uids.to_vec(), false).await
     }
 
     async fn expunge_deleted(
@@ -869,15 +881,7 @@ impl MailboxStore for SqliteStore {
         if uids.is_empty() {
             return Ok(uids);
         }
-        let kept = self.inner.expunge_log_kept;
-        self.inner
-            .writer
-            .write(move |conn| {
-                let expunged = expunge_in(conn, mailbox, &uids, true)?;
-                trim_expunge_log(conn, mailbox, kept)?;
-                Ok(expunged)
-            })
-            .await
+        self.expunge_and_trim(mailbox, uids, true).await
     }
 
     async fn message_meta(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<MessageMeta>> {
