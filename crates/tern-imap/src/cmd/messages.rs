@@ -5,7 +5,7 @@ use tern_types::{Flags, ModSeq, Uid};
 
 use crate::request::Set;
 use crate::respond::{tagged, untagged};
-use crate::session::{flag_names, store_failure, Session, State};
+use crate::session::{flag_names, store_failure, Selected, Session, State};
 
 /// A UID list as a sequence set (for COPYUID): single UIDs, comma-separated.
 /// UIDs in ascending order as a `uid-set` of ranges (RFC 4315 §3: source and destination
@@ -31,17 +31,10 @@ impl Session {
             self.enable_condstore(out);
         }
         let with_modseq = self.condstore;
-        let State::Selected(_, selected) = &self.state else {
-            return tagged(out, tag, "BAD", "No mailbox selected");
+        let selected = match selected_for(&self.state, true) {
+            Ok(selected) => selected,
+            Err((status, text)) => return tagged(out, tag, status, text),
         };
-        if selected.read_only {
-            return tagged(
-                out,
-                tag,
-                "NO",
-                "[READ-ONLY] The mailbox is selected read-only",
-            );
-        }
         let uids = match Self::resolve(&selected.uids, set, by_uid) {
             Ok(uids) => uids,
             Err(why) => return tagged(out, tag, "BAD", why),
@@ -150,17 +143,10 @@ impl Session {
     /// Removes the selected mailbox's `\Deleted` messages (those in `only`, for UID EXPUNGE)
     /// and reports each with its sequence number (RFC 9051 §7.5.1).
     pub(crate) async fn expunge(&mut self, out: &mut Vec<u8>, tag: &str, only: Option<&Set>) {
-        let State::Selected(_, selected) = &self.state else {
-            return tagged(out, tag, "BAD", "No mailbox selected");
+        let selected = match selected_for(&self.state, true) {
+            Ok(selected) => selected,
+            Err((status, text)) => return tagged(out, tag, status, text),
         };
-        if selected.read_only {
-            return tagged(
-                out,
-                tag,
-                "NO",
-                "[READ-ONLY] The mailbox is selected read-only",
-            );
-        }
         let within = match only.map(|set| Self::resolve(&selected.uids, set, true)) {
             Some(Ok(uids)) => Some(uids),
             Some(Err(why)) => return tagged(out, tag, "BAD", why),
@@ -196,17 +182,10 @@ impl Session {
         remove: bool,
     ) {
         let (from, uids) = {
-            let State::Selected(_, selected) = &self.state else {
-                return tagged(out, tag, "BAD", "No mailbox selected");
+            let selected = match selected_for(&self.state, remove) {
+                Ok(selected) => selected,
+                Err((status, text)) => return tagged(out, tag, status, text),
             };
-            if remove && selected.read_only {
-                return tagged(
-                    out,
-                    tag,
-                    "NO",
-                    "[READ-ONLY] The mailbox is selected read-only",
-                );
-            }
             match Self::resolve(&selected.uids, set, by_uid) {
                 Ok(uids) => (selected.mailbox.id, uids),
                 Err(why) => return tagged(out, tag, "BAD", why),
@@ -260,5 +239,18 @@ impl Session {
             }
             tagged(out, tag, "OK", &format!("{code}COPY completed"));
         }
+    }
+}
+
+/// The selected mailbox, for a command that reads it or (`changes`) changes it; else the
+/// status and text to refuse with: BAD with none selected, NO [READ-ONLY] when it was
+/// opened with EXAMINE (RFC 9051 §6.3.3).
+fn selected_for(state: &State, changes: bool) -> Result<&Selected, (&'static str, &'static str)> {
+    match state {
+        State::Selected(_, selected) if changes && selected.read_only => {
+            Err(("NO", "[READ-ONLY] The mailbox is selected read-only"))
+        }
+        State::Selected(_, selected) => Ok(selected),
+        _ => Err(("BAD", "No mailbox selected")),
     }
 }
