@@ -161,7 +161,8 @@ fn next_uid_validity(conn: &Connection) -> StoreResult<UidValidity> {
     Ok(UidValidity(value as u32))
 }
 
-/// Creates a mailbox, unless the account has `most` mailboxes already.
+/// Creates a mailbox, unless one of that name exists (`AlreadyExists`, whatever the count)
+/// or the account has `most` mailboxes already (`Limit`).
 pub(crate) fn create_mailbox_in(
     conn: &Connection,
     account: AccountId,
@@ -173,6 +174,18 @@ pub(crate) fn create_mailbox_in(
         return Err(StoreError::Invalid("a mailbox name cannot be empty".into()));
     }
     let name = canonical_name(name);
+    let exists = conn
+        .row(
+            "SELECT 1 FROM mailboxes WHERE account_id = ?1 AND name = ?2",
+            params![account.0, name],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(sql_err)?
+        .is_some();
+    if exists {
+        return Err(StoreError::AlreadyExists(format!("mailbox {name:?}")));
+    }
     let count: u32 = conn
         .row(
             "SELECT count(*) FROM mailboxes WHERE account_id = ?1",

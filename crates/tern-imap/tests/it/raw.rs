@@ -1048,6 +1048,12 @@ async fn mailboxes_and_subscriptions_per_account_are_limited() {
     assert!(last(&c.run("b2", "CREATE m4").await).contains(" OK "));
     let refused = c.run("b3", "CREATE m5").await;
     assert!(last(&refused).starts_with("b3 NO [LIMIT]"), "{refused:?}");
+    // A name that exists is answered as such, at the limit too.
+    let exists = c.run("b3x", "CREATE m1").await;
+    assert!(
+        last(&exists).starts_with("b3x NO [ALREADYEXISTS]"),
+        "{exists:?}"
+    );
     let refused = c.run("b4", "RENAME INBOX old-inbox").await;
     assert!(last(&refused).starts_with("b4 NO [LIMIT]"), "{refused:?}");
     assert!(last(&c.run("b5", "RENAME m4 renamed").await).contains(" OK "));
