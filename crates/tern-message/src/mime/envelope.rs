@@ -157,7 +157,7 @@ fn addresses(
     };
     let mut comments = Comments {
         header,
-        innermost: None,
+        texts: None,
     };
     for item in list.iter() {
         match item {
@@ -176,38 +176,47 @@ fn addresses(
 
 /// The comments of an address field, `(text)`, against which [`AddressField::mailbox`] checks
 /// a name that came without an address. The field is read once, on the first such name, into
-/// the set of its innermost comments: checking each name against the whole field cost names x
-/// field length (a `To:` of 30,000 bare words, from any sender).
+/// the set of its comments' texts: checking each name against the whole field cost names x
+/// field length (a `To:` of 30,000 bare words, from any sender, or of as many quoted names
+/// holding a parenthesis).
 struct Comments<'h> {
     header: &'h Header<'h>,
-    innermost: Option<HashSet<String>>,
+    texts: Option<HashSet<String>>,
 }
 
 impl Comments<'_> {
-    /// Whether `(word)` stands in the field.
+    /// Whether `(word)` stands in the field as a comment.
     fn contain(&mut self, word: &str) -> bool {
-        if word.contains(['(', ')']) {
-            // Not an innermost comment's text; rare enough to look for directly.
-            return unfolded(self.header).contains(&format!("({word})"));
-        }
         let header = self.header;
-        self.innermost
-            .get_or_insert_with(|| innermost_comments(&unfolded(header)))
+        self.texts
+            .get_or_insert_with(|| comment_texts(&unfolded(header)))
             .contains(word)
     }
 }
 
-/// The texts of the comments that hold no parenthesis themselves: `(word)` with `word`
-/// without parentheses stands in `raw` exactly when `word` is one of them.
-fn innermost_comments(raw: &str) -> HashSet<String> {
+/// Comments holding comments nested deeper than this are not collected whole: each octet of
+/// the field is then copied into at most this many texts plus one, however deep a sender
+/// nests them (all of `((((...))))` would be the field's length squared).
+const COMMENT_DEPTH: usize = 8;
+
+/// The texts of the field's comments (RFC 5322 §3.2.2: balanced parentheses, nested ones
+/// inside), those of comments within [`COMMENT_DEPTH`].
+fn comment_texts(raw: &str) -> HashSet<String> {
     let mut found = HashSet::new();
-    let mut open = None;
+    // The comments open here: where each starts, and how deep the comments inside it go.
+    let mut open: Vec<(usize, usize)> = Vec::new();
     for (at, c) in raw.char_indices() {
         match c {
-            '(' => open = Some(at),
+            '(' => open.push((at, 0)),
             ')' => {
-                if let Some(start) = open.take() {
+                let Some((start, depth)) = open.pop() else {
+                    continue;
+                };
+                if depth <= COMMENT_DEPTH {
                     found.insert(raw[start + 1..at].to_string());
+                }
+                if let Some(outer) = open.last_mut() {
+                    outer.1 = outer.1.max(depth + 1);
                 }
             }
             _ => {}
@@ -288,5 +297,42 @@ impl AddressField {
             local,
             domain,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mime::{describe, MimeLimits};
+
+    #[test]
+    fn comment_texts_are_the_balanced_ones_within_the_depth() {
+        let texts = comment_texts("a (b) c (d (e) f) (g");
+        let expected: HashSet<String> = ["b", "e", "d (e) f"].map(String::from).into();
+        assert_eq!(texts, expected, "an unclosed comment is none");
+        let deep = format!("{}x{}", "(".repeat(20), ")".repeat(20));
+        assert_eq!(
+            comment_texts(&deep).len(),
+            COMMENT_DEPTH + 1,
+            "only comments within the depth are collected whole"
+        );
+    }
+
+    #[test]
+    fn a_comment_alone_is_left_out_and_a_bare_word_is_a_local_part() {
+        let message = b"From: d\r\nTo: undisclosed: (a (b) c) ;\r\n\r\nbody\r\n";
+        let envelope = describe(message, &MimeLimits::default()).envelope;
+        assert_eq!(
+            envelope.to,
+            vec![
+                EnvelopeAddress::GroupStart("undisclosed".into()),
+                EnvelopeAddress::GroupEnd
+            ]
+        );
+        assert!(
+            matches!(&envelope.from[..], [EnvelopeAddress::Mailbox { local: Some(l), .. }] if l == "d"),
+            "{:?}",
+            envelope.from
+        );
     }
 }
