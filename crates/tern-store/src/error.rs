@@ -16,12 +16,12 @@ pub enum StoreError {
     /// RFC 3463 4.2.2 / 5.2.2): nothing was stored.
     #[error("{0} is over its storage quota")]
     OverQuota(String),
-    /// The operation did not happen and may succeed later: a failed fsync, a full disk, a
-    /// locked database. Never retried into a success behind the caller's back.
     /// The operation would take an account past a count limit of the store (its mailboxes,
     /// its subscriptions; RFC 9051 §7.1 LIMIT): nothing changed.
     #[error("{0}")]
     Limit(String),
+    /// The operation did not happen and may succeed later: a failed fsync, a full disk, a
+    /// locked database. Never retried into a success behind the caller's back.
     #[error("temporary store failure: {0}")]
     Temporary(String),
     #[error("internal store error: {0}")]

@@ -215,8 +215,8 @@ pub trait MailboxStore: Send + Sync {
         uids: &[Uid],
     ) -> StoreResult<Vec<MessageRecord>>;
     /// How many messages lack \Seen, have \Deleted, and wait to be claimed as \Recent,
-    /// counted by the store (a STATUS
-    /// of a large mailbox, which clients send for every folder, reads no records).
+    /// counted by the store (a STATUS of a large mailbox, which clients send for every
+    /// folder, reads no records).
     async fn flag_counts(&self, mailbox: MailboxId) -> StoreResult<FlagCounts>;
     /// UIDs and wire sizes (see [`crate::StagedBlob::wire_size`]) of every message, in UID
     /// order: all a POP3 maildrop needs, at a fraction of the memory of [`MessageRecord`]s.
