@@ -111,7 +111,6 @@ fn compare(a: &Keys, b: &Keys, order: &Order) -> Ordering {
 /// A matching message with what SORT and THREAD order by: its record and the keys recorded
 /// at delivery (`None` for a message stored before they were).
 pub(crate) struct Found<'r> {
-    pub(crate) uid: Uid,
     pub(crate) record: &'r MessageRecord,
     pub(crate) meta: Option<MessageMeta>,
 }
@@ -131,7 +130,6 @@ pub(crate) async fn load<'r>(
         for (uid, meta) in metas {
             if let Ok(i) = batch.binary_search_by_key(&uid, |r| r.uid) {
                 out.push(Found {
-                    uid,
                     record: &batch[i],
                     meta,
                 });
@@ -151,7 +149,8 @@ pub(crate) async fn sort(
     order: &Order,
 ) -> Result<Vec<Uid>, StoreError> {
     let mut keys: Vec<Keys> = Vec::with_capacity(found.len());
-    for Found { uid, record, meta } in load(stores, mailbox, found).await? {
+    for Found { record, meta } in load(stores, mailbox, found).await? {
+        let uid = record.uid;
         let mut k = Keys {
             seq: uids.binary_search(&uid).map_or(usize::MAX, |i| i + 1),
             uid,

@@ -42,7 +42,8 @@ async fn entries(
     by_uid: bool,
 ) -> Result<Vec<Entry>, StoreError> {
     let mut entries = Vec::with_capacity(found.len());
-    for Found { uid, record, meta } in load(stores, mailbox, found).await? {
+    for Found { record, meta } in load(stores, mailbox, found).await? {
+        let uid = record.uid;
         let Ok(seq) = uids.binary_search(&uid).map(|i| i + 1) else {
             continue;
         };
