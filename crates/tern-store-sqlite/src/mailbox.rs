@@ -869,19 +869,31 @@ impl MailboxStore for SqliteStore {
         within: Option<&[Uid]>,
     ) -> StoreResult<Vec<Uid>> {
         // The candidates from a reader (only UIDs and flags, no records), so the writer, which
-        // every delivery waits for, looks at those alone; it checks each again.
+        // every delivery waits for, looks at those alone; it checks each again. UID EXPUNGE
+        // reads only the UID range its set spans (`within` is sorted), not the whole mailbox.
         let deleted_bit = Flag::Deleted.bit();
+        let (first, last) = match within {
+            Some(set) => match (set.first(), set.last()) {
+                (Some(first), Some(last)) => (first.0, last.0),
+                _ => return Ok(Vec::new()),
+            },
+            None => (0, u32::MAX),
+        };
         let mut uids: Vec<Uid> = self
             .inner
             .readers
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT uid FROM messages WHERE mailbox_id = ?1 AND flags & ?2 != 0 ORDER BY uid",
+                        "SELECT uid FROM messages
+                          WHERE mailbox_id = ?1 AND uid BETWEEN ?3 AND ?4 AND flags & ?2 != 0
+                          ORDER BY uid",
                     )
                     .map_err(sql_err)?;
                 let uids = stmt
-                    .query_map(params![mailbox.0, deleted_bit], |r| Ok(Uid(r.get(0)?)))
+                    .query_map(params![mailbox.0, deleted_bit, first, last], |r| {
+                        Ok(Uid(r.get(0)?))
+                    })
                     .map_err(sql_err)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(sql_err)?;

@@ -437,6 +437,12 @@ pub async fn expunge_deleted_takes_only_deleted_messages(backend: &dyn Backend) 
     assert_eq!(gone, [Uid(2)], "UID EXPUNGE 2,3,5: only 2 is \\Deleted");
     let gone = stores
         .mailboxes
+        .expunge_deleted(inbox.id, Some(&[]))
+        .await
+        .unwrap();
+    assert!(gone.is_empty(), "an empty set expunges nothing: {gone:?}");
+    let gone = stores
+        .mailboxes
         .expunge_deleted(inbox.id, None)
         .await
         .unwrap();
