@@ -9,10 +9,8 @@
 //! once (the sink, plus reading the message into memory). No checks, no store, no parsing
 //! beyond the verb: a bound, not a server.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex};
 
 use clap::Parser;
@@ -94,7 +92,13 @@ fn main() -> anyhow::Result<()> {
                 ready: Condvar::new(),
             });
             let worker = syncer.clone();
-            std::thread::spawn(move || worker.run(file));
+            // A failed write or sync ends the process: its sessions would wait for ever.
+            std::thread::spawn(move || {
+                if let Err(e) = worker.run(file) {
+                    eprintln!("tern-smtp-floor: cannot write or sync the file: {e}");
+                    std::process::exit(1);
+                }
+            });
             Some(syncer)
         }
         None => None,
@@ -105,10 +109,9 @@ fn main() -> anyhow::Result<()> {
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
         let listener = TcpListener::bind(&args.listen).await?;
-        let syncer = Rc::new(RefCell::new(syncer));
         loop {
             let (stream, _) = listener.accept().await?;
-            let syncer = syncer.borrow().clone();
+            let syncer = syncer.clone();
             tokio::task::spawn_local(async move {
                 let _ = session(stream, syncer).await;
             });
