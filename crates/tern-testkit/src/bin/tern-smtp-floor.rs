@@ -3,7 +3,7 @@
 //! `bench/smtp-floor.sh` runs it beside Postfix's `smtp-sink` (the protocol alone) and Tern.
 //! It speaks just enough SMTP for `smtp-source` (greeting, HELO/EHLO, MAIL, RCPT, DATA, QUIT,
 //! RSET, NOOP), on one thread with one event loop, as `smtp-sink` does. With `--fsync FILE`
-//! every message is appended to FILE and its 250 waits for an `fdatasync` of FILE that covers
+//! every message is written into FILE (a ring, see [`RING`]) and its 250 waits for an `fdatasync` of FILE that covers
 //! it; a second thread does the syncs, one for every message that arrived since the last
 //! (group commit), the least "on disk before the reply" costs. Without it the 250 goes at
 //! once (the sink, plus reading the message into memory). No checks, no store, no parsing
@@ -26,7 +26,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:10027")]
     listen: String,
-    /// Append each message to this file and answer its DATA only after an fdatasync.
+    /// Write each message into this file (a 64 MiB ring, overwritten in place) and answer its
+    /// DATA only after an fdatasync.
     #[arg(long)]
     fsync: Option<std::path::PathBuf>,
 }
