@@ -3,10 +3,11 @@
 //! `bench/smtp-floor.sh` runs it beside Postfix's `smtp-sink` (the protocol alone) and Tern.
 //! It speaks just enough SMTP for `smtp-source` (greeting, HELO/EHLO, MAIL, RCPT, DATA, QUIT,
 //! RSET, NOOP), on one thread with one event loop, as `smtp-sink` does. With `--fsync FILE`
-//! every message is written into FILE (a ring, see [`RING`]) and its 250 waits for an `fdatasync` of FILE that covers
-//! it; a second thread does the syncs, one for every message that arrived since the last
-//! (group commit), the least "on disk before the reply" costs. Without it the 250 goes at
-//! once (the sink, plus reading the message into memory). No checks, no store, no parsing
+//! every message is written into FILE (a ring, see [`RING`]) and its 250 waits for an
+//! `fdatasync` of FILE that covers it; a second thread does the syncs, one for every message
+//! that arrived since the last (group commit), the least "on disk before the reply" costs.
+//! Without it the 250 goes at once (the sink, plus reading the message into memory). No
+//! checks, no store, no parsing
 //! beyond the verb: a bound, not a server.
 
 use std::fs::File;
