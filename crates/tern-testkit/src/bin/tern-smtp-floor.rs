@@ -7,8 +7,7 @@
 //! `fdatasync` of FILE that covers it; a second thread does the syncs, one for every message
 //! that arrived since the last (group commit), the least "on disk before the reply" costs.
 //! Without it the 250 goes at once (the sink, plus reading the message into memory). No
-//! checks, no store, no parsing
-//! beyond the verb: a bound, not a server.
+//! checks, no store, no parsing beyond the verb: a bound, not a server.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
