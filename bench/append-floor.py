@@ -91,7 +91,7 @@ def serve(conn, sink):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("port", type=int)
-    ap.add_argument("--fsync", metavar="FILE", help="append each message here, fsync before the OK")
+    ap.add_argument("--fsync", metavar="FILE", help="write each message into this file (a ring), fsync before the OK")
     a = ap.parse_args()
     sink = Ring(a.fsync) if a.fsync else None
     listener = socket.create_server(("127.0.0.1", a.port))

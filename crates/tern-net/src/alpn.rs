@@ -119,8 +119,8 @@ impl TlsAcceptor {
 
     /// The handshake of implicit TLS (`accept.rs`, before the service) and of STARTTLS
     /// (RFC 3207), STLS (RFC 2595) and IMAP's STARTTLS (RFC 9051 §6.2.1), within
-    /// [`crate::accept::TLS_HANDSHAKE_TIMEOUT`]. The TLS stream and its description, or `None` once a
-    /// failure is logged (naming `command`): the caller then closes the connection.
+    /// [`crate::accept::TLS_HANDSHAKE_TIMEOUT`]. The TLS stream and its description, or `None`
+    /// once a failure is logged (naming `command`): the caller then closes the connection.
     pub async fn upgrade(
         &self,
         stream: Box<dyn crate::Stream>,

@@ -61,9 +61,9 @@ impl ReadPool {
 
     /// Like [`ReadPool::read`], on a connection that reads through a memory map: only for
     /// reads of the content of many messages (their stored structures, their bodies; not the
-    /// full-text index, which these connections do not attach), which
-    /// lie in the blob rows' overflow pages and cost a copy each otherwise (FETCH of ENVELOPE
-    /// and BODYSTRUCTURE of 10,000 messages: 0.10 s of server CPU copied, 0.05 s mapped).
+    /// full-text index, which these connections do not attach), which lie in the blob rows'
+    /// overflow pages and cost a copy each otherwise (FETCH of ENVELOPE and BODYSTRUCTURE of
+    /// 10,000 messages: 0.10 s of server CPU copied, 0.05 s mapped).
     /// The pages read stay in the server's RSS as file pages (up to the map's 256 MiB), as a
     /// reader of mapped index files such as Dovecot's does.
     pub(crate) async fn read_mapped<T, F>(self: &std::sync::Arc<Self>, f: F) -> StoreResult<T>
